@@ -1,0 +1,3 @@
+"""cdp-bot: a Slack app for Communities of Practice (communautés de pratique)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,81 @@
+"""The CLI: `cdp-bot run | migrate`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from bot import __version__
+from bot.logs import configure
+from bot.settings import Settings, SettingsError, load_settings
+
+
+def _fail(lines: Sequence[str]) -> int:
+    print("cdp-bot cannot start:", file=sys.stderr)
+    for line in lines:
+        print(f"  - {line}", file=sys.stderr)
+    print("Set these as environment variables or in a .env file in the working directory.", file=sys.stderr)
+    return 2
+
+
+def run(settings: Settings) -> int:
+    from bot.server import Runtime, StartupError, serve_http, serve_socket_mode
+
+    missing = settings.missing_for_run()
+    if missing:
+        return _fail(missing)
+    configure(settings.log_level_number)
+    try:
+        runtime = Runtime.start(settings)
+    except StartupError as exc:
+        return _fail([str(exc)])
+    try:
+        if settings.socket_mode:
+            serve_socket_mode(runtime)
+        else:
+            serve_http(runtime)
+    finally:
+        runtime.close()
+    return 0
+
+
+def migrate(settings: Settings) -> int:
+    from storage.db import Database
+    from storage.migrate import current_revision, upgrade
+
+    configure(settings.log_level_number)
+    db = Database(settings.database_url)
+    try:
+        upgrade(db.engine)
+        print(f"database at revision {current_revision(db.engine)}")
+    except Exception as exc:
+        return _fail([f"DATABASE_URL: cannot migrate the database ({type(exc).__name__}: {exc})"])
+    finally:
+        db.dispose()
+    return 0
+
+
+COMMANDS = {"run": run, "migrate": migrate}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="cdp-bot", description="A Slack app for Communities of Practice (communautés de pratique)."
+    )
+    parser.add_argument("--version", action="version", version=f"cdp-bot {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser(
+        "run", help="apply migrations, then serve Slack (Socket Mode if SLACK_APP_TOKEN is set, else HTTP)"
+    )
+    sub.add_parser("migrate", help="apply database migrations and exit")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        return _fail(exc.problems)
+    return COMMANDS[args.command](settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Pure rules: no Slack, no SQL. Plain data in, results out."""

@@ -1,0 +1,1 @@
+"""Use-cases: take a storage session and domain rules, return results. No Slack payloads here."""

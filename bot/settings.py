@@ -1,0 +1,155 @@
+"""The one place configuration is read: environment variables and an optional `.env` file."""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+SLACK_APPS_PAGE = "https://api.slack.com/apps"
+
+# Where each variable comes from, shown next to every problem so an operator can fix it at once.
+HINTS: dict[str, str] = {
+    "SLACK_BOT_TOKEN": (
+        f"the Bot User OAuth Token (xoxb-...): {SLACK_APPS_PAGE} > your app > "
+        "OAuth & Permissions > Bot User OAuth Token (install the app to your workspace first)"
+    ),
+    "SLACK_SIGNING_SECRET": (
+        f"the Signing Secret: {SLACK_APPS_PAGE} > your app > Basic Information > App Credentials > "
+        "Signing Secret (needed in HTTP mode, i.e. when SLACK_APP_TOKEN is not set)"
+    ),
+    "SLACK_APP_TOKEN": (
+        f"an App-Level Token (xapp-...) for Socket Mode: {SLACK_APPS_PAGE} > your app > Basic Information > "
+        "App-Level Tokens > Generate, with the connections:write scope"
+    ),
+    "SLACK_API_URL": "the Slack Web API base URL, e.g. https://slack.com/api/",
+    "DATABASE_URL": (
+        "a SQLAlchemy URL, e.g. sqlite:///cdp-bot.db (default) or postgresql+psycopg://user:password@host/db"
+    ),
+    "PORT": "the HTTP port to listen on, an integer from 1 to 65535 (default 3000)",
+    "LOG_LEVEL": "one of DEBUG, INFO, WARNING, ERROR (default INFO)",
+    "DEFAULT_LANGUAGE": "en or fr (default en): the language used when a user's locale is unknown",
+}
+
+
+class Settings(BaseSettings):
+    """Typed settings; built once by the CLI and passed to whatever needs them."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    slack_bot_token: str | None = Field(default=None, alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: str | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
+    slack_app_token: str | None = Field(default=None, alias="SLACK_APP_TOKEN")
+    slack_api_url: str = Field(default="https://slack.com/api/", alias="SLACK_API_URL")
+    database_url: str = Field(default="sqlite:///cdp-bot.db", alias="DATABASE_URL")
+    port: int = Field(default=3000, ge=1, le=65535, alias="PORT")
+    host: str = Field(default="0.0.0.0", alias="HOST")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", alias="LOG_LEVEL")
+    default_language: Literal["en", "fr"] = Field(default="en", alias="DEFAULT_LANGUAGE")
+
+    @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", mode="before")
+    @classmethod
+    def _blank_is_missing(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _bot_token_shape(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("xoxb-"):
+            raise ValueError("must be a bot token starting with xoxb-")
+        return value
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token_shape(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("xapp-"):
+            raise ValueError("must be an app-level token starting with xapp-")
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url_shape(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("log_level", "default_language", mode="before")
+    @classmethod
+    def _normalise_case(cls, value: object) -> object:
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("default_language", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_shape(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError as exc:
+            raise ValueError("is not a valid database URL") from exc
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError("must be a sqlite:// or postgresql:// URL")
+        if url.get_backend_name() == "postgresql" and url.drivername == "postgresql":
+            # psycopg 3 is the driver we ship; plain postgresql:// would ask for psycopg2.
+            return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+        return value
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.slack_app_token is not None
+
+    @property
+    def log_level_number(self) -> int:
+        return int(logging.getLevelName(self.log_level))
+
+    def missing_for_run(self) -> list[str]:
+        """Variables `cdp-bot run` needs that are not set, as one line each."""
+        needed = ["SLACK_BOT_TOKEN"]
+        if not self.socket_mode:
+            needed.append("SLACK_SIGNING_SECRET")
+        values = {"SLACK_BOT_TOKEN": self.slack_bot_token, "SLACK_SIGNING_SECRET": self.slack_signing_secret}
+        return [f"{name} is not set: {HINTS[name]}" for name in needed if values[name] is None]
+
+
+class SettingsError(Exception):
+    """Raised with one human line per problem; the CLI prints them and exits non-zero."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> list[str]:
+    lines = []
+    by_field = {
+        field.validation_alias or field.alias or name: name for name, field in Settings.model_fields.items()
+    }
+    for error in exc.errors():
+        variable = str(error["loc"][0]) if error["loc"] else "?"
+        variable = variable if variable in by_field else variable.upper()
+        message = str(error["msg"]).removeprefix("Value error, ")
+        hint = HINTS.get(variable)
+        message = message[:1].lower() + message[1:]
+        lines.append(f"{variable}: {message}" + (f" (expected {hint})" if hint else ""))
+    return lines

@@ -1,0 +1,1053 @@
+"""A loopback Slack: the Web API methods cdp-bot calls, plus a sender of signed Slack requests.
+
+`SlackEmulator` plays a small workspace (users, channels, messages, views) over HTTP on 127.0.0.1,
+records every call, answers like Slack (`ok: true` or Slack's own `ok: false` errors), checks the
+Block Kit limits Slack enforces, and can be told to answer 429 + Retry-After or an error on demand.
+It also receives `response_url` posts and file uploads.
+
+`SignedSender` posts slash commands, view submissions, block actions and Events API callbacks to the
+app's `/slack/events`, signed with v0 HMAC exactly as Slack signs them.
+
+Only the standard library and slack_sdk's signature helper: tests, demos and benchmarks import it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlparse
+
+from slack_sdk.signature import SignatureVerifier
+
+JSON = dict[str, Any]
+DEFAULT_TOKEN = "xoxb-emulated-token"
+
+# Block Kit limits Slack enforces (https://api.slack.com/reference/block-kit): the emulator refuses
+# what Slack would refuse, so a test fails where production would.
+MODAL_TITLE_MAX = 24
+MODAL_BLOCKS_MAX = 100
+MESSAGE_BLOCKS_MAX = 50
+MESSAGE_TEXT_MAX = 40_000
+SECTION_TEXT_MAX = 3000
+PRIVATE_METADATA_MAX = 3000
+ID_MAX = 255
+
+
+@dataclass
+class ApiCall:
+    method: str
+    params: JSON
+    token: str | None
+    at: float = field(default_factory=time.time)
+    response: JSON | None = None
+
+
+@dataclass
+class Fault:
+    error: str | None = None  # Slack's error code, answered with ok:false
+    status: int = 200
+    retry_after: int | None = None  # with status 429
+    times: int = 1
+
+
+@dataclass
+class Upload:
+    file_id: str
+    filename: str
+    content: bytes = b""
+    completed: JSON | None = None
+
+
+class SlackApiFailure(Exception):
+    def __init__(self, error: str, status: int = 200, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(error)
+        self.error = error
+        self.status = status
+        self.headers = dict(headers or {})
+
+
+class SlackEmulator:
+    """A fake Slack workspace served on loopback. Start it, point SLACK_API_URL at `api_url`."""
+
+    def __init__(
+        self,
+        team_id: str = "T0CDP",
+        team_domain: str = "cdp-test",
+        token: str = DEFAULT_TOKEN,
+        bot_user_id: str = "UBOT",
+        bot_id: str = "BBOT",
+    ) -> None:
+        self.team_id = team_id
+        self.team_domain = team_domain
+        self.token = token
+        self.bot_user_id = bot_user_id
+        self.bot_id = bot_id
+        self.users: dict[str, JSON] = {}
+        self.channels: dict[str, JSON] = {}
+        self.history: dict[str, list[JSON]] = {}
+        self.views: dict[str, JSON] = {}
+        self.calls: list[ApiCall] = []
+        self.responses: list[tuple[str, JSON]] = []
+        self.uploads: dict[str, Upload] = {}
+        self.faults: dict[str, list[Fault]] = {}
+        self.lock = threading.RLock()
+        self._ids = itertools.count(1)
+        self._ts = itertools.count(1)
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.add_user(bot_user_id, "cdp-bot", is_bot=True)
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    def start(self) -> SlackEmulator:
+        emulator = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # quiet
+                return
+
+            def do_POST(self) -> None:
+                emulator._serve(self)
+
+            def do_GET(self) -> None:
+                emulator._serve(self)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="slack-emulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> SlackEmulator:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None, "start() the emulator first"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.base_url}/api/"
+
+    def new_response_url(self) -> str:
+        return f"{self.base_url}/response/{next(self._ids)}"
+
+    # ---- the workspace ---------------------------------------------------------------------
+    def add_user(
+        self,
+        user_id: str,
+        name: str | None = None,
+        *,
+        locale: str = "en-US",
+        tz: str = "Europe/Paris",
+        is_bot: bool = False,
+        deleted: bool = False,
+        is_admin: bool = False,
+    ) -> JSON:
+        name = name or user_id.lower()
+        user = {
+            "id": user_id,
+            "team_id": self.team_id,
+            "name": name,
+            "real_name": name.title(),
+            "deleted": deleted,
+            "is_bot": is_bot,
+            "is_admin": is_admin,
+            "is_owner": False,
+            "tz": tz,
+            "locale": locale,
+            "profile": {"display_name": name, "real_name": name.title()},
+        }
+        with self.lock:
+            self.users[user_id] = user
+        return user
+
+    def add_channel(
+        self,
+        channel_id: str,
+        name: str,
+        *,
+        is_private: bool = False,
+        members: Iterable[str] = (),
+        bot_is_member: bool | None = None,
+        is_archived: bool = False,
+    ) -> JSON:
+        member_set = set(members)
+        if bot_is_member if bot_is_member is not None else not is_private:
+            member_set.add(self.bot_user_id)
+        channel = {
+            "id": channel_id,
+            "name": name,
+            "is_channel": not is_private,
+            "is_group": False,
+            "is_im": False,
+            "is_private": is_private,
+            "is_archived": is_archived,
+            "created": int(time.time()),
+            "members": member_set,
+        }
+        with self.lock:
+            self.channels[channel_id] = channel
+            self.history.setdefault(channel_id, [])
+        return channel
+
+    def add_message(self, channel_id: str, user: str | None, ts: str, **extra: Any) -> JSON:
+        """Put a message in a channel's history (for conversations.history), newest kept first."""
+        message = {"type": "message", "ts": ts, **({"user": user} if user else {}), **extra}
+        with self.lock:
+            messages = self.history.setdefault(channel_id, [])
+            messages.append(message)
+            messages.sort(key=lambda m: float(m["ts"]), reverse=True)
+        return message
+
+    # ---- faults ----------------------------------------------------------------------------
+    def fail(self, method: str, error: str, *, times: int = 1, status: int = 200) -> None:
+        """The next `times` calls of `method` answer ok:false with `error`."""
+        with self.lock:
+            self.faults.setdefault(method, []).append(Fault(error=error, status=status, times=times))
+
+    def rate_limit(self, method: str, *, retry_after: int = 1, times: int = 1) -> None:
+        """The next `times` calls of `method` answer HTTP 429 with Retry-After."""
+        with self.lock:
+            self.faults.setdefault(method, []).append(
+                Fault(error="ratelimited", status=429, retry_after=retry_after, times=times)
+            )
+
+    def _take_fault(self, method: str) -> Fault | None:
+        with self.lock:
+            queue = self.faults.get(method) or []
+            if not queue:
+                return None
+            fault = queue[0]
+            fault.times -= 1
+            if fault.times <= 0:
+                queue.pop(0)
+            return fault
+
+    # ---- what happened ---------------------------------------------------------------------
+    def calls_to(self, method: str) -> list[JSON]:
+        with self.lock:
+            return [call.params for call in self.calls if call.method == method]
+
+    def successful_calls_to(self, method: str) -> list[JSON]:
+        with self.lock:
+            return [
+                c.params for c in self.calls if c.method == method and c.response and c.response.get("ok")
+            ]
+
+    def messages_to(self, channel: str) -> list[JSON]:
+        """chat.postMessage calls that reached `channel` (a channel id, or a user id for a DM)."""
+        return [p for p in self.successful_calls_to("chat.postMessage") if p.get("channel") == channel]
+
+    def ephemerals_to(self, user: str) -> list[JSON]:
+        return [p for p in self.successful_calls_to("chat.postEphemeral") if p.get("user") == user]
+
+    def opened_views(self) -> list[JSON]:
+        with self.lock:
+            return [
+                c.response["view"]
+                for c in self.calls
+                if c.method == "views.open" and c.response and c.response.get("ok")
+            ]
+
+    def last_view(self) -> JSON:
+        """The view most recently opened, pushed or updated (as Slack stores it, with its id)."""
+        with self.lock:
+            for call in reversed(self.calls):
+                if (
+                    call.method in ("views.open", "views.push", "views.update")
+                    and call.response
+                    and call.response.get("ok")
+                ):
+                    return dict(call.response["view"])
+        raise AssertionError("no view was opened")
+
+    def reset_calls(self) -> None:
+        with self.lock:
+            self.calls.clear()
+            self.responses.clear()
+
+    # ---- HTTP plumbing ---------------------------------------------------------------------
+    def _serve(self, handler: BaseHTTPRequestHandler) -> None:
+        length = int(handler.headers.get("content-length") or 0)
+        raw = handler.rfile.read(length) if length else b""
+        path = urlparse(handler.path)
+        if path.path.startswith("/response/"):
+            self._record_response(handler, path.path, raw)
+            return
+        if path.path.startswith("/upload/"):
+            self._receive_upload(handler, path.path.rsplit("/", 1)[-1], raw)
+            return
+        if not path.path.startswith("/api/"):
+            self._send(handler, 404, {"ok": False, "error": "unknown_url"})
+            return
+        method = path.path[len("/api/") :]
+        params = self._params(handler, raw, path.query)
+        token = params.pop("token", None)
+        auth = handler.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            token = auth[7:].strip()
+        call = ApiCall(method=method, params=params, token=token)
+        with self.lock:
+            self.calls.append(call)
+        status, body, headers = self._answer(method, params, token)
+        call.response = body
+        self._send(handler, status, body, headers)
+
+    @staticmethod
+    def _params(handler: BaseHTTPRequestHandler, raw: bytes, query: str) -> JSON:
+        params: JSON = {k: v[0] for k, v in parse_qs(query).items()}
+        content_type = handler.headers.get("content-type", "")
+        if raw and content_type.startswith("application/json"):
+            params.update(json.loads(raw.decode("utf-8")))
+        elif raw:
+            params.update({k: v[0] for k, v in parse_qs(raw.decode("utf-8")).items()})
+        for key in ("view", "blocks", "attachments", "files"):
+            if isinstance(params.get(key), str):
+                with contextlib.suppress(ValueError):
+                    params[key] = json.loads(params[key])
+        return params
+
+    @staticmethod
+    def _send(
+        handler: BaseHTTPRequestHandler,
+        status: int,
+        body: JSON | str,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        data = (json.dumps(body) if not isinstance(body, str) else body).encode("utf-8")
+        handler.send_response(status)
+        handler.send_header("content-type", "application/json; charset=utf-8")
+        handler.send_header("content-length", str(len(data)))
+        for key, value in (headers or {}).items():
+            handler.send_header(key, value)
+        handler.end_headers()
+        handler.wfile.write(data)
+
+    def _record_response(self, handler: BaseHTTPRequestHandler, path: str, raw: bytes) -> None:
+        try:
+            payload = json.loads(raw.decode("utf-8")) if raw else {}
+        except ValueError:
+            payload = {"raw": raw.decode("utf-8", "replace")}
+        with self.lock:
+            self.responses.append((path, payload))
+        self._send(handler, 200, "ok")
+
+    def _receive_upload(self, handler: BaseHTTPRequestHandler, file_id: str, raw: bytes) -> None:
+        with self.lock:
+            upload = self.uploads.get(file_id)
+            if upload is None:
+                self._send(handler, 404, {"ok": False, "error": "file_not_found"})
+                return
+            upload.content = raw
+        self._send(handler, 200, "OK - 200")
+
+    def _answer(self, method: str, params: JSON, token: str | None) -> tuple[int, JSON, dict[str, str]]:
+        fault = self._take_fault(method)
+        if fault is not None:
+            headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+            return fault.status, {"ok": False, "error": fault.error}, headers
+        if token != self.token:
+            return 200, {"ok": False, "error": "invalid_auth" if token else "not_authed"}, {}
+        implementation = METHODS.get(method)
+        if implementation is None:
+            return 200, {"ok": False, "error": "unknown_method"}, {}
+        try:
+            with self.lock:
+                result = implementation(self, params)
+        except SlackApiFailure as failure:
+            return failure.status, {"ok": False, "error": failure.error}, failure.headers
+        return 200, {"ok": True, **result}, {}
+
+    # ---- helpers for the method implementations ---------------------------------------------
+    def next_ts(self) -> str:
+        return f"{int(time.time())}.{next(self._ts):06d}"
+
+    def new_id(self, prefix: str) -> str:
+        return f"{prefix}{next(self._ids):08X}"
+
+    def user(self, user_id: Any) -> JSON:
+        user = self.users.get(str(user_id or ""))
+        if user is None:
+            raise SlackApiFailure("user_not_found")
+        return user
+
+    def channel(self, channel_id: Any, *, visible_to_bot: bool = True) -> JSON:
+        channel = self.channels.get(str(channel_id or ""))
+        if channel is None:
+            raise SlackApiFailure("channel_not_found")
+        if visible_to_bot and channel["is_private"] and self.bot_user_id not in channel["members"]:
+            raise SlackApiFailure("channel_not_found")
+        return channel
+
+    def public_channel(self, channel: JSON) -> JSON:
+        shown = {k: v for k, v in channel.items() if k != "members"}
+        shown["is_member"] = self.bot_user_id in channel["members"]
+        shown["num_members"] = len(channel["members"])
+        return shown
+
+    def im_for(self, user_id: str) -> JSON:
+        for channel in self.channels.values():
+            if channel["is_im"] and channel.get("user") == user_id:
+                return channel
+        channel_id = self.new_id("D")
+        channel = {
+            "id": channel_id,
+            "name": channel_id,
+            "is_im": True,
+            "is_private": True,
+            "is_channel": False,
+            "is_group": False,
+            "is_archived": False,
+            "user": user_id,
+            "members": {user_id, self.bot_user_id},
+        }
+        self.channels[channel_id] = channel
+        self.history[channel_id] = []
+        return channel
+
+
+# ---- Block Kit checks ------------------------------------------------------------------------
+def _text_of(obj: Any) -> str:
+    return str(obj.get("text", "")) if isinstance(obj, dict) else ""
+
+
+def check_blocks(blocks: Any, limit: int) -> None:
+    if blocks is None:
+        return
+    if not isinstance(blocks, list) or len(blocks) > limit:
+        raise SlackApiFailure("invalid_blocks")
+    block_ids: set[str] = set()
+    for block in blocks:
+        if not isinstance(block, dict) or "type" not in block:
+            raise SlackApiFailure("invalid_blocks")
+        block_id = block.get("block_id")
+        if block_id is not None:
+            if block_id in block_ids or len(str(block_id)) > ID_MAX:
+                raise SlackApiFailure("invalid_blocks")
+            block_ids.add(block_id)
+        if block["type"] == "section":
+            if len(_text_of(block.get("text"))) > SECTION_TEXT_MAX:
+                raise SlackApiFailure("invalid_blocks")
+            if "text" not in block and "fields" not in block:
+                raise SlackApiFailure("invalid_blocks")
+            for item in block.get("fields") or []:
+                if len(_text_of(item)) > 2000:
+                    raise SlackApiFailure("invalid_blocks")
+        if block["type"] == "input" and (
+            "label" not in block or "element" not in block or len(_text_of(block["label"])) > 2000
+        ):
+            raise SlackApiFailure("invalid_blocks")
+        if block["type"] == "actions" and len(block.get("elements") or []) > 25:
+            raise SlackApiFailure("invalid_blocks")
+        for element in [block.get("element"), block.get("accessory"), *(block.get("elements") or [])]:
+            if isinstance(element, dict) and "options" in element and len(element["options"]) > 100:
+                raise SlackApiFailure("invalid_blocks")
+
+
+def check_view(view: Any) -> None:
+    if not isinstance(view, dict) or view.get("type") not in ("modal", "home"):
+        raise SlackApiFailure("invalid_arguments")
+    if view["type"] == "modal":
+        for key in ("title", "submit", "close"):
+            if key in view and len(_text_of(view[key])) > MODAL_TITLE_MAX:
+                raise SlackApiFailure("invalid_arguments")
+        if "title" not in view:
+            raise SlackApiFailure("invalid_arguments")
+        has_input = any(b.get("type") == "input" for b in view.get("blocks") or [] if isinstance(b, dict))
+        if has_input and "submit" not in view:
+            raise SlackApiFailure("invalid_arguments")
+    if len(str(view.get("private_metadata") or "")) > PRIVATE_METADATA_MAX:
+        raise SlackApiFailure("invalid_arguments")
+    if len(str(view.get("callback_id") or "")) > ID_MAX:
+        raise SlackApiFailure("invalid_arguments")
+    check_blocks(view.get("blocks") or [], MODAL_BLOCKS_MAX)
+
+
+def check_message(params: JSON) -> None:
+    text, blocks = params.get("text"), params.get("blocks")
+    if not text and not blocks and not params.get("attachments"):
+        raise SlackApiFailure("no_text")
+    if text and len(str(text)) > MESSAGE_TEXT_MAX:
+        raise SlackApiFailure("msg_too_long")
+    check_blocks(blocks, MESSAGE_BLOCKS_MAX)
+
+
+# ---- the Web API methods ---------------------------------------------------------------------
+def _auth_test(s: SlackEmulator, p: JSON) -> JSON:
+    return {
+        "url": f"https://{s.team_domain}.slack.com/",
+        "team": s.team_domain,
+        "user": "cdp-bot",
+        "team_id": s.team_id,
+        "user_id": s.bot_user_id,
+        "bot_id": s.bot_id,
+        "is_enterprise_install": False,
+    }
+
+
+def _message_channel(s: SlackEmulator, target: Any) -> JSON:
+    target = str(target or "")
+    if target.startswith(("U", "W")):
+        user = s.user(target)
+        if user["is_bot"]:
+            raise SlackApiFailure("cannot_dm_bot")
+        if user["deleted"]:
+            raise SlackApiFailure("user_disabled")
+        return s.im_for(target)
+    channel = s.channel(target)
+    if channel["is_archived"]:
+        raise SlackApiFailure("is_archived")
+    if not channel["is_im"] and s.bot_user_id not in channel["members"]:
+        raise SlackApiFailure("not_in_channel")
+    return channel
+
+
+def _chat_post_message(s: SlackEmulator, p: JSON) -> JSON:
+    check_message(p)
+    channel = _message_channel(s, p.get("channel"))
+    ts = s.next_ts()
+    message = {
+        "type": "message",
+        "ts": ts,
+        "user": s.bot_user_id,
+        "bot_id": s.bot_id,
+        "text": p.get("text", ""),
+    }
+    if p.get("thread_ts"):
+        message["thread_ts"] = p["thread_ts"]
+    s.history.setdefault(channel["id"], []).insert(0, message)
+    return {"channel": channel["id"], "ts": ts, "message": message}
+
+
+def _chat_post_ephemeral(s: SlackEmulator, p: JSON) -> JSON:
+    check_message(p)
+    user = s.user(p.get("user"))
+    channel = s.channel(p.get("channel"))
+    if user["id"] not in channel["members"]:
+        raise SlackApiFailure("user_not_in_channel")
+    return {"message_ts": s.next_ts()}
+
+
+def _chat_update(s: SlackEmulator, p: JSON) -> JSON:
+    check_message(p)
+    channel = s.channel(p.get("channel"))
+    if not any(m["ts"] == p.get("ts") for m in s.history.get(channel["id"], [])):
+        raise SlackApiFailure("message_not_found")
+    return {"channel": channel["id"], "ts": p["ts"], "text": p.get("text", "")}
+
+
+def _chat_delete(s: SlackEmulator, p: JSON) -> JSON:
+    channel = s.channel(p.get("channel"))
+    messages = s.history.get(channel["id"], [])
+    if not any(m["ts"] == p.get("ts") for m in messages):
+        raise SlackApiFailure("message_not_found")
+    s.history[channel["id"]] = [m for m in messages if m["ts"] != p.get("ts")]
+    return {"channel": channel["id"], "ts": p["ts"]}
+
+
+def _store_view(s: SlackEmulator, view: Any, view_id: str | None = None, root: str | None = None) -> JSON:
+    check_view(view)
+    view_id = view_id or s.new_id("V")
+    stored = {
+        **view,
+        "id": view_id,
+        "team_id": s.team_id,
+        "state": {"values": {}},
+        "hash": s.new_id("H"),
+        "root_view_id": root or view_id,
+        "private_metadata": view.get("private_metadata", ""),
+        "callback_id": view.get("callback_id", ""),
+    }
+    s.views[view_id] = stored
+    return stored
+
+
+def _views_open(s: SlackEmulator, p: JSON) -> JSON:
+    trigger = str(p.get("trigger_id") or "")
+    if not trigger:
+        raise SlackApiFailure("invalid_arguments")
+    if trigger.startswith("expired"):
+        raise SlackApiFailure("expired_trigger_id")
+    return {"view": _store_view(s, p.get("view"))}
+
+
+def _views_push(s: SlackEmulator, p: JSON) -> JSON:
+    return _views_open(s, p)
+
+
+def _views_update(s: SlackEmulator, p: JSON) -> JSON:
+    view_id = p.get("view_id")
+    if not view_id and p.get("external_id"):
+        view_id = next((v["id"] for v in s.views.values() if v.get("external_id") == p["external_id"]), None)
+    if not view_id or view_id not in s.views:
+        raise SlackApiFailure("not_found")
+    if p.get("hash") and p["hash"] != s.views[view_id]["hash"]:
+        raise SlackApiFailure("hash_conflict")
+    return {"view": _store_view(s, p.get("view"), view_id=view_id, root=s.views[view_id]["root_view_id"])}
+
+
+def _views_publish(s: SlackEmulator, p: JSON) -> JSON:
+    s.user(p.get("user_id"))
+    return {"view": _store_view(s, p.get("view"))}
+
+
+def _conversations_info(s: SlackEmulator, p: JSON) -> JSON:
+    return {"channel": s.public_channel(s.channel(p.get("channel")))}
+
+
+def _page(items: list[Any], p: JSON, default_limit: int = 100) -> tuple[list[Any], str]:
+    start = int(p.get("cursor") or 0)
+    limit = max(1, min(int(p.get("limit") or default_limit), 1000))
+    chunk = items[start : start + limit]
+    next_cursor = str(start + limit) if start + limit < len(items) else ""
+    return chunk, next_cursor
+
+
+def _conversations_members(s: SlackEmulator, p: JSON) -> JSON:
+    channel = s.channel(p.get("channel"))
+    members, cursor = _page(sorted(channel["members"]), p)
+    return {"members": members, "response_metadata": {"next_cursor": cursor}}
+
+
+def _conversations_join(s: SlackEmulator, p: JSON) -> JSON:
+    channel = s.channel(p.get("channel"), visible_to_bot=False)
+    if channel["is_private"] or channel["is_im"]:
+        raise SlackApiFailure("method_not_supported_for_channel_type")
+    if channel["is_archived"]:
+        raise SlackApiFailure("is_archived")
+    channel["members"].add(s.bot_user_id)
+    return {"channel": s.public_channel(channel)}
+
+
+def _conversations_invite(s: SlackEmulator, p: JSON) -> JSON:
+    channel = s.channel(p.get("channel"))
+    if s.bot_user_id not in channel["members"]:
+        raise SlackApiFailure("not_in_channel")
+    if channel["is_archived"]:
+        raise SlackApiFailure("is_archived")
+    users = [u for u in str(p.get("users") or "").split(",") if u]
+    if not users:
+        raise SlackApiFailure("no_user")
+    for user_id in users:
+        if user_id == s.bot_user_id:
+            raise SlackApiFailure("cant_invite_self")
+        if s.user(user_id)["deleted"]:
+            raise SlackApiFailure("user_is_deactivated")
+    if all(u in channel["members"] for u in users):
+        raise SlackApiFailure("already_in_channel")
+    channel["members"].update(users)
+    return {"channel": s.public_channel(channel)}
+
+
+def _conversations_kick(s: SlackEmulator, p: JSON) -> JSON:
+    channel = s.channel(p.get("channel"))
+    if p.get("user") not in channel["members"]:
+        raise SlackApiFailure("not_in_channel")
+    channel["members"].discard(p.get("user"))
+    return {}
+
+
+def _conversations_history(s: SlackEmulator, p: JSON) -> JSON:
+    channel = s.channel(p.get("channel"))
+    if s.bot_user_id not in channel["members"]:
+        raise SlackApiFailure("not_in_channel")
+    oldest = float(p.get("oldest") or 0)
+    latest = float(p.get("latest") or 9e12)
+    messages = [m for m in s.history.get(channel["id"], []) if oldest < float(m["ts"]) <= latest]
+    chunk, cursor = _page(messages, p, default_limit=100)
+    return {"messages": chunk, "has_more": bool(cursor), "response_metadata": {"next_cursor": cursor}}
+
+
+def _conversations_create(s: SlackEmulator, p: JSON) -> JSON:
+    name = str(p.get("name") or "")
+    if not name:
+        raise SlackApiFailure("invalid_name_required")
+    if len(name) > 80:
+        raise SlackApiFailure("invalid_name_maxlength")
+    if name != name.lower() or any(ch in name for ch in " .,#@"):
+        raise SlackApiFailure("invalid_name_specials")
+    if any(c["name"] == name for c in s.channels.values() if not c["is_im"]):
+        raise SlackApiFailure("name_taken")
+    is_private = str(p.get("is_private", "false")).lower() in ("true", "1")
+    channel = s.add_channel(s.new_id("C"), name, is_private=is_private, bot_is_member=True)
+    return {"channel": s.public_channel(channel)}
+
+
+def _conversations_open(s: SlackEmulator, p: JSON) -> JSON:
+    users = [u for u in str(p.get("users") or "").split(",") if u]
+    if len(users) != 1:
+        raise SlackApiFailure("invalid_arguments")
+    return {"channel": {"id": _message_channel(s, users[0])["id"]}}
+
+
+def _conversations_list(s: SlackEmulator, p: JSON) -> JSON:
+    types = str(p.get("types") or "public_channel").split(",")
+    wanted = [
+        s.public_channel(c)
+        for c in s.channels.values()
+        if not c["is_im"]
+        and (
+            ("private_channel" in types and c["is_private"] and s.bot_user_id in c["members"])
+            or ("public_channel" in types and not c["is_private"])
+        )
+        and not (str(p.get("exclude_archived", "false")).lower() == "true" and c["is_archived"])
+    ]
+    chunk, cursor = _page(wanted, p)
+    return {"channels": chunk, "response_metadata": {"next_cursor": cursor}}
+
+
+def _users_info(s: SlackEmulator, p: JSON) -> JSON:
+    user = dict(s.user(p.get("user")))
+    if str(p.get("include_locale", "false")).lower() not in ("true", "1"):
+        user.pop("locale", None)
+    return {"user": user}
+
+
+def _users_list(s: SlackEmulator, p: JSON) -> JSON:
+    members, cursor = _page(list(s.users.values()), p, default_limit=200)
+    return {"members": members, "response_metadata": {"next_cursor": cursor}}
+
+
+def _team_info(s: SlackEmulator, p: JSON) -> JSON:
+    return {"team": {"id": s.team_id, "domain": s.team_domain, "name": s.team_domain}}
+
+
+def _files_get_upload_url(s: SlackEmulator, p: JSON) -> JSON:
+    if not p.get("filename") or not p.get("length"):
+        raise SlackApiFailure("invalid_arguments")
+    file_id = s.new_id("F")
+    s.uploads[file_id] = Upload(file_id=file_id, filename=str(p["filename"]))
+    return {"upload_url": f"{s.base_url}/upload/{file_id}", "file_id": file_id}
+
+
+def _files_complete_upload(s: SlackEmulator, p: JSON) -> JSON:
+    files = p.get("files") or []
+    if not files:
+        raise SlackApiFailure("invalid_arguments")
+    done = []
+    for item in files:
+        upload = s.uploads.get(item.get("id"))
+        if upload is None:
+            raise SlackApiFailure("file_not_found")
+        upload.completed = {
+            "channel_id": p.get("channel_id"),
+            "title": item.get("title"),
+            "initial_comment": p.get("initial_comment"),
+        }
+        done.append({"id": upload.file_id, "name": upload.filename, "title": item.get("title")})
+    if p.get("channel_id"):
+        _message_channel(s, p["channel_id"])
+    return {"files": done}
+
+
+METHODS: dict[str, Callable[[SlackEmulator, JSON], JSON]] = {
+    "auth.test": _auth_test,
+    "chat.postMessage": _chat_post_message,
+    "chat.postEphemeral": _chat_post_ephemeral,
+    "chat.update": _chat_update,
+    "chat.delete": _chat_delete,
+    "views.open": _views_open,
+    "views.push": _views_push,
+    "views.update": _views_update,
+    "views.publish": _views_publish,
+    "conversations.info": _conversations_info,
+    "conversations.members": _conversations_members,
+    "conversations.join": _conversations_join,
+    "conversations.invite": _conversations_invite,
+    "conversations.kick": _conversations_kick,
+    "conversations.history": _conversations_history,
+    "conversations.create": _conversations_create,
+    "conversations.open": _conversations_open,
+    "conversations.list": _conversations_list,
+    "users.info": _users_info,
+    "users.list": _users_list,
+    "team.info": _team_info,
+    "files.getUploadURLExternal": _files_get_upload_url,
+    "files.completeUploadExternal": _files_complete_upload,
+}
+
+
+# ---- the signed request sender ---------------------------------------------------------------
+@dataclass
+class HttpResult:
+    status: int
+    text: str
+    headers: dict[str, str]
+
+    def json(self) -> Any:
+        return json.loads(self.text) if self.text else None
+
+
+class SignedSender:
+    """Posts Slack-shaped, v0-signed requests to the app's `/slack/events`, as Slack does."""
+
+    def __init__(self, url: str, signing_secret: str, emulator: SlackEmulator) -> None:
+        self.url = url.rstrip("/") + "/slack/events"
+        self.signing_secret = signing_secret
+        self.emulator = emulator
+        self._ids = itertools.count(1)
+
+    @property
+    def team_id(self) -> str:
+        return self.emulator.team_id
+
+    # -- raw --
+    def sign(self, body: str, timestamp: int) -> str:
+        signature = SignatureVerifier(self.signing_secret).generate_signature(timestamp=str(timestamp), body=body)
+        return str(signature)
+
+    def post(
+        self,
+        body: str,
+        content_type: str,
+        *,
+        timestamp: int | None = None,
+        signature: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> HttpResult:
+        timestamp = int(time.time()) if timestamp is None else timestamp
+        all_headers = {
+            "Content-Type": content_type,
+            "X-Slack-Request-Timestamp": str(timestamp),
+            "X-Slack-Signature": signature if signature is not None else self.sign(body, timestamp),
+            **(headers or {}),
+        }
+        request = urllib.request.Request(
+            self.url, data=body.encode("utf-8"), headers=all_headers, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return HttpResult(response.status, response.read().decode("utf-8"), dict(response.headers))
+        except urllib.error.HTTPError as error:
+            return HttpResult(error.code, error.read().decode("utf-8"), dict(error.headers))
+
+    def post_form(self, fields: Mapping[str, str], **kwargs: Any) -> HttpResult:
+        return self.post(urlencode(fields), "application/x-www-form-urlencoded", **kwargs)
+
+    def post_payload(self, payload: JSON, **kwargs: Any) -> HttpResult:
+        return self.post_form({"payload": json.dumps(payload)}, **kwargs)
+
+    # -- slash commands --
+    def command_fields(
+        self,
+        text: str,
+        user: str,
+        channel: str = "CGENERAL",
+        command: str = "/cdp",
+        trigger_id: str | None = None,
+    ) -> dict[str, str]:
+        user_obj = self.emulator.users.get(user, {})
+        channel_obj = self.emulator.channels.get(channel, {})
+        return {
+            "token": "legacy-verification-token",
+            "team_id": self.team_id,
+            "team_domain": self.emulator.team_domain,
+            "channel_id": channel,
+            "channel_name": str(channel_obj.get("name", "general")),
+            "user_id": user,
+            "user_name": str(user_obj.get("name", user.lower())),
+            "command": command,
+            "text": text,
+            "api_app_id": "ACDPBOT",
+            "is_enterprise_install": "false",
+            "response_url": self.emulator.new_response_url(),
+            "trigger_id": trigger_id or f"trigger.{next(self._ids)}",
+        }
+
+    def command(self, text: str, user: str, channel: str = "CGENERAL", **kwargs: Any) -> HttpResult:
+        return self.post_form(self.command_fields(text, user, channel, **kwargs))
+
+    # -- interactivity --
+    def _user(self, user: str) -> JSON:
+        return {
+            "id": user,
+            "username": self.emulator.users.get(user, {}).get("name", user),
+            "team_id": self.team_id,
+        }
+
+    def view_submission(self, view: JSON, user: str, values: Mapping[str, Any] | None = None) -> HttpResult:
+        """Submit `view` (as the emulator stored it) with `values` keyed by action_id (or block_id)."""
+        submitted = dict(view)
+        submitted["state"] = {"values": state_values(view, values or {})}
+        payload = {
+            "type": "view_submission",
+            "team": {"id": self.team_id, "domain": self.emulator.team_domain},
+            "user": self._user(user),
+            "api_app_id": "ACDPBOT",
+            "token": "legacy-verification-token",
+            "trigger_id": f"trigger.{next(self._ids)}",
+            "view": submitted,
+            "response_urls": [],
+            "is_enterprise_install": False,
+        }
+        return self.post_payload(payload)
+
+    def view_closed(self, view: JSON, user: str) -> HttpResult:
+        payload = {
+            "type": "view_closed",
+            "team": {"id": self.team_id},
+            "user": self._user(user),
+            "api_app_id": "ACDPBOT",
+            "view": view,
+            "is_cleared": False,
+        }
+        return self.post_payload(payload)
+
+    def block_action(
+        self,
+        user: str,
+        action_id: str,
+        *,
+        value: str | None = None,
+        block_id: str = "actions",
+        action_type: str = "button",
+        view: JSON | None = None,
+        channel: str | None = None,
+        message: JSON | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> HttpResult:
+        action: JSON = {
+            "action_id": action_id,
+            "block_id": block_id,
+            "type": action_type,
+            "action_ts": f"{time.time():.6f}",
+        }
+        if value is not None:
+            action["value"] = value
+        action.update(extra or {})
+        payload: JSON = {
+            "type": "block_actions",
+            "team": {"id": self.team_id, "domain": self.emulator.team_domain},
+            "user": self._user(user),
+            "api_app_id": "ACDPBOT",
+            "token": "legacy-verification-token",
+            "trigger_id": f"trigger.{next(self._ids)}",
+            "actions": [action],
+            "is_enterprise_install": False,
+        }
+        if view is not None:
+            payload["container"] = {"type": "view", "view_id": view.get("id")}
+            payload["view"] = view
+        else:
+            message = message or {"ts": self.emulator.next_ts(), "text": ""}
+            payload["container"] = {
+                "type": "message",
+                "message_ts": message["ts"],
+                "channel_id": channel,
+                "is_ephemeral": False,
+            }
+            payload["channel"] = {
+                "id": channel,
+                "name": self.emulator.channels.get(channel or "", {}).get("name", ""),
+            }
+            payload["message"] = message
+            payload["response_url"] = self.emulator.new_response_url()
+        return self.post_payload(payload)
+
+    # -- Events API --
+    def event(
+        self,
+        event: JSON,
+        *,
+        event_id: str | None = None,
+        retry_num: int | None = None,
+        retry_reason: str = "http_timeout",
+        event_time: int | None = None,
+        team_id: str | None = None,
+    ) -> HttpResult:
+        body = {
+            "token": "legacy-verification-token",
+            "team_id": team_id or self.team_id,
+            "api_app_id": "ACDPBOT",
+            "event": event,
+            "type": "event_callback",
+            "event_id": event_id or f"Ev{next(self._ids):08d}",
+            "event_time": event_time or int(time.time()),
+            "authorizations": [
+                {"team_id": team_id or self.team_id, "user_id": self.emulator.bot_user_id, "is_bot": True}
+            ],
+        }
+        headers = {}
+        if retry_num is not None:
+            headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": retry_reason}
+        return self.post(json.dumps(body), "application/json", headers=headers)
+
+
+def state_values(view: JSON, values: Mapping[str, Any]) -> JSON:
+    """Build `view.state.values` as Slack does, from a {action_id or block_id: value} mapping."""
+    state: JSON = {}
+    for block in view.get("blocks") or []:
+        if block.get("type") != "input":
+            continue
+        element = block["element"]
+        action_id, block_id = element.get("action_id", ""), block.get("block_id", "")
+        given = values.get(action_id, values.get(block_id))
+        state.setdefault(block_id, {})[action_id] = element_state(element, given)
+    return state
+
+
+def _options(element: JSON) -> list[JSON]:
+    options = list(element.get("options") or [])
+    for group in element.get("option_groups") or []:
+        options.extend(group.get("options") or [])
+    return options
+
+
+def _option(element: JSON, value: Any) -> JSON | None:
+    if value is None:
+        return None
+    for option in _options(element):
+        if option.get("value") == value:
+            return option
+    raise AssertionError(f"no option {value!r} in {element.get('action_id')}")
+
+
+def element_state(element: JSON, value: Any) -> JSON:
+    kind = element["type"]
+    state: JSON = {"type": kind}
+    if kind in ("plain_text_input", "number_input", "email_text_input", "url_text_input"):
+        state["value"] = value
+    elif kind in ("static_select", "radio_buttons", "external_select"):
+        state["selected_option"] = _option(element, value)
+    elif kind in ("checkboxes", "multi_static_select"):
+        state["selected_options"] = [_option(element, v) for v in value or []]
+    elif kind == "users_select":
+        state["selected_user"] = value
+    elif kind == "multi_users_select":
+        state["selected_users"] = list(value or [])
+    elif kind == "conversations_select":
+        state["selected_conversation"] = value
+    elif kind == "channels_select":
+        state["selected_channel"] = value
+    elif kind in ("multi_conversations_select", "multi_channels_select"):
+        state["selected_conversations" if kind.startswith("multi_conv") else "selected_channels"] = list(
+            value or []
+        )
+    elif kind == "datepicker":
+        state["selected_date"] = value
+    elif kind == "timepicker":
+        state["selected_time"] = value
+    else:
+        state["value"] = value
+    return state

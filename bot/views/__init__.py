@@ -1,0 +1,1 @@
+"""Block Kit builders: data in, blocks out. No Slack client calls, no SQL."""

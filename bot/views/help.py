@@ -1,0 +1,29 @@
+"""The `/cdp help` message."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from bot.i18n import t
+from bot.views.common import context_block, ephemeral, section
+
+
+def help_message(subcommands: Iterable[str], lang: str) -> dict[str, Any]:
+    lines = [
+        t(
+            "help.usage",
+            lang,
+            usage=t(f"subcommand.{name}.usage", lang),
+            summary=t(f"subcommand.{name}.summary", lang),
+        )
+        for name in subcommands
+    ]
+    title = t("help.title", lang)
+    text = "\n".join([title, *(f"• {line}" for line in lines)])
+    blocks = [
+        section(title),
+        section("\n".join(f"• {line}" for line in lines)),
+        context_block(t("help.footer", lang)),
+    ]
+    return ephemeral(text, blocks)

@@ -1,0 +1,14 @@
+"""Slack transport only: one module per surface, each with `register(app, deps)`."""
+
+from __future__ import annotations
+
+from slack_bolt import App
+
+from bot.runtime import Deps
+from handlers import commands, context, errors
+
+
+def register_all(app: App, deps: Deps) -> None:
+    context.register(app, deps)
+    errors.register(app)
+    commands.register(app)

@@ -1,0 +1,95 @@
+"""The `/cdp` router: parse the text, run the subcommand, answer ephemerally."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext
+from slack_bolt.context.respond import Respond
+from slack_sdk import WebClient
+
+from bot.domain.commands import HELP, closest, parse
+from bot.i18n import t
+from bot.runtime import Deps
+from bot.views.common import ephemeral
+from bot.views.help import help_message
+from handlers import registry
+from handlers.context import deps_of, lang_of
+
+
+@dataclass(frozen=True)
+class CommandRequest:
+    """Everything a subcommand needs, parsed once by the router."""
+
+    ack: Ack
+    respond: Respond
+    client: WebClient
+    context: BoltContext
+    body: dict[str, Any]
+    argument: str
+    lang: str
+
+    @property
+    def deps(self) -> Deps:
+        return deps_of(self.context)
+
+    @property
+    def user_id(self) -> str:
+        return str(self.body["user_id"])
+
+    @property
+    def team_id(self) -> str:
+        return str(self.body.get("team_id") or self.context.team_id or "")
+
+    def reply(self, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+        """Answer in the ack itself: ephemeral, visible only to the person who typed the command."""
+        self.ack(**ephemeral(text, blocks))
+
+
+Subcommand = Callable[[CommandRequest], None]
+
+# Order is the order of `/cdp help`. Modules add their subcommands at import time via `subcommand()`.
+SUBCOMMANDS: dict[str, Subcommand] = {}
+
+
+def subcommand(name: str) -> Callable[[Subcommand], Subcommand]:
+    def decorate(function: Subcommand) -> Subcommand:
+        SUBCOMMANDS[name] = function
+        return function
+
+    return decorate
+
+
+@subcommand(HELP)
+def help_subcommand(request: CommandRequest) -> None:
+    request.ack(**help_message(SUBCOMMANDS, request.lang))
+
+
+def cdp_command_callback(
+    ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext
+) -> None:
+    parsed = parse(body.get("text"))
+    lang = lang_of(context)
+    request = CommandRequest(ack, respond, client, context, body, parsed.argument, lang)
+    handler = SUBCOMMANDS.get(parsed.name)
+    if handler is None:
+        unknown_subcommand(request, parsed.name)
+        return
+    handler(request)
+
+
+def unknown_subcommand(request: CommandRequest, given: str) -> None:
+    suggestion = closest(given, SUBCOMMANDS)
+    lang = request.lang
+    if suggestion is None:
+        error = t("errors.unknown_subcommand_no_suggestion", lang, given=given)
+    else:
+        error = t("errors.unknown_subcommand", lang, given=given, suggestion=suggestion)
+    help_payload = help_message(SUBCOMMANDS, lang)
+    request.ack(**ephemeral(error + "\n\n" + help_payload["text"]))
+
+
+def register(app: App) -> None:
+    registry.command(app, "/cdp", cdp_command_callback)

@@ -1,0 +1,142 @@
+"""SQLAlchemy 2 typed models. Every row carries `team_id` (multi-workspace ready from day one).
+
+Never a column for message text: we store who contributed, where and when, nothing more.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from storage.types import UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+TEAM_ID = 32
+SLACK_ID = 32
+NAME_MAX = 80
+TEXT_MAX = 1000
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Community(Base):
+    __tablename__ = "communities"
+    __table_args__ = (UniqueConstraint("team_id", "slug", name="uq_communities_team_slug"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_id: Mapped[str] = mapped_column(String(TEAM_ID), index=True)
+    name: Mapped[str] = mapped_column(String(NAME_MAX))
+    slug: Mapped[str] = mapped_column(String(NAME_MAX))
+    domain: Mapped[str] = mapped_column(String(TEXT_MAX), default="")
+    objectives: Mapped[list[str]] = mapped_column(JSON, default=list)
+    objectives_other: Mapped[str] = mapped_column(String(TEXT_MAX), default="")
+    key_people: Mapped[list[str]] = mapped_column(JSON, default=list)
+    visibility: Mapped[str] = mapped_column(String(16), default="open")  # open | protected
+    language: Mapped[str] = mapped_column(String(8), default="en")  # en | fr
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    review_cadence_weeks: Mapped[int] = mapped_column(Integer, default=4)
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active | dissolved
+    created_by: Mapped[str] = mapped_column(String(SLACK_ID))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    dissolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    dissolved_by: Mapped[str | None] = mapped_column(String(SLACK_ID), nullable=True)
+    next_review_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    # The circle rule's knobs (PRODUCT.md: "an explainable, configurable rule").
+    circle_window_days: Mapped[int] = mapped_column(Integer, default=30)
+    inner_min_contributions: Mapped[int] = mapped_column(Integer, default=4)
+    inner_min_days: Mapped[int] = mapped_column(Integer, default=2)
+    demotion_grace_days: Mapped[int] = mapped_column(Integer, default=45)
+    promotion_dm: Mapped[bool] = mapped_column(Boolean, default=True)
+    review_outcome_in_channel: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    channels: Mapped[list[CommunityChannel]] = relationship(
+        back_populates="community", lazy="raise", order_by="CommunityChannel.id"
+    )
+    memberships: Mapped[list[Membership]] = relationship(back_populates="community", lazy="raise")
+
+
+class CommunityChannel(Base):
+    """A Slack channel bound to a community; each one can be a sub-issue (sous-enjeu)."""
+
+    __tablename__ = "community_channels"
+    __table_args__ = (UniqueConstraint("team_id", "channel_id", name="uq_community_channels_team_channel"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_id: Mapped[str] = mapped_column(String(TEAM_ID))
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"), index=True)
+    channel_id: Mapped[str] = mapped_column(String(SLACK_ID))
+    name: Mapped[str] = mapped_column(String(NAME_MAX), default="")
+    is_private: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    bound_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    community: Mapped[Community] = relationship(back_populates="channels", lazy="raise")
+
+
+class Membership(Base):
+    """One row per (community, user); leaving sets `left_at`, joining again clears it."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (
+        UniqueConstraint("team_id", "community_id", "user_id", name="uq_memberships_team_community_user"),
+        Index("ix_memberships_team_user", "team_id", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_id: Mapped[str] = mapped_column(String(TEAM_ID))
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(String(SLACK_ID))
+    role: Mapped[str] = mapped_column(String(16), default="member")  # core | member
+    circle: Mapped[str] = mapped_column(String(16), default="outer")  # inner | outer
+    circle_since: Mapped[datetime] = mapped_column(UTCDateTime)
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    joined_via: Mapped[str] = mapped_column(String(16), default="command")  # command | channel | creation
+
+    community: Mapped[Community] = relationship(back_populates="memberships", lazy="raise")
+
+
+class JoinRequest(Base):
+    """A request to join a protected community, decided by a moderator."""
+
+    __tablename__ = "join_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_id: Mapped[str] = mapped_column(String(TEAM_ID))
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(String(SLACK_ID))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | approved | declined
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(SLACK_ID), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ProcessedEvent(Base):
+    """Events API ids already handled: Slack retries, we count once. Pruned after a week."""
+
+    __tablename__ = "processed_events"
+
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(TEAM_ID))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -1,0 +1,38 @@
+"""processed_events: the ledger that makes event handling idempotent."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
+
+from storage.models import ProcessedEvent
+from storage.repositories.upsert import insert_ignoring_conflicts
+
+
+def claim(session: Session, *, team_id: str, event_id: str, now: datetime) -> bool:
+    """Insert the id unless present; True when this call inserted it.
+
+    ON CONFLICT DO NOTHING keeps concurrent retries (two instances, one event) from raising:
+    exactly one of them sees rowcount 1.
+    """
+    values = {"event_id": event_id, "team_id": team_id, "received_at": now}
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        statement = (
+            pg_insert(ProcessedEvent).values(values).on_conflict_do_nothing(index_elements=["event_id"])
+        )
+    elif dialect == "sqlite":
+        statement = (
+            sqlite_insert(ProcessedEvent).values(values).on_conflict_do_nothing(index_elements=["event_id"])
+        )
+    else:  # pragma: no cover - only the two databases above are supported
+        statement = insert(ProcessedEvent).values(values)
+    result = session.execute(statement)
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def prune(session: Session, *, older_than: datetime) -> int:
+    result = session.execute(delete(ProcessedEvent).where(ProcessedEvent.received_at < older_than))
+    return int(getattr(result, "rowcount", 0) or 0)

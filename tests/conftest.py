@@ -1,0 +1,141 @@
+"""Fixtures: a real database (SQLite and PostgreSQL), the Slack emulator, and the real app over HTTP."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from bot.clock import ManualClock
+from bot.server import HttpServer, Runtime
+from bot.settings import Settings
+from bot.testing.slack_emulator import SignedSender, SlackEmulator
+from storage.db import Database
+from storage.migrate import upgrade
+from storage.models import Base
+
+PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+SIGNING_SECRET = "test-signing-secret"
+BACKENDS = ["sqlite", "postgresql"]
+
+# People of the emulated workspace, named for what they do in tests.
+ALICE = "UALICE"  # English-speaking
+BRUNO = "UBRUNO"  # French-speaking
+CHLOE = "UCHLOE"  # English-speaking
+DAVID = "UDAVID"  # French-speaking
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Migrated once; each test copies it, which is much faster than migrating again."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    db = Database(f"sqlite:///{path}")
+    upgrade(db.engine)
+    with db.engine.connect() as connection:  # fold the WAL into the main file before copying
+        connection.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+    db.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_schema_url() -> Iterator[str]:
+    """A schema of our own in the test database, migrated once, dropped at the end."""
+    schema = f"cdp_test_{os.getpid()}"
+    admin = Database(PG_URL)
+    try:
+        with admin.engine.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            connection.execute(text(f"CREATE SCHEMA {schema}"))
+    except Exception as exc:  # pragma: no cover - environment problem, say it plainly
+        pytest.fail(f"PostgreSQL is not reachable at {PG_URL}: {exc}")
+    url = f"{PG_URL}?options=-csearch_path%3D{schema}"
+    db = Database(url)
+    upgrade(db.engine)
+    db.dispose()
+    yield url
+    with admin.engine.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+    admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, migrated, empty database of each kind: every storage test runs on both."""
+    if request.param == "sqlite":
+        path = tmp_path / "cdp.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url: str = request.getfixturevalue("pg_schema_url")
+    db = Database(url)
+    tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
+    with db.engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    db.dispose()
+    return url
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    database = Database(database_url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def emulator() -> Iterator[SlackEmulator]:
+    with SlackEmulator() as slack:
+        slack.add_user(ALICE, "alice", locale="en-US", tz="America/New_York")
+        slack.add_user(BRUNO, "bruno", locale="fr-FR", tz="Europe/Paris")
+        slack.add_user(CHLOE, "chloe", locale="en-GB", tz="Europe/London")
+        slack.add_user(DAVID, "david", locale="fr-CA", tz="America/Montreal")
+        slack.add_channel("CGENERAL", "general", members=[ALICE, BRUNO, CHLOE, DAVID])
+        yield slack
+
+
+def app_settings(emulator: SlackEmulator, database_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "SLACK_BOT_TOKEN": emulator.token,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": emulator.api_url,
+        "DATABASE_URL": database_url,
+        "DEFAULT_LANGUAGE": "en",
+        **overrides,
+    }
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@dataclass
+class Harness:
+    """The real app served over HTTP, the emulated Slack around it, and the database behind it."""
+
+    emulator: SlackEmulator
+    slack: SignedSender
+    runtime: Runtime
+    db: Database
+    clock: ManualClock
+    url: str
+
+
+@pytest.fixture
+def harness(emulator: SlackEmulator, database_url: str, clock: ManualClock) -> Iterator[Harness]:
+    runtime = Runtime.start(app_settings(emulator, database_url), clock=clock, run_scheduler=False)
+    server = HttpServer(runtime)
+    url = server.start()
+    try:
+        yield Harness(
+            emulator, SignedSender(url, SIGNING_SECRET, emulator), runtime, runtime.deps.db, clock, url
+        )
+    finally:
+        server.stop()
+        runtime.close()
