@@ -814,7 +814,8 @@ class SignedSender:
 
     # -- raw --
     def sign(self, body: str, timestamp: int) -> str:
-        signature = SignatureVerifier(self.signing_secret).generate_signature(timestamp=str(timestamp), body=body)
+        verifier = SignatureVerifier(self.signing_secret)
+        signature = verifier.generate_signature(timestamp=str(timestamp), body=body)
         return str(signature)
 
     def post(

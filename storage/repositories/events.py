@@ -18,18 +18,7 @@ def claim(session: Session, *, team_id: str, event_id: str, now: datetime) -> bo
     exactly one of them sees rowcount 1.
     """
     values = {"event_id": event_id, "team_id": team_id, "received_at": now}
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        statement = (
-            pg_insert(ProcessedEvent).values(values).on_conflict_do_nothing(index_elements=["event_id"])
-        )
-    elif dialect == "sqlite":
-        statement = (
-            sqlite_insert(ProcessedEvent).values(values).on_conflict_do_nothing(index_elements=["event_id"])
-        )
-    else:  # pragma: no cover - only the two databases above are supported
-        statement = insert(ProcessedEvent).values(values)
-    result = session.execute(statement)
+    result = session.execute(insert_ignoring_conflicts(session, ProcessedEvent, ["event_id"]).values(values))
     return bool(getattr(result, "rowcount", 0) == 1)
 
 
