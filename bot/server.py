@@ -177,6 +177,12 @@ def serve_http(runtime: Runtime) -> None:
     """Blocks; uvicorn handles SIGTERM/SIGINT: stop accepting, finish in-flight requests, return."""
     settings = runtime.deps.settings
     log_fields(log, "serving HTTP", host=settings.host, port=settings.port, path="/slack/events")
+    # uvicorn re-raises the signal it caught once it has shut down; with a Python handler in place
+    # that re-raise lands here instead of killing the process, so `run` can close the runtime and exit 0.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(
+            sig, lambda number, _frame: log_fields(log, "stopped", signal=signal.Signals(number).name)
+        )
     uvicorn.Server(uvicorn_config(runtime, settings.host, settings.port)).run()
 
 

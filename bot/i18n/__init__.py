@@ -1,6 +1,7 @@
 """User-visible text: `t(key, lang, **params)` over French and English catalogues.
 
-Catalogues are TOML files keyed by message id (`help.title`); placeholders use `{name}`.
+Catalogues are TOML files under `en/` and `fr/`, one file per area (core, circles, ...), keyed by
+message id (`help.title`); placeholders use `{name}`. A key defined in two files is an error.
 Babel formats dates and lists the way each language writes them.
 """
 
@@ -34,10 +35,16 @@ def _flatten(prefix: str, table: Mapping[str, Any], out: dict[str, str]) -> None
 
 @cache
 def catalogue(lang: Language) -> dict[str, str]:
-    with (CATALOGUE_DIR / f"{lang}.toml").open("rb") as handle:
-        flat: dict[str, str] = {}
-        _flatten("", tomllib.load(handle), flat)
-        return flat
+    merged: dict[str, str] = {}
+    for path in sorted((CATALOGUE_DIR / lang).glob("*.toml")):
+        with path.open("rb") as handle:
+            flat: dict[str, str] = {}
+            _flatten("", tomllib.load(handle), flat)
+        clash = merged.keys() & flat.keys()
+        if clash:
+            raise ValueError(f"{path}: keys already defined in another {lang} file: {sorted(clash)}")
+        merged.update(flat)
+    return merged
 
 
 def placeholders(template: str) -> set[str]:

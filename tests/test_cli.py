@@ -1,0 +1,151 @@
+"""`cdp-bot` as an operator runs it: clear errors without tokens; serving with them; SIGTERM stops it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from bot.testing.slack_emulator import SignedSender, SlackEmulator
+from tests.conftest import ALICE, SIGNING_SECRET
+
+CDP_BOT = shutil.which("cdp-bot", path=str(Path(sys.executable).parent)) or "cdp-bot"
+SLACK_VARIABLES = (
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "SLACK_APP_TOKEN",
+    "SLACK_API_URL",
+    "DATABASE_URL",
+)
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in SLACK_VARIABLES}
+    env.update(extra)
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_run_without_tokens_names_each_missing_variable(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [CDP_BOT, "run"], cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "SLACK_BOT_TOKEN is not set" in result.stderr
+    assert "OAuth & Permissions" in result.stderr
+    assert "SLACK_SIGNING_SECRET is not set" in result.stderr
+    assert "Signing Secret" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "cdp-bot.db").exists()  # nothing was created
+
+
+def test_socket_mode_needs_no_signing_secret(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [CDP_BOT, "run"],
+        cwd=tmp_path,
+        env=clean_env(SLACK_APP_TOKEN="xapp-1-abc"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "SLACK_BOT_TOKEN is not set" in result.stderr
+    assert "SLACK_SIGNING_SECRET" not in result.stderr
+
+
+def test_malformed_values_are_named(tmp_path: Path) -> None:
+    env = clean_env(
+        SLACK_BOT_TOKEN="not-a-token", PORT="eighty", DEFAULT_LANGUAGE="de", DATABASE_URL="mysql://x/y"
+    )
+    result = subprocess.run(
+        [CDP_BOT, "run"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    for variable in ("SLACK_BOT_TOKEN", "PORT", "DEFAULT_LANGUAGE", "DATABASE_URL"):
+        assert f"  - {variable}:" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_dotenv_file_is_read(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("SLACK_BOT_TOKEN=xoxb-from-dotenv\n", encoding="utf-8")
+    result = subprocess.run(
+        [CDP_BOT, "run"], cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=60
+    )
+    assert "SLACK_BOT_TOKEN" not in result.stderr
+    assert "SLACK_SIGNING_SECRET is not set" in result.stderr
+
+
+def test_token_refused_by_slack_is_a_clear_error(tmp_path: Path) -> None:
+    with SlackEmulator() as emulator:
+        env = clean_env(
+            SLACK_BOT_TOKEN="xoxb-wrong",
+            SLACK_SIGNING_SECRET="s",
+            SLACK_API_URL=emulator.api_url,
+            PORT=str(free_port()),
+        )
+        result = subprocess.run(
+            [CDP_BOT, "run"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        )
+    assert result.returncode == 2
+    assert "SLACK_BOT_TOKEN was not accepted" in result.stderr
+    assert "invalid_auth" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_migrate(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [CDP_BOT, "migrate"], cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert "database at revision" in result.stdout
+    assert (tmp_path / "cdp-bot.db").exists()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_run_serves_http_against_the_emulator_and_stops_on_sigterm(tmp_path: Path, backend: str) -> None:
+    port = free_port()
+    with SlackEmulator() as emulator:
+        emulator.add_user(ALICE, "alice", locale="fr-FR")
+        env = clean_env(
+            SLACK_BOT_TOKEN=emulator.token,
+            SLACK_SIGNING_SECRET=SIGNING_SECRET,
+            SLACK_API_URL=emulator.api_url,
+            PORT=str(port),
+            HOST="127.0.0.1",
+        )
+        process = subprocess.Popen(
+            [CDP_BOT, "run"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    with urllib.request.urlopen(url + "/healthz", timeout=2) as response:
+                        assert response.status == 200
+                        break
+                except OSError:
+                    assert process.poll() is None, process.communicate()[1]
+                    assert time.monotonic() < deadline, "cdp-bot run did not serve /healthz"
+                    time.sleep(0.2)
+            answer = SignedSender(url, SIGNING_SECRET, emulator).command("help", ALICE).json()
+            assert "communautés de pratique" in answer["text"]
+        finally:
+            process.send_signal(signal.SIGTERM)
+            _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert '"kind": "slash_command"' in stderr  # the structured request line
