@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
+from bot.background import BackgroundTasks
 from bot.clock import Clock
 from bot.settings import Settings
 from storage.db import Database
@@ -14,5 +16,8 @@ class Deps:
     settings: Settings
     db: Database
     clock: Clock
+    background: BackgroundTasks = field(default_factory=BackgroundTasks)
     # user id -> language; Slack locales rarely change, a process restart refreshes them.
     languages: dict[str, str] = field(default_factory=dict)
+    # user id -> users.info profile, for checks that do not change (is a bot, timezone).
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -69,6 +69,7 @@ class Runtime:
     def close(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
+        self.deps.background.shutdown()
         self.deps.db.dispose()
 
 

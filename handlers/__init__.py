@@ -5,10 +5,11 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.runtime import Deps
-from handlers import commands, context, errors
+from handlers import commands, communities, context, errors
 
 
 def register_all(app: App, deps: Deps) -> None:
     context.register(app, deps)
     errors.register(app)
     commands.register(app)
+    communities.register(app)

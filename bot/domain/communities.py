@@ -1,0 +1,109 @@
+"""Rules about communities that need no Slack and no SQL: names, slugs, objectives, lookups."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+NAME_MAX = 80
+DOMAIN_MAX = 1000
+OBJECTIVES_OTHER_MAX = 1000
+CADENCES = (2, 4, 8, 12)
+DEFAULT_CADENCE = 4
+
+# The card's four typical objectives (step 1), in its order.
+OBJECTIVES = ("exchange_information", "develop_solutions", "test_applications", "change_process")
+
+Visibility = Literal["open", "protected"]
+VISIBILITIES: tuple[Visibility, ...] = ("open", "protected")
+
+CHANNEL_MENTION = re.compile(r"^<#(C[A-Z0-9]+|G[A-Z0-9]+)(?:\|([^>]*))?>$")
+USER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+
+
+def slugify(name: str) -> str:
+    """`Urbanisme & Mobilité` -> `urbanisme-mobilite`: how names are compared and how channels are named."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    return re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:NAME_MAX]
+
+
+def channel_name_for(name: str) -> str:
+    """A Slack channel name for a new community channel (lowercase, no spaces, at most 80)."""
+    return ("cdp-" + slugify(name))[:80].rstrip("-")
+
+
+def name_problem(name: str | None) -> str | None:
+    """An error key when a community name is unusable, else None."""
+    cleaned = (name or "").strip()
+    if not cleaned:
+        return "communities.errors.name_empty"
+    if len(cleaned) > NAME_MAX:
+        return "communities.errors.name_too_long"
+    if not slugify(cleaned):
+        return "communities.errors.name_no_letters"
+    return None
+
+
+@dataclass(frozen=True)
+class Named:
+    """What the lookup needs to know about a community."""
+
+    id: int
+    name: str
+    slug: str
+    channel_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """The outcome of resolving what a user typed to a community."""
+
+    found: Named | None
+    candidates: tuple[Named, ...] = ()  # when ambiguous, or close matches when not found
+
+
+def resolve(query: str, communities: Sequence[Named]) -> Lookup:
+    """Exact name, then slug, then channel mention (`#channel`), then the closest names.
+
+    One close match is taken; several are offered as candidates for the user to choose from.
+    """
+    text = query.strip()
+    if not text:
+        return Lookup(None)
+    mention = CHANNEL_MENTION.match(text)
+    if mention:
+        channel_id, channel_name = mention.group(1), mention.group(2)
+        by_channel = [c for c in communities if channel_id in c.channel_ids]
+        if by_channel:
+            return Lookup(by_channel[0])
+        text = channel_name or text
+    text = text.lstrip("#")
+    exact = [c for c in communities if c.name.casefold() == text.casefold()]
+    if exact:
+        return Lookup(exact[0])
+    slug = slugify(text)
+    by_slug = [c for c in communities if c.slug == slug or channel_name_for(c.name) == slug]
+    if by_slug:
+        return Lookup(by_slug[0])
+    contains = [c for c in communities if slug and slug in c.slug]
+    if len(contains) == 1:
+        return Lookup(contains[0])
+    if len(contains) > 1:
+        return Lookup(None, tuple(contains[:5]))
+    slugs = {c.slug: c for c in communities}
+    close = difflib.get_close_matches(slug, list(slugs), n=5, cutoff=0.6)
+    if len(close) == 1:
+        return Lookup(slugs[close[0]])
+    return Lookup(None, tuple(slugs[s] for s in close))
+
+
+def mentioned_users(text: str) -> list[str]:
+    return USER_MENTION.findall(text)
+
+
+def without_mentions(text: str) -> str:
+    return " ".join(USER_MENTION.sub(" ", text).split())

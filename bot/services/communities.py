@@ -1,0 +1,557 @@
+"""Use-cases of communities: create, join, leave, moderate, change settings, dissolve, browse.
+
+Functions take a session (the caller owns the transaction) and plain values; they decide with
+`bot.domain`, persist with `storage.repositories`, and raise `CommunityProblem` with an i18n key
+when the user asked for something the rules refuse. No Slack here.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy.orm import Session
+
+from bot.domain import cadence
+from bot.domain.communities import Lookup, Named, resolve, slugify
+from storage.models import Community, CommunityChannel, JoinRequest, Membership
+from storage.repositories import communities as community_repo
+from storage.repositories import memberships as membership_repo
+
+
+class CommunityProblem(Exception):
+    """A refusal the user should read: an i18n key, its parameters, and the form field if any."""
+
+    def __init__(self, key: str, *, field: str | None = None, **params: object) -> None:
+        super().__init__(key)
+        self.key = key
+        self.field = field
+        self.params = params
+
+
+@dataclass(frozen=True)
+class ChannelChoice:
+    """A Slack channel the handler has checked (the bot can see it and is in it, or will be invited)."""
+
+    channel_id: str
+    name: str
+    is_private: bool
+
+
+@dataclass(frozen=True)
+class CommunityDraft:
+    """What the "Initiate a CdP" form (or the settings form) says."""
+
+    name: str
+    domain: str
+    objectives: tuple[str, ...]
+    objectives_other: str
+    key_people: tuple[str, ...]
+    moderators: tuple[str, ...]
+    visibility: str
+    language: str
+    timezone: str
+    cadence_weeks: int
+    circle_window_days: int = 30
+    inner_min_contributions: int = 4
+    inner_min_days: int = 2
+    demotion_grace_days: int = 45
+    promotion_dm: bool = True
+    review_outcome_in_channel: bool = True
+
+
+class JoinOutcome(StrEnum):
+    JOINED = "joined"
+    REJOINED = "rejoined"
+    ALREADY = "already"
+    REQUESTED = "requested"
+    ALREADY_REQUESTED = "already_requested"
+
+
+@dataclass(frozen=True)
+class DirectoryEntry:
+    community: Community
+    counts: Counter[str]
+    moderators: list[str]
+    is_member: bool
+
+    @property
+    def shows_details(self) -> bool:
+        """Protected communities show only name and domain to people outside them."""
+        return self.community.visibility == "open" or self.is_member
+
+
+@dataclass
+class CommunityView:
+    community: Community
+    counts: Counter[str]
+    moderators: list[str]
+    membership: Membership | None
+    channels: list[CommunityChannel] = field(default_factory=list)
+
+    @property
+    def is_member(self) -> bool:
+        return self.membership is not None and self.membership.left_at is None
+
+    @property
+    def shows_details(self) -> bool:
+        return self.community.visibility == "open" or self.is_member
+
+
+# ---- lookups ---------------------------------------------------------------------------------
+def named(community: Community) -> Named:
+    return Named(
+        community.id, community.name, community.slug, tuple(c.channel_id for c in community.channels)
+    )
+
+
+def find(session: Session, *, team_id: str, query: str) -> Lookup:
+    communities = community_repo.for_team(session, team_id=team_id)
+    return resolve(query, [named(c) for c in communities])
+
+
+def require(
+    session: Session, *, team_id: str, query: str, channel_id: str | None = None, user_id: str | None = None
+) -> Community:
+    """The community the user means: by what they typed, else the channel they typed it in,
+    else their only community. Raises a CommunityProblem that says what to type instead."""
+    if query.strip():
+        lookup = find(session, team_id=team_id, query=query)
+        if lookup.found is not None:
+            community = community_repo.get(session, team_id=team_id, community_id=lookup.found.id)
+            assert community is not None
+            return community
+        if lookup.candidates:
+            raise CommunityProblem(
+                "communities.errors.ambiguous",
+                query=query.strip(),
+                candidates=[c.name for c in lookup.candidates],
+            )
+        raise CommunityProblem("communities.errors.unknown", query=query.strip())
+    if channel_id:
+        community = community_repo.by_channel(session, team_id=team_id, channel_id=channel_id)
+        if community is not None:
+            return community
+    if user_id:
+        mine = [m for m in membership_repo.active_for_user(session, team_id=team_id, user_id=user_id)]
+        if len(mine) == 1:
+            community = community_repo.get(session, team_id=team_id, community_id=mine[0].community_id)
+            assert community is not None
+            return community
+    raise CommunityProblem("communities.errors.name_needed")
+
+
+def find_by_id(session: Session, *, team_id: str, community_id: int) -> Community | None:
+    return community_repo.get(session, team_id=team_id, community_id=community_id)
+
+
+def require_by_id(session: Session, *, team_id: str, community_id: int) -> Community:
+    community = community_repo.get(session, team_id=team_id, community_id=community_id)
+    if community is None:
+        raise CommunityProblem("communities.errors.unknown", query=str(community_id))
+    return community
+
+
+def community_for_channel(session: Session, *, team_id: str, channel_id: str) -> Community | None:
+    return community_repo.by_channel(session, team_id=team_id, channel_id=channel_id)
+
+
+def require_active(community: Community) -> None:
+    if community.status != "active":
+        raise CommunityProblem("communities.errors.dissolved", name=community.name)
+
+
+def is_moderator(session: Session, *, community: Community, user_id: str) -> bool:
+    membership = membership_repo.get(
+        session, team_id=community.team_id, community_id=community.id, user_id=user_id
+    )
+    return membership is not None and membership.left_at is None and membership.role == "core"
+
+
+def require_moderator(session: Session, *, community: Community, user_id: str, is_admin: bool) -> None:
+    if not (is_admin or is_moderator(session, community=community, user_id=user_id)):
+        raise CommunityProblem("communities.errors.not_moderator", name=community.name)
+
+
+# ---- creation --------------------------------------------------------------------------------
+def draft_problems(
+    session: Session, *, team_id: str, draft: CommunityDraft, community_id: int | None = None
+) -> dict[str, str]:
+    """Field errors that need the database: a name already used, in this workspace."""
+    problems: dict[str, str] = {}
+    existing = community_repo.by_slug(session, team_id=team_id, slug=slugify(draft.name))
+    if existing is not None and existing.id != community_id:
+        problems["name"] = "communities.errors.name_taken"
+    return problems
+
+
+def channel_problem(
+    session: Session, *, team_id: str, channel_id: str, community_id: int | None = None
+) -> str | None:
+    binding = community_repo.channel(session, team_id=team_id, channel_id=channel_id)
+    if binding is not None and binding.community_id != community_id:
+        return "communities.errors.channel_taken"
+    return None
+
+
+def _apply(community: Community, draft: CommunityDraft) -> None:
+    community.name = draft.name.strip()
+    community.slug = slugify(draft.name)
+    community.domain = draft.domain.strip()
+    community.objectives = list(draft.objectives)
+    community.objectives_other = draft.objectives_other.strip()
+    community.key_people = list(draft.key_people)
+    community.visibility = draft.visibility
+    community.language = draft.language
+    community.timezone = draft.timezone
+    community.review_cadence_weeks = draft.cadence_weeks
+    community.circle_window_days = draft.circle_window_days
+    community.inner_min_contributions = draft.inner_min_contributions
+    community.inner_min_days = draft.inner_min_days
+    community.demotion_grace_days = draft.demotion_grace_days
+    community.promotion_dm = draft.promotion_dm
+    community.review_outcome_in_channel = draft.review_outcome_in_channel
+
+
+def create(
+    session: Session,
+    *,
+    team_id: str,
+    creator: str,
+    draft: CommunityDraft,
+    channel: ChannelChoice,
+    now: datetime,
+) -> Community:
+    community = Community(team_id=team_id, created_by=creator, created_at=now, status="active")
+    _apply(community, draft)
+    schedule = cadence.ReviewSchedule(cadence_weeks=draft.cadence_weeks, timezone=draft.timezone)
+    community.next_review_on = cadence.first_review_on(schedule, now)
+    community_repo.add(session, community)
+    bind_channel(session, community=community, channel=channel, now=now)
+    # The creator and the moderators form the core group (PRODUCT.md: named by people).
+    for user_id in dict.fromkeys((creator, *draft.moderators)):
+        _upsert_member(session, community=community, user_id=user_id, now=now, via="creation", role="core")
+    return community
+
+
+def bind_channel(
+    session: Session, *, community: Community, channel: ChannelChoice, now: datetime
+) -> CommunityChannel:
+    return community_repo.add_channel(
+        session,
+        CommunityChannel(
+            team_id=community.team_id,
+            community_id=community.id,
+            channel_id=channel.channel_id,
+            name=channel.name,
+            is_private=channel.is_private,
+            is_archived=False,
+            bound_at=now,
+        ),
+    )
+
+
+# ---- membership ------------------------------------------------------------------------------
+def _upsert_member(
+    session: Session, *, community: Community, user_id: str, now: datetime, via: str, role: str = "member"
+) -> JoinOutcome:
+    membership = membership_repo.get(
+        session, team_id=community.team_id, community_id=community.id, user_id=user_id
+    )
+    if membership is None:
+        membership_repo.add(
+            session,
+            Membership(
+                team_id=community.team_id,
+                community_id=community.id,
+                user_id=user_id,
+                role=role,
+                circle="outer",
+                circle_since=now,
+                joined_at=now,
+                left_at=None,
+                joined_via=via,
+            ),
+        )
+        return JoinOutcome.JOINED
+    if membership.left_at is None:
+        if role == "core" and membership.role != "core":
+            membership.role = "core"
+        return JoinOutcome.ALREADY
+    # Joining again starts afresh: a newcomer in the outer circle, like anyone else.
+    membership.left_at = None
+    membership.joined_at = now
+    membership.joined_via = via
+    membership.role = role
+    membership.circle = "outer"
+    membership.circle_since = now
+    return JoinOutcome.REJOINED
+
+
+def join(
+    session: Session, *, community: Community, user_id: str, now: datetime, via: str = "command"
+) -> JoinOutcome:
+    """Open communities: the member starts in the outer circle; protected ones: a request to moderators."""
+    require_active(community)
+    membership = membership_repo.get(
+        session, team_id=community.team_id, community_id=community.id, user_id=user_id
+    )
+    if membership is not None and membership.left_at is None:
+        return JoinOutcome.ALREADY
+    if community.visibility == "protected" and via == "command":
+        pending = pending_request(session, community=community, user_id=user_id)
+        if pending is not None:
+            return JoinOutcome.ALREADY_REQUESTED
+        membership_repo.add_request(
+            session,
+            JoinRequest(
+                team_id=community.team_id,
+                community_id=community.id,
+                user_id=user_id,
+                status="pending",
+                requested_at=now,
+            ),
+        )
+        return JoinOutcome.REQUESTED
+    return _upsert_member(session, community=community, user_id=user_id, now=now, via=via)
+
+
+def join_via_channel(
+    session: Session, *, team_id: str, channel_id: str, user_id: str, now: datetime
+) -> Community | None:
+    """Someone joined a bound channel in Slack: the same membership `/cdp join` gives."""
+    community = community_repo.by_channel(session, team_id=team_id, channel_id=channel_id)
+    if community is None or community.status != "active":
+        return None
+    outcome = _upsert_member(session, community=community, user_id=user_id, now=now, via="channel")
+    return community if outcome in (JoinOutcome.JOINED, JoinOutcome.REJOINED) else None
+
+
+def pending_request(session: Session, *, community: Community, user_id: str) -> JoinRequest | None:
+    return membership_repo.pending_request(
+        session, team_id=community.team_id, community_id=community.id, user_id=user_id
+    )
+
+
+def get_request(session: Session, *, team_id: str, request_id: int) -> JoinRequest | None:
+    request = session.get(JoinRequest, request_id)
+    return request if request is not None and request.team_id == team_id else None
+
+
+def decide_request(
+    session: Session,
+    *,
+    request: JoinRequest,
+    community: Community,
+    moderator: str,
+    approve: bool,
+    is_admin: bool,
+    now: datetime,
+) -> JoinRequest:
+    require_moderator(session, community=community, user_id=moderator, is_admin=is_admin)
+    if request.status != "pending":
+        raise CommunityProblem(
+            "communities.errors.request_decided", status=request.status, moderator=request.decided_by or "?"
+        )
+    require_active(community)
+    request.status = "approved" if approve else "declined"
+    request.decided_by = moderator
+    request.decided_at = now
+    if approve:
+        _upsert_member(session, community=community, user_id=request.user_id, now=now, via="command")
+    return request
+
+
+def leave(
+    session: Session, *, community: Community, user_id: str, now: datetime, via_slack: bool = False
+) -> bool:
+    """End a membership. The last moderator may not leave by command: the community needs one."""
+    membership = membership_repo.get(
+        session, team_id=community.team_id, community_id=community.id, user_id=user_id
+    )
+    if membership is None or membership.left_at is not None:
+        if via_slack:
+            return False
+        raise CommunityProblem("communities.errors.not_member", name=community.name)
+    last_moderator = (
+        not via_slack
+        and membership.role == "core"
+        and community.status == "active"
+        and len(membership_repo.moderators(session, team_id=community.team_id, community_id=community.id))
+        == 1
+    )
+    if last_moderator:
+        raise CommunityProblem("communities.errors.last_moderator_leaving", name=community.name)
+    membership.left_at = now
+    membership.role = "member"
+    return True
+
+
+def leave_via_channel(
+    session: Session, *, team_id: str, channel_id: str, user_id: str, now: datetime
+) -> bool:
+    community = community_repo.by_channel(session, team_id=team_id, channel_id=channel_id)
+    if community is None:
+        return False
+    return leave(session, community=community, user_id=user_id, now=now, via_slack=True)
+
+
+# ---- core group ------------------------------------------------------------------------------
+def add_moderators(
+    session: Session,
+    *,
+    community: Community,
+    actor: str,
+    is_admin: bool,
+    user_ids: Sequence[str],
+    now: datetime,
+) -> list[str]:
+    require_active(community)
+    require_moderator(session, community=community, user_id=actor, is_admin=is_admin)
+    added = []
+    for user_id in user_ids:
+        if not is_moderator(session, community=community, user_id=user_id):
+            _upsert_member(session, community=community, user_id=user_id, now=now, via="command", role="core")
+            added.append(user_id)
+    return added
+
+
+def remove_moderators(
+    session: Session, *, community: Community, actor: str, is_admin: bool, user_ids: Sequence[str]
+) -> list[str]:
+    require_active(community)
+    require_moderator(session, community=community, user_id=actor, is_admin=is_admin)
+    current = membership_repo.moderators(session, team_id=community.team_id, community_id=community.id)
+    removing = [u for u in user_ids if u in current]
+    not_moderators = [u for u in user_ids if u not in current]
+    if not_moderators:
+        raise CommunityProblem(
+            "communities.errors.not_a_moderator", user=not_moderators[0], name=community.name
+        )
+    if len(set(current) - set(removing)) == 0:
+        raise CommunityProblem("communities.errors.last_moderator", name=community.name)
+    for user_id in removing:
+        membership = membership_repo.get(
+            session, team_id=community.team_id, community_id=community.id, user_id=user_id
+        )
+        assert membership is not None
+        membership.role = "member"
+    return removing
+
+
+def set_moderators(session: Session, *, community: Community, user_ids: Sequence[str], now: datetime) -> None:
+    """The settings form names the whole core group at once."""
+    if not user_ids:
+        raise CommunityProblem("communities.errors.no_moderator", field="moderators")
+    wanted = set(user_ids)
+    for membership in membership_repo.active(session, team_id=community.team_id, community_id=community.id):
+        if membership.role == "core" and membership.user_id not in wanted:
+            membership.role = "member"
+    for user_id in user_ids:
+        _upsert_member(session, community=community, user_id=user_id, now=now, via="command", role="core")
+
+
+# ---- settings and dissolution ----------------------------------------------------------------
+def update_settings(
+    session: Session,
+    *,
+    community: Community,
+    actor: str,
+    is_admin: bool,
+    draft: CommunityDraft,
+    channels: Sequence[ChannelChoice],
+    now: datetime,
+) -> list[ChannelChoice]:
+    """Apply the settings form; returns the channels newly bound (the bot must join or be invited)."""
+    require_active(community)
+    require_moderator(session, community=community, user_id=actor, is_admin=is_admin)
+    cadence_changed = (
+        community.review_cadence_weeks != draft.cadence_weeks or community.timezone != draft.timezone
+    )
+    _apply(community, draft)
+    if cadence_changed:
+        schedule = cadence.ReviewSchedule(cadence_weeks=draft.cadence_weeks, timezone=draft.timezone)
+        community.next_review_on = cadence.first_review_on(schedule, now)
+    set_moderators(session, community=community, user_ids=draft.moderators, now=now)
+    wanted = {c.channel_id: c for c in channels}
+    if not wanted:
+        raise CommunityProblem("communities.errors.no_channel", field="channels")
+    for binding in list(community.channels):
+        if binding.channel_id not in wanted:
+            community_repo.remove_channel(session, binding)
+    current = {c.channel_id for c in community.channels}
+    added = [c for c in channels if c.channel_id not in current]
+    for choice in added:
+        bind_channel(session, community=community, channel=choice, now=now)
+    session.expire(community, ["channels"])
+    return added
+
+
+def dissolve(
+    session: Session, *, community: Community, actor: str, is_admin: bool, now: datetime
+) -> Community:
+    """Dissolved communities stay in the directory, read-only, and get no more reviews."""
+    require_active(community)
+    require_moderator(session, community=community, user_id=actor, is_admin=is_admin)
+    community.status = "dissolved"
+    community.dissolved_at = now
+    community.dissolved_by = actor
+    community.next_review_on = None
+    return community
+
+
+def record_channel_change(
+    session: Session, *, team_id: str, channel_id: str, name: str | None = None, archived: bool | None = None
+) -> bool:
+    binding = community_repo.channel(session, team_id=team_id, channel_id=channel_id)
+    if binding is None:
+        return False
+    if name is not None:
+        binding.name = name
+    if archived is not None:
+        binding.is_archived = archived
+    return True
+
+
+# ---- browsing --------------------------------------------------------------------------------
+def directory(session: Session, *, team_id: str, viewer: str) -> list[DirectoryEntry]:
+    communities = community_repo.for_team(session, team_id=team_id)
+    counts = membership_repo.counts(session, team_id=team_id, community_ids=[c.id for c in communities])
+    mine = {m.community_id for m in membership_repo.active_for_user(session, team_id=team_id, user_id=viewer)}
+    return [
+        DirectoryEntry(
+            community=c,
+            counts=counts[c.id],
+            moderators=membership_repo.moderators(session, team_id=team_id, community_id=c.id),
+            is_member=c.id in mine,
+        )
+        for c in communities
+    ]
+
+
+def view(session: Session, *, community: Community, viewer: str) -> CommunityView:
+    return CommunityView(
+        community=community,
+        counts=membership_repo.counts(session, team_id=community.team_id, community_ids=[community.id])[
+            community.id
+        ],
+        moderators=membership_repo.moderators(session, team_id=community.team_id, community_id=community.id),
+        membership=membership_repo.get(
+            session, team_id=community.team_id, community_id=community.id, user_id=viewer
+        ),
+        channels=list(community.channels),
+    )
+
+
+def joinable(session: Session, *, team_id: str, user_id: str) -> list[Community]:
+    mine = {
+        m.community_id for m in membership_repo.active_for_user(session, team_id=team_id, user_id=user_id)
+    }
+    return [
+        c
+        for c in community_repo.for_team(session, team_id=team_id, include_dissolved=False)
+        if c.id not in mine
+    ]

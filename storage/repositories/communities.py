@@ -1,0 +1,65 @@
+"""communities and community_channels."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from storage.models import Community, CommunityChannel
+
+
+def get(session: Session, *, team_id: str, community_id: int) -> Community | None:
+    return session.scalars(
+        select(Community)
+        .where(Community.team_id == team_id, Community.id == community_id)
+        .options(selectinload(Community.channels))
+    ).one_or_none()
+
+
+def by_slug(session: Session, *, team_id: str, slug: str) -> Community | None:
+    return session.scalars(
+        select(Community).where(Community.team_id == team_id, Community.slug == slug)
+    ).one_or_none()
+
+
+def for_team(session: Session, *, team_id: str, include_dissolved: bool = True) -> Sequence[Community]:
+    query = select(Community).where(Community.team_id == team_id).options(selectinload(Community.channels))
+    if not include_dissolved:
+        query = query.where(Community.status == "active")
+    return session.scalars(query.order_by(Community.status, Community.name)).all()
+
+
+def channel(session: Session, *, team_id: str, channel_id: str) -> CommunityChannel | None:
+    return session.scalars(
+        select(CommunityChannel).where(
+            CommunityChannel.team_id == team_id, CommunityChannel.channel_id == channel_id
+        )
+    ).one_or_none()
+
+
+def by_channel(session: Session, *, team_id: str, channel_id: str) -> Community | None:
+    return session.scalars(
+        select(Community)
+        .join(CommunityChannel)
+        .where(CommunityChannel.team_id == team_id, CommunityChannel.channel_id == channel_id)
+        .options(selectinload(Community.channels))
+    ).one_or_none()
+
+
+def add(session: Session, community: Community) -> Community:
+    session.add(community)
+    session.flush()
+    return community
+
+
+def add_channel(session: Session, binding: CommunityChannel) -> CommunityChannel:
+    session.add(binding)
+    session.flush()
+    return binding
+
+
+def remove_channel(session: Session, binding: CommunityChannel) -> None:
+    session.delete(binding)
+    session.flush()
