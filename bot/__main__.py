@@ -56,7 +56,25 @@ def migrate(settings: Settings) -> int:
     return 0
 
 
-COMMANDS = {"run": run, "migrate": migrate}
+def recompute(settings: Settings) -> int:
+    from bot.clock import SystemClock
+    from bot.runtime import Deps
+    from bot.scheduler import recompute_all
+    from storage.db import Database
+    from storage.migrate import upgrade
+
+    configure(settings.log_level_number)
+    db = Database(settings.database_url)
+    try:
+        upgrade(db.engine)
+        changed = recompute_all(Deps(settings=settings, db=db, clock=SystemClock()))
+        print(f"circles recomputed: {changed} change(s)")
+    finally:
+        db.dispose()
+    return 0
+
+
+COMMANDS = {"run": run, "migrate": migrate, "recompute": recompute}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -69,6 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "run", help="apply migrations, then serve Slack (Socket Mode if SLACK_APP_TOKEN is set, else HTTP)"
     )
     sub.add_parser("migrate", help="apply database migrations and exit")
+    sub.add_parser("recompute", help="run the daily circle pass now (demotion after the grace period)")
     args = parser.parse_args(argv)
     try:
         settings = load_settings()

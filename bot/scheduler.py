@@ -9,6 +9,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from slack_sdk import WebClient
 
 from bot.runtime import Deps
+from bot.services import circles as circle_service
+from bot.services import communities as community_service
 from bot.services import events as event_service
 
 log = logging.getLogger("cdp_bot.scheduler")
@@ -19,6 +21,8 @@ PROCESSED_EVENTS_KEPT = timedelta(days=7)
 def build_scheduler(deps: Deps, client: WebClient) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
     scheduler.add_job(prune_processed_events, "interval", hours=6, args=[deps], id="prune_processed_events")
+    # Hourly, so each community's new day (in its own timezone) is seen within the hour.
+    scheduler.add_job(recompute_all, "interval", hours=1, args=[deps], id="recompute_circles")
     return scheduler
 
 
@@ -28,3 +32,20 @@ def prune_processed_events(deps: Deps) -> int:
         removed = event_service.prune(session=session, older_than=deps.clock.now() - PROCESSED_EVENTS_KEPT)
     log.info("pruned processed events", extra={"fields": {"removed": removed}})
     return removed
+
+
+def recompute_all(deps: Deps) -> int:
+    """The daily pass: demotion and decay, each community on its own calendar day (its timezone).
+
+    Safe to run often: a member whose circle does not change is left alone.
+    """
+    with deps.db.session() as session:
+        targets = circle_service.active_community_ids(session)
+    changed = 0
+    for team_id, community_id in targets:
+        with deps.db.session() as session:  # one transaction per community: one failure spoils no other
+            community = community_service.find_by_id(session, team_id=team_id, community_id=community_id)
+            if community is not None:
+                changed += len(circle_service.recompute(session, community=community, now=deps.clock.now()))
+    log.info("circles recomputed", extra={"fields": {"communities": len(targets), "changes": changed}})
+    return changed

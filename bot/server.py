@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from bot import backfill
 from bot.app import CdpApp, build_app
 from bot.clock import Clock, SystemClock
 from bot.logs import REQUEST_LOGGER, log_fields
@@ -61,9 +62,11 @@ class Runtime:
             raise StartupError(
                 f"SLACK_BOT_TOKEN was not accepted by the Slack API at {settings.slack_api_url} ({exc})"
             ) from exc
+        deps.bot_user_id = str(app.client.auth_test().get("user_id") or "") or None
         scheduler = build_scheduler(deps, app.client)
         if run_scheduler:
             scheduler.start()
+        backfill.resume_all(deps, app.client)
         return cls(deps=deps, app=app, scheduler=scheduler)
 
     def close(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.runtime import Deps
-from handlers import commands, communities, context, errors
+from handlers import activity, commands, communities, context, errors
 
 
 def register_all(app: App, deps: Deps) -> None:
@@ -13,3 +13,4 @@ def register_all(app: App, deps: Deps) -> None:
     errors.register(app)
     commands.register(app)
     communities.register(app)
+    activity.register(app)

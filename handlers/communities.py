@@ -12,6 +12,7 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot import backfill
 from bot.domain.communities import mentioned_users, without_mentions
 from bot.i18n import format_list, t
 from bot.runtime import Deps
@@ -124,6 +125,7 @@ def create_submission(
     deps.background.submit(
         "welcome", _after_creation, deps, client, team_id, community_id, user_id, channel, lang
     )
+    backfill.resume_all(deps, client)  # seed the circles from the channel's last 30 days
     log.info("community created", extra={"fields": {"team": team_id, "community": community_id}})
 
 
@@ -581,6 +583,7 @@ def settings_submission(
             stale(ack, lang, problem_text(problem, lang))
         return
     ack()
+    backfill.resume_all(deps, client)  # channels bound just now
     slack.post(client, user_id, t("communities.settings.saved", lang, name=name))
 
 

@@ -90,6 +90,10 @@ class CommunityChannel(Base):
     is_private: Mapped[bool] = mapped_column(Boolean, default=False)
     is_archived: Mapped[bool] = mapped_column(Boolean, default=False)
     bound_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # History before `bound_at` is seeded by the backfill; live events count from `bound_at` on,
+    # so one message is never counted twice. The cursor lets a restarted backfill resume.
+    backfill_status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    backfill_cursor: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
     community: Mapped[Community] = relationship(back_populates="channels", lazy="raise")
 
@@ -140,3 +144,52 @@ class ProcessedEvent(Base):
     event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     team_id: Mapped[str] = mapped_column(String(TEAM_ID))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class ActivityDay(Base):
+    """Contributions and reactions per (community, channel, user, day): counts only, never text."""
+
+    __tablename__ = "activity_days"
+    __table_args__ = (
+        UniqueConstraint(
+            "team_id", "community_id", "channel_id", "user_id", "day", name="uq_activity_days_key"
+        ),
+        Index("ix_activity_days_member", "team_id", "community_id", "user_id", "day"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_id: Mapped[str] = mapped_column(String(TEAM_ID))
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    channel_id: Mapped[str] = mapped_column(String(SLACK_ID))
+    user_id: Mapped[str] = mapped_column(String(SLACK_ID))
+    day: Mapped[date] = mapped_column(Date)  # in the community's timezone
+    contributions: Mapped[int] = mapped_column(Integer, default=0)
+    reactions: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CircleChange(Base):
+    """Every change of circle, with its reason, so a member can see their history."""
+
+    __tablename__ = "circle_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_id: Mapped[str] = mapped_column(String(TEAM_ID))
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str] = mapped_column(String(SLACK_ID))
+    from_circle: Mapped[str] = mapped_column(String(16))
+    to_circle: Mapped[str] = mapped_column(String(16))
+    reason_key: Mapped[str] = mapped_column(String(80))
+    reason_params: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ForgottenUser(Base):
+    """People who asked to be forgotten: not counted again until they join again."""
+
+    __tablename__ = "forgotten_users"
+    __table_args__ = (UniqueConstraint("team_id", "user_id", name="uq_forgotten_users_team_user"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_id: Mapped[str] = mapped_column(String(TEAM_ID))
+    user_id: Mapped[str] = mapped_column(String(SLACK_ID))
+    forgotten_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -21,7 +21,9 @@ def manifest() -> dict[str, Any]:
 
 
 def declared_events() -> set[str]:
-    return set(manifest()["settings"].get("event_subscriptions", {}).get("bot_events", []))
+    """Event types as Bolt sees them: `message.channels` and `message.groups` arrive as `message`."""
+    events = manifest()["settings"].get("event_subscriptions", {}).get("bot_events", [])
+    return {event.split(".")[0] for event in events}
 
 
 def test_manifest_shape() -> None:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from bot.domain import cadence
 from bot.domain.communities import Lookup, Named, resolve, slugify
 from storage.models import Community, CommunityChannel, JoinRequest, Membership
+from storage.repositories import activity as activity_repo
 from storage.repositories import communities as community_repo
 from storage.repositories import memberships as membership_repo
 
@@ -261,6 +262,9 @@ def _upsert_member(
     membership = membership_repo.get(
         session, team_id=community.team_id, community_id=community.id, user_id=user_id
     )
+    if membership is None or membership.left_at is not None:
+        # Joining again after `/cdp privacy forget`: they asked to be counted again.
+        activity_repo.remember(session, team_id=community.team_id, user_id=user_id)
     if membership is None:
         membership_repo.add(
             session,

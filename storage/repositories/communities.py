@@ -63,3 +63,21 @@ def add_channel(session: Session, binding: CommunityChannel) -> CommunityChannel
 def remove_channel(session: Session, binding: CommunityChannel) -> None:
     session.delete(binding)
     session.flush()
+
+
+def all_active(session: Session) -> Sequence[Community]:
+    """Every active community of every workspace (the scheduler's daily pass)."""
+    return session.scalars(select(Community).where(Community.status == "active").order_by(Community.id)).all()
+
+
+def pending_backfills(session: Session) -> Sequence[CommunityChannel]:
+    return session.scalars(
+        select(CommunityChannel)
+        .where(CommunityChannel.backfill_status != "done")
+        .order_by(CommunityChannel.id)
+    ).all()
+
+
+def channel_by_id(session: Session, binding_id: int, *, lock: bool = False) -> CommunityChannel | None:
+    """`lock` takes a row lock (PostgreSQL) so two instances never count the same page."""
+    return session.get(CommunityChannel, binding_id, with_for_update=lock or None)

@@ -84,3 +84,15 @@ def add_request(session: Session, request: JoinRequest) -> JoinRequest:
     session.add(request)
     session.flush()
     return request
+
+
+def all_for_user(session: Session, *, team_id: str, user_id: str) -> Sequence[Membership]:
+    return session.scalars(
+        select(Membership).where(Membership.team_id == team_id, Membership.user_id == user_id)
+    ).all()
+
+
+def requests_for_user(session: Session, *, team_id: str, user_id: str) -> Sequence[JoinRequest]:
+    return session.scalars(
+        select(JoinRequest).where(JoinRequest.team_id == team_id, JoinRequest.user_id == user_id)
+    ).all()

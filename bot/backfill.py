@@ -1,0 +1,145 @@
+"""Seed the counters of a newly bound channel from its last 30 days of history (metadata only).
+
+Runs in the background, never inside a command. Each page of conversations.history is counted and
+its cursor saved in one transaction, so a restart resumes where it stopped and never counts a page
+twice. Only messages older than the binding are read: live events count everything after it.
+Slack may allow one history call a minute: a 429 is waited out (Retry-After), not dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.runtime import Deps
+from bot.services import circles as circle_service
+from storage.repositories import communities as community_repo
+
+log = logging.getLogger("cdp_bot.backfill")
+
+PAGE_SIZE = 200
+NOT_CONTRIBUTIONS = {
+    "bot_message",
+    "channel_join",
+    "channel_leave",
+    "channel_topic",
+    "channel_purpose",
+    "channel_name",
+    "channel_archive",
+    "channel_unarchive",
+    "group_join",
+    "group_leave",
+    "message_changed",
+    "message_deleted",
+    "pinned_item",
+    "unpinned_item",
+    "tombstone",
+    "reminder_add",
+    "bot_add",
+    "bot_remove",
+}
+CONTRIBUTING_SUBTYPES = {None, "thread_broadcast", "file_share", "me_message"}
+
+
+def is_contribution(message: dict[str, Any], bot_user_id: str | None) -> bool:
+    """A human's top-level message or thread reply; bots, the app itself and system messages are not."""
+    user = message.get("user")
+    if not user or message.get("bot_id") or user == bot_user_id:
+        return False
+    return message.get("subtype") in CONTRIBUTING_SUBTYPES
+
+
+def backfill_channel(
+    deps: Deps, client: WebClient, binding_id: int, *, sleep: Callable[[float], None] = time.sleep
+) -> int:
+    """Backfill one bound channel to the end; returns the number of contributions counted."""
+    counted = 0
+    while True:
+        with deps.db.session() as session:
+            binding = community_repo.channel_by_id(session, binding_id)
+            if binding is None or binding.backfill_status == "done":
+                return counted
+            community = community_repo.get(
+                session, team_id=binding.team_id, community_id=binding.community_id
+            )
+            if community is None:
+                return counted
+            oldest = binding.bound_at - timedelta(days=community.circle_window_days)
+            channel_id, cursor, latest = binding.channel_id, binding.backfill_cursor, binding.bound_at
+        try:
+            page = client.conversations_history(
+                channel=channel_id,
+                oldest=f"{oldest.timestamp():.6f}",
+                latest=f"{latest.timestamp():.6f}",
+                inclusive=False,
+                limit=PAGE_SIZE,
+                cursor=cursor or None,
+            )
+        except SlackApiError as exc:
+            if exc.response.status_code == 429:
+                wait = float(exc.response.headers.get("Retry-After", 60))
+                log.info(
+                    "backfill rate limited", extra={"fields": {"channel": channel_id, "retry_after": wait}}
+                )
+                sleep(wait)
+                continue
+            log.warning(
+                "backfill stopped",
+                extra={"fields": {"channel": channel_id, "error": exc.response.get("error")}},
+            )
+            return counted
+        messages = [
+            (str(m["user"]), float(m["ts"]))
+            for m in page.get("messages") or []
+            if is_contribution(m, deps.bot_user_id)
+        ]
+        next_cursor = (page.get("response_metadata") or {}).get("next_cursor") or ""
+        with deps.db.session() as session:
+            binding = community_repo.channel_by_id(session, binding_id, lock=True)
+            if binding is None or binding.backfill_cursor != cursor or binding.backfill_status == "done":
+                return counted  # another worker took this page
+            community = community_repo.get(
+                session, team_id=binding.team_id, community_id=binding.community_id
+            )
+            assert community is not None
+            counted += circle_service.backfill_rows(
+                session, community=community, channel_id=channel_id, messages=messages, now=deps.clock.now()
+            )
+            binding.backfill_cursor = next_cursor or None
+            if not next_cursor:
+                binding.backfill_status = "done"
+                # Circles mean something on day one: promote whoever the history qualifies.
+                circle_service.recompute(session, community=community, now=deps.clock.now())
+        if not next_cursor:
+            log.info("backfill done", extra={"fields": {"channel": channel_id, "counted": counted}})
+            return counted
+
+
+def start(deps: Deps, client: WebClient, binding_ids: list[int]) -> None:
+    for binding_id in binding_ids:
+        with deps.lock:
+            if binding_id in deps.backfilling:
+                continue
+            deps.backfilling.add(binding_id)
+        deps.background.submit("backfill", _run, deps, client, binding_id)
+
+
+def _run(deps: Deps, client: WebClient, binding_id: int) -> None:
+    try:
+        backfill_channel(deps, client, binding_id)
+    finally:
+        with deps.lock:
+            deps.backfilling.discard(binding_id)
+
+
+def resume_all(deps: Deps, client: WebClient) -> None:
+    """At start: finish every backfill a restart interrupted."""
+    with deps.db.session() as session:
+        pending = [b.id for b in community_repo.pending_backfills(session)]
+    start(deps, client, pending)

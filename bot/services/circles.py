@@ -1,0 +1,436 @@
+"""Use-cases of circles: count contributions, promote at once, recompute daily, explain, export, forget.
+
+Counting is idempotent on the Events API event id: the id is claimed in the same transaction as the
+counter it increments, so a retried event changes nothing and a failed one is counted on retry.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from bot.domain import cadence
+from bot.domain import circles as rule_domain
+from bot.domain.circles import ActivityDay, CircleDecision, CircleRule
+from bot.services import events as event_service
+from storage.models import CircleChange, Community, CommunityChannel, Membership
+from storage.repositories import activity as activity_repo
+from storage.repositories import communities as community_repo
+from storage.repositories import memberships as membership_repo
+
+FUTURE_TOLERANCE = timedelta(days=1)  # clocks drift; a message from tomorrow is not real
+
+
+class Counted(StrEnum):
+    COUNTED = "counted"
+    DUPLICATE = "duplicate"  # a retry of an event already counted
+    IGNORED = "ignored"  # unbound channel, not a member, outside the window...
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """Someone just joined the inner circle: the handler may send the warm note."""
+
+    user_id: str
+    community_name: str
+    language: str
+    send_note: bool
+
+
+@dataclass(frozen=True)
+class CountOutcome:
+    result: Counted
+    promotion: Promotion | None = None
+
+
+def rule_of(community: Community) -> CircleRule:
+    return CircleRule(
+        window_days=community.circle_window_days,
+        inner_min_contributions=community.inner_min_contributions,
+        inner_min_days=community.inner_min_days,
+        demotion_grace_days=community.demotion_grace_days,
+    )
+
+
+def local_today(community: Community, now: datetime) -> date:
+    return now.astimezone(cadence.zone(community.timezone)).date()
+
+
+def local_day_of(community: Community, ts: float) -> date:
+    return datetime.fromtimestamp(ts, UTC).astimezone(cadence.zone(community.timezone)).date()
+
+
+def _to_domain(rows: Iterable[Any]) -> list[ActivityDay]:
+    return [ActivityDay(day=r.day, contributions=r.contributions, reactions=r.reactions) for r in rows]
+
+
+def decide_for(
+    session: Session, *, community: Community, membership: Membership, today: date
+) -> CircleDecision:
+    rule = rule_of(community)
+    since = today - timedelta(days=rule.history_days)
+    rows = activity_repo.for_member(
+        session, team_id=community.team_id, community_id=community.id, user_id=membership.user_id, since=since
+    )
+    return rule_domain.decide(
+        _to_domain(rows),
+        rule,
+        today=today,
+        current="inner" if membership.circle == "inner" else "outer",
+        circle_since=local_day_of(community, membership.circle_since.timestamp()),
+        joined_on=local_day_of(community, membership.joined_at.timestamp()),
+    )
+
+
+def _apply(
+    session: Session, *, community: Community, membership: Membership, decision: CircleDecision, now: datetime
+) -> None:
+    """Record a change of circle with its reason and time."""
+    activity_repo.add_change(
+        session,
+        CircleChange(
+            team_id=community.team_id,
+            community_id=community.id,
+            user_id=membership.user_id,
+            from_circle=decision.previous,
+            to_circle=decision.circle,
+            reason_key=decision.reason.key,
+            reason_params=dict(decision.reason.params),
+            changed_at=now,
+        ),
+    )
+    membership.circle = decision.circle
+    membership.circle_since = now
+
+
+# ---- counting --------------------------------------------------------------------------------
+def _countable_binding(
+    session: Session, *, team_id: str, channel_id: str, ts: float, now: datetime
+) -> tuple[Community, CommunityChannel] | None:
+    binding = community_repo.channel(session, team_id=team_id, channel_id=channel_id)
+    if binding is None:
+        return None
+    community = community_repo.get(session, team_id=team_id, community_id=binding.community_id)
+    if community is None or community.status != "active":
+        return None
+    moment = datetime.fromtimestamp(ts, UTC)
+    # Before the binding, the backfill counts the history; live events count from the binding on.
+    if moment < binding.bound_at or moment > now + FUTURE_TOLERANCE:
+        return None
+    if local_day_of(community, ts) < local_today(community, now) - timedelta(
+        days=rule_of(community).history_days
+    ):
+        return None
+    return community, binding
+
+
+def _member_for_counting(
+    session: Session, *, community: Community, user_id: str, now: datetime, since: datetime | None = None
+) -> Membership | None:
+    """The poster's membership; someone posting in a bound channel without one is in the channel, so a member
+    (joined via the channel) — unless they left the community or asked to be forgotten."""
+    membership = membership_repo.get(
+        session, team_id=community.team_id, community_id=community.id, user_id=user_id
+    )
+    if membership is not None:
+        return membership if membership.left_at is None else None
+    if activity_repo.is_forgotten(session, team_id=community.team_id, user_id=user_id):
+        return None
+    return membership_repo.add(
+        session,
+        Membership(
+            team_id=community.team_id,
+            community_id=community.id,
+            user_id=user_id,
+            role="member",
+            circle="outer",
+            circle_since=now,
+            joined_at=since or now,
+            left_at=None,
+            joined_via="channel",
+        ),
+    )
+
+
+def record_contribution(
+    session: Session,
+    *,
+    team_id: str,
+    event_id: str | None,
+    channel_id: str,
+    user_id: str,
+    ts: float,
+    now: datetime,
+) -> CountOutcome:
+    found = _countable_binding(session, team_id=team_id, channel_id=channel_id, ts=ts, now=now)
+    if found is None:
+        return CountOutcome(Counted.IGNORED)
+    community, _ = found
+    if event_id and not event_service.first_time(
+        session=session, team_id=team_id, event_id=event_id, now=now
+    ):
+        return CountOutcome(Counted.DUPLICATE)
+    membership = _member_for_counting(session, community=community, user_id=user_id, now=now)
+    if membership is None:
+        return CountOutcome(Counted.IGNORED)
+    activity_repo.increment(
+        session,
+        team_id=team_id,
+        community_id=community.id,
+        channel_id=channel_id,
+        user_id=user_id,
+        day=local_day_of(community, ts),
+        contributions=1,
+    )
+    if membership.circle == "inner":
+        return CountOutcome(Counted.COUNTED)
+    # Promote at once (the rule): the contribution that crosses the threshold moves them in.
+    decision = decide_for(
+        session, community=community, membership=membership, today=local_today(community, now)
+    )
+    if not decision.promoted:
+        return CountOutcome(Counted.COUNTED)
+    _apply(session, community=community, membership=membership, decision=decision, now=now)
+    promotion = Promotion(
+        user_id=user_id,
+        community_name=community.name,
+        language=community.language,
+        send_note=community.promotion_dm and membership.role != "core",
+    )
+    return CountOutcome(Counted.COUNTED, promotion)
+
+
+def record_reaction(
+    session: Session,
+    *,
+    team_id: str,
+    event_id: str | None,
+    channel_id: str,
+    user_id: str,
+    ts: float,
+    now: datetime,
+) -> Counted:
+    """A reaction is a light signal, kept apart: it never moves anyone between circles."""
+    found = _countable_binding(session, team_id=team_id, channel_id=channel_id, ts=ts, now=now)
+    if found is None:
+        return Counted.IGNORED
+    community, _ = found
+    if event_id and not event_service.first_time(
+        session=session, team_id=team_id, event_id=event_id, now=now
+    ):
+        return Counted.DUPLICATE
+    membership = membership_repo.get(session, team_id=team_id, community_id=community.id, user_id=user_id)
+    if membership is None or membership.left_at is not None:
+        return Counted.IGNORED
+    activity_repo.increment(
+        session,
+        team_id=team_id,
+        community_id=community.id,
+        channel_id=channel_id,
+        user_id=user_id,
+        day=local_day_of(community, ts),
+        reactions=1,
+    )
+    return Counted.COUNTED
+
+
+# ---- the daily pass --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Change:
+    user_id: str
+    community_id: int
+    decision: CircleDecision
+
+
+def recompute(session: Session, *, community: Community, now: datetime) -> list[Change]:
+    """Demotion and decay for one community, on its own calendar day."""
+    if community.status != "active":
+        return []
+    today = local_today(community, now)
+    changes = []
+    for membership in membership_repo.active(session, team_id=community.team_id, community_id=community.id):
+        decision = decide_for(session, community=community, membership=membership, today=today)
+        if decision.changed:
+            _apply(session, community=community, membership=membership, decision=decision, now=now)
+            changes.append(Change(membership.user_id, community.id, decision))
+    return changes
+
+
+def active_community_ids(session: Session) -> list[tuple[str, int]]:
+    return [(c.team_id, c.id) for c in community_repo.all_active(session)]
+
+
+# ---- explaining ------------------------------------------------------------------------------
+@dataclass
+class Standing:
+    """One membership as `/cdp me` shows it."""
+
+    community: Community
+    membership: Membership
+    decision: CircleDecision
+    per_channel: list[tuple[str, CircleDecision]] = field(default_factory=list)
+    stored_days: int = 0
+
+
+def standings(session: Session, *, team_id: str, user_id: str, now: datetime) -> list[Standing]:
+    result = []
+    for membership in membership_repo.active_for_user(session, team_id=team_id, user_id=user_id):
+        community = community_repo.get(session, team_id=team_id, community_id=membership.community_id)
+        if community is None:
+            continue
+        today = local_today(community, now)
+        rule = rule_of(community)
+        rows = activity_repo.for_member(
+            session,
+            team_id=team_id,
+            community_id=community.id,
+            user_id=user_id,
+            since=today - timedelta(days=rule.history_days),
+        )
+        decision = decide_for(session, community=community, membership=membership, today=today)
+        per_channel = []
+        if len(community.channels) > 1:  # sub-issues: a circle per channel
+            by_channel: dict[str, list[Any]] = defaultdict(list)
+            for row in rows:
+                by_channel[row.channel_id].append(row)
+            for binding in community.channels:
+                channel_decision = rule_domain.decide(
+                    _to_domain(by_channel.get(binding.channel_id, [])),
+                    rule,
+                    today=today,
+                    current="outer",
+                    circle_since=today,
+                    joined_on=local_day_of(community, membership.joined_at.timestamp()),
+                )
+                per_channel.append((binding.channel_id, channel_decision))
+        stored = len(
+            activity_repo.for_member(
+                session, team_id=team_id, community_id=community.id, user_id=user_id, since=date.min
+            )
+        )
+        result.append(Standing(community, membership, decision, per_channel, stored))
+    return result
+
+
+@dataclass(frozen=True)
+class CircleOverview:
+    community: Community
+    counts: dict[str, int]
+    members: list[tuple[str, str]]  # (user_id, core|inner|outer), shown to moderators only
+    lurking: list[str]  # newcomers lurking, shown to moderators only
+
+
+def overview(session: Session, *, community: Community, now: datetime) -> CircleOverview:
+    today = local_today(community, now)
+    counts = {"core": 0, "inner": 0, "outer": 0}
+    members, lurking = [], []
+    for membership in membership_repo.active(session, team_id=community.team_id, community_id=community.id):
+        place = "core" if membership.role == "core" else membership.circle
+        counts[place] += 1
+        members.append((membership.user_id, place))
+        if membership.role != "core":
+            decision = decide_for(session, community=community, membership=membership, today=today)
+            if decision.lurking:
+                lurking.append(membership.user_id)
+    return CircleOverview(community, counts, members, lurking)
+
+
+# ---- privacy ---------------------------------------------------------------------------------
+def export(session: Session, *, team_id: str, user_id: str) -> dict[str, Any]:
+    """Everything stored about a person: memberships, daily counts, circle history, join requests."""
+    names = {c.id: c.name for c in community_repo.for_team(session, team_id=team_id)}
+    return {
+        "user_id": user_id,
+        "team_id": team_id,
+        "note": "cdp-bot stores who contributed, where and when (daily counts), never message text.",
+        "memberships": [
+            {
+                "community": names.get(m.community_id),
+                "role": m.role,
+                "circle": m.circle,
+                "circle_since": m.circle_since.isoformat(),
+                "joined_at": m.joined_at.isoformat(),
+                "left_at": m.left_at.isoformat() if m.left_at else None,
+                "joined_via": m.joined_via,
+            }
+            for m in membership_repo.all_for_user(session, team_id=team_id, user_id=user_id)
+        ],
+        "activity_days": [
+            {
+                "community": names.get(a.community_id),
+                "channel_id": a.channel_id,
+                "day": a.day.isoformat(),
+                "contributions": a.contributions,
+                "reactions": a.reactions,
+            }
+            for a in activity_repo.for_user(session, team_id=team_id, user_id=user_id)
+        ],
+        "circle_changes": [
+            {
+                "community": names.get(c.community_id),
+                "from": c.from_circle,
+                "to": c.to_circle,
+                "reason": c.reason_key,
+                "reason_params": c.reason_params,
+                "at": c.changed_at.isoformat(),
+            }
+            for c in activity_repo.changes_for_user(session, team_id=team_id, user_id=user_id)
+        ],
+        "join_requests": [
+            {
+                "community": names.get(r.community_id),
+                "status": r.status,
+                "requested_at": r.requested_at.isoformat(),
+            }
+            for r in membership_repo.requests_for_user(session, team_id=team_id, user_id=user_id)
+        ],
+    }
+
+
+def forget(session: Session, *, team_id: str, user_id: str, now: datetime) -> int:
+    """Erase activity and memberships; they are not counted again until they join again."""
+    removed = activity_repo.erase_user(session, team_id=team_id, user_id=user_id)
+    activity_repo.forget(session, team_id=team_id, user_id=user_id, now=now)
+    return removed
+
+
+def backfill_rows(
+    session: Session,
+    *,
+    community: Community,
+    channel_id: str,
+    messages: Sequence[tuple[str, float]],
+    now: datetime,
+) -> int:
+    """Seed counters from history (user, ts) pairs already filtered to human contributions."""
+    counted = 0
+    today = local_today(community, now)
+    oldest = today - timedelta(days=rule_of(community).window_days)
+    for user_id, ts in messages:
+        day = local_day_of(community, ts)
+        if day < oldest or day > today:
+            continue
+        # Someone seen in the history has been in the channel at least since that message.
+        since = datetime.fromtimestamp(ts, UTC)
+        membership = _member_for_counting(session, community=community, user_id=user_id, now=now, since=since)
+        if membership is None:
+            continue
+        if since < membership.joined_at and membership.joined_via == "channel":
+            membership.joined_at = since
+        activity_repo.increment(
+            session,
+            team_id=community.team_id,
+            community_id=community.id,
+            channel_id=channel_id,
+            user_id=user_id,
+            day=day,
+            contributions=1,
+        )
+        counted += 1
+    return counted

@@ -1,0 +1,228 @@
+"""Circles over Slack: counting message and reaction events, /cdp me, /cdp circles, /cdp privacy."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.backfill import is_contribution
+from bot.domain.circles import progress_reason
+from bot.i18n import t
+from bot.runtime import Deps
+from bot.services import circles as circle_service
+from bot.services import communities as community_service
+from bot.services.communities import CommunityProblem
+from bot.views import communities as community_views
+from bot.views.common import plain, section
+from handlers import registry, slack
+from handlers.commands import CommandRequest, subcommand
+from handlers.communities import open_modal, problem_text
+from handlers.context import deps_of, lang_of, user_language
+
+log = logging.getLogger("cdp_bot.activity")
+
+FORGET_CALLBACK = "privacy_forget"
+
+
+def _ts(value: Any) -> float | None:
+    try:
+        ts = float(value)
+    except (TypeError, ValueError):
+        return None
+    return ts if ts > 0 else None
+
+
+# ---- counting --------------------------------------------------------------------------------
+def message_callback(
+    body: dict[str, Any], event: dict[str, Any], client: WebClient, context: BoltContext
+) -> None:
+    """Count who posted where and when; the text is never read beyond this check, never stored."""
+    deps = deps_of(context)
+    channel_id, ts = str(event.get("channel") or ""), _ts(event.get("ts"))
+    if not channel_id or ts is None or not is_contribution(event, context.bot_user_id):
+        return
+    with deps.db.session() as session:
+        outcome = circle_service.record_contribution(
+            session,
+            team_id=str(body.get("team_id") or ""),
+            event_id=body.get("event_id"),
+            channel_id=channel_id,
+            user_id=str(event["user"]),
+            ts=ts,
+            now=deps.clock.now(),
+        )
+    # Committed: only now is the event acknowledged, and only now the note goes out.
+    promotion = outcome.promotion
+    if promotion is not None and promotion.send_note:
+        deps.background.submit("promotion note", _send_promotion_note, deps, client, promotion)
+
+
+def _send_promotion_note(deps: Deps, client: WebClient, promotion: circle_service.Promotion) -> None:
+    lang = user_language(deps, client, promotion.user_id)
+    slack.post(client, promotion.user_id, t("activity.promotion.note", lang, name=promotion.community_name))
+
+
+def reaction_callback(body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
+    deps = deps_of(context)
+    item = event.get("item") or {}
+    channel_id, ts = str(item.get("channel") or ""), _ts(event.get("event_ts") or item.get("ts"))
+    user_id = str(event.get("user") or "")
+    if not channel_id or not user_id or ts is None or user_id == context.bot_user_id:
+        return
+    with deps.db.session() as session:
+        circle_service.record_reaction(
+            session,
+            team_id=str(body.get("team_id") or ""),
+            event_id=body.get("event_id"),
+            channel_id=channel_id,
+            user_id=user_id,
+            ts=ts,
+            now=deps.clock.now(),
+        )
+
+
+# ---- /cdp me ---------------------------------------------------------------------------------
+def _circle_name(circle: str, lang: str) -> str:
+    return t(f"circles.name.{circle}", lang)
+
+
+@subcommand("me")
+def me_subcommand(request: CommandRequest) -> None:
+    lang, deps = request.lang, request.deps
+    with deps.db.session() as session:
+        standings = circle_service.standings(
+            session, team_id=request.team_id, user_id=request.user_id, now=deps.clock.now()
+        )
+        if not standings:
+            request.reply(t("activity.me.none", lang))
+            return
+        blocks = [section(t("activity.me.title", lang))]
+        for standing in standings[:20]:
+            decision = standing.decision
+            place = _circle_name(decision.circle, lang)
+            if standing.membership.role == "core":
+                place = f"{t('activity.me.core', lang)} · {place}"
+            if decision.newcomer:
+                place += f" · {t('activity.me.newcomer', lang)}"
+            lines = [
+                t("activity.me.community", lang, name=standing.community.name, circle=place),
+                t(decision.reason.key, lang, **decision.reason.as_dict()),
+            ]
+            advice = progress_reason(decision.progress)
+            if advice is not None:
+                lines.append(t(advice.key, lang, **advice.as_dict()))
+            if decision.lurking:
+                lines.append(t("activity.me.lurking", lang))
+            for channel_id, channel_decision in standing.per_channel:
+                lines.append(
+                    t(
+                        "activity.me.channel",
+                        lang,
+                        channel=community_views.channel_mention(channel_id),
+                        circle=_circle_name(channel_decision.circle, lang),
+                    )
+                )
+            lines.append(t("activity.me.stored", lang, days=standing.stored_days))
+            blocks.append(section("\n".join(lines)[:3000]))
+    request.reply(t("activity.me.title", lang), blocks[:50])
+
+
+# ---- /cdp circles ----------------------------------------------------------------------------
+@subcommand("circles")
+def circles_subcommand(request: CommandRequest) -> None:
+    lang, deps = request.lang, request.deps
+    try:
+        with deps.db.session() as session:
+            community = community_service.require(
+                session,
+                team_id=request.team_id,
+                query=request.argument,
+                channel_id=request.body.get("channel_id"),
+                user_id=request.user_id,
+            )
+            overview = circle_service.overview(session, community=community, now=deps.clock.now())
+            moderator = community_service.is_moderator(session, community=community, user_id=request.user_id)
+            name = community.name
+    except CommunityProblem as problem:
+        request.reply(problem_text(problem, lang))
+        return
+    lines = [t("activity.circles.counts", lang, name=name, **overview.counts)]
+    if moderator or slack.is_admin(deps, request.client, request.user_id):
+        lines.append(t("activity.circles.who", lang))
+        for place in ("core", "inner", "outer"):
+            people = [u for u, p in overview.members if p == place]
+            label = t("activity.me.core", lang) if place == "core" else _circle_name(place, lang)
+            lines.append(
+                t("activity.circles.line", lang, place=label, people=community_views.people(people, lang))
+            )
+        lines.append(
+            t("activity.circles.lurking", lang, people=community_views.people(overview.lurking, lang))
+            if overview.lurking
+            else t("activity.circles.no_lurking", lang)
+        )
+    request.reply("\n".join(lines))
+
+
+# ---- /cdp privacy ----------------------------------------------------------------------------
+@subcommand("privacy")
+def privacy_subcommand(request: CommandRequest) -> None:
+    verb = request.argument.strip().lower()
+    if verb == "export":
+        export(request)
+    elif verb == "forget":
+        view = {
+            "type": "modal",
+            "callback_id": FORGET_CALLBACK,
+            "title": plain(t("activity.privacy.forget_title", request.lang)),
+            "submit": plain(t("activity.privacy.forget_submit", request.lang)),
+            "close": plain(t("common.cancel", request.lang)),
+            "blocks": [section(t("activity.privacy.forget_confirm", request.lang))],
+        }
+        open_modal(request, view)
+    else:
+        request.reply(t("activity.privacy.usage", request.lang))
+
+
+def export(request: CommandRequest) -> None:
+    with request.deps.db.session() as session:
+        data = circle_service.export(session, team_id=request.team_id, user_id=request.user_id)
+    try:
+        request.client.files_upload_v2(
+            channel=_dm_channel(request.client, request.user_id),
+            content=json.dumps(data, ensure_ascii=False, indent=2),
+            filename="cdp-bot-my-data.json",
+            title="cdp-bot: my data",
+            initial_comment=t("activity.privacy.export_comment", request.lang),
+        )
+    except SlackApiError as exc:
+        request.reply(t("activity.privacy.export_failed", request.lang, error=slack.slack_error(exc)))
+        return
+    request.reply(t("activity.privacy.export_sent", request.lang))
+
+
+def _dm_channel(client: WebClient, user_id: str) -> str:
+    return str(client.conversations_open(users=user_id)["channel"]["id"])
+
+
+def forget_submission(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+    deps, lang = deps_of(context), lang_of(context)
+    user_id, team_id = str(body["user"]["id"]), str(body["team"]["id"])
+    with deps.db.session() as session:
+        rows = circle_service.forget(session, team_id=team_id, user_id=user_id, now=deps.clock.now())
+    ack(
+        response_action="update",
+        view=community_views.info_modal(
+            lang, t("activity.privacy.forget_title", lang), t("activity.privacy.forgotten", lang, rows=rows)
+        ),
+    )
+
+
+def register(app: App) -> None:
+    registry.event(app, "message", message_callback)
+    registry.event(app, "reaction_added", reaction_callback)
+    registry.view(app, FORGET_CALLBACK, forget_submission)

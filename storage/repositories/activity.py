@@ -1,0 +1,118 @@
+"""activity_days (daily counters), circle_changes (history) and forgotten_users."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from storage.models import ActivityDay, CircleChange, ForgottenUser, JoinRequest, Membership
+from storage.repositories.upsert import dialect_insert, insert_ignoring_conflicts
+
+ACTIVITY_KEY = ["team_id", "community_id", "channel_id", "user_id", "day"]
+
+
+def increment(
+    session: Session,
+    *,
+    team_id: str,
+    community_id: int,
+    channel_id: str,
+    user_id: str,
+    day: date,
+    contributions: int = 0,
+    reactions: int = 0,
+) -> None:
+    """One upsert: create the day's counter or add to it (atomic on both databases)."""
+    statement = dialect_insert(session, ActivityDay).values(
+        team_id=team_id,
+        community_id=community_id,
+        channel_id=channel_id,
+        user_id=user_id,
+        day=day,
+        contributions=contributions,
+        reactions=reactions,
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=ACTIVITY_KEY,
+        set_={
+            "contributions": ActivityDay.contributions + statement.excluded.contributions,
+            "reactions": ActivityDay.reactions + statement.excluded.reactions,
+        },
+    )
+    session.execute(statement)
+
+
+def for_member(
+    session: Session, *, team_id: str, community_id: int, user_id: str, since: date
+) -> Sequence[ActivityDay]:
+    return session.scalars(
+        select(ActivityDay).where(
+            ActivityDay.team_id == team_id,
+            ActivityDay.community_id == community_id,
+            ActivityDay.user_id == user_id,
+            ActivityDay.day >= since,
+        )
+    ).all()
+
+
+def for_community(session: Session, *, team_id: str, community_id: int, since: date) -> Sequence[ActivityDay]:
+    return session.scalars(
+        select(ActivityDay).where(
+            ActivityDay.team_id == team_id, ActivityDay.community_id == community_id, ActivityDay.day >= since
+        )
+    ).all()
+
+
+def for_user(session: Session, *, team_id: str, user_id: str) -> Sequence[ActivityDay]:
+    return session.scalars(
+        select(ActivityDay)
+        .where(ActivityDay.team_id == team_id, ActivityDay.user_id == user_id)
+        .order_by(ActivityDay.community_id, ActivityDay.day, ActivityDay.channel_id)
+    ).all()
+
+
+def add_change(session: Session, change: CircleChange) -> None:
+    session.add(change)
+
+
+def changes_for_user(session: Session, *, team_id: str, user_id: str) -> Sequence[CircleChange]:
+    return session.scalars(
+        select(CircleChange)
+        .where(CircleChange.team_id == team_id, CircleChange.user_id == user_id)
+        .order_by(CircleChange.changed_at, CircleChange.id)
+    ).all()
+
+
+def is_forgotten(session: Session, *, team_id: str, user_id: str) -> bool:
+    return (
+        session.scalars(
+            select(ForgottenUser.id).where(ForgottenUser.team_id == team_id, ForgottenUser.user_id == user_id)
+        ).first()
+        is not None
+    )
+
+
+def forget(session: Session, *, team_id: str, user_id: str, now: datetime) -> None:
+    session.execute(
+        insert_ignoring_conflicts(session, ForgottenUser, ["team_id", "user_id"]).values(
+            team_id=team_id, user_id=user_id, forgotten_at=now
+        )
+    )
+
+
+def remember(session: Session, *, team_id: str, user_id: str) -> None:
+    """They joined again: count them again."""
+    session.execute(
+        delete(ForgottenUser).where(ForgottenUser.team_id == team_id, ForgottenUser.user_id == user_id)
+    )
+
+
+def erase_user(session: Session, *, team_id: str, user_id: str) -> int:
+    removed = 0
+    for model in (ActivityDay, CircleChange, JoinRequest, Membership):
+        result = session.execute(delete(model).where(model.team_id == team_id, model.user_id == user_id))
+        removed += int(getattr(result, "rowcount", 0) or 0)
+    return removed
