@@ -15,11 +15,12 @@ def claim(session: Session, *, team_id: str, event_id: str, now: datetime) -> bo
     """Insert the id unless present; True when this call inserted it.
 
     ON CONFLICT DO NOTHING keeps concurrent retries (two instances, one event) from raising:
-    exactly one of them sees rowcount 1.
+    exactly one of them gets the row back.
     """
     values = {"event_id": event_id, "team_id": team_id, "received_at": now}
-    result = session.execute(insert_ignoring_conflicts(session, ProcessedEvent, ["event_id"]).values(values))
-    return bool(getattr(result, "rowcount", 0) == 1)
+    statement = insert_ignoring_conflicts(session, ProcessedEvent, ["event_id"]).values(values)
+    # RETURNING says whether this statement inserted the row (rowcount is not reliable on every driver).
+    return session.execute(statement.returning(ProcessedEvent.event_id)).first() is not None
 
 
 def prune(session: Session, *, older_than: datetime) -> int:

@@ -1,0 +1,141 @@
+"""Storage on both databases: migrations, constraints, idempotent claims, counters."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from storage.db import Database
+from storage.migrate import current_revision
+from storage.models import Community, Membership
+from storage.repositories import activity as activity_repo
+from storage.repositories import communities as community_repo
+from storage.repositories import events as event_repo
+from storage.repositories import memberships as membership_repo
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def community(team: str = "T1", name: str = "Urbanism", slug: str = "urbanism") -> Community:
+    return Community(team_id=team, name=name, slug=slug, created_by="U1", created_at=NOW)
+
+
+def test_migrated_to_head(db: Database) -> None:
+    assert current_revision(db.engine) == "0002"
+
+
+def test_sqlite_pragmas(db: Database) -> None:
+    if db.backend != "sqlite":
+        pytest.skip("SQLite only")
+    with db.engine.connect() as connection:
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+
+
+def test_foreign_keys_are_enforced(db: Database) -> None:
+    with pytest.raises(IntegrityError), db.session() as session:
+        membership_repo.add(
+            session,
+            Membership(team_id="T1", community_id=999, user_id="U1", circle_since=NOW, joined_at=NOW),
+        )
+
+
+def test_slug_unique_per_team_only(db: Database) -> None:
+    with db.session() as session:
+        community_repo.add(session, community("T1"))
+        community_repo.add(session, community("T2"))  # another workspace may reuse the name
+    with pytest.raises(IntegrityError), db.session() as session:
+        community_repo.add(session, community("T1", name="URBANISM"))
+    with db.session() as session:
+        assert len(community_repo.for_team(session, team_id="T1")) == 1
+
+
+def test_event_claim_is_idempotent_and_pruned(db: Database) -> None:
+    with db.session() as session:
+        assert event_repo.claim(session, team_id="T1", event_id="Ev1", now=NOW) is True
+        assert event_repo.claim(session, team_id="T1", event_id="Ev1", now=NOW) is False
+    with db.session() as session:
+        assert event_repo.claim(session, team_id="T1", event_id="Ev1", now=NOW) is False
+        assert event_repo.claim(session, team_id="T1", event_id="Ev2", now=NOW + timedelta(days=8)) is True
+    with db.session() as session:
+        assert event_repo.prune(session, older_than=NOW + timedelta(days=1)) == 1
+    with db.session() as session:
+        assert event_repo.claim(session, team_id="T1", event_id="Ev2", now=NOW) is False
+
+
+def test_rollback_releases_the_claim(db: Database) -> None:
+    """A handler that fails after claiming leaves the event unclaimed, so Slack's retry is counted."""
+    with pytest.raises(RuntimeError), db.session() as session:
+        event_repo.claim(session, team_id="T1", event_id="Ev9", now=NOW)
+        raise RuntimeError("crash before commit")
+    with db.session() as session:
+        assert event_repo.claim(session, team_id="T1", event_id="Ev9", now=NOW) is True
+
+
+def test_activity_upsert_adds_up(db: Database) -> None:
+    with db.session() as session:
+        created = community_repo.add(session, community())
+        community_id = created.id
+    for _ in range(3):
+        with db.session() as session:
+            activity_repo.increment(
+                session,
+                team_id="T1",
+                community_id=community_id,
+                channel_id="C1",
+                user_id="U2",
+                day=date(2026, 3, 2),
+                contributions=1,
+            )
+    with db.session() as session:
+        activity_repo.increment(
+            session,
+            team_id="T1",
+            community_id=community_id,
+            channel_id="C1",
+            user_id="U2",
+            day=date(2026, 3, 2),
+            reactions=1,
+        )
+    with db.session() as session:
+        rows = activity_repo.for_member(
+            session, team_id="T1", community_id=community_id, user_id="U2", since=date.min
+        )
+        assert [(r.contributions, r.reactions) for r in rows] == [(3, 1)]
+
+
+def test_counts_by_circle(db: Database) -> None:
+    with db.session() as session:
+        community_id = community_repo.add(session, community()).id
+        for user, role, circle in [
+            ("U1", "core", "outer"),
+            ("U2", "member", "inner"),
+            ("U3", "member", "outer"),
+        ]:
+            membership_repo.add(
+                session,
+                Membership(
+                    team_id="T1",
+                    community_id=community_id,
+                    user_id=user,
+                    role=role,
+                    circle=circle,
+                    circle_since=NOW,
+                    joined_at=NOW,
+                ),
+            )
+    with db.session() as session:
+        counts = membership_repo.counts(session, team_id="T1", community_ids=[community_id])[community_id]
+        assert (counts["core"], counts["inner"], counts["outer"]) == (1, 1, 1)
+        assert membership_repo.moderators(session, team_id="T1", community_id=community_id) == ["U1"]
+
+
+def test_times_come_back_aware_utc(db: Database) -> None:
+    with db.session() as session:
+        community_id = community_repo.add(session, community()).id
+    with db.session() as session:
+        loaded = community_repo.get(session, team_id="T1", community_id=community_id)
+        assert loaded is not None and loaded.created_at == NOW and loaded.created_at.tzinfo is not None
