@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
@@ -29,12 +30,16 @@ log = logging.getLogger("cdp_bot.activity")
 FORGET_CALLBACK = "privacy_forget"
 
 
+TS_MAX = 1e11  # year 5138: anything beyond is not a Slack timestamp
+
+
 def _ts(value: Any) -> float | None:
+    """A Slack `ts` as seconds; None for anything that is not a plausible one (ignored, not an error)."""
     try:
         ts = float(value)
     except (TypeError, ValueError):
         return None
-    return ts if ts > 0 else None
+    return ts if math.isfinite(ts) and 0 < ts < TS_MAX else None
 
 
 # ---- counting --------------------------------------------------------------------------------

@@ -674,7 +674,13 @@ def _conversations_history(s: SlackEmulator, p: JSON) -> JSON:
         raise SlackApiFailure("not_in_channel")
     oldest = float(p.get("oldest") or 0)
     latest = float(p.get("latest") or 9e12)
-    messages = [m for m in s.history.get(channel["id"], []) if oldest < float(m["ts"]) <= latest]
+    # Slack's `inclusive` (default false) decides whether messages exactly at oldest/latest are included.
+    inclusive = str(p.get("inclusive", "false")).lower() in ("true", "1")
+    messages = [
+        m
+        for m in s.history.get(channel["id"], [])
+        if (oldest <= float(m["ts"]) <= latest if inclusive else oldest < float(m["ts"]) < latest)
+    ]
     chunk, cursor = _page(messages, p, default_limit=100)
     return {"messages": chunk, "has_more": bool(cursor), "response_metadata": {"next_cursor": cursor}}
 
