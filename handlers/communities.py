@@ -295,11 +295,7 @@ def join_submission(
             outcome = service.join(session, community=community, user_id=user_id, now=deps.clock.now())
             community_id = community.id
     except CommunityProblem as problem:
-        ack(
-            **field_errors({"community": problem.key}, lang)
-            if problem.key.endswith("unknown")
-            else {"response_action": "errors", "errors": {"community": problem_text(problem, lang)}}
-        )
+        ack(response_action="errors", errors={"community": problem_text(problem, lang)})
         return
     ack()
     message = _after_join(deps, client, team_id, community_id, user_id, outcome, lang)
@@ -404,10 +400,13 @@ def moderators_subcommand(request: CommandRequest) -> None:
         try:
             with deps.db.session() as session:
                 community = _command_community(request, session, request.argument)
-                moderators = service.view(session, community=community, viewer=request.user_id).moderators
-                name = community.name
+                shown = service.view(session, community=community, viewer=request.user_id)
+                moderators, name, hidden = shown.moderators, community.name, not shown.shows_details
         except CommunityProblem as problem:
             request.reply(problem_text(problem, lang))
+            return
+        if hidden:  # a protected community keeps its core group inside, as in /cdp list and info
+            request.reply(t("communities.info.protected", lang))
             return
         request.reply(
             t("communities.moderators.list", lang, name=name, moderators=views.people(moderators, lang))
@@ -539,6 +538,11 @@ def settings_submission(
         if community is None or community.status != "active":
             name = community.name if community else "?"
             stale(ack, lang, t("communities.errors.stale", lang, name=name))
+            return
+        try:  # refuse before any Slack side effect (joining a channel) happens
+            service.require_moderator(session, community=community, user_id=user_id, is_admin=admin)
+        except CommunityProblem as refusal:
+            stale(ack, lang, problem_text(refusal, lang))
             return
         errors = service.draft_problems(session, team_id=team_id, draft=draft, community_id=community_id)
         current = {c.channel_id for c in community.channels}

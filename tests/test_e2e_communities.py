@@ -210,7 +210,10 @@ def test_create_form_in_french(harness: Harness) -> None:
     assert values["language"] == "fr"
     objectives = next(b for b in view["blocks"] if b.get("block_id") == "objectives")
     assert objectives["label"]["text"] == "Objectifs"
-    assert objectives["element"]["options"][0]["text"]["text"] == "Échanger des informations sur un enjeu spécifique"
+    assert (
+        objectives["element"]["options"][0]["text"]["text"]
+        == "Échanger des informations sur un enjeu spécifique"
+    )
 
 
 def test_create_with_an_existing_public_channel(harness: Harness) -> None:
@@ -231,7 +234,11 @@ def test_create_with_an_existing_public_channel(harness: Harness) -> None:
     assert community.objectives == ["exchange_information", "develop_solutions"]
     assert community.objectives_other == "Map the dangerous crossings"
     assert community.key_people == [CHLOE, BRUNO]
-    assert (community.visibility, community.language, community.timezone) == ("open", "en", "America/New_York")
+    assert (community.visibility, community.language, community.timezone) == (
+        "open",
+        "en",
+        "America/New_York",
+    )
     assert (community.review_cadence_weeks, community.status, community.created_by) == (8, "active", ALICE)
     assert community.next_review_on == date(2026, 4, 27)  # 8 weeks after 2 March 2026, a Monday
     # Bound to the channel, which the bot joined.
@@ -314,7 +321,12 @@ def test_join_resolves_slug_channel_mention_and_close_typo(harness: Harness) -> 
     assert "Bienvenue dans *Mobilité Douce* !" in say(harness, "join <#CMOBIL|mobilite>", BRUNO)
     # A close typo.
     assert "Bienvenue dans *Mobilité Douce* !" in say(harness, "join mobilte douce", DAVID)
-    assert active_members(harness, mobility.id) == {ALICE: "core", CHLOE: "member", BRUNO: "member", DAVID: "member"}
+    assert active_members(harness, mobility.id) == {
+        ALICE: "core",
+        CHLOE: "member",
+        BRUNO: "member",
+        DAVID: "member",
+    }
 
 
 def test_join_an_ambiguous_name_lists_the_candidates(harness: Harness) -> None:
@@ -358,11 +370,12 @@ def test_join_without_a_name_opens_a_picker_and_submitting_joins(harness: Harnes
 
 
 def test_join_without_a_name_when_there_is_nothing_to_join(harness: Harness) -> None:
-    assert "There is no community you can join yet." in say(harness, "join", ALICE)
+    assert "Il n'y a pas encore de communauté à rejoindre." in say(harness, "join", BRUNO)
     create_community(harness, ALICE, "Safe streets")
     # The only community is already Alice's: nothing left for her to join.
-    assert "There is no community you can join yet." in say(harness, "join", ALICE)
-    assert "Il n'y a pas encore de communauté à rejoindre." not in say(harness, "join", ALICE)
+    assert "There is no community you can join yet. Start one with `/cdp create`." in say(
+        harness, "join", ALICE
+    )
 
 
 def test_leave_then_join_again_starts_afresh(harness: Harness) -> None:
@@ -376,10 +389,7 @@ def test_leave_then_join_again_starts_afresh(harness: Harness) -> None:
     row = members(harness, community.id)[CHLOE]
     assert (row.role, row.circle, row.left_at) == ("member", "outer", None)
     assert len(members(harness, community.id)) == 2  # still one row per person
-
-
-def test_leave_in_french(harness: Harness) -> None:
-    community = create_community(harness, ALICE, "Safe streets")
+    # In French, and leaving twice.
     say(harness, "join Safe streets", DAVID)
     assert "Vous avez quitté *Safe streets*." in say(harness, "leave Safe streets", DAVID)
     assert members(harness, community.id)[DAVID].left_at is not None
@@ -420,13 +430,15 @@ def test_protected_join_asks_the_moderators_and_approve_makes_a_member(harness: 
     assert CHLOE in invited(harness, "CTRUST")
     # The other moderator presses too late: already handled, nothing changes.
     harness.slack.block_action(DAVID, "join_request_approve", value=buttons["join_request_approve"])
-    assert "Cette demande a déjà été traitée" in shown(harness.emulator.responses[-1][1])
+    assert "Cette demande a déjà été approuvée par <@UALICE>." in shown(harness.emulator.responses[-1][1])
     assert len(dms(harness, CHLOE)) == 1
     assert len(members(harness, community.id)) == 3
 
 
 def test_protected_join_declined_leaves_no_membership(harness: Harness) -> None:
-    community = create_community(harness, ALICE, "Trust circle", visibility="protected", moderators=[ALICE, DAVID])
+    community = create_community(
+        harness, ALICE, "Trust circle", visibility="protected", moderators=[ALICE, DAVID]
+    )
     assert "*Trust circle* est une communauté protégée" in say(harness, "join Trust circle", BRUNO)
     value = join_request_buttons(harness, DAVID)["join_request_decline"]
     harness.slack.block_action(DAVID, "join_request_decline", value=value)
@@ -438,7 +450,7 @@ def test_protected_join_declined_leaves_no_membership(harness: Harness) -> None:
     assert "Votre demande pour rejoindre *Trust circle* a été refusée" in dms(harness, BRUNO)[-1]
     # Pressing approve after the decline changes nothing.
     harness.slack.block_action(ALICE, "join_request_approve", value=value)
-    assert "This request was already handled (declined) by <@UDAVID>." in shown(harness.emulator.responses[-1][1])
+    assert "This request was already declined by <@UDAVID>." in shown(harness.emulator.responses[-1][1])
     assert BRUNO not in members(harness, community.id)
 
 
@@ -457,6 +469,10 @@ def test_a_non_moderator_cannot_approve(harness: Harness) -> None:
 
 # ---- /cdp list and /cdp info --------------------------------------------------------------------
 def test_directory_shows_counts_per_circle_and_moderators(harness: Harness) -> None:
+    assert "There is no community of practice yet. Start one with `/cdp create`." in say(
+        harness, "list", ALICE
+    )
+    assert "Il n'y a pas encore de communauté de pratique." in say(harness, "list", BRUNO)
     add_channel(harness, "CSTREETS", "safe-streets")
     add_channel(harness, "CWATER", "water")
     create_community(harness, ALICE, "Safe streets", channel="CSTREETS", moderators=[ALICE, DAVID])
@@ -496,11 +512,6 @@ def test_directory_hides_protected_details_from_non_members(harness: Harness) ->
     info = say(harness, "info Trust circle", BRUNO)
     assert "Cette communauté est protégée : ses détails sont visibles par ses membres." in info
     assert "<@UALICE>" not in info
-
-
-def test_empty_directory(harness: Harness) -> None:
-    assert "There is no community of practice yet. Start one with `/cdp create`." in say(harness, "list", ALICE)
-    assert "Il n'y a pas encore de communauté de pratique." in say(harness, "list", BRUNO)
 
 
 def test_info_shows_objectives_core_group_counts_and_next_review(harness: Harness) -> None:
@@ -587,7 +598,12 @@ def test_settings_open_prefilled_and_save_changes(harness: Harness) -> None:
     add_channel(harness, "CSTREETS", "safe-streets", members=[ALICE])
     add_channel(harness, "CSCHOOLS", "school-routes", members=[ALICE], bot_is_member=False)
     community = create_community(
-        harness, ALICE, "Safe streets", channel="CSTREETS", objectives=["develop_solutions"], key_people=[CHLOE]
+        harness,
+        ALICE,
+        "Safe streets",
+        channel="CSTREETS",
+        objectives=["develop_solutions"],
+        key_people=[CHLOE],
     )
     harness.emulator.reset_calls()
     view = open_form(harness, "settings Safe streets", ALICE)
@@ -636,6 +652,24 @@ def test_settings_in_french(harness: Harness) -> None:
     assert "Paramètres de *Mobilité active* enregistrés." in dms(harness, BRUNO)[-1]
 
 
+def test_settings_can_move_the_community_to_another_channel(harness: Harness) -> None:
+    add_channel(harness, "CSTREETS", "safe-streets")
+    add_channel(harness, "CSCHOOLS", "school-routes", bot_is_member=False)
+    community = create_community(harness, ALICE, "Safe streets", channel="CSTREETS")
+    view = open_form(harness, "settings Safe streets", ALICE)
+    assert submit(harness, view, ALICE, channels=["CSCHOOLS"]) is None
+    assert [(b.channel_id, b.name) for b in bindings(harness, community.id)] == [
+        ("CSCHOOLS", "school-routes")
+    ]
+    assert "*Safe streets*" in say(harness, "info", CHLOE, channel="CSCHOOLS")
+    assert "Which community?" in say(harness, "info", CHLOE, channel="CSTREETS")
+    before = row_counts(harness)
+    event(harness, {"type": "member_joined_channel", "user": CHLOE, "channel": "CSTREETS", "team": "T0CDP"})
+    assert row_counts(harness) == before
+    event(harness, {"type": "member_joined_channel", "user": CHLOE, "channel": "CSCHOOLS", "team": "T0CDP"})
+    assert members(harness, community.id)[CHLOE].circle == "outer"
+
+
 # ---- /cdp dissolve ------------------------------------------------------------------------------
 def test_dissolve_after_confirmation(harness: Harness) -> None:
     add_channel(harness, "CSTREETS", "safe-streets", members=[ALICE])
@@ -663,7 +697,7 @@ def test_dissolve_after_confirmation(harness: Harness) -> None:
     assert "*Safe streets* a été dissoute" in say(harness, "join Safe streets", DAVID)
     assert row_counts(harness) == before
     assert DAVID not in members(harness, community.id)
-    assert "There is no community you can join yet." in say(harness, "join", DAVID)
+    assert "Il n'y a pas encore de communauté à rejoindre." in say(harness, "join", DAVID)
 
 
 # ---- Slack-side changes -------------------------------------------------------------------------
@@ -693,7 +727,9 @@ def test_a_bot_joining_the_channel_or_an_unbound_channel_makes_no_member(harness
     community = create_community(harness, ALICE, "Safe streets")
     add_channel(harness, "CRANDOM", "random")
     before = row_counts(harness)
-    event(harness, {"type": "member_joined_channel", "user": "UHELPER", "channel": "CGENERAL", "team": "T0CDP"})
+    event(
+        harness, {"type": "member_joined_channel", "user": "UHELPER", "channel": "CGENERAL", "team": "T0CDP"}
+    )
     event(harness, {"type": "member_joined_channel", "user": CHLOE, "channel": "CRANDOM", "team": "T0CDP"})
     assert row_counts(harness) == before
     assert "UHELPER" not in members(harness, community.id)
@@ -727,7 +763,10 @@ def test_channel_rename_archive_and_unarchive_are_reflected(harness: Harness) ->
     assert bindings(harness, community.id)[0].is_archived is False
     # An unbound channel's events change nothing.
     before = row_counts(harness)
-    event(harness, {"type": "channel_rename", "channel": {"id": "CGENERAL", "name": "town-square", "created": 1}})
+    event(
+        harness,
+        {"type": "channel_rename", "channel": {"id": "CGENERAL", "name": "town-square", "created": 1}},
+    )
     event(harness, {"type": "channel_archive", "channel": "CGENERAL", "user": ALICE})
     assert row_counts(harness) == before
     assert bindings(harness, community.id)[0].name == "streets-for-kids"

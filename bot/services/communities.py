@@ -358,7 +358,7 @@ def decide_request(
     require_moderator(session, community=community, user_id=moderator, is_admin=is_admin)
     if request.status != "pending":
         raise CommunityProblem(
-            "communities.errors.request_decided", status=request.status, moderator=request.decided_by or "?"
+            f"communities.errors.request_{request.status}", moderator=request.decided_by or "?"
         )
     require_active(community)
     request.status = "approved" if approve else "declined"
