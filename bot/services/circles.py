@@ -158,6 +158,20 @@ def _member_for_counting(
     )
 
 
+def _claim(
+    session: Session, *, team_id: str, event_id: str | None, channel_id: str, ts: float, now: datetime
+) -> Community | Counted:
+    """The community an event counts for, with its id claimed in this transaction; else why not."""
+    found = _countable_binding(session, team_id=team_id, channel_id=channel_id, ts=ts, now=now)
+    if found is None:
+        return Counted.IGNORED
+    if event_id and not event_service.first_time(
+        session=session, team_id=team_id, event_id=event_id, now=now
+    ):
+        return Counted.DUPLICATE
+    return found[0]
+
+
 def record_contribution(
     session: Session,
     *,
@@ -168,14 +182,9 @@ def record_contribution(
     ts: float,
     now: datetime,
 ) -> CountOutcome:
-    found = _countable_binding(session, team_id=team_id, channel_id=channel_id, ts=ts, now=now)
-    if found is None:
-        return CountOutcome(Counted.IGNORED)
-    community, _ = found
-    if event_id and not event_service.first_time(
-        session=session, team_id=team_id, event_id=event_id, now=now
-    ):
-        return CountOutcome(Counted.DUPLICATE)
+    community = _claim(session, team_id=team_id, event_id=event_id, channel_id=channel_id, ts=ts, now=now)
+    if isinstance(community, Counted):
+        return CountOutcome(community)
     membership = _member_for_counting(session, community=community, user_id=user_id, now=now)
     if membership is None:
         return CountOutcome(Counted.IGNORED)
@@ -217,14 +226,9 @@ def record_reaction(
     now: datetime,
 ) -> Counted:
     """A reaction is a light signal, kept apart: it never moves anyone between circles."""
-    found = _countable_binding(session, team_id=team_id, channel_id=channel_id, ts=ts, now=now)
-    if found is None:
-        return Counted.IGNORED
-    community, _ = found
-    if event_id and not event_service.first_time(
-        session=session, team_id=team_id, event_id=event_id, now=now
-    ):
-        return Counted.DUPLICATE
+    community = _claim(session, team_id=team_id, event_id=event_id, channel_id=channel_id, ts=ts, now=now)
+    if isinstance(community, Counted):
+        return community
     membership = membership_repo.get(session, team_id=team_id, community_id=community.id, user_id=user_id)
     if membership is None or membership.left_at is not None:
         return Counted.IGNORED
