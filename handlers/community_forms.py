@@ -6,7 +6,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.domain import cadence
-from bot.domain.communities import CADENCES, DOMAIN_MAX, OBJECTIVES, OBJECTIVES_OTHER_MAX, name_problem
+from bot.domain.communities import (
+    CADENCES,
+    CIRCLE_RULE_SETTINGS,
+    DOMAIN_MAX,
+    OBJECTIVES,
+    OBJECTIVES_OTHER_MAX,
+    name_problem,
+)
 from bot.services.communities import CommunityDraft
 
 
@@ -59,14 +66,6 @@ class ParsedForm:
     channels: tuple[str, ...] = ()
 
 
-NUMBER_BOUNDS = {
-    "circle_window_days": (7, 365),
-    "inner_min_contributions": (1, 1000),
-    "inner_min_days": (1, 365),
-    "demotion_grace_days": (0, 365),
-}
-
-
 def parse_community_form(view: dict[str, Any], *, settings: bool) -> ParsedForm:
     state = FormState(view)
     errors: dict[str, str] = {}
@@ -97,13 +96,13 @@ def parse_community_form(view: dict[str, Any], *, settings: bool) -> ParsedForm:
     visibility = state.option("visibility") or "open"
     numbers: dict[str, int] = {}
     if settings:
-        for block_id, (low, high) in NUMBER_BOUNDS.items():
+        for block_id, (_, low, high) in CIRCLE_RULE_SETTINGS.items():
             value = state.number(block_id)
             if value is None or not low <= value <= high:
                 errors[block_id] = "communities.errors.number_invalid"
             else:
                 numbers[block_id] = value
-        if len(numbers) == len(NUMBER_BOUNDS) and (
+        if len(numbers) == len(CIRCLE_RULE_SETTINGS) and (
             numbers["inner_min_days"] > numbers["inner_min_contributions"]
             or numbers["inner_min_days"] > numbers["circle_window_days"]
         ):

@@ -18,6 +18,14 @@ DEFAULT_CADENCE = 4
 # The card's four typical objectives (step 1), in its order.
 OBJECTIVES = ("exchange_information", "develop_solutions", "test_applications", "change_process")
 
+# The circle rule's settings: (default, lowest, highest) — the settings form shows and checks these.
+CIRCLE_RULE_SETTINGS: dict[str, tuple[int, int, int]] = {
+    "circle_window_days": (30, 7, 365),
+    "inner_min_contributions": (4, 1, 1000),
+    "inner_min_days": (2, 1, 365),
+    "demotion_grace_days": (45, 0, 365),
+}
+
 Visibility = Literal["open", "protected"]
 VISIBILITIES: tuple[Visibility, ...] = ("open", "protected")
 

@@ -7,7 +7,14 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from bot.domain.communities import CADENCES, DEFAULT_CADENCE, NAME_MAX, OBJECTIVES, OBJECTIVES_OTHER_MAX
+from bot.domain.communities import (
+    CADENCES,
+    CIRCLE_RULE_SETTINGS,
+    DEFAULT_CADENCE,
+    NAME_MAX,
+    OBJECTIVES,
+    OBJECTIVES_OTHER_MAX,
+)
 from bot.i18n import format_day, format_list, t
 from bot.views.common import Block, context_block, modal_title, plain, section
 
@@ -222,25 +229,13 @@ def community_form(
             options_element["initial_options"] = on
         blocks += [
             section(t("communities.form.circle_rule_intro", lang)),
-            _input(
-                "circle_window_days",
-                t("communities.form.window", lang),
-                _number_input(values.get("circle_window_days", 30), 7, 365),
-            ),
-            _input(
-                "inner_min_contributions",
-                t("communities.form.min_contributions", lang),
-                _number_input(values.get("inner_min_contributions", 4), 1, 1000),
-            ),
-            _input(
-                "inner_min_days",
-                t("communities.form.min_days", lang),
-                _number_input(values.get("inner_min_days", 2), 1, 365),
-            ),
-            _input(
-                "demotion_grace_days",
-                t("communities.form.grace", lang),
-                _number_input(values.get("demotion_grace_days", 45), 0, 365),
+            *(
+                _input(
+                    block_id,
+                    t(f"communities.form.{block_id}", lang),
+                    _number_input(values.get(block_id, default), low, high),
+                )
+                for block_id, (default, low, high) in CIRCLE_RULE_SETTINGS.items()
             ),
             _input("options", t("communities.form.options", lang), options_element, optional=True),
         ]
