@@ -23,7 +23,7 @@ from bot.views.common import plain, section
 from handlers import registry, slack
 from handlers.commands import CommandRequest, subcommand
 from handlers.communities import open_modal, problem_text
-from handlers.context import deps_of, lang_of, user_language
+from handlers.context import deps_of, interaction, user_language
 
 log = logging.getLogger("cdp_bot.activity")
 
@@ -215,8 +215,7 @@ def _dm_channel(client: WebClient, user_id: str) -> str:
 
 
 def forget_submission(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
-    deps, lang = deps_of(context), lang_of(context)
-    user_id, team_id = str(body["user"]["id"]), str(body["team"]["id"])
+    deps, lang, user_id, team_id = interaction(context, body)
     with deps.db.session() as session:
         rows = circle_service.forget(session, team_id=team_id, user_id=user_id, now=deps.clock.now())
     ack(

@@ -21,8 +21,8 @@ from bot.services.communities import ChannelChoice, CommunityProblem, JoinOutcom
 from bot.views import communities as views
 from handlers import registry, slack
 from handlers.commands import CommandRequest, subcommand
-from handlers.community_forms import parse_community_form
-from handlers.context import deps_of, lang_of
+from handlers.community_forms import FormState, parse_community_form
+from handlers.context import deps_of, interaction, user_language
 
 log = logging.getLogger("cdp_bot.communities")
 
@@ -83,8 +83,7 @@ def create_subcommand(request: CommandRequest) -> None:
 def create_submission(
     ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext
 ) -> None:
-    deps, lang, user_id = deps_of(context), lang_of(context), str(body["user"]["id"])
-    team_id = str(body["team"]["id"])
+    deps, lang, user_id, team_id = interaction(context, body)
     parsed = parse_community_form(view, settings=False)
     draft = parsed.draft
     if draft is not None:
@@ -189,7 +188,7 @@ def _after_creation(
     )
     slack.post(client, channel.channel_id, text, blocks)
     for person in key_people:
-        person_lang = _user_lang(deps, client, person)
+        person_lang = user_language(deps, client, person)
         slack.post(
             client,
             person,
@@ -200,12 +199,6 @@ def _after_creation(
         creator,
         t("communities.created.done", lang, name=name, channel=views.channel_mention(channel.channel_id)),
     )
-
-
-def _user_lang(deps: Deps, client: WebClient, user_id: str) -> str:
-    from handlers.context import user_language
-
-    return user_language(deps, client, user_id)
 
 
 # ---- /cdp join -------------------------------------------------------------------------------
@@ -266,7 +259,7 @@ def _after_join(
         return t(key, lang, name=name, channels=listed).strip()
     if outcome == JoinOutcome.REQUESTED and request_id is not None:
         for moderator in moderators:
-            moderator_lang = _user_lang(deps, client, moderator)
+            moderator_lang = user_language(deps, client, moderator)
             text, blocks = views.join_request_message(
                 moderator_lang, name=name, requester=user_id, request_id=request_id
             )
@@ -280,14 +273,7 @@ def _after_join(
 def join_submission(
     ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext
 ) -> None:
-    from handlers.community_forms import FormState
-
-    deps, lang, user_id, team_id = (
-        deps_of(context),
-        lang_of(context),
-        str(body["user"]["id"]),
-        str(body["team"]["id"]),
-    )
+    deps, lang, user_id, team_id = interaction(context, body)
     picked = FormState(view).option("community")
     try:
         with deps.db.session() as session:
@@ -307,8 +293,7 @@ def decide_request_action(
     ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, respond: Any
 ) -> None:
     ack()
-    deps, lang = deps_of(context), lang_of(context)
-    moderator, team_id = str(body["user"]["id"]), str(body["team"]["id"])
+    deps, lang, moderator, team_id = interaction(context, body)
     action = body["actions"][0]
     approve = action["action_id"] == views.APPROVE_ACTION
     admin = slack.is_admin(deps, client, moderator)
@@ -329,7 +314,6 @@ def decide_request_action(
             )
             requester, name = request.user_id, community.name
             channels = [c.channel_id for c in community.channels if not c.is_archived]
-            listed_for = community
     except CommunityProblem as problem:
         respond(text=problem_text(problem, lang), response_type="ephemeral", replace_original=False)
         return
@@ -338,7 +322,7 @@ def decide_request_action(
         text=t(key, lang, moderator=views.mention(moderator), user=views.mention(requester), name=name),
         replace_original=True,
     )
-    requester_lang = _user_lang(deps, client, requester)
+    requester_lang = user_language(deps, client, requester)
     if approve:
         for channel_id in channels:
             slack.invite(client, channel_id, [requester])
@@ -346,7 +330,7 @@ def decide_request_action(
             "communities.request.approved_requester",
             requester_lang,
             name=name,
-            channels=channels_text(listed_for, requester_lang),
+            channels=channels_text(community, requester_lang),
         )
     else:
         message = t("communities.request.declined_requester", requester_lang, name=name)
@@ -450,7 +434,7 @@ def moderators_subcommand(request: CommandRequest) -> None:
         for user_id in changed:
             for channel_id in channels:
                 slack.invite(request.client, channel_id, [user_id])
-            user_lang = _user_lang(deps, request.client, user_id)
+            user_lang = user_language(deps, request.client, user_id)
             slack.post(
                 request.client,
                 user_id,
@@ -516,12 +500,7 @@ def stale(ack: Ack, lang: str, text: str) -> None:
 def settings_submission(
     ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext
 ) -> None:
-    deps, lang, user_id, team_id = (
-        deps_of(context),
-        lang_of(context),
-        str(body["user"]["id"]),
-        str(body["team"]["id"]),
-    )
+    deps, lang, user_id, team_id = interaction(context, body)
     community_id = _metadata_id(view)
     parsed = parse_community_form(view, settings=True)
     draft = parsed.draft
@@ -611,12 +590,7 @@ def dissolve_subcommand(request: CommandRequest) -> None:
 def dissolve_submission(
     ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext
 ) -> None:
-    deps, lang, user_id, team_id = (
-        deps_of(context),
-        lang_of(context),
-        str(body["user"]["id"]),
-        str(body["team"]["id"]),
-    )
+    deps, lang, user_id, team_id = interaction(context, body)
     admin = slack.is_admin(deps, client, user_id)
     try:
         with deps.db.session() as session:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
@@ -54,6 +54,19 @@ def user_language(deps: Deps, client: WebClient, user_id: str) -> str:
     language = normalise_language(user.get("locale"), default)
     deps.languages[user_id] = language
     return language
+
+
+class Interaction(NamedTuple):
+    """Who pressed or submitted what, where, in which language: read once per modal or button."""
+
+    deps: Deps
+    lang: str
+    user_id: str
+    team_id: str
+
+
+def interaction(context: BoltContext, body: dict[str, Any]) -> Interaction:
+    return Interaction(deps_of(context), lang_of(context), str(body["user"]["id"]), str(body["team"]["id"]))
 
 
 def deps_of(context: BoltContext) -> Deps:
