@@ -70,22 +70,44 @@ def _to_domain(rows: Iterable[Any]) -> list[ActivityDay]:
     return [ActivityDay(day=r.day, contributions=r.contributions, reactions=r.reactions) for r in rows]
 
 
-def decide_for(
-    session: Session, *, community: Community, membership: Membership, today: date
-) -> CircleDecision:
-    rule = rule_of(community)
-    since = today - timedelta(days=rule.history_days)
-    rows = activity_repo.for_member(
-        session, team_id=community.team_id, community_id=community.id, user_id=membership.user_id, since=since
-    )
+def _decide(community: Community, membership: Membership, rows: Iterable[Any], today: date) -> CircleDecision:
     return rule_domain.decide(
         _to_domain(rows),
-        rule,
+        rule_of(community),
         today=today,
         current="inner" if membership.circle == "inner" else "outer",
         circle_since=local_day_of(community, membership.circle_since.timestamp()),
         joined_on=local_day_of(community, membership.joined_at.timestamp()),
     )
+
+
+def _history_start(community: Community, today: date) -> date:
+    return today - timedelta(days=rule_of(community).history_days)
+
+
+def decide_for(
+    session: Session, *, community: Community, membership: Membership, today: date
+) -> CircleDecision:
+    rows = activity_repo.for_member(
+        session,
+        team_id=community.team_id,
+        community_id=community.id,
+        user_id=membership.user_id,
+        since=_history_start(community, today),
+    )
+    return _decide(community, membership, rows, today)
+
+
+def _decisions(
+    session: Session, *, community: Community, memberships: Sequence[Membership], today: date
+) -> dict[str, CircleDecision]:
+    """Every member's decision from one read of the community's activity (not one query per member)."""
+    by_user: dict[str, list[Any]] = defaultdict(list)
+    for row in activity_repo.for_community(
+        session, team_id=community.team_id, community_id=community.id, since=_history_start(community, today)
+    ):
+        by_user[row.user_id].append(row)
+    return {m.user_id: _decide(community, m, by_user[m.user_id], today) for m in memberships}
 
 
 def _apply(
@@ -257,9 +279,11 @@ def recompute(session: Session, *, community: Community, now: datetime) -> list[
     if community.status != "active":
         return []
     today = local_today(community, now)
+    memberships = membership_repo.active(session, team_id=community.team_id, community_id=community.id)
+    decisions = _decisions(session, community=community, memberships=memberships, today=today)
     changes = []
-    for membership in membership_repo.active(session, team_id=community.team_id, community_id=community.id):
-        decision = decide_for(session, community=community, membership=membership, today=today)
+    for membership in memberships:
+        decision = decisions[membership.user_id]
         if decision.changed:
             _apply(session, community=community, membership=membership, decision=decision, now=now)
             changes.append(Change(membership.user_id, community.id, decision))
@@ -290,14 +314,12 @@ def standings(session: Session, *, team_id: str, user_id: str, now: datetime) ->
             continue
         today = local_today(community, now)
         rule = rule_of(community)
-        rows = activity_repo.for_member(
-            session,
-            team_id=team_id,
-            community_id=community.id,
-            user_id=user_id,
-            since=today - timedelta(days=rule.history_days),
+        stored = activity_repo.for_member(
+            session, team_id=team_id, community_id=community.id, user_id=user_id, since=date.min
         )
-        decision = decide_for(session, community=community, membership=membership, today=today)
+        since = _history_start(community, today)
+        rows = [row for row in stored if row.day >= since]
+        decision = _decide(community, membership, rows, today)
         per_channel = []
         if len(community.channels) > 1:  # sub-issues: a circle per channel
             by_channel: dict[str, list[Any]] = defaultdict(list)
@@ -313,12 +335,7 @@ def standings(session: Session, *, team_id: str, user_id: str, now: datetime) ->
                     joined_on=local_day_of(community, membership.joined_at.timestamp()),
                 )
                 per_channel.append((binding.channel_id, channel_decision))
-        stored = len(
-            activity_repo.for_member(
-                session, team_id=team_id, community_id=community.id, user_id=user_id, since=date.min
-            )
-        )
-        result.append(Standing(community, membership, decision, per_channel, stored))
+        result.append(Standing(community, membership, decision, per_channel, len(stored)))
     return result
 
 
@@ -332,16 +349,16 @@ class CircleOverview:
 
 def overview(session: Session, *, community: Community, now: datetime) -> CircleOverview:
     today = local_today(community, now)
+    memberships = membership_repo.active(session, team_id=community.team_id, community_id=community.id)
+    decisions = _decisions(session, community=community, memberships=memberships, today=today)
     counts = {"core": 0, "inner": 0, "outer": 0}
     members, lurking = [], []
-    for membership in membership_repo.active(session, team_id=community.team_id, community_id=community.id):
+    for membership in memberships:
         place = "core" if membership.role == "core" else membership.circle
         counts[place] += 1
         members.append((membership.user_id, place))
-        if membership.role != "core":
-            decision = decide_for(session, community=community, membership=membership, today=today)
-            if decision.lurking:
-                lurking.append(membership.user_id)
+        if membership.role != "core" and decisions[membership.user_id].lurking:
+            lurking.append(membership.user_id)
     return CircleOverview(community, counts, members, lurking)
 
 
