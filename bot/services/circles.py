@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from bot.domain import cadence
 from bot.domain import circles as rule_domain
 from bot.domain.circles import ActivityDay, CircleDecision, CircleRule
+from bot.services import communities as community_service
 from bot.services import events as event_service
 from storage.models import CircleChange, Community, CommunityChannel, Membership
 from storage.repositories import activity as activity_repo
@@ -164,19 +165,8 @@ def _member_for_counting(
         return membership if membership.left_at is None else None
     if activity_repo.is_forgotten(session, team_id=community.team_id, user_id=user_id):
         return None
-    return membership_repo.add(
-        session,
-        Membership(
-            team_id=community.team_id,
-            community_id=community.id,
-            user_id=user_id,
-            role="member",
-            circle="outer",
-            circle_since=now,
-            joined_at=since or now,
-            left_at=None,
-            joined_via="channel",
-        ),
+    return community_service.new_member(
+        session, community=community, user_id=user_id, now=now, via="channel", joined_at=since
     )
 
 

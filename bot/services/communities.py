@@ -256,6 +256,33 @@ def bind_channel(
 
 
 # ---- membership ------------------------------------------------------------------------------
+def new_member(
+    session: Session,
+    *,
+    community: Community,
+    user_id: str,
+    now: datetime,
+    via: str,
+    role: str = "member",
+    joined_at: datetime | None = None,
+) -> Membership:
+    """A new membership: every newcomer starts in the outer circle."""
+    return membership_repo.add(
+        session,
+        Membership(
+            team_id=community.team_id,
+            community_id=community.id,
+            user_id=user_id,
+            role=role,
+            circle="outer",
+            circle_since=now,
+            joined_at=joined_at or now,
+            left_at=None,
+            joined_via=via,
+        ),
+    )
+
+
 def _upsert_member(
     session: Session, *, community: Community, user_id: str, now: datetime, via: str, role: str = "member"
 ) -> JoinOutcome:
@@ -266,20 +293,7 @@ def _upsert_member(
         # Joining again after `/cdp privacy forget`: they asked to be counted again.
         activity_repo.remember(session, team_id=community.team_id, user_id=user_id)
     if membership is None:
-        membership_repo.add(
-            session,
-            Membership(
-                team_id=community.team_id,
-                community_id=community.id,
-                user_id=user_id,
-                role=role,
-                circle="outer",
-                circle_since=now,
-                joined_at=now,
-                left_at=None,
-                joined_via=via,
-            ),
-        )
+        new_member(session, community=community, user_id=user_id, now=now, via=via, role=role)
         return JoinOutcome.JOINED
     if membership.left_at is None:
         if role == "core" and membership.role != "core":
