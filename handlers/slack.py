@@ -33,7 +33,9 @@ def profile(deps: Deps, client: WebClient, user_id: str, *, fresh: bool = False)
 
 def is_human(deps: Deps, client: WebClient, user_id: str) -> bool:
     user = profile(deps, client, user_id)
-    return bool(user) and not user.get("is_bot") and not user.get("deleted") and user_id != "USLACKBOT"  # type: ignore[union-attr]
+    if user is None or user_id == "USLACKBOT":
+        return False
+    return not user.get("is_bot") and not user.get("deleted")
 
 
 def not_humans(deps: Deps, client: WebClient, user_ids: Iterable[str]) -> list[str]:
