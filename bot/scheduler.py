@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from slack_sdk import WebClient
 
+from bot import reminders
 from bot.runtime import Deps
 from bot.services import circles as circle_service
 from bot.services import communities as community_service
@@ -23,6 +24,17 @@ def build_scheduler(deps: Deps, client: WebClient) -> BackgroundScheduler:
     scheduler.add_job(prune_processed_events, "interval", hours=6, args=[deps], id="prune_processed_events")
     # Hourly, so each community's new day (in its own timezone) is seen within the hour.
     scheduler.add_job(recompute_all, "interval", hours=1, args=[deps], id="recompute_circles")
+    # The database says what is due; each minute the clock looks. The first pass runs at start, so a
+    # review that fell due while the app was down goes out once, now.
+    scheduler.add_job(
+        reminders.tick,
+        "interval",
+        minutes=1,
+        args=[deps, client],
+        id="reminders",
+        next_run_time=datetime.now(UTC),
+    )
+    scheduler.add_job(reminders.momentum_pass, "interval", hours=1, args=[deps, client], id="momentum")
     return scheduler
 
 

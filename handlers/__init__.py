@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.runtime import Deps
-from handlers import activity, commands, communities, context, errors
+from handlers import activity, commands, communities, context, errors, reviews
 
 
 def register_all(app: App, deps: Deps) -> None:
@@ -14,3 +14,4 @@ def register_all(app: App, deps: Deps) -> None:
     commands.register(app)
     communities.register(app)
     activity.register(app)
+    reviews.register(app)

@@ -13,7 +13,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import backfill
-from bot.domain.communities import mentioned_users, without_mentions
+from bot.domain.communities import CIRCLE_RULE_SETTINGS, mentioned_users, without_mentions
 from bot.i18n import format_list, t
 from bot.runtime import Deps
 from bot.services import communities as service
@@ -43,10 +43,10 @@ def channels_text(community: Any, lang: str) -> str:
     return t("communities.join.channels", lang, channels=mentions) if mentions else ""
 
 
-def open_modal(request: CommandRequest, view: dict[str, Any]) -> None:
-    """Open a modal with the command's trigger (it expires in 3 s); say so plainly if Slack refuses."""
+def open_view(client: WebClient, trigger_id: str, view: dict[str, Any], lang: str) -> str | None:
+    """Open a modal with a trigger (it expires in 3 s); the user's explanation when Slack refuses."""
     try:
-        request.client.views_open(trigger_id=request.body["trigger_id"], view=view)
+        client.views_open(trigger_id=trigger_id, view=view)
     except SlackApiError as exc:
         error = slack.slack_error(exc)
         key = (
@@ -54,7 +54,15 @@ def open_modal(request: CommandRequest, view: dict[str, Any]) -> None:
             if error == "expired_trigger_id"
             else "communities.errors.modal_failed"
         )
-        request.reply(t(key, request.lang, error=error))
+        return t(key, lang, error=error)
+    return None
+
+
+def open_modal(request: CommandRequest, view: dict[str, Any]) -> None:
+    """Open a modal from a slash command; say so plainly if Slack refuses."""
+    refusal = open_view(request.client, request.body["trigger_id"], view, request.lang)
+    if refusal is not None:
+        request.reply(refusal)
         return
     request.ack()
 
@@ -458,31 +466,32 @@ def settings_subcommand(request: CommandRequest) -> None:
             service.require_moderator(
                 session, community=community, user_id=request.user_id, is_admin=_is_admin(request)
             )
-            moderators = service.view(session, community=community, viewer=request.user_id).moderators
-            values = {
-                "name": community.name,
-                "domain": community.domain,
-                "objectives": community.objectives,
-                "objectives_other": community.objectives_other,
-                "key_people": community.key_people,
-                "moderators": moderators,
-                "visibility": community.visibility,
-                "language": community.language,
-                "timezone": community.timezone,
-                "cadence": community.review_cadence_weeks,
-                "channels": [c.channel_id for c in community.channels],
-                "circle_window_days": community.circle_window_days,
-                "inner_min_contributions": community.inner_min_contributions,
-                "inner_min_days": community.inner_min_days,
-                "demotion_grace_days": community.demotion_grace_days,
-                "promotion_dm": community.promotion_dm,
-                "review_outcome_in_channel": community.review_outcome_in_channel,
-            }
-            community_id = community.id
+            form = settings_form_for(session, community=community, lang=request.lang)
     except CommunityProblem as problem:
         request.reply(problem_text(problem, request.lang))
         return
-    open_modal(request, views.settings_form(request.lang, values=values, community_id=community_id))
+    open_modal(request, form)
+
+
+def settings_form_for(session: Any, *, community: Any, lang: str) -> dict[str, Any]:
+    """The settings modal filled with the community as it is (also opened by a review's "adjust")."""
+    values = {
+        "name": community.name,
+        "domain": community.domain,
+        "objectives": community.objectives,
+        "objectives_other": community.objectives_other,
+        "key_people": community.key_people,
+        "moderators": service.view(session, community=community, viewer=community.created_by).moderators,
+        "visibility": community.visibility,
+        "language": community.language,
+        "timezone": community.timezone,
+        "cadence": community.review_cadence_weeks,
+        "channels": [c.channel_id for c in community.channels],
+        "promotion_dm": community.promotion_dm,
+        "review_outcome_in_channel": community.review_outcome_in_channel,
+        **{key: getattr(community, key) for key in CIRCLE_RULE_SETTINGS},
+    }
+    return views.settings_form(lang, values=values, community_id=community.id)
 
 
 def _metadata_id(view: dict[str, Any]) -> int:

@@ -8,9 +8,8 @@ from typing import Any, NamedTuple
 
 from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
-from bot.i18n import normalise_language
+from bot.people import user_language as user_language  # re-exported for the handlers
 from bot.runtime import Deps
 
 log = logging.getLogger(__name__)
@@ -38,22 +37,6 @@ def acting_user(body: dict[str, Any]) -> str | None:
         user = body.get("user") or {}
         return str(user.get("id") or "") or None
     return None
-
-
-def user_language(deps: Deps, client: WebClient, user_id: str) -> str:
-    """The user's Slack locale mapped to fr/en; the configured default when Slack does not say."""
-    cached = deps.languages.get(user_id)
-    if cached is not None:
-        return cached
-    default = deps.settings.default_language
-    try:
-        user = client.users_info(user=user_id, include_locale=True).get("user") or {}
-    except SlackApiError as exc:
-        log.warning("users.info failed", extra={"fields": {"error": exc.response.get("error")}})
-        return default
-    language = normalise_language(user.get("locale"), default)
-    deps.languages[user_id] = language
-    return language
 
 
 class Interaction(NamedTuple):

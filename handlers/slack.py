@@ -9,6 +9,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.people import profile
 from bot.runtime import Deps
 
 log = logging.getLogger("cdp_bot.slack")
@@ -16,19 +17,6 @@ log = logging.getLogger("cdp_bot.slack")
 
 def slack_error(exc: SlackApiError) -> str:
     return str(exc.response.get("error") or "unknown_error")
-
-
-def profile(deps: Deps, client: WebClient, user_id: str, *, fresh: bool = False) -> dict[str, Any] | None:
-    """users.info, cached per process (bot-ness and admin rights rarely change); None if unknown."""
-    if not fresh and user_id in deps.profiles:
-        return deps.profiles[user_id]
-    try:
-        user = dict(client.users_info(user=user_id).get("user") or {})
-    except SlackApiError as exc:
-        log.warning("users.info failed", extra={"fields": {"error": slack_error(exc)}})
-        return None
-    deps.profiles[user_id] = user
-    return user
 
 
 def is_human(deps: Deps, client: WebClient, user_id: str) -> bool:

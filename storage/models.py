@@ -117,6 +117,8 @@ class Membership(Base):
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime)
     left_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     joined_via: Mapped[str] = mapped_column(String(16), default="command")  # command | channel | creation
+    # A moderator said they welcomed this newcomer (the "newcomers waiting" alert stops counting them).
+    greeted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     community: Mapped[Community] = relationship(back_populates="memberships", lazy="raise")
 
@@ -193,3 +195,47 @@ class ForgottenUser(Base):
     team_id: Mapped[str] = mapped_column(String(TEAM_ID))
     user_id: Mapped[str] = mapped_column(String(SLACK_ID))
     forgotten_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Review(Base):
+    """A checklist review of a community, due on a date. The unique key is the claim: one per due date.
+
+    `claimed_at` is taken before anything is sent; `sent_at` once the prompt went out. A claim whose
+    send failed (or whose sender crashed) is taken again after a lease, so a review is never dropped.
+    """
+
+    __tablename__ = "reviews"
+    __table_args__ = (UniqueConstraint("team_id", "community_id", "due_on", name="uq_reviews_community_due"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_id: Mapped[str] = mapped_column(String(TEAM_ID))
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"), index=True)
+    due_on: Mapped[date] = mapped_column(Date)
+    on_demand: Mapped[bool] = mapped_column(Boolean, default=False)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)  # the last level sent
+    snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    core_count: Mapped[int | None] = mapped_column(Integer, nullable=True)  # circles when the prompt went out
+    inner_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    outer_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    completed_by: Mapped[str | None] = mapped_column(String(SLACK_ID), nullable=True)
+    answers: Mapped[list[dict[str, str]] | None] = mapped_column(JSON, nullable=True)
+    decision: Mapped[str | None] = mapped_column(String(16), nullable=True)
+
+
+class Alert(Base):
+    """A momentum alert: (community, kind, period) is unique, so each kind fires at most once a week."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("team_id", "community_id", "kind", "period", name="uq_alerts_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_id: Mapped[str] = mapped_column(String(TEAM_ID))
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    period: Mapped[str] = mapped_column(String(16))
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    figures: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)

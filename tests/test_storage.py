@@ -24,7 +24,7 @@ def community(team: str = "T1", name: str = "Urbanism", slug: str = "urbanism") 
 
 
 def test_migrated_to_head(db: Database) -> None:
-    assert current_revision(db.engine) == "0002"
+    assert current_revision(db.engine) == "0003"
 
 
 def test_sqlite_pragmas(db: Database) -> None:

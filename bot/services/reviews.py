@@ -1,0 +1,427 @@
+"""Use-cases of checklist reviews and momentum alerts. The database says what is due; claims make
+each reminder go out once, across restarts and across instances sharing one database."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from bot.domain import cadence, checklist, momentum
+from bot.domain.checklist import ChecklistResult, Decision
+from bot.services import circles as circle_service
+from bot.services import communities as community_service
+from bot.services.communities import CommunityProblem
+from storage.models import Community, Review
+from storage.repositories import activity as activity_repo
+from storage.repositories import communities as community_repo
+from storage.repositories import memberships as membership_repo
+from storage.repositories import reviews as review_repo
+
+# A claim older than this whose prompt is still unsent is taken again (the sender crashed or failed).
+CLAIM_LEASE = timedelta(minutes=10)
+WEEKS_COMPARED = 8
+
+
+def schedule_of(community: Community) -> cadence.ReviewSchedule:
+    return cadence.ReviewSchedule(cadence_weeks=community.review_cadence_weeks, timezone=community.timezone)
+
+
+# ---- what is due -----------------------------------------------------------------------------
+def open_due_reviews(session: Session, *, now: datetime) -> int:
+    """Create the review row of every community whose review date has come (idempotent)."""
+    opened = 0
+    for community in community_repo.all_active(session):
+        if community.next_review_on is None:
+            continue
+        if cadence.is_due(schedule_of(community), community.next_review_on, now):
+            review_repo.ensure(
+                session, team_id=community.team_id, community_id=community.id, due_on=community.next_review_on
+            )
+            opened += 1
+    return opened
+
+
+@dataclass(frozen=True)
+class Sendable:
+    review_id: int
+    team_id: str
+    community_id: int
+
+
+def sendable_reviews(session: Session, *, now: datetime) -> list[Sendable]:
+    """Unsent reviews whose community is within working hours now."""
+    result = []
+    for review in review_repo.unsent(session):
+        community = community_repo.get(session, team_id=review.team_id, community_id=review.community_id)
+        if community is not None and cadence.within_working_hours(community.timezone, now):
+            result.append(Sendable(review.id, review.team_id, review.community_id))
+    return result
+
+
+def claim(session: Session, *, review_id: int, now: datetime) -> bool:
+    return review_repo.claim(session, review_id=review_id, now=now, stale_before=now - CLAIM_LEASE)
+
+
+def release(session: Session, *, review_id: int) -> None:
+    review_repo.release(session, review_id=review_id)
+
+
+def people_of(session: Session, *, team_id: str, review_id: int) -> tuple[list[str], str]:
+    """A review's moderators and the community's creator."""
+    review = review_repo.get(session, team_id=team_id, review_id=review_id)
+    if review is None:
+        raise CommunityProblem("reviews.errors.unknown")
+    community = community_service.require_by_id(session, team_id=team_id, community_id=review.community_id)
+    return membership_repo.moderators(
+        session, team_id=team_id, community_id=community.id
+    ), community.created_by
+
+
+def mark_sent(session: Session, *, review: Review, now: datetime) -> None:
+    """The prompt went out: remember the circles as they were, the baseline of the next review."""
+    counts = membership_repo.counts(session, team_id=review.team_id, community_ids=[review.community_id])[
+        review.community_id
+    ]
+    review.sent_at = now
+    review.core_count, review.inner_count, review.outer_count = (
+        counts["core"],
+        counts["inner"],
+        counts["outer"],
+    )
+
+
+@dataclass(frozen=True)
+class Escalation:
+    review_id: int
+    level: int
+
+
+def due_escalations(session: Session, *, now: datetime) -> list[Escalation]:
+    """Unanswered reviews whose next reminder (or end of snooze) has come, within working hours."""
+    due = []
+    for review in review_repo.open_sent(session):
+        community = community_repo.get(session, team_id=review.team_id, community_id=review.community_id)
+        if community is None or not cadence.within_working_hours(community.timezone, now):
+            continue
+        if review.snoozed_until is not None:
+            if now >= review.snoozed_until:
+                due.append(Escalation(review.id, 0))  # the snooze is over: prompt again from the start
+            continue
+        assert review.sent_at is not None
+        level = cadence.escalation_due(review.sent_at, review.escalation_level, now)
+        if level is not None:
+            due.append(Escalation(review.id, int(level)))
+    return due
+
+
+def advance(session: Session, *, review: Review, to_level: int, now: datetime) -> bool:
+    """Claim the escalation step (compare-and-set on the level) before its messages go out."""
+    if to_level == 0:  # end of a snooze: prompt again, and the escalation clock starts again
+        return review_repo.advance(
+            session,
+            review_id=review.id,
+            from_level=review.escalation_level,
+            snoozed_until=review.snoozed_until,
+            to_level=0,
+            values={"snoozed_until": None, "sent_at": now},
+        )
+    return review_repo.advance(
+        session,
+        review_id=review.id,
+        from_level=review.escalation_level,
+        snoozed_until=None,
+        to_level=to_level,
+        values={},
+    )
+
+
+# ---- acting on a review ----------------------------------------------------------------------
+def open_review(
+    session: Session, *, team_id: str, review_id: int, user_id: str, is_admin: bool
+) -> tuple[Review, Community]:
+    """The review a moderator is about to answer; refusals say why."""
+    review = review_repo.get(session, team_id=team_id, review_id=review_id)
+    if review is None:
+        raise CommunityProblem("reviews.errors.unknown")
+    community = community_service.require_by_id(session, team_id=team_id, community_id=review.community_id)
+    community_service.require_active(community)
+    community_service.require_moderator(session, community=community, user_id=user_id, is_admin=is_admin)
+    if review.completed_at is not None:
+        raise CommunityProblem(
+            "reviews.errors.completed", name=community.name, moderator=review.completed_by or "?"
+        )
+    return review, community
+
+
+def on_demand(
+    session: Session, *, community: Community, user_id: str, is_admin: bool, now: datetime
+) -> Review:
+    """`/cdp review`: a review today, or the open one if there is one."""
+    community_service.require_active(community)
+    community_service.require_moderator(session, community=community, user_id=user_id, is_admin=is_admin)
+    for review in review_repo.for_community(session, team_id=community.team_id, community_id=community.id):
+        if review.completed_at is None:
+            return review
+    today = circle_service.local_today(community, now)
+    review = review_repo.ensure(
+        session, team_id=community.team_id, community_id=community.id, due_on=today, on_demand=True
+    )
+    if review.completed_at is not None:  # a review was already completed today: start another tomorrow's
+        review = review_repo.ensure(
+            session,
+            team_id=community.team_id,
+            community_id=community.id,
+            due_on=today + timedelta(days=1),
+            on_demand=True,
+        )
+    return review
+
+
+def snooze(
+    session: Session, *, team_id: str, review_id: int, user_id: str, is_admin: bool, now: datetime
+) -> tuple[Community, date]:
+    """Move the review a week on; returns the community and the local day it comes back."""
+    review, community = open_review(
+        session, team_id=team_id, review_id=review_id, user_id=user_id, is_admin=is_admin
+    )
+    review.snoozed_until = cadence.snooze(now)
+    return community, circle_service.local_today(community, review.snoozed_until)
+
+
+def complete(
+    session: Session,
+    *,
+    team_id: str,
+    review_id: int,
+    user_id: str,
+    is_admin: bool,
+    result: ChecklistResult,
+    now: datetime,
+) -> tuple[Review, Community]:
+    """Store the answers and the decision. Continue and adjust set the next review date; dissolve
+    waits for its confirmation (the community is dissolved by the dissolve form)."""
+    review, community = open_review(
+        session, team_id=team_id, review_id=review_id, user_id=user_id, is_admin=is_admin
+    )
+    review.answers = [{"item": a.item, "answer": a.answer.value, "note": a.note} for a in result.answers]
+    review.decision = result.decision.value
+    review.completed_at = now
+    review.completed_by = user_id
+    if review.inner_count is None:
+        counts = membership_repo.counts(session, team_id=team_id, community_ids=[community.id])[community.id]
+        review.core_count, review.inner_count, review.outer_count = (
+            counts["core"],
+            counts["inner"],
+            counts["outer"],
+        )
+    if result.decision != Decision.DISSOLVE:
+        today = circle_service.local_today(community, now)
+        community.next_review_on = cadence.next_review_on(schedule_of(community), today)
+    return review, community
+
+
+def outcome(result: ChecklistResult) -> momentum.Message:
+    return checklist.outcome_message(result)
+
+
+# ---- the summary in the prompt ---------------------------------------------------------------
+@dataclass(frozen=True)
+class ReviewSummary:
+    name: str
+    counts: Counter[str]
+    previous_counts: tuple[int, int, int] | None  # core, inner, outer at the previous review
+    new_members: int
+    lurking: int
+    this_week: int
+    usual_week: float  # median of the community's own previous weeks
+    next_review_on: date | None
+
+
+def summary(session: Session, *, review: Review, now: datetime) -> ReviewSummary:
+    community = community_service.require_by_id(
+        session, team_id=review.team_id, community_id=review.community_id
+    )
+    counts = membership_repo.counts(session, team_id=community.team_id, community_ids=[community.id])[
+        community.id
+    ]
+    before = review_repo.previous(
+        session, team_id=community.team_id, community_id=community.id, before_id=review.id
+    )
+    previous_counts = None
+    since = community.created_at
+    if before is not None and before.inner_count is not None:
+        previous_counts = (before.core_count or 0, before.inner_count, before.outer_count or 0)
+        since = before.sent_at or before.completed_at or since
+    memberships = membership_repo.active(session, team_id=community.team_id, community_id=community.id)
+    overview = circle_service.overview(session, community=community, now=now)
+    today = circle_service.local_today(community, now)
+    weekly = weekly_contributions(session, community=community, today=today)
+    return ReviewSummary(
+        name=community.name,
+        counts=counts,
+        previous_counts=previous_counts,
+        new_members=sum(1 for m in memberships if m.joined_at >= since),
+        lurking=len(overview.lurking),
+        this_week=weekly[0],
+        usual_week=statistics.median(weekly[1:]) if len(weekly) > 1 else 0,
+        next_review_on=community.next_review_on,
+    )
+
+
+def weekly_contributions(session: Session, *, community: Community, today: date) -> list[int]:
+    """Contributions per 7-day week, the current week first, then the WEEKS_COMPARED before it."""
+    first = today - timedelta(days=7 * (WEEKS_COMPARED + 1) - 1)
+    weeks = [0] * (WEEKS_COMPARED + 1)
+    for row in activity_repo.for_community(
+        session, team_id=community.team_id, community_id=community.id, since=first
+    ):
+        if row.day <= today:
+            weeks[(today - row.day).days // 7] += row.contributions
+    return weeks
+
+
+# ---- momentum --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MomentumCheck:
+    community_id: int
+    team_id: str
+    name: str
+    language: str
+    creator: str
+    moderators: list[str]
+    top_contributors: list[str]
+
+
+def momentum_targets(session: Session, *, now: datetime) -> list[MomentumCheck]:
+    """Active communities within working hours, with the people an alert could go to."""
+    targets = []
+    for community in community_repo.all_active(session):
+        if not cadence.within_working_hours(community.timezone, now):
+            continue
+        today = circle_service.local_today(community, now)
+        totals: Counter[str] = Counter()
+        members = {
+            m.user_id
+            for m in membership_repo.active(session, team_id=community.team_id, community_id=community.id)
+        }
+        for row in activity_repo.for_community(
+            session, team_id=community.team_id, community_id=community.id, since=today - timedelta(days=30)
+        ):
+            if row.user_id in members:
+                totals[row.user_id] += row.contributions
+        targets.append(
+            MomentumCheck(
+                community.id,
+                community.team_id,
+                community.name,
+                community.language,
+                community.created_by,
+                membership_repo.moderators(session, team_id=community.team_id, community_id=community.id),
+                [user for user, count in totals.most_common(3) if count > 0],
+            )
+        )
+    return targets
+
+
+def signals(
+    session: Session, *, check: MomentumCheck, moderators_active: int, now: datetime
+) -> momentum.CommunitySignals:
+    community = community_service.require_by_id(
+        session, team_id=check.team_id, community_id=check.community_id
+    )
+    today = circle_service.local_today(community, now)
+    memberships = membership_repo.active(session, team_id=community.team_id, community_id=community.id)
+    core = {m.user_id for m in memberships if m.role == "core"}
+    daily: dict[date, int] = defaultdict(int)
+    core_last: date | None = None
+    rows = activity_repo.for_community(
+        session,
+        team_id=community.team_id,
+        community_id=community.id,
+        since=today - timedelta(days=momentum.HISTORY_DAYS),
+    )
+    for row in rows:
+        daily[row.day] += row.contributions
+        if row.user_id in core and row.contributions and (core_last is None or row.day > core_last):
+            core_last = row.day
+    if core_last is None:  # older contributions than the history window still count as "last"
+        for membership in memberships:
+            if membership.role == "core":
+                for row in activity_repo.for_member(
+                    session,
+                    team_id=community.team_id,
+                    community_id=community.id,
+                    user_id=membership.user_id,
+                    since=date.min,
+                ):
+                    if row.contributions and (core_last is None or row.day > core_last):
+                        core_last = row.day
+    overview = circle_service.overview(session, community=community, now=now)
+    greeted = {m.user_id for m in memberships if m.greeted_at is not None}
+    last = review_repo.latest_done(session, team_id=community.team_id, community_id=community.id)
+    return momentum.CommunitySignals(
+        today=today,
+        moderators_active=moderators_active,
+        core_last_contribution=core_last,
+        daily_contributions=dict(daily),
+        lurkers_not_greeted=sum(1 for user in overview.lurking if user not in greeted),
+        inner_now=overview.counts["inner"],
+        inner_at_last_review=last.inner_count if last is not None else None,
+        created_on=circle_service.local_day_of(community, community.created_at.timestamp()),
+    )
+
+
+def lurkers_not_greeted(session: Session, *, team_id: str, community_id: int, now: datetime) -> list[str]:
+    community = community_service.require_by_id(session, team_id=team_id, community_id=community_id)
+    overview = circle_service.overview(session, community=community, now=now)
+    greeted = {
+        m.user_id
+        for m in membership_repo.active(session, team_id=team_id, community_id=community_id)
+        if m.greeted_at is not None
+    }
+    return [user for user in overview.lurking if user not in greeted]
+
+
+def claim_alert(
+    session: Session, *, check: MomentumCheck, alert: momentum.Alert, today: date, now: datetime
+) -> int | None:
+    claimed = review_repo.claim_alert(
+        session,
+        team_id=check.team_id,
+        community_id=check.community_id,
+        kind=alert.kind.value,
+        period=momentum.period_key(today),
+        now=now,
+        figures=dict(alert.figures),
+    )
+    return claimed.id if claimed is not None else None
+
+
+def drop_alert(session: Session, *, alert_id: int) -> None:
+    review_repo.drop_alert(session, alert_id=alert_id)
+
+
+def mark_alert_sent(session: Session, *, alert_id: int, now: datetime) -> None:
+    review_repo.mark_alert_sent(session, alert_id=alert_id, now=now)
+
+
+def drop_stale_alerts(session: Session, *, now: datetime) -> None:
+    """Alerts claimed by a sender that never finished: forget the claim so the next pass sends them."""
+    for alert in review_repo.stale_unsent_alerts(session, stale_before=now - CLAIM_LEASE):
+        review_repo.drop_alert(session, alert_id=alert.id)
+
+
+def mark_greeted(
+    session: Session, *, team_id: str, community_id: int, user_id: str, is_admin: bool, now: datetime
+) -> int:
+    community = community_service.require_by_id(session, team_id=team_id, community_id=community_id)
+    community_service.require_moderator(session, community=community, user_id=user_id, is_admin=is_admin)
+    waiting = set(lurkers_not_greeted(session, team_id=team_id, community_id=community_id, now=now))
+    for membership in membership_repo.active(session, team_id=team_id, community_id=community_id):
+        if membership.user_id in waiting:
+            membership.greeted_at = now
+    return len(waiting)

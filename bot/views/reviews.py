@@ -1,0 +1,147 @@
+"""Block Kit for checklist reviews and momentum alerts."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bot.domain import checklist
+from bot.domain.momentum import Alert, AlertKind
+from bot.i18n import format_day, t
+from bot.views.common import Block, context_block, modal_title, plain, section
+
+START_ACTION = "review_start"
+SNOOZE_ACTION = "review_snooze"
+GREETED_ACTION = "alert_greeted"
+CHECKLIST_CALLBACK = "review_checklist"
+
+View = dict[str, Any]
+
+
+def prompt_message(lang: str, summary: Any, review_id: int, *, level: int = 0) -> tuple[str, list[Block]]:
+    """The review DM; `summary` is services.reviews.ReviewSummary. Level 1 and 2 are the reminders."""
+    title = t("reviews.prompt.title", lang, name=summary.name)
+    if level == 1:
+        title = t("reviews.prompt.reminder", lang, name=summary.name) + "\n" + title
+    elif level == 2:
+        title = t("reviews.prompt.escalated", lang, name=summary.name) + "\n" + title
+    counts = summary.counts
+    circles = t(
+        "reviews.prompt.circles", lang, core=counts["core"], inner=counts["inner"], outer=counts["outer"]
+    )
+    if summary.previous_counts is not None:
+        core, inner, outer = summary.previous_counts
+        circles += " " + t("reviews.prompt.circles_before", lang, core=core, inner=inner, outer=outer)
+    facts = [
+        circles,
+        t("reviews.prompt.new_members", lang, count=summary.new_members),
+        t("reviews.prompt.lurking", lang, count=summary.lurking),
+        t("reviews.prompt.activity", lang, this_week=summary.this_week, usual=_number(summary.usual_week)),
+    ]
+    blocks: list[Block] = [
+        section(title),
+        section("\n".join(facts)),
+        {
+            "type": "actions",
+            "block_id": "review",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": START_ACTION,
+                    "style": "primary",
+                    "value": str(review_id),
+                    "text": plain(t("reviews.prompt.start", lang)),
+                },
+                {
+                    "type": "button",
+                    "action_id": SNOOZE_ACTION,
+                    "value": str(review_id),
+                    "text": plain(t("reviews.prompt.snooze", lang)),
+                },
+            ],
+        },
+    ]
+    return title, blocks
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
+
+
+def _options(keys: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    return [{"text": plain(text), "value": value} for value, text in keys]
+
+
+def checklist_modal(lang: str, *, name: str, review_id: int) -> View:
+    """One yes / partly / no question per checklist item, each with an optional note, then the decision."""
+    answers = _options([(a.value, t(a.label_key, lang)) for a in checklist.Answer])
+    blocks: list[Block] = [section(t("checklist.intro", lang, community=name))]
+    for item in checklist.ITEMS:
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": f"item_{item}",
+                "label": plain(t(checklist.item_key(item), lang)),
+                "element": {"type": "radio_buttons", "action_id": f"item_{item}", "options": answers},
+            }
+        )
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": f"note_{item}",
+                "optional": True,
+                "label": plain(t("checklist.note_label", lang)),
+                "hint": plain(t("checklist.note_hint", lang, max=checklist.NOTE_MAX)),
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": f"note_{item}",
+                    "max_length": checklist.NOTE_MAX,
+                },
+            }
+        )
+    decisions = _options([(d.value, t(d.label_key, lang)) for d in checklist.Decision])
+    blocks.append(
+        {
+            "type": "input",
+            "block_id": checklist.DECISION_FIELD,
+            "label": plain(t("checklist.decision_label", lang)),
+            "element": {"type": "radio_buttons", "action_id": checklist.DECISION_FIELD, "options": decisions},
+        }
+    )
+    return {
+        "type": "modal",
+        "callback_id": CHECKLIST_CALLBACK,
+        "private_metadata": json.dumps({"review_id": review_id}),
+        "title": modal_title(t("reviews.title", lang)),
+        "submit": plain(t("common.save", lang)),
+        "close": plain(t("common.cancel", lang)),
+        "blocks": blocks,
+    }
+
+
+def snoozed_text(lang: str, name: str, until: Any) -> str:
+    return t("reviews.snoozed", lang, name=name, day=format_day(until, lang))
+
+
+def alert_message(lang: str, *, name: str, alert: Alert, community_id: int) -> tuple[str, list[Block]]:
+    """Why, with the figures, and one suggested action."""
+    title = t("alerts.intro", lang, title=t("momentum.title", lang), name=name)
+    reason = t(alert.reason.key, lang, **alert.reason.params)
+    suggestion = t(alert.suggestion.key, lang, **alert.suggestion.params)
+    blocks: list[Block] = [section(title), section(reason), context_block("👉 " + suggestion)]
+    if alert.kind == AlertKind.NEWCOMERS_WAITING:
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": "alert",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": GREETED_ACTION,
+                        "value": str(community_id),
+                        "text": plain(t("alerts.greet", lang)),
+                    },
+                ],
+            }
+        )
+    return f"{title}\n{reason}", blocks

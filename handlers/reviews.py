@@ -1,0 +1,218 @@
+"""Checklist reviews over Slack: /cdp review, the prompt's buttons, the checklist modal, alert buttons."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext
+from slack_bolt.context.respond import Respond
+from slack_sdk import WebClient
+
+from bot.domain import checklist
+from bot.domain.checklist import ChecklistResult, Decision
+from bot.i18n import format_day, t
+from bot.services import communities as community_service
+from bot.services import reviews as review_service
+from bot.services.communities import CommunityProblem
+from bot.views import communities as community_views
+from bot.views import reviews as views
+from handlers import registry, slack
+from handlers.commands import CommandRequest, subcommand
+from handlers.communities import open_modal, open_view, problem_text, settings_form_for, stale
+from handlers.community_forms import FormState
+from handlers.context import interaction
+
+
+@subcommand("review")
+def review_subcommand(request: CommandRequest) -> None:
+    """A review on demand (moderators): the checklist opens at once."""
+    deps, lang = request.deps, request.lang
+    try:
+        with deps.db.session() as session:
+            community = community_service.require(
+                session,
+                team_id=request.team_id,
+                query=request.argument,
+                channel_id=request.body.get("channel_id"),
+                user_id=request.user_id,
+            )
+            admin = slack.is_admin(deps, request.client, request.user_id)
+            review = review_service.on_demand(
+                session, community=community, user_id=request.user_id, is_admin=admin, now=deps.clock.now()
+            )
+            form = views.checklist_modal(lang, name=community.name, review_id=review.id)
+    except CommunityProblem as problem:
+        request.reply(problem_text(problem, lang))
+        return
+    open_modal(request, form)
+
+
+def _action_value(body: dict[str, Any]) -> int:
+    try:
+        return int(body["actions"][0].get("value") or 0)
+    except (KeyError, IndexError, ValueError):
+        return 0
+
+
+def start_review_action(
+    ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, respond: Respond
+) -> None:
+    ack()
+    deps, lang, user_id, team_id = interaction(context, body)
+    admin = slack.is_admin(deps, client, user_id)
+    try:
+        with deps.db.session() as session:
+            review, community = review_service.open_review(
+                session, team_id=team_id, review_id=_action_value(body), user_id=user_id, is_admin=admin
+            )
+            form = views.checklist_modal(lang, name=community.name, review_id=review.id)
+    except CommunityProblem as problem:
+        respond(text=problem_text(problem, lang), response_type="ephemeral", replace_original=False)
+        return
+    refusal = open_view(client, body["trigger_id"], form, lang)
+    if refusal is not None:
+        respond(text=refusal, response_type="ephemeral", replace_original=False)
+
+
+def snooze_action(
+    ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, respond: Respond
+) -> None:
+    ack()
+    deps, lang, user_id, team_id = interaction(context, body)
+    admin = slack.is_admin(deps, client, user_id)
+    now = deps.clock.now()
+    try:
+        with deps.db.session() as session:
+            community, until = review_service.snooze(
+                session,
+                team_id=team_id,
+                review_id=_action_value(body),
+                user_id=user_id,
+                is_admin=admin,
+                now=now,
+            )
+            text = views.snoozed_text(lang, community.name, until)
+    except CommunityProblem as problem:
+        respond(text=problem_text(problem, lang), response_type="ephemeral", replace_original=False)
+        return
+    respond(text=text, replace_original=True)
+
+
+def greeted_action(
+    ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, respond: Respond
+) -> None:
+    ack()
+    deps, lang, user_id, team_id = interaction(context, body)
+    admin = slack.is_admin(deps, client, user_id)
+    try:
+        with deps.db.session() as session:
+            count = review_service.mark_greeted(
+                session,
+                team_id=team_id,
+                community_id=_action_value(body),
+                user_id=user_id,
+                is_admin=admin,
+                now=deps.clock.now(),
+            )
+            name = community_service.require_by_id(
+                session, team_id=team_id, community_id=_action_value(body)
+            ).name
+    except CommunityProblem as problem:
+        respond(text=problem_text(problem, lang), response_type="ephemeral", replace_original=False)
+        return
+    respond(
+        text=t("alerts.greeted", lang, count=count, name=name),
+        response_type="ephemeral",
+        replace_original=False,
+    )
+
+
+def _review_id(view: dict[str, Any]) -> int:
+    try:
+        return int(json.loads(view.get("private_metadata") or "{}").get("review_id") or 0)
+    except (ValueError, AttributeError):
+        return 0
+
+
+def _parse(view: dict[str, Any]) -> ChecklistResult | dict[str, str]:
+    state = FormState(view)
+    answers = {item: state.option(f"item_{item}") for item in checklist.ITEMS}
+    notes = {item: state.text(f"note_{item}") for item in checklist.ITEMS}
+    parsed = checklist.validate(answers, notes, state.option(checklist.DECISION_FIELD))
+    if isinstance(parsed, ChecklistResult):
+        return parsed
+    # An error about an item's note belongs on the note's field, the others on the answer's.
+    return {
+        (f"note_{field}" if key == checklist.ERROR_NOTE_TOO_LONG else f"item_{field}")
+        if field in checklist.ITEMS
+        else field: key
+        for field, key in parsed.items()
+    }
+
+
+def checklist_submission(
+    ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext
+) -> None:
+    deps, lang, user_id, team_id = interaction(context, body)
+    parsed = _parse(view)
+    if not isinstance(parsed, ChecklistResult):
+        ack(
+            response_action="errors",
+            errors={block: t(key, lang, max=checklist.NOTE_MAX) for block, key in parsed.items()},
+        )
+        return
+    admin = slack.is_admin(deps, client, user_id)
+    try:
+        with deps.db.session() as session:
+            _, community = review_service.complete(
+                session,
+                team_id=team_id,
+                review_id=_review_id(view),
+                user_id=user_id,
+                is_admin=admin,
+                result=parsed,
+                now=deps.clock.now(),
+            )
+            name, language, next_on = community.name, community.language, community.next_review_on
+            channels = [c.channel_id for c in community.channels if not c.is_archived]
+            in_channel = community.review_outcome_in_channel
+            if parsed.decision == Decision.ADJUST:
+                follow_up: dict[str, Any] | None = settings_form_for(session, community=community, lang=lang)
+            elif parsed.decision == Decision.DISSOLVE:
+                follow_up = community_views.dissolve_form(lang, name=name, community_id=community.id)
+            else:
+                follow_up = None
+    except CommunityProblem as problem:
+        stale(ack, lang, problem_text(problem, lang))
+        return
+    if follow_up is not None:
+        ack(response_action="update", view=follow_up)  # adjust: the settings; dissolve: its confirmation
+    else:
+        ack()
+    outcome = review_service.outcome(parsed)
+    if in_channel:
+        for channel_id in channels:
+            slack.post(
+                client,
+                channel_id,
+                t(
+                    "reviews.outcome_channel",
+                    language,
+                    name=name,
+                    moderator=community_views.mention(user_id),
+                    outcome=t(outcome.key, language, **outcome.params),
+                ),
+            )
+    if parsed.decision == Decision.DISSOLVE:
+        slack.post(client, user_id, t("reviews.done_dissolving", lang, name=name))
+    else:
+        day = format_day(next_on, lang) if next_on else "—"
+        slack.post(client, user_id, t("reviews.done", lang, name=name, day=day))
+
+
+def register(app: App) -> None:
+    registry.action(app, views.START_ACTION, start_review_action)
+    registry.action(app, views.SNOOZE_ACTION, snooze_action)
+    registry.action(app, views.GREETED_ACTION, greeted_action)
+    registry.view(app, views.CHECKLIST_CALLBACK, checklist_submission)
