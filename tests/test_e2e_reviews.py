@@ -1,0 +1,419 @@
+"""Checklist reviews end to end: due in the community's timezone, claimed before sent, sent once."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.reminders import escalate, send_due_reviews, tick
+from bot.server import Runtime
+from bot.services import communities as svc
+from bot.services.communities import ChannelChoice, CommunityDraft
+from bot.testing.slack_emulator import state_values
+from storage.models import Community, Review
+from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, Harness, app_settings
+
+CHANNEL = "CURB"
+# Created Monday 2 March 2026, 09:00 UTC (10:00 in Paris); every 2 weeks -> first review Monday 16 March,
+# due 09:00 Paris = 08:00 UTC (Paris is UTC+1 until 29 March).
+FIRST_DUE = datetime(2026, 3, 16, 8, 0, tzinfo=UTC)
+
+
+def make_community(
+    harness: Harness, *, moderators: tuple[str, ...] = (ALICE, BRUNO), cadence: int = 2
+) -> int:
+    harness.emulator.add_channel(CHANNEL, "urbanism", members=[ALICE, BRUNO, CHLOE, DAVID])
+    draft = CommunityDraft(
+        name="Urbanism",
+        domain="Safer streets",
+        objectives=(),
+        objectives_other="",
+        key_people=(),
+        moderators=moderators,
+        visibility="open",
+        language="en",
+        timezone="Europe/Paris",
+        cadence_weeks=cadence,
+    )
+    with harness.db.session() as session:
+        community = svc.create(
+            session,
+            team_id=harness.emulator.team_id,
+            creator=ALICE,
+            draft=draft,
+            channel=ChannelChoice(CHANNEL, "urbanism", False),
+            now=harness.clock.now(),
+        )
+        return community.id
+
+
+def prompts_to(harness: Harness, user: str) -> list[dict[str, Any]]:
+    return [
+        m
+        for m in harness.emulator.messages_to(user)
+        if any(
+            e.get("action_id") == "review_start"
+            for b in m.get("blocks") or []
+            for e in b.get("elements") or []
+        )
+    ]
+
+
+def review_id_in(message: dict[str, Any]) -> str:
+    for block in message["blocks"]:
+        for element in block.get("elements") or []:
+            if element.get("action_id") == "review_start":
+                return str(element["value"])
+    raise AssertionError("no Start review button")
+
+
+def run(harness: Harness, job: Any = tick) -> None:
+    job(harness.runtime.deps, harness.runtime.app.client)
+
+
+def reviews(harness: Harness) -> list[Review]:
+    with harness.db.session() as session:
+        return list(session.scalars(select(Review).order_by(Review.id)).all())
+
+
+def community_row(harness: Harness, community_id: int) -> Community:
+    with harness.db.session() as session:
+        community = session.get(Community, community_id)
+        assert community is not None
+        return community
+
+
+def test_the_review_goes_out_once_at_its_local_due_time(harness: Harness) -> None:
+    community_id = make_community(harness)
+    assert community_row(harness, community_id).next_review_on == date(2026, 3, 16)
+    harness.clock.set(FIRST_DUE - timedelta(minutes=1))
+    run(harness)
+    assert prompts_to(harness, ALICE) == [] and reviews(harness) == []
+    harness.clock.set(FIRST_DUE)
+    run(harness)
+    run(harness)
+    harness.clock.advance(timedelta(minutes=5))
+    run(harness)
+    assert len(prompts_to(harness, ALICE)) == 1
+    assert len(prompts_to(harness, BRUNO)) == 1
+    assert "Time for the checklist review of Urbanism" in prompts_to(harness, ALICE)[0]["text"]
+    assert "C'est le moment de la revue de Urbanism" in prompts_to(harness, BRUNO)[0]["text"]
+    assert prompts_to(harness, CHLOE) == []  # only the moderators
+    [review] = reviews(harness)
+    assert review.due_on == date(2026, 3, 16) and review.sent_at == FIRST_DUE
+    assert (review.core_count, review.inner_count, review.outer_count) == (2, 0, 0)
+
+
+def test_summer_time_moves_the_utc_hour(harness: Harness) -> None:
+    """After 29 March Paris is UTC+2: a review due Monday 13 April goes out at 07:00 UTC."""
+    harness.clock.set(datetime(2026, 3, 30, 9, 0, tzinfo=UTC))
+    make_community(harness)
+    harness.clock.set(datetime(2026, 4, 13, 6, 59, tzinfo=UTC))
+    run(harness)
+    assert prompts_to(harness, ALICE) == []
+    harness.clock.set(datetime(2026, 4, 13, 7, 0, tzinfo=UTC))
+    run(harness)
+    assert len(prompts_to(harness, ALICE)) == 1
+
+
+def test_down_at_the_due_time_sent_once_at_the_next_start(harness: Harness) -> None:
+    make_community(harness)
+    harness.clock.set(FIRST_DUE + timedelta(days=1, hours=3))  # Tuesday: the app was down on Monday
+    restarted = Runtime.start(
+        app_settings(harness.emulator, harness.runtime.deps.settings.database_url),
+        clock=harness.clock,
+        run_scheduler=False,
+    )
+    try:
+        for _ in range(3):  # the start-up pass and the ticks after it
+            tick(restarted.deps, restarted.app.client)
+    finally:
+        restarted.close()
+    run(harness)
+    assert len(prompts_to(harness, ALICE)) == 1
+    assert len(reviews(harness)) == 1
+
+
+def test_two_instances_sharing_the_database_send_once(harness: Harness) -> None:
+    make_community(harness)
+    harness.clock.set(FIRST_DUE)
+    other = Runtime.start(
+        app_settings(harness.emulator, harness.runtime.deps.settings.database_url),
+        clock=harness.clock,
+        run_scheduler=False,
+    )
+    try:
+        threads = [
+            threading.Thread(target=tick, args=(runtime.deps, runtime.app.client))
+            for runtime in (harness.runtime, other, harness.runtime, other)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    finally:
+        other.close()
+    assert len(prompts_to(harness, ALICE)) == 1
+    assert len(prompts_to(harness, BRUNO)) == 1
+
+
+def test_a_429_is_waited_out_and_the_review_still_goes(harness: Harness) -> None:
+    make_community(harness, moderators=(ALICE,))
+    harness.clock.set(FIRST_DUE)
+    harness.emulator.rate_limit("chat.postMessage", retry_after=1)
+    run(harness)
+    assert len(prompts_to(harness, ALICE)) == 1
+    assert reviews(harness)[0].sent_at is not None
+
+
+def test_a_failed_send_is_retried_not_dropped(harness: Harness) -> None:
+    make_community(harness, moderators=(ALICE,))
+    harness.clock.set(FIRST_DUE)
+    harness.emulator.fail("chat.postMessage", "internal_error", times=20)
+    run(harness)
+    assert prompts_to(harness, ALICE) == []
+    [review] = reviews(harness)
+    assert review.sent_at is None and review.claimed_at is None  # released for the next tick
+    harness.emulator.faults.clear()
+    harness.clock.advance(timedelta(minutes=1))
+    run(harness)
+    assert len(prompts_to(harness, ALICE)) == 1
+
+
+def test_a_crashed_claim_is_taken_again_after_its_lease(harness: Harness) -> None:
+    make_community(harness, moderators=(ALICE,))
+    harness.clock.set(FIRST_DUE)
+    from bot.services import reviews as review_service
+
+    with harness.db.session() as session:  # a sender claimed it, then died before sending
+        review_service.open_due_reviews(session, now=harness.clock.now())
+    with harness.db.session() as session:
+        [review] = session.scalars(select(Review)).all()
+        assert review_service.claim(session, review_id=review.id, now=harness.clock.now())
+    run(harness)
+    assert prompts_to(harness, ALICE) == []  # the claim is still fresh
+    harness.clock.advance(timedelta(minutes=11))
+    run(harness)
+    assert len(prompts_to(harness, ALICE)) == 1
+
+
+def test_nothing_outside_working_hours(harness: Harness) -> None:
+    make_community(harness, moderators=(ALICE,))
+    harness.clock.set(datetime(2026, 3, 21, 10, 0, tzinfo=UTC))  # Saturday, past the due date
+    run(harness)
+    harness.clock.set(datetime(2026, 3, 23, 7, 59, tzinfo=UTC))  # Monday 08:59 Paris
+    run(harness)
+    assert prompts_to(harness, ALICE) == []
+    harness.clock.set(datetime(2026, 3, 23, 8, 0, tzinfo=UTC))  # Monday 09:00 Paris
+    run(harness)
+    assert len(prompts_to(harness, ALICE)) == 1
+
+
+def test_escalation_after_three_then_six_days(harness: Harness) -> None:
+    community_id = make_community(harness, moderators=(ALICE, BRUNO))
+    with harness.db.session() as session:  # the creator stepped back from the core group
+        community = svc.require_by_id(session, team_id=harness.emulator.team_id, community_id=community_id)
+        svc.set_moderators(session, community=community, user_ids=[BRUNO, DAVID], now=harness.clock.now())
+    harness.clock.set(FIRST_DUE)
+    run(harness)
+    assert (len(prompts_to(harness, BRUNO)), len(prompts_to(harness, ALICE))) == (1, 0)
+    harness.clock.set(FIRST_DUE + timedelta(days=3) - timedelta(minutes=1))
+    run(harness)
+    assert len(prompts_to(harness, BRUNO)) == 1
+    harness.clock.set(FIRST_DUE + timedelta(days=3))
+    run(harness)
+    run(harness)
+    assert len(prompts_to(harness, BRUNO)) == 2 and len(prompts_to(harness, DAVID)) == 2
+    assert "Rappel" in prompts_to(harness, BRUNO)[-1]["text"]
+    assert prompts_to(harness, ALICE) == []
+    harness.clock.set(FIRST_DUE + timedelta(days=6))  # Sunday: outside working hours, it waits
+    run(harness)
+    assert len(prompts_to(harness, BRUNO)) == 2
+    harness.clock.set(FIRST_DUE + timedelta(days=7))  # Monday 09:00 in Paris
+    run(harness)
+    run(harness)
+    assert len(prompts_to(harness, BRUNO)) == 3
+    assert len(prompts_to(harness, ALICE)) == 1  # the creator joins at the last step
+    assert "waiting for 6 days" in prompts_to(harness, ALICE)[0]["text"]
+    harness.clock.set(FIRST_DUE + timedelta(days=20))
+    run(harness)
+    assert len(prompts_to(harness, BRUNO)) == 3  # no further step
+
+
+def test_snooze_moves_the_review_a_week(harness: Harness) -> None:
+    make_community(harness, moderators=(ALICE,))
+    harness.clock.set(FIRST_DUE)
+    run(harness)
+    review_id = review_id_in(prompts_to(harness, ALICE)[0])
+    harness.clock.advance(timedelta(hours=1))
+    harness.slack.block_action(ALICE, "review_snooze", value=review_id, channel="DALICE")
+    assert "Snoozed" in harness.emulator.responses[-1][1]["text"]
+    harness.clock.set(FIRST_DUE + timedelta(days=3))
+    run(harness)
+    assert len(prompts_to(harness, ALICE)) == 1  # no reminder while snoozed
+    harness.clock.set(FIRST_DUE + timedelta(days=7, hours=1))
+    run(harness)
+    run(harness)
+    assert len(prompts_to(harness, ALICE)) == 2  # back, once
+
+
+ALL_YES = {
+    f"item_{item}": "yes"
+    for item in (
+        "enough_people",
+        "objectives_clear",
+        "key_people",
+        "roles_carried",
+        "moderator_time",
+        "management_support",
+        "effort_realistic",
+        "products_shared",
+    )
+}
+
+
+def open_checklist(harness: Harness, user: str, review_id: str) -> dict[str, Any]:
+    harness.slack.block_action(user, "review_start", value=review_id, channel="DM")
+    view = harness.emulator.last_view()
+    assert view["callback_id"] == "review_checklist"
+    return view
+
+
+def due_prompt(harness: Harness, moderators: tuple[str, ...] = (ALICE, BRUNO)) -> tuple[int, str]:
+    community_id = make_community(harness, moderators=moderators)
+    harness.clock.set(FIRST_DUE)
+    run(harness)
+    return community_id, review_id_in(prompts_to(harness, moderators[0])[0])
+
+
+def test_checklist_continue_stores_answers_and_sets_the_next_date(harness: Harness) -> None:
+    community_id, review_id = due_prompt(harness)
+    view = open_checklist(harness, ALICE, review_id)
+    assert len([b for b in view["blocks"] if b["type"] == "input"]) == 17
+    answer = harness.slack.view_submission(
+        view,
+        ALICE,
+        {
+            **ALL_YES,
+            "item_moderator_time": "partly",
+            "note_moderator_time": "Busy until May",
+            "decision": "continue",
+        },
+    )
+    assert answer.status == 200 and answer.text == ""
+    [review] = reviews(harness)
+    assert review.decision == "continue" and review.completed_by == ALICE
+    assert {"item": "moderator_time", "answer": "partly", "note": "Busy until May"} in (review.answers or [])
+    assert community_row(harness, community_id).next_review_on == date(2026, 3, 30)
+    outcome = harness.emulator.messages_to(CHANNEL)[-1]["text"]
+    assert "7 yes, 1 partly, 0 no" in outcome and "continue" in outcome
+    assert "Next review on March 30, 2026" in harness.emulator.messages_to(ALICE)[-1]["text"]
+    # Completed: no more reminders.
+    harness.clock.set(FIRST_DUE + timedelta(days=6))
+    run(harness)
+    assert len(prompts_to(harness, ALICE)) == 1
+
+
+def test_checklist_field_errors(harness: Harness) -> None:
+    _, review_id = due_prompt(harness)
+    view = open_checklist(harness, BRUNO, review_id)
+    values = {**ALL_YES, "note_key_people": "x" * 501}
+    del values["item_objectives_clear"]
+    answer = harness.slack.view_submission(view, BRUNO, values).json()
+    assert answer["response_action"] == "errors"
+    assert answer["errors"] == {
+        "item_objectives_clear": "Choisissez oui, en partie ou non.",
+        "note_key_people": "Cette note est trop longue : 500 caractères au plus.",
+        "decision": "Choisissez de continuer, d'ajuster ou de dissoudre la communauté.",
+    }
+    assert reviews(harness)[0].completed_at is None
+
+
+def test_checklist_adjust_opens_the_settings_and_dissolve_its_confirmation(harness: Harness) -> None:
+    community_id, review_id = due_prompt(harness)
+    view = open_checklist(harness, ALICE, review_id)
+    answer = harness.slack.view_submission(view, ALICE, {**ALL_YES, "decision": "adjust"}).json()
+    assert answer["response_action"] == "update" and answer["view"]["callback_id"] == "community_settings"
+    assert reviews(harness)[0].decision == "adjust"
+
+    harness.clock.set(datetime(2026, 3, 30, 7, 0, tzinfo=UTC))  # the next review (summer time: 07:00 UTC)
+    run(harness)
+    second = review_id_in(prompts_to(harness, ALICE)[-1])
+    assert second != review_id
+    view = open_checklist(harness, ALICE, second)
+    answer = harness.slack.view_submission(view, ALICE, {**ALL_YES, "decision": "dissolve"}).json()
+    assert answer["response_action"] == "update" and answer["view"]["callback_id"] == "community_dissolve"
+    assert community_row(harness, community_id).status == "active"  # not before the confirmation
+    confirm = dict(answer["view"], id="VCONFIRM", state={"values": state_values(answer["view"], {})})
+    assert harness.slack.view_submission(confirm, ALICE).status == 200
+    community = community_row(harness, community_id)
+    assert community.status == "dissolved" and community.next_review_on is None
+    harness.clock.set(datetime(2026, 5, 4, 7, 0, tzinfo=UTC))
+    run(harness)
+    assert len(prompts_to(harness, ALICE)) == 2  # no more reviews
+
+
+def test_bad_inputs_on_reviews(harness: Harness) -> None:
+    community_id, review_id = due_prompt(harness)
+    # A non-moderator pressing the button.
+    harness.slack.block_action(CHLOE, "review_start", value=review_id, channel="DM")
+    assert "Only the moderators of *Urbanism*" in harness.emulator.responses[-1][1]["text"]
+    # Completed by a co-moderator while the other had the form open.
+    alice_view = open_checklist(harness, ALICE, review_id)
+    bruno_view = open_checklist(harness, BRUNO, review_id)
+    assert harness.slack.view_submission(alice_view, ALICE, {**ALL_YES, "decision": "continue"}).text == ""
+    answer = harness.slack.view_submission(bruno_view, BRUNO, {**ALL_YES, "decision": "continue"}).json()
+    assert answer["response_action"] == "update"
+    assert "a déjà été faite par <@UALICE>" in str(answer["view"])
+    assert reviews(harness)[0].completed_by == ALICE
+    harness.slack.block_action(BRUNO, "review_start", value=review_id, channel="DM")
+    assert "a déjà été faite" in harness.emulator.responses[-1][1]["text"]
+    # A stale form after the community was dissolved.
+    harness.slack.command("review Urbanism", ALICE)
+    stale_view = harness.emulator.last_view()
+    with harness.db.session() as session:
+        community = svc.require_by_id(session, team_id=harness.emulator.team_id, community_id=community_id)
+        svc.dissolve(session, community=community, actor=ALICE, is_admin=False, now=harness.clock.now())
+    answer = harness.slack.view_submission(stale_view, ALICE, {**ALL_YES, "decision": "continue"}).json()
+    assert answer["response_action"] == "update" and "was dissolved" in str(answer["view"])
+    # An unknown review id.
+    harness.slack.block_action(ALICE, "review_start", value="999999", channel="DM")
+    assert "This review no longer exists." in harness.emulator.responses[-1][1]["text"]
+
+
+def test_review_on_demand(harness: Harness) -> None:
+    make_community(harness)
+    assert "Only the moderators" in harness.slack.command("review Urbanism", CHLOE).json()["text"]
+    assert harness.slack.command("review Urbanism", BRUNO).text == ""
+    view = harness.emulator.last_view()
+    assert view["callback_id"] == "review_checklist"
+    assert "Urbanism" in str(view["blocks"][0])
+    assert harness.slack.view_submission(view, BRUNO, {**ALL_YES, "decision": "continue"}).text == ""
+    [review] = reviews(harness)
+    assert review.on_demand and review.decision == "continue"
+
+
+def test_moderators_who_left_or_cannot_be_reached_are_skipped(harness: Harness) -> None:
+    make_community(harness, moderators=(ALICE, BRUNO, DAVID))
+    harness.emulator.add_user(DAVID, "david", deleted=True)  # left the workspace
+    harness.emulator.fail("chat.postMessage", "cannot_dm_bot")  # the first DM (Alice's) is refused
+    harness.clock.set(FIRST_DUE)
+    run(harness)
+    assert prompts_to(harness, ALICE) == []
+    assert len(prompts_to(harness, BRUNO)) == 1
+    assert prompts_to(harness, DAVID) == []
+    assert reviews(harness)[0].sent_at is not None  # someone got it: sent, not retried forever
+    run(harness)
+    assert len(prompts_to(harness, BRUNO)) == 1
+
+
+def test_escalate_alone_sends_nothing_before_the_prompt(harness: Harness) -> None:
+    make_community(harness)
+    harness.clock.set(FIRST_DUE + timedelta(days=7))
+    run(harness, escalate)
+    assert prompts_to(harness, ALICE) == []
+    run(harness, send_due_reviews)
+    assert len(prompts_to(harness, ALICE)) == 1
