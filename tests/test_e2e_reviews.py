@@ -391,6 +391,8 @@ def test_review_on_demand(harness: Harness) -> None:
     view = harness.emulator.last_view()
     assert view["callback_id"] == "review_checklist"
     assert "Urbanism" in str(view["blocks"][0])
+    run(harness)
+    assert prompts_to(harness, BRUNO) == []  # in hand: no prompt on top of the open form
     assert harness.slack.view_submission(view, BRUNO, {**ALL_YES, "decision": "continue"}).text == ""
     [review] = reviews(harness)
     assert review.on_demand and review.decision == "continue"
@@ -408,6 +410,26 @@ def test_moderators_who_left_or_cannot_be_reached_are_skipped(harness: Harness) 
     assert reviews(harness)[0].sent_at is not None  # someone got it: sent, not retried forever
     run(harness)
     assert len(prompts_to(harness, BRUNO)) == 1
+
+
+def test_the_scheduler_started_by_the_app_sends_an_overdue_review(harness: Harness) -> None:
+    """The APScheduler wiring itself: the start-up pass of `Runtime.start` sends what fell due."""
+    import time
+
+    make_community(harness, moderators=(ALICE,))
+    harness.clock.set(FIRST_DUE + timedelta(hours=2))
+    started = Runtime.start(
+        app_settings(harness.emulator, harness.runtime.deps.settings.database_url), clock=harness.clock
+    )
+    try:
+        jobs = {job.id for job in started.scheduler.get_jobs()}
+        deadline = time.monotonic() + 20
+        while not prompts_to(harness, ALICE) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        started.close()
+    assert len(prompts_to(harness, ALICE)) == 1
+    assert {"reminders", "momentum", "recompute_circles", "prune_processed_events"} <= jobs
 
 
 def test_escalate_alone_sends_nothing_before_the_prompt(harness: Harness) -> None:

@@ -178,6 +178,10 @@ def on_demand(
             due_on=today + timedelta(days=1),
             on_demand=True,
         )
+    if review.sent_at is None:
+        # The moderator has it in hand: no prompt to send, but a reminder if it stays unanswered.
+        review.claimed_at = now
+        mark_sent(session, review=review, now=now)
     return review
 
 
