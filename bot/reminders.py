@@ -128,22 +128,16 @@ def momentum_pass(deps: Deps, client: WebClient) -> int:
                 )
             if alert_id is None:
                 continue  # already sent this week
-            if alert.kind == momentum.AlertKind.NO_MODERATOR:
-                people = [check.creator, *check.top_contributors]
-            else:
-                people = check.moderators
-            recipients = reachable(deps, client, people)
-            delivered, failed = deliver(
+            recipients = _alert_recipients(deps, client, check, alert.kind)
+            delivered, _ = deliver(
                 deps,
                 client,
                 recipients,
                 partial(_render_alert, name=check.name, alert=alert, community_id=check.community_id),
             )
             with deps.db.session() as session:
-                if delivered == 0 and failed > 0:
-                    review_service.drop_alert(
-                        session, alert_id=alert_id
-                    )  # Slack failed: next pass tries again
+                if delivered == 0:  # Slack failed, or nobody to tell yet: the next pass tries again
+                    review_service.drop_alert(session, alert_id=alert_id)
                     continue
                 review_service.mark_alert_sent(session, alert_id=alert_id, now=now)
             sent += 1
@@ -152,6 +146,20 @@ def momentum_pass(deps: Deps, client: WebClient) -> int:
                 extra={"fields": {"community": check.community_id, "kind": alert.kind.value}},
             )
     return sent
+
+
+TOP_CONTRIBUTORS = 3
+
+
+def _alert_recipients(
+    deps: Deps, client: WebClient, check: review_service.MomentumCheck, kind: str
+) -> list[str]:
+    """The moderators; with no moderator left, the creator and the most active members still here."""
+    if kind != momentum.AlertKind.NO_MODERATOR:
+        return reachable(deps, client, check.moderators)
+    creator = reachable(deps, client, [check.creator])
+    active = [u for u in reachable(deps, client, check.contributors) if u not in creator]
+    return creator + active[:TOP_CONTRIBUTORS]
 
 
 def _render_alert(

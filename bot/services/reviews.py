@@ -297,7 +297,7 @@ class MomentumCheck:
     language: str
     creator: str
     moderators: list[str]
-    top_contributors: list[str]
+    contributors: list[str]  # members by contributions in the last 30 days, most first
 
 
 def momentum_targets(session: Session, *, now: datetime) -> list[MomentumCheck]:
@@ -313,7 +313,7 @@ def momentum_targets(session: Session, *, now: datetime) -> list[MomentumCheck]:
             for m in membership_repo.active(session, team_id=community.team_id, community_id=community.id)
         }
         for row in activity_repo.for_community(
-            session, team_id=community.team_id, community_id=community.id, since=today - timedelta(days=30)
+            session, team_id=community.team_id, community_id=community.id, since=today - timedelta(days=29)
         ):
             if row.user_id in members:
                 totals[row.user_id] += row.contributions
@@ -325,7 +325,7 @@ def momentum_targets(session: Session, *, now: datetime) -> list[MomentumCheck]:
                 community.language,
                 community.created_by,
                 membership_repo.moderators(session, team_id=community.team_id, community_id=community.id),
-                [user for user, count in totals.most_common(3) if count > 0],
+                [user for user, count in totals.most_common() if count > 0],
             )
         )
     return targets
