@@ -1,9 +1,10 @@
 """Seed the counters of a newly bound channel from its last 30 days of history (metadata only).
 
-Runs in the background, never inside a command. Each page of conversations.history is counted and
-its cursor saved in one transaction, so a restart resumes where it stopped and never counts a page
+Runs in the background, never inside a command. Each page of conversations.history, with the thread
+replies of its messages (conversations.replies: the history holds parents only), is counted and its
+cursor saved in one transaction, so a restart resumes where it stopped and never counts a page
 twice. Only messages older than the binding are read: live events count everything after it.
-Slack may allow one history call a minute: a 429 is waited out (Retry-After), not dropped.
+Slack may allow one history or replies call a minute: a 429 is waited out (Retry-After), not dropped.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web import SlackResponse
 
 from bot.runtime import Deps
 from bot.services import circles as circle_service
@@ -24,6 +26,7 @@ from storage.repositories import communities as community_repo
 log = logging.getLogger("cdp_bot.backfill")
 
 PAGE_SIZE = 200
+REPLIES_PAGE_SIZE = 200
 NOT_CONTRIBUTIONS = {
     "bot_message",
     "channel_join",
@@ -55,10 +58,102 @@ def is_contribution(message: dict[str, Any], bot_user_id: str | None) -> bool:
     return message.get("subtype") in CONTRIBUTING_SUBTYPES
 
 
+class _Stopped(Exception):
+    """Slack refused a call for another reason than a rate limit: the backfill stops, to resume later."""
+
+    def __init__(self, method: str, error: str) -> None:
+        super().__init__(f"{method}: {error}")
+        self.method = method
+        self.error = error
+
+
+def _call(
+    method: Callable[..., SlackResponse], name: str, sleep: Callable[[float], None], **params: Any
+) -> SlackResponse:
+    """One Web API call, a 429 waited out (Retry-After) and tried again, any other error raised."""
+    while True:
+        try:
+            return method(**params)
+        except SlackApiError as exc:
+            if exc.response.status_code == 429:
+                wait = float(exc.response.headers.get("Retry-After", 60))
+                log.info(
+                    "backfill rate limited",
+                    extra={"fields": {"method": name, "channel": params.get("channel"), "retry_after": wait}},
+                )
+                sleep(wait)
+                continue
+            raise _Stopped(name, str(exc.response.get("error") or exc.response.status_code)) from exc
+
+
+def _next_cursor(page: SlackResponse) -> str:
+    return str((page.get("response_metadata") or {}).get("next_cursor") or "")
+
+
+def _ts(message: dict[str, Any]) -> float | None:
+    try:
+        return float(message["ts"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _has_replies(message: dict[str, Any]) -> bool:
+    count = message.get("reply_count")
+    return isinstance(count, int) and count > 0 and bool(message.get("ts"))
+
+
+def _thread_replies(
+    client: WebClient,
+    *,
+    channel_id: str,
+    thread_ts: str,
+    oldest: str,
+    latest: str,
+    bot_user_id: str | None,
+    sleep: Callable[[float], None],
+) -> list[dict[str, Any]]:
+    """The replies of one thread in (oldest, latest), every page of them, without the parent."""
+    replies: list[dict[str, Any]] = []
+    cursor = ""
+    while True:
+        try:
+            page = _call(
+                client.conversations_replies,
+                "conversations.replies",
+                sleep,
+                channel=channel_id,
+                ts=thread_ts,
+                oldest=oldest,
+                latest=latest,
+                inclusive=False,
+                limit=REPLIES_PAGE_SIZE,
+                cursor=cursor or None,
+            )
+        except _Stopped as stopped:
+            if stopped.error == "thread_not_found":  # deleted since the history page was read
+                return replies
+            raise
+        for message in page.get("messages") or []:
+            # The parent comes first (it is in the history); a reply also sent to the channel
+            # (thread_broadcast) is in the history too: both are counted there, not here.
+            if str(message.get("ts")) == thread_ts or message.get("subtype") == "thread_broadcast":
+                continue
+            if is_contribution(message, bot_user_id):
+                replies.append(message)
+        cursor = _next_cursor(page)
+        if not cursor:
+            return replies
+
+
 def backfill_channel(
     deps: Deps, client: WebClient, binding_id: int, *, sleep: Callable[[float], None] = time.sleep
 ) -> int:
-    """Backfill one bound channel to the end; returns the number of contributions counted."""
+    """Backfill one bound channel to the end; returns the number of contributions counted.
+
+    A page of history and the replies of its threads are read first, then counted with the cursor
+    moved past them in one transaction: a restart re-reads that page and its threads, never counts
+    them twice.
+    """
     counted = 0
     while True:
         with deps.db.session() as session:
@@ -72,34 +167,39 @@ def backfill_channel(
                 return counted
             oldest = binding.bound_at - timedelta(days=community.circle_window_days)
             channel_id, cursor, latest = binding.channel_id, binding.backfill_cursor, binding.bound_at
+        bounds = {"oldest": f"{oldest.timestamp():.6f}", "latest": f"{latest.timestamp():.6f}"}
         try:
-            page = client.conversations_history(
+            page = _call(
+                client.conversations_history,
+                "conversations.history",
+                sleep,
                 channel=channel_id,
-                oldest=f"{oldest.timestamp():.6f}",
-                latest=f"{latest.timestamp():.6f}",
                 inclusive=False,
                 limit=PAGE_SIZE,
                 cursor=cursor or None,
+                **bounds,
             )
-        except SlackApiError as exc:
-            if exc.response.status_code == 429:
-                wait = float(exc.response.headers.get("Retry-After", 60))
-                log.info(
-                    "backfill rate limited", extra={"fields": {"channel": channel_id, "retry_after": wait}}
-                )
-                sleep(wait)
-                continue
+            found = [m for m in page.get("messages") or [] if is_contribution(m, deps.bot_user_id)]
+            for parent in page.get("messages") or []:
+                if _has_replies(parent):
+                    found += _thread_replies(
+                        client,
+                        channel_id=channel_id,
+                        thread_ts=str(parent["ts"]),
+                        bot_user_id=deps.bot_user_id,
+                        sleep=sleep,
+                        **bounds,
+                    )
+        except _Stopped as stopped:
             log.warning(
                 "backfill stopped",
-                extra={"fields": {"channel": channel_id, "error": exc.response.get("error")}},
+                extra={"fields": {"channel": channel_id, "method": stopped.method, "error": stopped.error}},
             )
             return counted
-        messages = [
-            (str(m["user"]), float(m["ts"]))
-            for m in page.get("messages") or []
-            if is_contribution(m, deps.bot_user_id)
-        ]
-        next_cursor = (page.get("response_metadata") or {}).get("next_cursor") or ""
+        # Only what Slack placed strictly inside the window before the binding: live events count the rest.
+        low, high = float(bounds["oldest"]), float(bounds["latest"])
+        messages = [(str(m["user"]), ts) for m in found if (ts := _ts(m)) is not None and low < ts < high]
+        next_cursor = _next_cursor(page)
         with deps.db.session() as session:
             binding = community_repo.channel_by_id(session, binding_id, lock=True)
             if binding is None or binding.backfill_cursor != cursor or binding.backfill_status == "done":

@@ -157,6 +157,17 @@ def circles_subcommand(request: CommandRequest) -> None:
         request.reply(problem_text(problem, lang))
         return
     lines = [t("activity.circles.counts", lang, name=name, **overview.counts)]
+    if overview.per_channel:  # sub-issues: the rule applied to each channel's activity alone
+        lines.append(t("activity.circles.by_channel", lang))
+        lines.extend(
+            t(
+                "activity.circles.channel",
+                lang,
+                channel=community_views.channel_mention(channel.channel_id),
+                **channel.counts,
+            )
+            for channel in overview.per_channel
+        )
     if moderator or slack.is_admin(deps, request.client, request.user_id):
         lines.append(t("activity.circles.who", lang))
         for place in ("core", "inner", "outer"):
@@ -165,6 +176,15 @@ def circles_subcommand(request: CommandRequest) -> None:
             lines.append(
                 t("activity.circles.line", lang, place=label, people=community_views.people(people, lang))
             )
+        lines.extend(
+            t(
+                "activity.circles.channel_inner",
+                lang,
+                channel=community_views.channel_mention(channel.channel_id),
+                people=community_views.people(channel.inner, lang),
+            )
+            for channel in overview.per_channel
+        )
         lines.append(
             t("activity.circles.lurking", lang, people=community_views.people(overview.lurking, lang))
             if overview.lurking

@@ -8,13 +8,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from slack_sdk import WebClient
 from sqlalchemy import select
 
 from bot import backfill
 from bot.scheduler import recompute_all
 from bot.services import communities as svc
 from bot.services.communities import ChannelChoice, CommunityDraft
-from storage.models import ActivityDay, Base, CircleChange, Membership
+from storage.models import ActivityDay, Base, CircleChange, CommunityChannel, Membership
+from storage.repositories import communities as community_repo
 from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, Harness
 
 CHANNEL = "CURB"
@@ -182,13 +184,29 @@ def test_quiet_member_is_demoted_only_after_the_grace_period_and_silently(harnes
     drain(harness)
     assert len(harness.emulator.messages_to(BRUNO)) == dms_before  # demotion sends nothing
 
+    # /cdp me says why he moved (the reason recorded with the change), not the generic outer reason...
+    demoted_fr = (
+        "Depuis 45 jours, vous n'avez plus eu 4 contributions sur 2 jours différents en 30 jours : "
+        "vous passez dans le cercle externe. Contribuez à nouveau et vous revenez aussitôt dans le cercle interne."
+    )
     me = say(harness, "me", BRUNO)
     assert "*Urbanism* : cercle externe" in me
-    assert "Vous êtes dans le cercle externe : aucune contribution au cours des 30 derniers jours" in me
+    assert demoted_fr in me
+    assert "Vous êtes dans le cercle externe : aucune contribution" not in me
+    assert "Pour rejoindre le cercle interne : encore 4 contributions, sur au moins 2 autres jours." in me
 
-    # A second pass changes nothing more.
+    # A second pass changes nothing more, and the explanation stays while he is quiet.
+    harness.clock.set(datetime(2026, 5, 20, 9, 0, tzinfo=UTC))
     recompute_all(harness.runtime.deps)
     assert len(changes(harness, BRUNO)) == 2
+    assert demoted_fr in say(harness, "me", BRUNO)
+
+    # ...until he contributes again: then the reason is today's.
+    post(harness, BRUNO)
+    me = say(harness, "me", BRUNO)
+    assert demoted_fr not in me
+    assert "Vous êtes dans le cercle externe : 1 contribution sur 1 jour au cours des 30 derniers jours" in me
+    assert circle_of(harness, BRUNO) == "outer"
 
 
 # ---- 3. retries ---------------------------------------------------------------------------------
@@ -506,6 +524,7 @@ def test_circles_counts_for_members_and_who_is_where_for_moderators(harness: Har
     counts_fr = "*Urbanism* : groupe central 1 · cercle interne 1 · cercle externe 2"
     answer = say(harness, "circles Urbanism", BRUNO)
     assert counts_fr in answer
+    assert "Par canal de sous-enjeu" not in answer  # one channel: no sub-issues
     assert "Qui est où" not in answer and "<@UDAVID>" not in answer
 
     answer = say(harness, "circles Urbanism", ALICE)
@@ -515,6 +534,7 @@ def test_circles_counts_for_members_and_who_is_where_for_moderators(harness: Har
     assert "inner circle: <@UBRUNO>" in answer
     assert "outer circle:" in answer and "<@UDAVID>" in answer and "<@UCHLOE>" in answer
     assert "No newcomer is lurking." in answer  # David joined a day ago only
+    assert "Per sub-issue channel" not in answer and "Inner circle in" not in answer
 
     harness.clock.advance(timedelta(days=14))
     answer = say(harness, "circles Urbanism", ALICE)
@@ -526,3 +546,214 @@ def test_circles_counts_for_members_and_who_is_where_for_moderators(harness: Har
     # Run from the community's channel, the name can be left out.
     result = harness.slack.command("circles", CHLOE, channel=CHANNEL).json()
     assert "*Urbanism*: core group 1 · inner circle 1 · outer circle 2" in result["text"]
+
+
+# ---- 11. sub-issues: circles per channel ----------------------------------------------------------
+BIKES = "CBIKE"
+
+
+def bind_sub_issue(
+    harness: Harness, community_id: int, channel_id: str = BIKES, name: str = "urbanism-bikes"
+) -> None:
+    harness.emulator.add_channel(channel_id, name, members=[ALICE, BRUNO, CHLOE, DAVID])
+    with harness.db.session() as s:
+        community = community_repo.get(s, team_id=harness.emulator.team_id, community_id=community_id)
+        assert community is not None
+        svc.bind_channel(
+            s, community=community, channel=ChannelChoice(channel_id, name, False), now=harness.clock.now()
+        )
+
+
+def test_sub_issue_channels_have_their_own_circles(harness: Harness) -> None:
+    community_id = make_community(harness)
+    bind_sub_issue(harness, community_id)
+    assert "Urbanism" in say(harness, "join Urbanism", BRUNO)
+    harness.clock.advance(timedelta(minutes=5))
+    # Bruno only posts in the bikes channel: 4 contributions on 2 days there.
+    # Chloe posts 1 + 1 in each channel on 2 days: enough for the community, for neither channel alone.
+    for _ in range(2):
+        post(harness, BRUNO, channel=BIKES)
+        post(harness, BRUNO, channel=BIKES)
+        post(harness, CHLOE)
+        post(harness, CHLOE, channel=BIKES)
+        harness.clock.advance(timedelta(days=1))
+    assert circle_of(harness, BRUNO) == "inner"
+    assert circle_of(harness, CHLOE) == "inner"
+
+    me = say(harness, "me", BRUNO)
+    assert "*Urbanism* : cercle interne" in me
+    assert "<#CURB> : cercle externe" in me
+    assert "<#CBIKE> : cercle interne" in me
+    me = say(harness, "me", CHLOE)
+    assert "*Urbanism*: inner circle" in me
+    assert "<#CURB>: outer circle" in me and "<#CBIKE>: outer circle" in me
+
+    # Everyone sees the counts per channel; Alice (core group) posted nowhere: outer in both.
+    answer = say(harness, "circles Urbanism", BRUNO)
+    assert "*Urbanism* : groupe central 1 · cercle interne 2 · cercle externe 0" in answer
+    assert "*Par canal de sous-enjeu* (en ne comptant que ce qui y est publié) :" in answer
+    assert "<#CURB> : cercle interne 0 · cercle externe 3" in answer
+    assert "<#CBIKE> : cercle interne 1 · cercle externe 2" in answer
+    assert "Cercle interne dans" not in answer and "<@UBRUNO>" not in answer
+
+    # Moderators also see who is inner in each channel.
+    answer = say(harness, "circles Urbanism", ALICE)
+    assert "<#CURB>: inner circle 0 · outer circle 3" in answer
+    assert "<#CBIKE>: inner circle 1 · outer circle 2" in answer
+    assert "Inner circle in <#CURB>: nobody" in answer
+    assert "Inner circle in <#CBIKE>: <@UBRUNO>" in answer
+    assert answer.index("*Who is where*") < answer.index("Inner circle in <#CURB>")
+
+    # The per-channel place follows each channel's window: 31 days later, nobody is inner anywhere.
+    harness.clock.advance(timedelta(days=31))
+    answer = say(harness, "circles Urbanism", ALICE)
+    assert "<#CBIKE>: inner circle 0 · outer circle 3" in answer
+
+
+# ---- 12. backfill of thread replies ----------------------------------------------------------------
+def seed_threads(harness: Harness) -> float:
+    """History before the binding, with threads; returns the binding instant."""
+    bound = harness.clock.now().timestamp()
+    harness.emulator.add_channel(CHANNEL, "urbanism", members=[ALICE, BRUNO, CHLOE])
+    day = 86400.0
+    p1, p2 = f"{bound - 3 * day:.6f}", f"{bound - 2 * day:.6f}"
+    harness.emulator.add_message(CHANNEL, ALICE, p1, text="a question")
+    for offset, user, extra in (
+        (60, CHLOE, {}),
+        (120, CHLOE, {}),
+        (180, "UBOT", {"bot_id": "BBOT"}),  # the app's own reply
+        (190, None, {"subtype": "bot_message", "bot_id": "B1"}),
+        (200, BRUNO, {"subtype": "channel_join"}),
+        (240, CHLOE, {"subtype": "thread_broadcast"}),  # also in the history: counted once
+    ):
+        harness.emulator.add_message(CHANNEL, user, f"{bound - 3 * day + offset:.6f}", thread_ts=p1, **extra)
+    # A reply after the binding: live events count it, the backfill does not.
+    harness.emulator.add_message(CHANNEL, BRUNO, f"{bound + 30:.6f}", thread_ts=p1, text="late")
+    # A bot's message with a human reply: the reply counts.
+    harness.emulator.add_message(CHANNEL, None, p2, subtype="bot_message", bot_id="B1")
+    harness.emulator.add_message(CHANNEL, CHLOE, f"{bound - 2 * day + 60:.6f}", thread_ts=p2)
+    harness.emulator.add_message(CHANNEL, BRUNO, f"{bound - day:.6f}", text="no thread")
+    # A thread too old for the window.
+    old = f"{bound - 40 * day:.6f}"
+    harness.emulator.add_message(CHANNEL, BRUNO, old, text="old")
+    harness.emulator.add_message(CHANNEL, CHLOE, f"{bound - 40 * day + 60:.6f}", thread_ts=old)
+    return bound
+
+
+def binding_id(harness: Harness, channel_id: str = CHANNEL) -> int:
+    with harness.db.session() as s:
+        return int(
+            s.scalars(select(CommunityChannel.id).where(CommunityChannel.channel_id == channel_id)).one()
+        )
+
+
+def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two messages a page, so history and replies are both read over several pages."""
+    monkeypatch.setattr(backfill, "PAGE_SIZE", 2)
+    monkeypatch.setattr(backfill, "REPLIES_PAGE_SIZE", 2)
+
+
+CHLOE_FROM_THREADS = [("2026-02-27", 3, 0), ("2026-02-28", 1, 0)]
+
+
+def test_backfill_counts_thread_replies_once_and_waits_out_429(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small_pages(monkeypatch)
+    bound = seed_threads(harness)
+    make_community(harness, members=(ALICE, BRUNO, CHLOE))
+    harness.emulator.rate_limit("conversations.replies", retry_after=7)
+    waits: list[float] = []
+    # A client without the SDK's own 429 retries (the app's has them): the backfill's handling is tested.
+    client = WebClient(token=harness.emulator.token, base_url=harness.emulator.api_url)
+    backfill.backfill_channel(harness.runtime.deps, client, binding_id(harness), sleep=waits.append)
+
+    assert waits == [7.0]  # the 429 on replies was waited out for as long as Slack asked
+    replies_calls = harness.emulator.calls_to("conversations.replies")
+    assert len(replies_calls) == 1 + len(harness.emulator.successful_calls_to("conversations.replies"))
+    assert {c["ts"] for c in replies_calls} == {f"{bound - 3 * 86400:.6f}", f"{bound - 2 * 86400:.6f}"}
+    assert all(c["latest"] == f"{bound:.6f}" for c in replies_calls)
+    # Chloe: 2 replies + 1 broadcast reply on Feb 27, 1 reply to the bot on Feb 28; bots and joins count nothing.
+    assert activity(harness, CHLOE) == CHLOE_FROM_THREADS
+    assert activity(harness, ALICE) == [("2026-02-27", 1, 0)]
+    assert activity(harness, BRUNO) == [("2026-03-01", 1, 0)]
+    assert activity(harness, "UBOT") == []
+    assert circle_of(harness, CHLOE) == "inner"  # the threads alone qualify her
+
+    # The reply posted after the binding arrives live and counts once; another pass counts nothing.
+    live = message(harness, BRUNO, thread_ts=f"{bound - 3 * 86400:.6f}")
+    live["ts"] = f"{bound + 30:.6f}"
+    harness.clock.advance(timedelta(minutes=2))
+    assert harness.slack.event(live).status == 200
+    backfill.resume_all(harness.runtime.deps, harness.runtime.app.client)
+    drain(harness)
+    assert activity(harness, BRUNO) == [("2026-03-01", 1, 0), ("2026-03-02", 1, 0)]
+    assert activity(harness, CHLOE) == CHLOE_FROM_THREADS
+
+
+def test_history_lists_parents_and_replies_lists_the_thread(harness: Harness) -> None:
+    bound = seed_threads(harness)
+    client = harness.runtime.app.client
+    parents = client.conversations_history(channel=CHANNEL, latest=f"{bound:.6f}")["messages"]
+    p1 = f"{bound - 3 * 86400:.6f}"
+    assert [m.get("subtype") for m in parents if m.get("thread_ts") not in (None, m["ts"])] == [
+        "thread_broadcast"
+    ]
+    first = next(m for m in parents if m["ts"] == p1)
+    assert first["reply_count"] == 7 and first["latest_reply"] == f"{bound + 30:.6f}"
+    thread = client.conversations_replies(channel=CHANNEL, ts=p1, latest=f"{bound:.6f}", limit=4)
+    assert thread["messages"][0]["ts"] == p1  # the parent first
+    assert [float(m["ts"]) for m in thread["messages"][1:]] == sorted(
+        float(m["ts"]) for m in thread["messages"][1:]
+    )
+    rest = client.conversations_replies(
+        channel=CHANNEL,
+        ts=p1,
+        latest=f"{bound:.6f}",
+        limit=4,
+        cursor=thread["response_metadata"]["next_cursor"],
+    )
+    assert len(thread["messages"]) + len(rest["messages"]) == 7  # the parent and 6 replies before the binding
+    assert not rest["has_more"]
+
+
+class CrashingClient(WebClient):
+    """A worker killed in the middle of reading a page's threads."""
+
+    def __init__(self, harness: Harness, crash_at: int) -> None:
+        super().__init__(token=harness.emulator.token, base_url=harness.emulator.api_url)
+        self.replies_calls = 0
+        self.crash_at = crash_at
+
+    def conversations_replies(self, **kwargs: Any) -> Any:
+        self.replies_calls += 1
+        if self.replies_calls == self.crash_at:
+            raise RuntimeError("killed")
+        return super().conversations_replies(**kwargs)
+
+
+def test_backfill_resumed_mid_thread_never_counts_twice(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small_pages(monkeypatch)
+    seed_threads(harness)
+    make_community(harness, members=(ALICE, BRUNO, CHLOE))
+    # Page 1 (Bruno's message, the bot's thread) is committed; the crash hits the 2nd page of Alice's thread.
+    with pytest.raises(RuntimeError):
+        backfill.backfill_channel(
+            harness.runtime.deps, CrashingClient(harness, crash_at=3), binding_id(harness)
+        )
+    assert activity(harness, BRUNO) == [("2026-03-01", 1, 0)]
+    assert activity(harness, CHLOE) == [("2026-02-28", 1, 0)]
+    assert activity(harness, ALICE) == []
+    # A Slack error other than 429 stops the backfill without counting the page either.
+    harness.emulator.fail("conversations.replies", "internal_error")
+    backfill.backfill_channel(harness.runtime.deps, harness.runtime.app.client, binding_id(harness))
+    assert activity(harness, ALICE) == []
+
+    backfill.resume_all(harness.runtime.deps, harness.runtime.app.client)
+    drain(harness)
+    assert activity(harness, CHLOE) == CHLOE_FROM_THREADS
+    assert activity(harness, ALICE) == [("2026-02-27", 1, 0)]
+    assert activity(harness, BRUNO) == [("2026-03-01", 1, 0)]
+    assert circle_of(harness, CHLOE) == "inner"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from bot.domain import cadence
 from bot.domain import circles as rule_domain
-from bot.domain.circles import ActivityDay, CircleDecision, CircleRule
+from bot.domain.circles import ActivityDay, CircleDecision, CircleRule, ParamValue, Reason
 from bot.services import communities as community_service
 from bot.services import events as event_service
 from storage.models import CircleChange, Community, CommunityChannel, Membership
@@ -99,16 +99,50 @@ def decide_for(
     return _decide(community, membership, rows, today)
 
 
-def _decisions(
-    session: Session, *, community: Community, memberships: Sequence[Membership], today: date
-) -> dict[str, CircleDecision]:
-    """Every member's decision from one read of the community's activity (not one query per member)."""
+def _rows_by_user(session: Session, *, community: Community, today: date) -> dict[str, list[Any]]:
+    """The community's activity the rule needs, by member, from one read (not one query per member)."""
     by_user: dict[str, list[Any]] = defaultdict(list)
     for row in activity_repo.for_community(
         session, team_id=community.team_id, community_id=community.id, since=_history_start(community, today)
     ):
         by_user[row.user_id].append(row)
+    return by_user
+
+
+def _decisions(
+    session: Session, *, community: Community, memberships: Sequence[Membership], today: date
+) -> dict[str, CircleDecision]:
+    """Every member's decision from one read of the community's activity."""
+    by_user = _rows_by_user(session, community=community, today=today)
     return {m.user_id: _decide(community, m, by_user[m.user_id], today) for m in memberships}
+
+
+def _per_channel(
+    community: Community, membership: Membership, rows: Iterable[Any], today: date
+) -> list[tuple[str, CircleDecision]]:
+    """Sub-issues: with 2+ bound channels, the member's circle in each channel, by the rule applied to
+    that channel's activity alone (no grace period: a place per channel is not kept, it is observed)."""
+    if len(community.channels) < 2:
+        return []
+    by_channel: dict[str, list[Any]] = defaultdict(list)
+    for row in rows:
+        by_channel[row.channel_id].append(row)
+    rule = rule_of(community)
+    joined_on = local_day_of(community, membership.joined_at.timestamp())
+    return [
+        (
+            binding.channel_id,
+            rule_domain.decide(
+                _to_domain(by_channel.get(binding.channel_id, [])),
+                rule,
+                today=today,
+                current="outer",
+                circle_since=today,
+                joined_on=joined_on,
+            ),
+        )
+        for binding in community.channels
+    ]
 
 
 def _apply(
@@ -296,37 +330,67 @@ class Standing:
     stored_days: int = 0
 
 
+def _stored_reason(change: CircleChange) -> Reason:
+    params: dict[str, ParamValue] = {
+        name: value
+        for name, value in (change.reason_params or {}).items()
+        if isinstance(value, int | str) and not isinstance(value, bool)
+    }
+    return Reason.of(change.reason_key, **params)
+
+
+def _explained(
+    community: Community,
+    membership: Membership,
+    decision: CircleDecision,
+    change: CircleChange | None,
+    rows: Iterable[Any],
+) -> CircleDecision:
+    """Demoted and quiet since: say why they moved out (the reason recorded with the change), not the
+    generic outer-circle reason. The change must be the one that put them where they are, and any
+    contribution on the day of the demotion or later brings the generic reason back."""
+    if (
+        change is None
+        or decision.circle != "outer"
+        or membership.circle != "outer"
+        or (change.from_circle, change.to_circle) != ("inner", "outer")
+        or change.changed_at < membership.circle_since
+    ):
+        return decision
+    demoted_on = local_day_of(community, change.changed_at.timestamp())
+    if any(row.day >= demoted_on and row.contributions > 0 for row in rows):
+        return decision
+    return replace(decision, reason=_stored_reason(change))
+
+
 def standings(session: Session, *, team_id: str, user_id: str, now: datetime) -> list[Standing]:
     result = []
+    latest_changes = activity_repo.latest_changes_for_user(session, team_id=team_id, user_id=user_id)
     for membership in membership_repo.active_for_user(session, team_id=team_id, user_id=user_id):
         community = community_repo.get(session, team_id=team_id, community_id=membership.community_id)
         if community is None:
             continue
         today = local_today(community, now)
-        rule = rule_of(community)
         stored = activity_repo.for_member(
             session, team_id=team_id, community_id=community.id, user_id=user_id, since=date.min
         )
         since = _history_start(community, today)
         rows = [row for row in stored if row.day >= since]
         decision = _decide(community, membership, rows, today)
-        per_channel = []
-        if len(community.channels) > 1:  # sub-issues: a circle per channel
-            by_channel: dict[str, list[Any]] = defaultdict(list)
-            for row in rows:
-                by_channel[row.channel_id].append(row)
-            for binding in community.channels:
-                channel_decision = rule_domain.decide(
-                    _to_domain(by_channel.get(binding.channel_id, [])),
-                    rule,
-                    today=today,
-                    current="outer",
-                    circle_since=today,
-                    joined_on=local_day_of(community, membership.joined_at.timestamp()),
-                )
-                per_channel.append((binding.channel_id, channel_decision))
+        decision = _explained(community, membership, decision, latest_changes.get(community.id), stored)
+        per_channel = _per_channel(community, membership, rows, today)
         result.append(Standing(community, membership, decision, per_channel, len(stored)))
     return result
+
+
+@dataclass(frozen=True)
+class ChannelCircles:
+    """One sub-issue channel: its circles by the rule on that channel's activity alone (every member,
+    the core group included: in a sub-issue they are inner only if they take part in it)."""
+
+    channel_id: str
+    counts: dict[str, int]  # inner, outer
+    inner: list[str]  # who is inner here, shown to moderators only
 
 
 @dataclass(frozen=True)
@@ -335,21 +399,31 @@ class CircleOverview:
     counts: dict[str, int]
     members: list[tuple[str, str]]  # (user_id, core|inner|outer), shown to moderators only
     lurking: list[str]  # newcomers lurking, shown to moderators only
+    per_channel: list[ChannelCircles] = field(default_factory=list)  # with 2+ bound channels only
 
 
 def overview(session: Session, *, community: Community, now: datetime) -> CircleOverview:
     today = local_today(community, now)
     memberships = membership_repo.active(session, team_id=community.team_id, community_id=community.id)
-    decisions = _decisions(session, community=community, memberships=memberships, today=today)
+    by_user = _rows_by_user(session, community=community, today=today)
     counts = {"core": 0, "inner": 0, "outer": 0}
     members, lurking = [], []
+    channels = {
+        b.channel_id: ChannelCircles(b.channel_id, {"inner": 0, "outer": 0}, []) for b in community.channels
+    }
     for membership in memberships:
+        rows = by_user[membership.user_id]
         place = "core" if membership.role == "core" else membership.circle
         counts[place] += 1
         members.append((membership.user_id, place))
-        if membership.role != "core" and decisions[membership.user_id].lurking:
+        if membership.role != "core" and _decide(community, membership, rows, today).lurking:
             lurking.append(membership.user_id)
-    return CircleOverview(community, counts, members, lurking)
+        for channel_id, decision in _per_channel(community, membership, rows, today):
+            channels[channel_id].counts[decision.circle] += 1
+            if decision.circle == "inner":
+                channels[channel_id].inner.append(membership.user_id)
+    per_channel = list(channels.values()) if len(channels) > 1 else []
+    return CircleOverview(community, counts, members, lurking, per_channel)
 
 
 # ---- privacy ---------------------------------------------------------------------------------

@@ -212,7 +212,8 @@ class SlackEmulator:
         return channel
 
     def add_message(self, channel_id: str, user: str | None, ts: str, **extra: Any) -> JSON:
-        """Put a message in a channel's history (for conversations.history), newest kept first."""
+        """Put a message in a channel's history, newest kept first; with a `thread_ts` other than its own
+        `ts` it is a reply in that thread (conversations.replies, not conversations.history)."""
         message = {"type": "message", "ts": ts, **({"user": user} if user else {}), **extra}
         with self.lock:
             messages = self.history.setdefault(channel_id, [])
@@ -668,20 +669,79 @@ def _conversations_kick(s: SlackEmulator, p: JSON) -> JSON:
     return {}
 
 
-def _conversations_history(s: SlackEmulator, p: JSON) -> JSON:
+def _in_range(p: JSON) -> Callable[[JSON], bool]:
+    """The `oldest`/`latest` filter of history and replies; `inclusive` (default false) decides whether
+    messages exactly at oldest/latest are included."""
+    oldest = float(p.get("oldest") or 0)
+    latest = float(p.get("latest") or 9e12)
+    inclusive = str(p.get("inclusive", "false")).lower() in ("true", "1")
+
+    def check(message: JSON) -> bool:
+        ts = float(message["ts"])
+        return oldest <= ts <= latest if inclusive else oldest < ts < latest
+
+    return check
+
+
+def _is_reply(message: JSON) -> bool:
+    return bool(message.get("thread_ts")) and message["thread_ts"] != message["ts"]
+
+
+def _readable_channel(s: SlackEmulator, p: JSON) -> JSON:
     channel = s.channel(p.get("channel"))
     if s.bot_user_id not in channel["members"]:
         raise SlackApiFailure("not_in_channel")
-    oldest = float(p.get("oldest") or 0)
-    latest = float(p.get("latest") or 9e12)
-    # Slack's `inclusive` (default false) decides whether messages exactly at oldest/latest are included.
-    inclusive = str(p.get("inclusive", "false")).lower() in ("true", "1")
+    return channel
+
+
+def _with_thread(message: JSON, replies: list[JSON]) -> JSON:
+    """A parent as Slack shows it: with `thread_ts`, `reply_count` and `latest_reply`."""
+    if not replies or "reply_count" in message:
+        return message
+    return {
+        **message,
+        "thread_ts": message["ts"],
+        "reply_count": len(replies),
+        "reply_users": sorted({str(r["user"]) for r in replies if r.get("user")}),
+        "latest_reply": max(replies, key=lambda r: float(r["ts"]))["ts"],
+    }
+
+
+def _conversations_history(s: SlackEmulator, p: JSON) -> JSON:
+    """Parent messages only, newest first: thread replies are not in the history, as in Slack, except
+    those also sent to the channel (`thread_broadcast`)."""
+    channel = _readable_channel(s, p)
+    stored = s.history.get(channel["id"], [])
+    replies: dict[str, list[JSON]] = {}
+    for m in stored:
+        if _is_reply(m):
+            replies.setdefault(str(m["thread_ts"]), []).append(m)
+    in_range = _in_range(p)
     messages = [
-        m
-        for m in s.history.get(channel["id"], [])
-        if (oldest <= float(m["ts"]) <= latest if inclusive else oldest < float(m["ts"]) < latest)
+        _with_thread(m, replies.get(str(m["ts"]), []))
+        for m in stored
+        if in_range(m) and (not _is_reply(m) or m.get("subtype") == "thread_broadcast")
     ]
     chunk, cursor = _page(messages, p, default_limit=100)
+    return {"messages": chunk, "has_more": bool(cursor), "response_metadata": {"next_cursor": cursor}}
+
+
+def _conversations_replies(s: SlackEmulator, p: JSON) -> JSON:
+    """A thread: its parent first, then the replies in `oldest`/`latest`, oldest first, paginated."""
+    channel = _readable_channel(s, p)
+    stored = s.history.get(channel["id"], [])
+    thread_ts = str(p.get("ts") or "")
+    if not thread_ts:
+        raise SlackApiFailure("invalid_arguments")
+    parent = next((m for m in stored if m["ts"] == thread_ts and not _is_reply(m)), None)
+    if parent is None:
+        raise SlackApiFailure("thread_not_found")
+    replies = sorted(
+        (m for m in stored if _is_reply(m) and m["thread_ts"] == thread_ts), key=lambda m: float(m["ts"])
+    )
+    in_range = _in_range(p)
+    messages = [_with_thread(parent, replies), *(r for r in replies if in_range(r))]
+    chunk, cursor = _page(messages, p, default_limit=1000)
     return {"messages": chunk, "has_more": bool(cursor), "response_metadata": {"next_cursor": cursor}}
 
 
@@ -783,6 +843,7 @@ METHODS: dict[str, Callable[[SlackEmulator, JSON], JSON]] = {
     "conversations.invite": _conversations_invite,
     "conversations.kick": _conversations_kick,
     "conversations.history": _conversations_history,
+    "conversations.replies": _conversations_replies,
     "conversations.create": _conversations_create,
     "conversations.open": _conversations_open,
     "conversations.list": _conversations_list,

@@ -86,6 +86,13 @@ def changes_for_user(session: Session, *, team_id: str, user_id: str) -> Sequenc
     ).all()
 
 
+def latest_changes_for_user(session: Session, *, team_id: str, user_id: str) -> dict[int, CircleChange]:
+    """Each community's most recent change of circle for this person, by community id."""
+    return {
+        change.community_id: change for change in changes_for_user(session, team_id=team_id, user_id=user_id)
+    }
+
+
 def is_forgotten(session: Session, *, team_id: str, user_id: str) -> bool:
     return (
         session.scalars(
