@@ -339,12 +339,6 @@ def test_newcomers_waiting_in_french_for_a_french_moderator(harness: Harness) ->
     assert greeted(harness, cid, CHLOE) and greeted(harness, cid, DAVID)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/services/circles.py overview() decides `lurking` from the last window+grace (75) days "
-    "of activity only, so a member who contributed since joining, but longer ago, counts as a newcomer "
-    "waiting to be greeted",
-)
 def test_a_member_who_contributed_long_ago_is_not_a_newcomer_waiting(harness: Harness) -> None:
     cid = make_community(harness)
     join(harness, cid, CHLOE, LONG_AGO + timedelta(days=1))  # joined 91 days ago

@@ -71,15 +71,31 @@ def _to_domain(rows: Iterable[Any]) -> list[ActivityDay]:
     return [ActivityDay(day=r.day, contributions=r.contributions, reactions=r.reactions) for r in rows]
 
 
-def _decide(community: Community, membership: Membership, rows: Iterable[Any], today: date) -> CircleDecision:
-    return rule_domain.decide(
+def _decide(
+    community: Community,
+    membership: Membership,
+    rows: Iterable[Any],
+    today: date,
+    last_contribution: date | None = None,
+) -> CircleDecision:
+    """The rule on the rows the window and grace need. `last_contribution` (their latest ever) covers what
+    those rows cannot see: someone who contributed since joining, longer ago, is no lurking newcomer."""
+    joined_on = local_day_of(community, membership.joined_at.timestamp())
+    decision = rule_domain.decide(
         _to_domain(rows),
         rule_of(community),
         today=today,
         current="inner" if membership.circle == "inner" else "outer",
         circle_since=local_day_of(community, membership.circle_since.timestamp()),
-        joined_on=local_day_of(community, membership.joined_at.timestamp()),
+        joined_on=joined_on,
     )
+    if (
+        (decision.newcomer or decision.lurking)
+        and last_contribution is not None
+        and joined_on <= last_contribution
+    ):
+        return replace(decision, newcomer=False, lurking=False)
+    return decision
 
 
 def _history_start(community: Community, today: date) -> date:
@@ -114,7 +130,10 @@ def _decisions(
 ) -> dict[str, CircleDecision]:
     """Every member's decision from one read of the community's activity."""
     by_user = _rows_by_user(session, community=community, today=today)
-    return {m.user_id: _decide(community, m, by_user[m.user_id], today) for m in memberships}
+    last = activity_repo.last_contribution_days(session, team_id=community.team_id, community_id=community.id)
+    return {
+        m.user_id: _decide(community, m, by_user[m.user_id], today, last.get(m.user_id)) for m in memberships
+    }
 
 
 def _per_channel(
@@ -376,7 +395,8 @@ def standings(session: Session, *, team_id: str, user_id: str, now: datetime) ->
         )
         since = _history_start(community, today)
         rows = [row for row in stored if row.day >= since]
-        decision = _decide(community, membership, rows, today)
+        last = max((row.day for row in stored if row.contributions), default=None)
+        decision = _decide(community, membership, rows, today, last)
         decision = _explained(community, membership, decision, latest_changes.get(community.id), stored)
         per_channel = _per_channel(community, membership, rows, today)
         result.append(Standing(community, membership, decision, per_channel, len(stored)))
@@ -406,6 +426,7 @@ def overview(session: Session, *, community: Community, now: datetime) -> Circle
     today = local_today(community, now)
     memberships = membership_repo.active(session, team_id=community.team_id, community_id=community.id)
     by_user = _rows_by_user(session, community=community, today=today)
+    last = activity_repo.last_contribution_days(session, team_id=community.team_id, community_id=community.id)
     counts = {"core": 0, "inner": 0, "outer": 0}
     members, lurking = [], []
     channels = {
@@ -416,7 +437,8 @@ def overview(session: Session, *, community: Community, now: datetime) -> Circle
         place = "core" if membership.role == "core" else membership.circle
         counts[place] += 1
         members.append((membership.user_id, place))
-        if membership.role != "core" and _decide(community, membership, rows, today).lurking:
+        lurks = _decide(community, membership, rows, today, last.get(membership.user_id)).lurking
+        if membership.role != "core" and lurks:
             lurking.append(membership.user_id)
         for channel_id, decision in _per_channel(community, membership, rows, today):
             channels[channel_id].counts[decision.circle] += 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from storage.models import ActivityDay, CircleChange, ForgottenUser, JoinRequest, Membership
@@ -123,3 +123,17 @@ def erase_user(session: Session, *, team_id: str, user_id: str) -> int:
         result = session.execute(delete(model).where(model.team_id == team_id, model.user_id == user_id))
         removed += int(getattr(result, "rowcount", 0) or 0)
     return removed
+
+
+def last_contribution_days(session: Session, *, team_id: str, community_id: int) -> dict[str, date]:
+    """Each member's latest day with a contribution, however long ago."""
+    rows = session.execute(
+        select(ActivityDay.user_id, func.max(ActivityDay.day))
+        .where(
+            ActivityDay.team_id == team_id,
+            ActivityDay.community_id == community_id,
+            ActivityDay.contributions > 0,
+        )
+        .group_by(ActivityDay.user_id)
+    ).all()
+    return {user_id: day for user_id, day in rows}
