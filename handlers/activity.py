@@ -143,13 +143,7 @@ def circles_subcommand(request: CommandRequest) -> None:
     lang, deps = request.lang, request.deps
     try:
         with deps.db.session() as session:
-            community = community_service.require(
-                session,
-                team_id=request.team_id,
-                query=request.argument,
-                channel_id=request.body.get("channel_id"),
-                user_id=request.user_id,
-            )
+            community = request.community(session)
             overview = circle_service.overview(session, community=community, now=deps.clock.now())
             moderator = community_service.is_moderator(session, community=community, user_id=request.user_id)
             name = community.name

@@ -13,6 +13,7 @@ from slack_sdk import WebClient
 from bot.domain.commands import HELP, closest, parse
 from bot.i18n import t
 from bot.runtime import Deps
+from bot.services import communities as community_service
 from bot.views.common import ephemeral
 from bot.views.help import help_message
 from handlers import registry
@@ -42,6 +43,17 @@ class CommandRequest:
     @property
     def team_id(self) -> str:
         return str(self.body.get("team_id") or self.context.team_id or "")
+
+    def community(self, session: Any, query: str | None = None) -> Any:
+        """The community meant: by the text typed (the argument unless `query` is given), else the
+        channel the command was typed in, else the user's only community. CommunityProblem if none."""
+        return community_service.require(
+            session,
+            team_id=self.team_id,
+            query=self.argument if query is None else query,
+            channel_id=self.body.get("channel_id"),
+            user_id=self.user_id,
+        )
 
     def reply(self, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
         """Answer in the ack itself: ephemeral, visible only to the person who typed the command."""

@@ -67,16 +67,6 @@ def open_modal(request: CommandRequest, view: dict[str, Any]) -> None:
     request.ack()
 
 
-def _command_community(request: CommandRequest, session: Any, query: str) -> Any:
-    return service.require(
-        session,
-        team_id=request.team_id,
-        query=query,
-        channel_id=request.body.get("channel_id"),
-        user_id=request.user_id,
-    )
-
-
 def _is_admin(request: CommandRequest) -> bool:
     return slack.is_admin(request.deps, request.client, request.user_id)
 
@@ -351,7 +341,7 @@ def leave_subcommand(request: CommandRequest) -> None:
     deps = request.deps
     try:
         with deps.db.session() as session:
-            community = _command_community(request, session, request.argument)
+            community = request.community(session)
             service.leave(session, community=community, user_id=request.user_id, now=deps.clock.now())
             name = community.name
     except CommunityProblem as problem:
@@ -372,7 +362,7 @@ def list_subcommand(request: CommandRequest) -> None:
 def info_subcommand(request: CommandRequest) -> None:
     try:
         with request.deps.db.session() as session:
-            community = _command_community(request, session, request.argument)
+            community = request.community(session)
             text, blocks = views.info_message(
                 service.view(session, community=community, viewer=request.user_id), request.lang
             )
@@ -391,7 +381,7 @@ def moderators_subcommand(request: CommandRequest) -> None:
     if verb not in ("add", "remove"):
         try:
             with deps.db.session() as session:
-                community = _command_community(request, session, request.argument)
+                community = request.community(session)
                 shown = service.view(session, community=community, viewer=request.user_id)
                 moderators, name, hidden = shown.moderators, community.name, not shown.shows_details
         except CommunityProblem as problem:
@@ -418,7 +408,7 @@ def moderators_subcommand(request: CommandRequest) -> None:
     admin = _is_admin(request)
     try:
         with deps.db.session() as session:
-            community = _command_community(request, session, query)
+            community = request.community(session, query)
             if verb == "add":
                 changed = service.add_moderators(
                     session,
@@ -461,7 +451,7 @@ def settings_subcommand(request: CommandRequest) -> None:
     deps = request.deps
     try:
         with deps.db.session() as session:
-            community = _command_community(request, session, request.argument)
+            community = request.community(session)
             service.require_active(community)
             service.require_moderator(
                 session, community=community, user_id=request.user_id, is_admin=_is_admin(request)
@@ -584,7 +574,7 @@ def settings_submission(
 def dissolve_subcommand(request: CommandRequest) -> None:
     try:
         with request.deps.db.session() as session:
-            community = _command_community(request, session, request.argument)
+            community = request.community(session)
             service.require_active(community)
             service.require_moderator(
                 session, community=community, user_id=request.user_id, is_admin=_is_admin(request)

@@ -30,13 +30,7 @@ def review_subcommand(request: CommandRequest) -> None:
     deps, lang = request.deps, request.lang
     try:
         with deps.db.session() as session:
-            community = community_service.require(
-                session,
-                team_id=request.team_id,
-                query=request.argument,
-                channel_id=request.body.get("channel_id"),
-                user_id=request.user_id,
-            )
+            community = request.community(session)
             admin = slack.is_admin(deps, request.client, request.user_id)
             review = review_service.on_demand(
                 session, community=community, user_id=request.user_id, is_admin=admin, now=deps.clock.now()
