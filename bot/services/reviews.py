@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -15,7 +16,7 @@ from bot.domain.checklist import ChecklistResult, Decision
 from bot.services import circles as circle_service
 from bot.services import communities as community_service
 from bot.services.communities import CommunityProblem
-from storage.models import Community, Review
+from storage.models import Community, Membership, Review
 from storage.repositories import activity as activity_repo
 from storage.repositories import communities as community_repo
 from storage.repositories import memberships as membership_repo
@@ -339,55 +340,45 @@ def signals(
     )
     today = circle_service.local_today(community, now)
     memberships = membership_repo.active(session, team_id=community.team_id, community_id=community.id)
-    core = {m.user_id for m in memberships if m.role == "core"}
     daily: dict[date, int] = defaultdict(int)
-    core_last: date | None = None
-    rows = activity_repo.for_community(
+    for row in activity_repo.for_community(
         session,
         team_id=community.team_id,
         community_id=community.id,
         since=today - timedelta(days=momentum.HISTORY_DAYS),
-    )
-    for row in rows:
+    ):
         daily[row.day] += row.contributions
-        if row.user_id in core and row.contributions and (core_last is None or row.day > core_last):
-            core_last = row.day
-    if core_last is None:  # older contributions than the history window still count as "last"
-        for membership in memberships:
-            if membership.role == "core":
-                for row in activity_repo.for_member(
-                    session,
-                    team_id=community.team_id,
-                    community_id=community.id,
-                    user_id=membership.user_id,
-                    since=date.min,
-                ):
-                    if row.contributions and (core_last is None or row.day > core_last):
-                        core_last = row.day
+    last_days = activity_repo.last_contribution_days(
+        session, team_id=community.team_id, community_id=community.id
+    )
+    core_last = max(
+        (last_days[m.user_id] for m in memberships if m.role == "core" and m.user_id in last_days),
+        default=None,
+    )
     overview = circle_service.overview(session, community=community, now=now)
-    greeted = {m.user_id for m in memberships if m.greeted_at is not None}
     last = review_repo.latest_done(session, team_id=community.team_id, community_id=community.id)
     return momentum.CommunitySignals(
         today=today,
         moderators_active=moderators_active,
         core_last_contribution=core_last,
         daily_contributions=dict(daily),
-        lurkers_not_greeted=sum(1 for user in overview.lurking if user not in greeted),
+        lurkers_not_greeted=len(_waiting(overview, memberships)),
         inner_now=overview.counts["inner"],
         inner_at_last_review=last.inner_count if last is not None else None,
         created_on=circle_service.local_day_of(community, community.created_at.timestamp()),
     )
 
 
+def _waiting(overview: circle_service.CircleOverview, memberships: Sequence[Membership]) -> list[str]:
+    """Newcomers lurking whom no moderator has greeted yet."""
+    greeted = {m.user_id for m in memberships if m.greeted_at is not None}
+    return [user for user in overview.lurking if user not in greeted]
+
+
 def lurkers_not_greeted(session: Session, *, team_id: str, community_id: int, now: datetime) -> list[str]:
     community = community_service.require_by_id(session, team_id=team_id, community_id=community_id)
-    overview = circle_service.overview(session, community=community, now=now)
-    greeted = {
-        m.user_id
-        for m in membership_repo.active(session, team_id=team_id, community_id=community_id)
-        if m.greeted_at is not None
-    }
-    return [user for user in overview.lurking if user not in greeted]
+    memberships = membership_repo.active(session, team_id=team_id, community_id=community_id)
+    return _waiting(circle_service.overview(session, community=community, now=now), memberships)
 
 
 def claim_alert(
