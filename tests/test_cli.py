@@ -114,6 +114,15 @@ def test_migrate(tmp_path: Path) -> None:
     assert (tmp_path / "cdp-bot.db").exists()
 
 
+def test_recompute(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [CDP_BOT, "recompute"], cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert "circles recomputed: 0 change(s)" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_run_serves_http_against_the_emulator_and_stops_on_sigterm(tmp_path: Path, backend: str) -> None:
     port = free_port()
