@@ -6,6 +6,7 @@ Never a column for message text: we store who contributed, where and when, nothi
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     MetaData,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -119,14 +121,32 @@ class Membership(Base):
     joined_via: Mapped[str] = mapped_column(String(16), default="command")  # command | channel | creation
     # A moderator said they welcomed this newcomer (the "newcomers waiting" alert stops counting them).
     greeted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # When the membership last changed (joined, left, came back): a Slack event older than this one is
+    # a late retry and must not undo a newer change (member_joined_channel arriving after a leave).
+    changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     community: Mapped[Community] = relationship(back_populates="memberships", lazy="raise")
 
 
 class JoinRequest(Base):
-    """A request to join a protected community, decided by a moderator."""
+    """A request to join a protected community, decided by a moderator (once: compare-and-set on status).
+
+    At most one pending request per person and community: a partial unique index, so two concurrent
+    `/cdp join` give one request and one message to the moderators.
+    """
 
     __tablename__ = "join_requests"
+    __table_args__ = (
+        Index(
+            "uq_join_requests_pending",
+            "team_id",
+            "community_id",
+            "user_id",
+            unique=True,
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     team_id: Mapped[str] = mapped_column(String(TEAM_ID))
@@ -239,3 +259,40 @@ class Alert(Base):
     claimed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     figures: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+
+
+class OutboxMessage(Base):
+    """One Slack call owed to one recipient, written in the transaction that decided it (DESIGN.md: the
+    request path). A worker sends it after the answer, retries it (Retry-After, backoff) and records the
+    outcome here, so a crash after the commit still sends it, and each recipient gets it once.
+
+    `kind` says what to do (post a message, invite, update earlier messages, answer a response_url,
+    upload an export); `payload` says with what: a renderer's name and arguments, rendered in the
+    recipient's language when it is sent. `dedupe_key` is unique: the same message to the same person
+    is written once, however many instances or retries decide it. `ref` groups the copies of one message
+    (a join request sent to every moderator) so they can all be updated when it is decided.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "not_before"),
+        Index("ix_outbox_ref", "ref"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_id: Mapped[str] = mapped_column(String(TEAM_ID))
+    kind: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(SLACK_ID))  # the channel or the user (a DM) it goes to
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    dedupe_key: Mapped[str | None] = mapped_column(String(191), nullable=True, unique=True)
+    ref: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sent|skipped|failed|cancelled
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime)  # the next attempt, not earlier
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # a worker's lease
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    error: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Where the message landed (chat.postMessage's channel and ts): what a later chat.update needs.
+    result_channel: Mapped[str | None] = mapped_column(String(SLACK_ID), nullable=True)
+    result_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
