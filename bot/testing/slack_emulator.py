@@ -126,7 +126,10 @@ class SlackEmulator:
         self._server.daemon_threads = True
         # serve_forever polls for shutdown every 0.5 s by default: every test would wait that long to stop.
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="slack-emulator", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            name="slack-emulator",
+            daemon=True,
         )
         self._thread.start()
         return self
