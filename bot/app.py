@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import logging
+import math
+import threading
 import time
+import urllib.error
 from typing import Any
 
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+from slack_sdk.web import SlackResponse
 
 from bot.logs import REQUEST_LOGGER, log_fields
 from bot.runtime import Deps
+from bot.settings import Settings
 
 request_log = logging.getLogger(REQUEST_LOGGER)
+log = logging.getLogger("cdp_bot.slack")
 
 
 def describe_request(req: BoltRequest) -> dict[str, Any]:
@@ -55,25 +62,97 @@ class CdpApp(App):
         return response
 
 
-def make_client(deps: Deps) -> WebClient:
-    # Slack's 429 comes with Retry-After; slack_sdk's handler waits it out, so a message still goes out.
+REQUEST_TIMEOUT = 1.5  # seconds: Slack gives the whole answer 3
+
+
+class RequestClient(WebClient):
+    """The client of the request path (the one Bolt hands to listeners): a short timeout, no retries,
+    and no sleeping through a 429. A method Slack rate-limited is not called again before its
+    Retry-After has passed: the caller gets the same SlackApiError at once, and answers without it
+    (DESIGN.md, the request path). Network failures become SlackApiError("slack_unreachable"), so every
+    caller handles one kind of refusal."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        # urllib takes a float timeout; slack_sdk only annotates it as int.
+        super().__init__(timeout=REQUEST_TIMEOUT, retry_handlers=[], **kwargs)  # type: ignore[arg-type]
+        self._paused: dict[str, float] = {}
+        self._pause_lock = threading.Lock()
+
+    def api_call(self, api_method: str, **kwargs: Any) -> SlackResponse:
+        with self._pause_lock:
+            until = self._paused.get(api_method, 0.0)
+        if time.monotonic() < until:
+            raise self._refusal(
+                api_method, "ratelimited", 429, {"Retry-After": str(math.ceil(until - time.monotonic()))}
+            )
+        try:
+            return super().api_call(api_method, **kwargs)
+        except SlackApiError as exc:
+            if exc.response.status_code == 429:
+                wait = float(exc.response.headers.get("Retry-After", 30) or 30)
+                with self._pause_lock:
+                    self._paused[api_method] = time.monotonic() + wait
+            raise
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+            log.info(
+                "Slack did not answer in time",
+                extra={"fields": {"method": api_method, "error": type(exc).__name__}},
+            )
+            raise self._refusal(api_method, "slack_unreachable", 503, {}) from exc
+
+    def _refusal(self, api_method: str, error: str, status: int, headers: dict[str, str]) -> SlackApiError:
+        response = SlackResponse(
+            client=self,
+            http_verb="POST",
+            api_url=f"{self.base_url}{api_method}",
+            req_args={},
+            data={"ok": False, "error": error},
+            headers=headers,
+            status_code=status,
+        )
+        return SlackApiError(f"{api_method}: {error}", response)  # type: ignore[no-untyped-call]
+
+
+def request_client(settings: Settings) -> RequestClient:
+    return RequestClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+
+
+def worker_client(settings: Settings) -> WebClient:
+    """The outbox worker's client: no retries of its own, the outbox owns them (Retry-After, backoff)."""
     return WebClient(
-        token=deps.settings.slack_bot_token,
-        base_url=deps.settings.slack_api_url,
+        token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10, retry_handlers=[]
+    )
+
+
+def background_client(settings: Settings) -> WebClient:
+    """Scheduled jobs and the backfill: off the request path, they may wait out a 429 (Retry-After)."""
+    return WebClient(
+        token=settings.slack_bot_token,
+        base_url=settings.slack_api_url,
         retry_handlers=[ConnectionErrorRetryHandler(), RateLimitErrorRetryHandler(max_retry_count=3)],
     )
 
 
+class _SameTokenWarning(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment even when it is given a client, then warns that
+    the token is unused (slack_bolt/app/app.py): it is the same token, the warning only alarms operators."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
 def build_app(deps: Deps) -> CdpApp:
     settings = deps.settings
+    bolt_logger = logging.getLogger("slack_bolt.App")
+    bolt_logger.addFilter(_SameTokenWarning())
     app = CdpApp(
-        client=make_client(deps),
+        client=request_client(settings),
         signing_secret=settings.slack_signing_secret,
         request_verification_enabled=not settings.socket_mode,
         # Finish the work (and commit it) before answering Slack: an acknowledged event is never lost,
         # and a failed one gets a 500 so Slack retries it.
         process_before_response=True,
-        logger=logging.getLogger("slack_bolt.App"),
+        logger=bolt_logger,
     )
     from handlers import register_all
 

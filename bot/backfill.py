@@ -238,8 +238,11 @@ def _run(deps: Deps, client: WebClient, binding_id: int) -> None:
             deps.backfilling.discard(binding_id)
 
 
-def resume_all(deps: Deps, client: WebClient) -> None:
-    """At start: finish every backfill a restart interrupted."""
+def resume_all(deps: Deps, client: WebClient | None = None) -> None:
+    """Start every backfill not done yet (channels bound just now, or interrupted by a restart), in
+    the background, with the jobs' client (it may wait out a 429: it is off the request path)."""
     with deps.db.session() as session:
         pending = [b.id for b in community_repo.pending_backfills(session)]
-    start(deps, client, pending)
+    jobs_client = client or deps.jobs_client
+    assert jobs_client is not None, "Runtime.start sets deps.jobs_client"
+    start(deps, jobs_client, pending)

@@ -1,53 +1,137 @@
-"""The people of the workspace as Slack describes them (users.info), cached per process."""
+"""The people of the workspace as Slack describes them (users.info), cached with a stated expiry.
+
+One users.info call (with the locale) answers everything the app asks about a person: language, time
+zone, bot or human, deactivated, admin. It is cached per process: what rarely changes (language, time
+zone, bot-ness) for an hour, what matters for trust (admin rights, deactivation) for five minutes, so a
+demoted admin loses their rights within minutes and a restart is never needed. On the request path the
+call fails fast (see bot.app.RequestClient): when Slack does not answer, the user still gets an answer,
+in the default language.
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.i18n import normalise_language
-from bot.runtime import Deps
 
 log = logging.getLogger("cdp_bot.people")
 
-
-def profile(deps: Deps, client: WebClient, user_id: str, *, fresh: bool = False) -> dict[str, Any] | None:
-    """users.info, cached per process (bot-ness and admin rights rarely change); None if unknown."""
-    if not fresh and user_id in deps.profiles:
-        return deps.profiles[user_id]
-    try:
-        user = dict(client.users_info(user=user_id).get("user") or {})
-    except SlackApiError as exc:
-        log.warning("users.info failed", extra={"fields": {"error": str(exc.response.get("error"))}})
-        return None
-    deps.profiles[user_id] = user
-    return user
+PROFILE_TTL = 3600.0  # language, time zone, bot-ness
+RIGHTS_TTL = 300.0  # admin rights and deactivation: trust, so asked again after five minutes
+# Slack's answers about a person that will not change by asking again.
+UNKNOWN_PERSON = {"user_not_found", "user_not_visible", "account_inactive"}
 
 
-def user_language(deps: Deps, client: WebClient, user_id: str) -> str:
-    """The user's Slack locale mapped to fr/en; the configured default when Slack does not say."""
-    cached = deps.languages.get(user_id)
-    if cached is not None:
-        return cached
-    default = deps.settings.default_language
-    try:
-        user = client.users_info(user=user_id, include_locale=True).get("user") or {}
-    except SlackApiError as exc:
-        log.warning("users.info failed", extra={"fields": {"error": exc.response.get("error")}})
-        return default
-    language = normalise_language(user.get("locale"), default)
-    deps.languages[user_id] = language
-    return language
+def is_user_id(value: str) -> bool:
+    """A member id (a DM goes to it), as opposed to a channel id."""
+    return value[:1] in ("U", "W")
 
 
-def reachable(deps: Deps, client: WebClient, user_ids: list[str]) -> list[str]:
-    """People who can receive a DM now: not bots, not deactivated (asked afresh: people leave)."""
-    result = []
-    for user_id in dict.fromkeys(user_ids):
-        user = profile(deps, client, user_id, fresh=True)
-        if user is not None and not user.get("is_bot") and not user.get("deleted"):
-            result.append(user_id)
-    return result
+@dataclass(frozen=True)
+class Person:
+    user_id: str
+    language: str | None  # fr / en, None when Slack has no locale we speak
+    timezone: str | None
+    is_bot: bool
+    deleted: bool
+    is_admin: bool
+
+    @property
+    def is_human(self) -> bool:
+        return not self.is_bot and not self.deleted and self.user_id != "USLACKBOT"
+
+    @classmethod
+    def from_slack(cls, user: dict[str, Any]) -> Person:
+        locale = str(user.get("locale") or "")
+        spoken = locale.replace("_", "-").split("-")[0].lower() in ("fr", "en")
+        return cls(
+            user_id=str(user.get("id") or ""),
+            language=normalise_language(locale) if spoken else None,
+            timezone=str(user["tz"]) if user.get("tz") else None,
+            is_bot=bool(user.get("is_bot")),
+            deleted=bool(user.get("deleted")),
+            is_admin=bool(user.get("is_admin") or user.get("is_owner")),
+        )
+
+
+class People:
+    """users.info, cached. `get` answers None when Slack could not say (never raises)."""
+
+    def __init__(self, default_language: str, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.default_language = default_language
+        self._monotonic = monotonic
+        self._cache: dict[str, tuple[Person, float]] = {}
+        self._lock = threading.Lock()
+
+    def fetch(self, client: WebClient, user_id: str) -> Person:
+        """Ask Slack now; SlackApiError when it refuses (rate limit, unknown person, unreachable)."""
+        user = dict(client.users_info(user=user_id, include_locale=True).get("user") or {})
+        person = Person.from_slack({**user, "id": user.get("id") or user_id})
+        with self._lock:
+            self._cache[user_id] = (person, self._monotonic())
+        return person
+
+    def get(self, client: WebClient, user_id: str, *, max_age: float = PROFILE_TTL) -> Person | None:
+        with self._lock:
+            cached = self._cache.get(user_id)
+        if cached is not None and self._monotonic() - cached[1] <= max_age:
+            return cached[0]
+        try:
+            return self.fetch(client, user_id)
+        except SlackApiError as exc:
+            log.info("users.info failed", extra={"fields": {"error": str(exc.response.get("error"))}})
+            # An older answer beats none: a language is still right, rights are refused below.
+            return cached[0] if cached is not None and max_age >= PROFILE_TTL else None
+
+    def language(self, client: WebClient, user_id: str, *, strict: bool = False) -> str:
+        """fr / en from the person's Slack locale; the default when Slack does not say. `strict` (the
+        outbox worker) lets a rate limit or an outage raise, so the message waits for the right words."""
+        if strict:
+            with self._lock:
+                cached = self._cache.get(user_id)
+            if cached is None or self._monotonic() - cached[1] > PROFILE_TTL:
+                try:
+                    person: Person | None = self.fetch(client, user_id)
+                except SlackApiError as exc:
+                    if str(exc.response.get("error")) not in UNKNOWN_PERSON:
+                        raise
+                    person = None
+            else:
+                person = cached[0]
+        else:
+            person = self.get(client, user_id)
+        return (person.language if person else None) or self.default_language
+
+    def is_admin(self, client: WebClient, user_id: str) -> bool:
+        """A workspace admin or owner, asked again after RIGHTS_TTL; False when Slack does not answer."""
+        person = self.get(client, user_id, max_age=RIGHTS_TTL)
+        return person is not None and person.is_admin
+
+    def timezone(self, client: WebClient, user_id: str, default: str = "UTC") -> str:
+        person = self.get(client, user_id)
+        return (person.timezone if person else None) or default
+
+    def many(
+        self, client: WebClient, user_ids: Iterable[str], *, max_age: float = PROFILE_TTL
+    ) -> dict[str, Person | None]:
+        """Several people at once: the calls Slack must answer go in parallel (a form names several)."""
+        wanted = list(dict.fromkeys(user_ids))
+        if len(wanted) <= 1:
+            return {u: self.get(client, u, max_age=max_age) for u in wanted}
+        with ThreadPoolExecutor(max_workers=min(8, len(wanted))) as pool:
+            found = pool.map(lambda u: self.get(client, u, max_age=max_age), wanted)
+            return dict(zip(wanted, found, strict=True))
+
+    def reachable(self, client: WebClient, user_ids: Iterable[str]) -> list[str]:
+        """People who can receive a DM now: not bots, not deactivated (asked again after RIGHTS_TTL)."""
+        found = self.many(client, user_ids, max_age=RIGHTS_TTL)
+        return [u for u, person in found.items() if person is not None and person.is_human]

@@ -1,51 +1,61 @@
 """The reminder jobs the scheduler runs: checklist reviews, their escalation, momentum alerts.
 
-Every send follows one pattern: claim in the database (unique key or compare-and-set) and commit,
-then send, then record that it was sent. A failed send releases the claim for the next tick; a
-crashed sender's claim goes stale and is taken again. Slack's 429 is waited out by the client.
+Every send follows one pattern: ask Slack who can receive it (outside any transaction), then in ONE
+transaction claim the step (a unique key or a compare-and-set) and write one outbox delivery per
+recipient. Of two instances (or two ticks), one claims and writes; a crash before the commit leaves the
+step unclaimed for the next tick; after it, the outbox delivers to each recipient once, retrying Slack's
+refusals on its own (Retry-After, backoff) without holding up any other recipient.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from functools import partial
+from dataclasses import asdict
+from datetime import date, datetime
 from typing import Any
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from sqlalchemy.orm import Session
 
 from bot.domain import momentum
-from bot.people import reachable, user_language
 from bot.runtime import Deps
+from bot.services import outbox
 from bot.services import reviews as review_service
-from bot.views import reviews as views
 from storage.repositories import reviews as review_repo
 
 log = logging.getLogger("cdp_bot.reminders")
 
-# Refusals about one person (gone, a bot): skip them, the others still get the message.
-PERSON_ERRORS = {"cannot_dm_bot", "user_not_found", "user_disabled", "account_inactive", "channel_not_found"}
+
+def _json(value: Any) -> Any:
+    """Summaries and alerts as JSON arguments of their renderers (dates as ISO strings)."""
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json(v) for v in value]
+    return value
 
 
-Render = Callable[[str], tuple[str, list[dict[str, Any]]]]
-
-
-def deliver(deps: Deps, client: WebClient, recipients: list[str], render: Render) -> tuple[int, int]:
-    """DM each recipient in their language: (delivered, failed). A person-level refusal is a skip."""
-    delivered = failed = 0
+def _write_prompts(
+    session: Session, deps: Deps, *, team_id: str, review_id: int, recipients: list[str], level: int
+) -> None:
+    review = review_repo.get(session, team_id=team_id, review_id=review_id)
+    assert review is not None
+    now = deps.clock.now()
+    summary = review_service.summary(session, review=review, now=now)
+    stamp = int(now.timestamp())  # the step's time: a prompt after a snooze is a new one
     for user_id in recipients:
-        lang = user_language(deps, client, user_id)
-        text, blocks = render(lang)
-        try:
-            client.chat_postMessage(channel=user_id, text=text, blocks=blocks)
-            delivered += 1
-        except SlackApiError as exc:
-            error = str(exc.response.get("error") or "")
-            log.warning("reminder DM refused", extra={"fields": {"error": error}})
-            if error not in PERSON_ERRORS:
-                failed += 1
-    return delivered, failed
+        outbox.message(
+            session,
+            team_id=team_id,
+            to=user_id,
+            render="reviews.prompt",
+            once=f"review:{review_id}:{level}:{stamp}:{user_id}",
+            summary=_json(asdict(summary)),
+            review_id=review_id,
+            level=level,
+        )
 
 
 # ---- reviews ---------------------------------------------------------------------------------
@@ -56,95 +66,118 @@ def send_due_reviews(deps: Deps, client: WebClient) -> int:
         sendable = review_service.sendable_reviews(session, now=now)
     sent = 0
     for item in sendable:
-        with deps.db.session() as session:  # the claim is committed before anything is sent
+        recipients = _recipients(deps, client, item.team_id, item.review_id, level=0)
+        with deps.db.session() as session:  # the claim and the deliveries commit together
             if not review_service.claim(session, review_id=item.review_id, now=now):
                 continue
-        if _send_prompt(deps, client, item.team_id, item.review_id, level=0):
-            sent += 1
+            _write_prompts(
+                session, deps, team_id=item.team_id, review_id=item.review_id, recipients=recipients, level=0
+            )
+            review = review_repo.get(session, team_id=item.team_id, review_id=item.review_id)
+            assert review is not None
+            review_service.mark_sent(session, review=review, now=now)
+        log.info("review prompt", extra={"fields": {"review": item.review_id, "recipients": len(recipients)}})
+        sent += 1
     return sent
 
 
 def _recipients(deps: Deps, client: WebClient, team_id: str, review_id: int, level: int) -> list[str]:
     with deps.db.session() as session:
         moderators, creator = review_service.people_of(session, team_id=team_id, review_id=review_id)
-    people = reachable(deps, client, [*moderators, creator] if level >= 2 else moderators)
+    people = deps.people.reachable(client, [*moderators, creator] if level >= 2 else moderators)
     # No moderator left to ask: the creator is the last one who can keep the community going.
-    return people or reachable(deps, client, [creator])
-
-
-def _send_prompt(deps: Deps, client: WebClient, team_id: str, review_id: int, *, level: int) -> bool:
-    recipients = _recipients(deps, client, team_id, review_id, level)
-    with deps.db.session() as session:
-        review = review_repo.get(session, team_id=team_id, review_id=review_id)
-        assert review is not None
-        summary = review_service.summary(session, review=review, now=deps.clock.now())
-    delivered, failed = deliver(
-        deps, client, recipients, lambda lang: views.prompt_message(lang, summary, review_id, level=level)
-    )
-    with deps.db.session() as session:
-        review = review_repo.get(session, team_id=team_id, review_id=review_id)
-        assert review is not None
-        if level == 0 and review.sent_at is None:
-            if delivered == 0 and failed > 0:
-                review_service.release(session, review_id=review_id)  # Slack failed: try again next tick
-                return False
-            review_service.mark_sent(session, review=review, now=deps.clock.now())
-    log.info("review prompt", extra={"fields": {"review": review_id, "level": level, "delivered": delivered}})
-    return delivered > 0
+    return people or deps.people.reachable(client, [creator])
 
 
 def escalate(deps: Deps, client: WebClient) -> int:
     """Re-send unanswered reviews after 3 days, then to co-moderators and the creator after 6; end snoozes."""
     now = deps.clock.now()
     with deps.db.session() as session:
-        steps = []
-        for step in review_service.due_escalations(session, now=now):
+        steps = [
+            (s, r.team_id)
+            for s in review_service.due_escalations(session, now=now)
+            if (r := review_repo.by_id(session, s.review_id))
+        ]
+    advanced = 0
+    for step, team_id in steps:
+        recipients = _recipients(deps, client, team_id, step.review_id, level=step.level)
+        with deps.db.session() as session:  # the step is claimed (compare-and-set) with its deliveries
             review = review_repo.by_id(session, step.review_id)
-            if review is not None and review_service.advance(
+            if review is None or not review_service.advance(
                 session, review=review, to_level=step.level, now=now
             ):
-                steps.append((review.team_id, step))
-    for team_id, step in steps:  # claimed and committed above: each step goes out once
-        _send_prompt(deps, client, team_id, step.review_id, level=step.level)
-    return len(steps)
+                continue
+            _write_prompts(
+                session,
+                deps,
+                team_id=team_id,
+                review_id=step.review_id,
+                recipients=recipients,
+                level=step.level,
+            )
+        advanced += 1
+    return advanced
 
 
 # ---- momentum --------------------------------------------------------------------------------
 def momentum_pass(deps: Deps, client: WebClient) -> int:
-    """Evaluate every community's momentum; each kind of alert at most once a week per community."""
+    """Evaluate every community's momentum; each kind of alert at most once a week per community.
+    One community that fails (a Slack outage, a broken row) is logged and the pass goes on."""
     now = deps.clock.now()
     with deps.db.session() as session:
         review_service.drop_stale_alerts(session, now=now)
         checks = review_service.momentum_targets(session, now=now)
-    sent = 0
+    sent = failed = 0
     for check in checks:
-        active = len(reachable(deps, client, check.moderators))
+        try:
+            sent += _momentum_of(deps, client, check, now)
+        except Exception:
+            failed += 1
+            log.exception(
+                "momentum pass failed for a community", extra={"fields": {"community": check.community_id}}
+            )
+    log.info(
+        "momentum pass", extra={"fields": {"communities": len(checks), "alerts": sent, "failed": failed}}
+    )
+    return sent
+
+
+def _momentum_of(deps: Deps, client: WebClient, check: review_service.MomentumCheck, now: datetime) -> int:
+    active = len(deps.people.reachable(client, check.moderators))
+    with deps.db.session() as session:
+        signals = review_service.signals(session, check=check, moderators_active=active, now=now)
+    sent = 0
+    for alert in momentum.evaluate(signals):
+        recipients = _alert_recipients(deps, client, check, alert.kind)
+        if not recipients:
+            continue  # nobody to tell yet: the next pass tries again
         with deps.db.session() as session:
-            signals = review_service.signals(session, check=check, moderators_active=active, now=now)
-        for alert in momentum.evaluate(signals):
-            with deps.db.session() as session:
-                alert_id = review_service.claim_alert(
-                    session, check=check, alert=alert, today=signals.today, now=now
-                )
+            alert_id = review_service.claim_alert(
+                session, check=check, alert=alert, today=signals.today, now=now
+            )
             if alert_id is None:
                 continue  # already sent this week
-            recipients = _alert_recipients(deps, client, check, alert.kind)
-            delivered, _ = deliver(
-                deps,
-                client,
-                recipients,
-                partial(_render_alert, name=check.name, alert=alert, community_id=check.community_id),
-            )
-            with deps.db.session() as session:
-                if delivered == 0:  # Slack failed, or nobody to tell yet: the next pass tries again
-                    review_service.drop_alert(session, alert_id=alert_id)
-                    continue
-                review_service.mark_alert_sent(session, alert_id=alert_id, now=now)
-            sent += 1
-            log.info(
-                "momentum alert",
-                extra={"fields": {"community": check.community_id, "kind": alert.kind.value}},
-            )
+            for user_id in recipients:
+                outbox.message(
+                    session,
+                    team_id=check.team_id,
+                    to=user_id,
+                    render="reviews.alert",
+                    once=f"alert:{alert_id}:{user_id}",
+                    name=check.name,
+                    community_id=check.community_id,
+                    alert={
+                        "kind": alert.kind.value,
+                        "reason": _json(alert.reason.as_dict()),
+                        "suggestion": _json(alert.suggestion.as_dict()),
+                        "figures": dict(alert.figures),
+                    },
+                )
+            review_service.mark_alert_sent(session, alert_id=alert_id, now=now)
+        sent += 1
+        log.info(
+            "momentum alert", extra={"fields": {"community": check.community_id, "kind": alert.kind.value}}
+        )
     return sent
 
 
@@ -156,16 +189,16 @@ def _alert_recipients(
 ) -> list[str]:
     """The moderators; with no moderator left, the creator and the most active members still here."""
     if kind != momentum.AlertKind.NO_MODERATOR:
-        return reachable(deps, client, check.moderators)
-    creator = reachable(deps, client, [check.creator])
-    active = [u for u in reachable(deps, client, check.contributors) if u not in creator]
+        return deps.people.reachable(client, check.moderators)
+    creator = deps.people.reachable(client, [check.creator])
+    active: list[str] = []
+    candidates = [u for u in check.contributors if u not in creator]
+    # Asked a few at a time, most active first: a big community is not looked up whole.
+    for start in range(0, len(candidates), TOP_CONTRIBUTORS):
+        active += deps.people.reachable(client, candidates[start : start + TOP_CONTRIBUTORS])
+        if len(active) >= TOP_CONTRIBUTORS:
+            break
     return creator + active[:TOP_CONTRIBUTORS]
-
-
-def _render_alert(
-    lang: str, *, name: str, alert: momentum.Alert, community_id: int
-) -> tuple[str, list[dict[str, Any]]]:
-    return views.alert_message(lang, name=name, alert=alert, community_id=community_id)
 
 
 def tick(deps: Deps, client: WebClient) -> None:

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
+
+from slack_sdk import WebClient
 
 from bot.background import BackgroundTasks
 from bot.clock import Clock
+from bot.people import People
 from bot.settings import Settings
 from storage.db import Database
+
+if TYPE_CHECKING:
+    from bot.outbox import OutboxWorker
 
 
 @dataclass
@@ -18,11 +24,16 @@ class Deps:
     db: Database
     clock: Clock
     bot_user_id: str | None = None
+    # Backfills of newly bound channels: long reads of history, resumable from the database.
     background: BackgroundTasks = field(default_factory=BackgroundTasks)
-    # user id -> language; Slack locales rarely change, a process restart refreshes them.
-    languages: dict[str, str] = field(default_factory=dict)
-    # user id -> users.info profile, for checks that do not change (is a bot, timezone).
-    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    people: People = field(init=False)
+    # Sends what the requests and jobs wrote to the outbox; started by Runtime.start.
+    outbox: OutboxWorker | None = None
+    # The scheduled jobs' and backfills' client: off the request path, it may wait out a 429.
+    jobs_client: WebClient | None = None
     # channel bindings whose backfill runs in this process
     backfilling: set[int] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.people = People(self.settings.default_language)

@@ -21,9 +21,10 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from bot import backfill
-from bot.app import CdpApp, build_app
+from bot.app import CdpApp, background_client, build_app, worker_client
 from bot.clock import Clock, SystemClock
 from bot.logs import REQUEST_LOGGER, log_fields
+from bot.outbox import OutboxWorker
 from bot.runtime import Deps
 from bot.scheduler import build_scheduler
 from bot.settings import Settings
@@ -63,15 +64,22 @@ class Runtime:
                 f"SLACK_BOT_TOKEN was not accepted by the Slack API at {settings.slack_api_url} ({exc})"
             ) from exc
         deps.bot_user_id = str(app.client.auth_test().get("user_id") or "") or None
-        scheduler = build_scheduler(deps, app.client)
+        # Pending deliveries (written before a crash or a restart) go out as soon as the worker runs.
+        deps.outbox = OutboxWorker(
+            db, worker_client(settings), deps.people, default_language=settings.default_language
+        ).start()
+        deps.jobs_client = jobs_client = background_client(settings)
+        scheduler = build_scheduler(deps, jobs_client)
         if run_scheduler:
             scheduler.start()
-        backfill.resume_all(deps, app.client)
+        backfill.resume_all(deps)
         return cls(deps=deps, app=app, scheduler=scheduler)
 
     def close(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
+        if self.deps.outbox is not None:
+            self.deps.outbox.stop()
         self.deps.background.shutdown()
         self.deps.db.dispose()
 

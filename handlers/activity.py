@@ -2,44 +2,32 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
 from bot.backfill import is_contribution
 from bot.domain.circles import progress_reason
 from bot.i18n import t
-from bot.runtime import Deps
 from bot.services import circles as circle_service
 from bot.services import communities as community_service
+from bot.services import outbox
 from bot.services.communities import CommunityProblem
 from bot.views import communities as community_views
 from bot.views.common import plain, section
 from handlers import registry, slack
 from handlers.commands import CommandRequest, subcommand
 from handlers.communities import open_modal, problem_text
-from handlers.context import deps_of, interaction, user_language
+from handlers.context import deps_of, interaction
 
 log = logging.getLogger("cdp_bot.activity")
 
 FORGET_CALLBACK = "privacy_forget"
 
 
-TS_MAX = 1e11  # year 5138: anything beyond is not a Slack timestamp
-
-
-def _ts(value: Any) -> float | None:
-    """A Slack `ts` as seconds; None for anything that is not a plausible one (ignored, not an error)."""
-    try:
-        ts = float(value)
-    except (TypeError, ValueError):
-        return None
-    return ts if math.isfinite(ts) and 0 < ts < TS_MAX else None
+_ts = slack.ts_seconds  # an implausible `ts` is ignored, not an error
 
 
 # ---- counting --------------------------------------------------------------------------------
@@ -51,25 +39,27 @@ def message_callback(
     channel_id, ts = str(event.get("channel") or ""), _ts(event.get("ts"))
     if not channel_id or ts is None or not is_contribution(event, context.bot_user_id):
         return
+    team_id = str(body.get("team_id") or "")
     with deps.db.session() as session:
         outcome = circle_service.record_contribution(
             session,
-            team_id=str(body.get("team_id") or ""),
+            team_id=team_id,
             event_id=body.get("event_id"),
             channel_id=channel_id,
             user_id=str(event["user"]),
             ts=ts,
             now=deps.clock.now(),
         )
-    # Committed: only now is the event acknowledged, and only now the note goes out.
-    promotion = outcome.promotion
-    if promotion is not None and promotion.send_note:
-        deps.background.submit("promotion note", _send_promotion_note, deps, client, promotion)
-
-
-def _send_promotion_note(deps: Deps, client: WebClient, promotion: circle_service.Promotion) -> None:
-    lang = user_language(deps, client, promotion.user_id)
-    slack.post(client, promotion.user_id, t("activity.promotion.note", lang, name=promotion.community_name))
+        promotion = outcome.promotion
+        if promotion is not None and promotion.send_note:
+            # Written with the count it follows from, sent after the ack.
+            outbox.text(
+                session,
+                team_id=team_id,
+                to=promotion.user_id,
+                key_name="activity.promotion.note",
+                name=promotion.community_name,
+            )
 
 
 def reaction_callback(body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
@@ -208,24 +198,10 @@ def privacy_subcommand(request: CommandRequest) -> None:
 
 
 def export(request: CommandRequest) -> None:
+    """The file is gathered and uploaded after the answer (the outbox): the answer says it is coming."""
     with request.deps.db.session() as session:
-        data = circle_service.export(session, team_id=request.team_id, user_id=request.user_id)
-    try:
-        request.client.files_upload_v2(
-            channel=_dm_channel(request.client, request.user_id),
-            content=json.dumps(data, ensure_ascii=False, indent=2),
-            filename="cdp-bot-my-data.json",
-            title="cdp-bot: my data",
-            initial_comment=t("activity.privacy.export_comment", request.lang),
-        )
-    except SlackApiError as exc:
-        request.reply(t("activity.privacy.export_failed", request.lang, error=slack.slack_error(exc)))
-        return
-    request.reply(t("activity.privacy.export_sent", request.lang))
-
-
-def _dm_channel(client: WebClient, user_id: str) -> str:
-    return str(client.conversations_open(users=user_id)["channel"]["id"])
+        outbox.export(session, team_id=request.team_id, user=request.user_id, lang=request.lang)
+    request.reply(t("delivery.export_coming", request.lang))
 
 
 def forget_submission(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:

@@ -15,14 +15,14 @@ from slack_sdk.errors import SlackApiError
 from bot import backfill
 from bot.domain.communities import CIRCLE_RULE_SETTINGS, mentioned_users, without_mentions
 from bot.i18n import format_list, t
-from bot.runtime import Deps
 from bot.services import communities as service
+from bot.services import outbox
 from bot.services.communities import ChannelChoice, CommunityProblem, JoinOutcome
 from bot.views import communities as views
 from handlers import registry, slack
 from handlers.commands import CommandRequest, subcommand
 from handlers.community_forms import FormState, parse_community_form
-from handlers.context import deps_of, interaction, user_language
+from handlers.context import deps_of, interaction
 
 log = logging.getLogger("cdp_bot.communities")
 
@@ -85,11 +85,10 @@ def create_submission(
     parsed = parse_community_form(view, settings=False)
     draft = parsed.draft
     if draft is not None:
-        bots = slack.not_humans(deps, client, [*draft.moderators, *draft.key_people])
-        if any(b in draft.moderators for b in bots):
-            parsed.errors["moderators"] = "communities.errors.bot_picked"
-        elif bots:
-            parsed.errors["key_people"] = "communities.errors.bot_picked"
+        for field, people in (("moderators", draft.moderators), ("key_people", draft.key_people)):
+            problem = slack.people_problem(deps, client, people)
+            if problem:
+                parsed.errors[field] = problem
     if parsed.errors or draft is None:
         ack(**field_errors(parsed.errors, lang))
         return
@@ -109,9 +108,11 @@ def create_submission(
     now = deps.clock.now()
     try:
         with deps.db.session() as session:
-            community_id = service.create(
+            community = service.create(
                 session, team_id=team_id, creator=user_id, draft=draft, channel=channel, now=now
-            ).id
+            )
+            _announce_creation(session, community, channel_id=channel.channel_id, creator=user_id, lang=lang)
+            community_id = community.id
     except Exception as exc:
         # Two submissions racing for one name or channel: the unique constraints decide.
         if "unique" in str(exc).lower():
@@ -119,10 +120,7 @@ def create_submission(
             return
         raise
     ack()
-    deps.background.submit(
-        "welcome", _after_creation, deps, client, team_id, community_id, user_id, channel, lang
-    )
-    backfill.resume_all(deps, client)  # seed the circles from the channel's last 30 days
+    backfill.resume_all(deps)  # seed the circles from the channel's last 30 days
     log.info("community created", extra={"fields": {"team": team_id, "community": community_id}})
 
 
@@ -162,40 +160,43 @@ def _prepare_channel(
     return ChannelChoice(channel_id, str(info.get("name") or ""), bool(info.get("is_private"))), None
 
 
-def _after_creation(
-    deps: Deps,
-    client: WebClient,
-    team_id: str,
-    community_id: int,
-    creator: str,
-    channel: ChannelChoice,
-    lang: str,
-) -> None:
-    with deps.db.session() as session:
-        community = service.require_by_id(session, team_id=team_id, community_id=community_id)
-        moderators = service.view(session, community=community, viewer=creator).moderators
-        name, domain, language = community.name, community.domain, community.language
-        objectives, other, key_people = (
-            list(community.objectives),
-            community.objectives_other,
-            list(community.key_people),
-        )
-    slack.invite(client, channel.channel_id, [u for u in moderators if u != creator] + [creator])
-    text, blocks = views.welcome_message(
-        language, name=name, domain=domain, objectives=objectives, other=other, moderators=moderators
+def _announce_creation(session: Any, community: Any, *, channel_id: str, creator: str, lang: str) -> None:
+    """What a new community owes Slack, written with it: its people into the channel, the welcome
+    there, an invitation to each key person, a word to the creator."""
+    team_id, name = community.team_id, community.name
+    moderators = service.moderators(session, community=community)
+    for person in [u for u in moderators if u != creator] + [creator]:
+        outbox.invite(session, team_id=team_id, channel=channel_id, user=person)
+    outbox.message(
+        session,
+        team_id=team_id,
+        to=channel_id,
+        render="communities.welcome",
+        lang=community.language,
+        name=name,
+        domain=community.domain,
+        objectives=list(community.objectives),
+        other=community.objectives_other,
+        moderators=moderators,
     )
-    slack.post(client, channel.channel_id, text, blocks)
-    for person in key_people:
-        person_lang = user_language(deps, client, person)
-        slack.post(
-            client,
-            person,
-            views.key_person_invitation(person_lang, name=name, domain=domain, creator=creator),
+    for person in community.key_people:
+        outbox.message(
+            session,
+            team_id=team_id,
+            to=person,
+            render="communities.key_person",
+            name=name,
+            domain=community.domain,
+            creator=creator,
         )
-    slack.post(
-        client,
-        creator,
-        t("communities.created.done", lang, name=name, channel=views.channel_mention(channel.channel_id)),
+    outbox.text(
+        session,
+        team_id=team_id,
+        to=creator,
+        key_name="communities.created.done",
+        lang=lang,
+        name=name,
+        channel=views.channel_mention(channel_id),
     )
 
 
@@ -217,55 +218,49 @@ def join_subcommand(request: CommandRequest) -> None:
     try:
         with deps.db.session() as session:
             community = service.require(session, team_id=request.team_id, query=request.argument)
-            outcome = service.join(
-                session, community=community, user_id=request.user_id, now=deps.clock.now()
-            )
-            community_id = community.id
+            answer = _join(session, community, request.user_id, request.lang, deps.clock.now())
     except CommunityProblem as problem:
         request.reply(problem_text(problem, request.lang))
         return
-    request.reply(
-        _after_join(
-            deps, request.client, request.team_id, community_id, request.user_id, outcome, request.lang
-        )
-    )
+    request.reply(answer)
 
 
-def _after_join(
-    deps: Deps,
-    client: WebClient,
-    team_id: str,
-    community_id: int,
-    user_id: str,
-    outcome: JoinOutcome,
-    lang: str,
-) -> str:
-    with deps.db.session() as session:
-        community = service.require_by_id(session, team_id=team_id, community_id=community_id)
-        name, channels = community.name, [c.channel_id for c in community.channels if not c.is_archived]
-        moderators = service.view(session, community=community, viewer=user_id).moderators
-        request = service.pending_request(session, community=community, user_id=user_id)
-        request_id = request.id if request else None
-        listed = channels_text(community, lang)
+def _join(session: Any, community: Any, user_id: str, lang: str, now: Any) -> str:
+    """Join (or ask to join) in this transaction; what it owes Slack goes to the outbox with it. Only
+    the request that changed something writes anything: a second click, a concurrent `/cdp join`, finds
+    the member (or the pending request) already there and sends nothing."""
+    outcome = service.join(session, community=community, user_id=user_id, now=now)
+    team_id, name = community.team_id, community.name
     if outcome in (JoinOutcome.JOINED, JoinOutcome.REJOINED):
-        for channel_id in channels:
-            if not slack.invite(client, channel_id, [user_id]):
-                listed += " " + t(
-                    "communities.join.invite_failed", lang, channel=views.channel_mention(channel_id)
-                )
+        for binding in community.channels:
+            if not binding.is_archived:
+                outbox.invite(session, team_id=team_id, channel=binding.channel_id, user=user_id)
         key = "communities.join.joined" if outcome == JoinOutcome.JOINED else "communities.join.rejoined"
-        return t(key, lang, name=name, channels=listed).strip()
-    if outcome == JoinOutcome.REQUESTED and request_id is not None:
-        for moderator in moderators:
-            moderator_lang = user_language(deps, client, moderator)
-            text, blocks = views.join_request_message(
-                moderator_lang, name=name, requester=user_id, request_id=request_id
+        return t(key, lang, name=name, channels=channels_text(community, lang)).strip()
+    if outcome == JoinOutcome.REQUESTED:
+        request = service.pending_request(session, community=community, user_id=user_id)
+        assert request is not None
+        for moderator in service.moderators(session, community=community):
+            outbox.message(
+                session,
+                team_id=team_id,
+                to=moderator,
+                render="communities.join_request",
+                once=f"join-request:{request.id}:{moderator}",
+                ref=request_ref(request.id),
+                name=name,
+                requester=user_id,
+                request_id=request.id,
             )
-            slack.post(client, moderator, text, blocks)
         return t("communities.join.requested", lang, name=name)
     if outcome == JoinOutcome.ALREADY_REQUESTED:
         return t("communities.join.already_requested", lang, name=name)
     return t("communities.join.already", lang, name=name)
+
+
+def request_ref(request_id: int) -> str:
+    """The copies of one join request (one per moderator), updated together once it is decided."""
+    return f"join-request:{request_id}"
 
 
 def join_submission(
@@ -276,31 +271,28 @@ def join_submission(
     try:
         with deps.db.session() as session:
             community = service.require_by_id(session, team_id=team_id, community_id=int(picked or 0))
-            outcome = service.join(session, community=community, user_id=user_id, now=deps.clock.now())
-            community_id = community.id
+            answer = _join(session, community, user_id, lang, deps.clock.now())
+            outbox.message(session, team_id=team_id, to=user_id, render="plain", lang=lang, text=answer)
     except CommunityProblem as problem:
         ack(response_action="errors", errors={"community": problem_text(problem, lang)})
         return
     ack()
-    message = _after_join(deps, client, team_id, community_id, user_id, outcome, lang)
-    slack.post(client, user_id, message)
 
 
 # ---- protected communities: approve / decline ------------------------------------------------
-def decide_request_action(
-    ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, respond: Any
-) -> None:
+def decide_request_action(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     ack()
     deps, lang, moderator, team_id = interaction(context, body)
     action = body["actions"][0]
     approve = action["action_id"] == views.APPROVE_ACTION
     admin = slack.is_admin(deps, client, moderator)
-    try:
-        with deps.db.session() as session:
+    with deps.db.session() as session:
+        try:
             request = service.get_request(session, team_id=team_id, request_id=int(action.get("value") or 0))
             if request is None:
                 raise CommunityProblem("communities.errors.request_unknown")
             community = service.require_by_id(session, team_id=team_id, community_id=request.community_id)
+            # Compare-and-set: of an approve and a decline pressed together, one decides, the other is told.
             service.decide_request(
                 session,
                 request=request,
@@ -310,29 +302,40 @@ def decide_request_action(
                 is_admin=admin,
                 now=deps.clock.now(),
             )
-            requester, name = request.user_id, community.name
-            channels = [c.channel_id for c in community.channels if not c.is_archived]
-    except CommunityProblem as problem:
-        respond(text=problem_text(problem, lang), response_type="ephemeral", replace_original=False)
-        return
+        except CommunityProblem as problem:
+            slack.tell(session, body, lang, problem_text(problem, lang))
+            return
+        _announce_decision(session, community, request.id, request.user_id, moderator, approve)
+
+
+def _announce_decision(
+    session: Any, community: Any, request_id: int, requester: str, moderator: str, approve: bool
+) -> None:
+    """Every moderator's copy of the request loses its buttons and says who decided; the requester is
+    told, and added to the channels when approved."""
+    team_id, name = community.team_id, community.name
     key = "communities.request.approved" if approve else "communities.request.declined"
-    respond(
-        text=t(key, lang, moderator=views.mention(moderator), user=views.mention(requester), name=name),
-        replace_original=True,
+    outbox.update_copies(
+        session,
+        team_id=team_id,
+        ref=request_ref(request_id),
+        render="text",
+        key_name=key,
+        params={"moderator": views.mention(moderator), "user": views.mention(requester), "name": name},
     )
-    requester_lang = user_language(deps, client, requester)
+    channels = [c.channel_id for c in community.channels if not c.is_archived]
     if approve:
         for channel_id in channels:
-            slack.invite(client, channel_id, [requester])
-        message = t(
-            "communities.request.approved_requester",
-            requester_lang,
-            name=name,
-            channels=channels_text(community, requester_lang),
-        )
-    else:
-        message = t("communities.request.declined_requester", requester_lang, name=name)
-    slack.post(client, requester, message.strip())
+            outbox.invite(session, team_id=team_id, channel=channel_id, user=requester)
+    outbox.message(
+        session,
+        team_id=team_id,
+        to=requester,
+        render="communities.request_answer",
+        approved=approve,
+        name=name,
+        channels=channels,
+    )
 
 
 # ---- /cdp leave, list, info ------------------------------------------------------------------
@@ -401,9 +404,11 @@ def moderators_subcommand(request: CommandRequest) -> None:
     if not users:
         request.reply(t("communities.moderators.usage", lang))
         return
-    if verb == "add" and slack.not_humans(deps, request.client, users):
-        request.reply(t("communities.errors.bot_picked", lang))
-        return
+    if verb == "add":
+        refusal = slack.people_problem(deps, request.client, users)
+        if refusal:
+            request.reply(t(refusal, lang))
+            return
     query = without_mentions(rest)
     admin = _is_admin(request)
     try:
@@ -418,31 +423,33 @@ def moderators_subcommand(request: CommandRequest) -> None:
                     user_ids=users,
                     now=deps.clock.now(),
                 )
+                _announce_moderators(session, community, changed, actor=request.user_id)
             else:
-                changed = service.remove_moderators(
+                service.remove_moderators(
                     session, community=community, actor=request.user_id, is_admin=admin, user_ids=users
                 )
-            name, channels = community.name, [c.channel_id for c in community.channels if not c.is_archived]
+            name = community.name
     except CommunityProblem as problem:
         request.reply(problem_text(problem, lang))
         return
     key = "communities.moderators.added" if verb == "add" else "communities.moderators.removed"
     request.reply(t(key, lang, users=views.people(users, lang), name=name))
-    if verb == "add":
-        for user_id in changed:
-            for channel_id in channels:
-                slack.invite(request.client, channel_id, [user_id])
-            user_lang = user_language(deps, request.client, user_id)
-            slack.post(
-                request.client,
-                user_id,
-                t(
-                    "communities.moderators.added_dm",
-                    user_lang,
-                    actor=views.mention(request.user_id),
-                    name=name,
-                ),
-            )
+
+
+def _announce_moderators(session: Any, community: Any, added: list[str], *, actor: str) -> None:
+    """New moderators (only those this request made: `added`) join the channels and hear why."""
+    for user_id in added:
+        for binding in community.channels:
+            if not binding.is_archived:
+                outbox.invite(session, team_id=community.team_id, channel=binding.channel_id, user=user_id)
+        outbox.text(
+            session,
+            team_id=community.team_id,
+            to=user_id,
+            key_name="communities.moderators.added_dm",
+            actor=views.mention(actor),
+            name=community.name,
+        )
 
 
 # ---- /cdp settings ---------------------------------------------------------------------------
@@ -503,10 +510,11 @@ def settings_submission(
     community_id = _metadata_id(view)
     parsed = parse_community_form(view, settings=True)
     draft = parsed.draft
-    if draft is not None and slack.not_humans(deps, client, draft.moderators):
-        parsed.errors["moderators"] = "communities.errors.bot_picked"
-    if draft is not None and slack.not_humans(deps, client, draft.key_people):
-        parsed.errors["key_people"] = "communities.errors.bot_picked"
+    if draft is not None:
+        for field, people in (("moderators", draft.moderators), ("key_people", draft.key_people)):
+            problem = slack.people_problem(deps, client, people)
+            if problem:
+                parsed.errors[field] = problem
     if parsed.errors or draft is None:
         ack(**field_errors(parsed.errors, lang))
         return
@@ -557,7 +565,14 @@ def settings_submission(
                 channels=choices,
                 now=deps.clock.now(),
             )
-            name = community.name
+            outbox.text(
+                session,
+                team_id=team_id,
+                to=user_id,
+                key_name="communities.settings.saved",
+                lang=lang,
+                name=community.name,
+            )
     except CommunityProblem as problem:
         if problem.field:
             ack(response_action="errors", errors={problem.field: problem_text(problem, lang)})
@@ -565,8 +580,7 @@ def settings_submission(
             stale(ack, lang, problem_text(problem, lang))
         return
     ack()
-    backfill.resume_all(deps, client)  # channels bound just now
-    slack.post(client, user_id, t("communities.settings.saved", lang, name=name))
+    backfill.resume_all(deps)  # channels bound just now
 
 
 # ---- /cdp dissolve ---------------------------------------------------------------------------
@@ -594,22 +608,33 @@ def dissolve_submission(
     try:
         with deps.db.session() as session:
             community = service.require_by_id(session, team_id=team_id, community_id=_metadata_id(view))
+            # Compare-and-set on the status: of two submissions, one dissolves and announces.
             service.dissolve(
                 session, community=community, actor=user_id, is_admin=admin, now=deps.clock.now()
             )
-            name, language = community.name, community.language
-            channels = [c.channel_id for c in community.channels if not c.is_archived]
+            for binding in community.channels:
+                if not binding.is_archived:
+                    outbox.text(
+                        session,
+                        team_id=team_id,
+                        to=binding.channel_id,
+                        key_name="communities.dissolve.announce",
+                        lang=community.language,
+                        name=community.name,
+                        moderator=views.mention(user_id),
+                    )
+            outbox.text(
+                session,
+                team_id=team_id,
+                to=user_id,
+                key_name="communities.dissolve.done",
+                lang=lang,
+                name=community.name,
+            )
     except CommunityProblem as problem:
         stale(ack, lang, problem_text(problem, lang))
         return
     ack()
-    for channel_id in channels:
-        slack.post(
-            client,
-            channel_id,
-            t("communities.dissolve.announce", language, name=name, moderator=views.mention(user_id)),
-        )
-    slack.post(client, user_id, t("communities.dissolve.done", lang, name=name))
 
 
 # ---- Slack-side changes ----------------------------------------------------------------------
@@ -628,7 +653,12 @@ def member_joined_callback(
         return  # a bot user is never a member
     with deps.db.session() as session:
         service.join_via_channel(
-            session, team_id=team_id, channel_id=channel_id, user_id=user_id, now=deps.clock.now()
+            session,
+            team_id=team_id,
+            channel_id=channel_id,
+            user_id=user_id,
+            now=deps.clock.now(),
+            at=slack.event_moment(body, event),
         )
 
 
@@ -640,7 +670,12 @@ def member_left_callback(body: dict[str, Any], event: dict[str, Any], context: B
         return
     with deps.db.session() as session:
         service.leave_via_channel(
-            session, team_id=team_id, channel_id=channel_id, user_id=user_id, now=deps.clock.now()
+            session,
+            team_id=team_id,
+            channel_id=channel_id,
+            user_id=user_id,
+            now=deps.clock.now(),
+            at=slack.event_moment(body, event),
         )
 
 

@@ -1,16 +1,21 @@
-"""Listener middleware: put the dependencies and the user's language in Bolt's context once."""
+"""Listener middleware: put the dependencies and the user's language in Bolt's context once, and
+refuse a replayed command or interaction before any listener sees it."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from slack_bolt import App, BoltContext
+from slack_bolt import App, BoltContext, BoltResponse
 from slack_sdk import WebClient
 
-from bot.people import user_language as user_language  # re-exported for the handlers
+from bot.i18n import t
 from bot.runtime import Deps
+from bot.services import events as event_service
+from bot.views.common import ephemeral
 
 log = logging.getLogger(__name__)
 
@@ -21,12 +26,50 @@ def register(app: App, deps: Deps) -> None:
     @app.middleware
     def attach_context(
         context: BoltContext, body: dict[str, Any], client: WebClient, next: Callable[[], None]
-    ) -> None:
+    ) -> BoltResponse | None:
         context["deps"] = deps
         user_id = acting_user(body)
         if user_id is not None:
-            context["lang"] = user_language(deps, client, user_id)
+            context["lang"] = deps.people.language(client, user_id)
+        if replayed(deps, body):
+            return replay_refused(body, lang_of(context))
         next()
+        return None
+
+
+def replay_key(body: dict[str, Any]) -> str | None:
+    """Slack never resends a command or an interaction, and gives each one a fresh trigger_id: the
+    same trigger_id twice is somebody replaying a signed request (valid for 5 minutes)."""
+    trigger = body.get("trigger_id")
+    interactive = "command" in body or body.get("type") in INTERACTIVE
+    if not interactive or not isinstance(trigger, str) or not trigger:
+        return None
+    return "trigger:" + (trigger if len(trigger) <= 56 else hashlib.sha256(trigger.encode()).hexdigest()[:56])
+
+
+def replayed(deps: Deps, body: dict[str, Any]) -> bool:
+    key = replay_key(body)
+    if key is None:
+        return False
+    team = body.get("team")
+    team_id = str(body.get("team_id") or (team.get("id") if isinstance(team, dict) else "") or "")[:32]
+    with deps.db.session() as session:
+        first = event_service.first_time(session=session, team_id=team_id, event_id=key, now=deps.clock.now())
+    if not first:
+        kind = "slash_command" if "command" in body else str(body.get("type"))
+        log.warning("replayed request refused", extra={"fields": {"kind": kind}})
+    return not first
+
+
+def replay_refused(body: dict[str, Any], lang: str) -> BoltResponse:
+    """Nothing is done again; a command says so, an interaction changes nothing."""
+    if "command" in body:
+        return BoltResponse(
+            status=200,
+            body=json.dumps(ephemeral(t("delivery.replayed", lang))),
+            headers={"content-type": "application/json;charset=utf-8"},
+        )
+    return BoltResponse(status=200, body="")
 
 
 def acting_user(body: dict[str, Any]) -> str | None:

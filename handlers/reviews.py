@@ -6,13 +6,13 @@ import json
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
-from slack_bolt.context.respond import Respond
 from slack_sdk import WebClient
 
 from bot.domain import checklist
 from bot.domain.checklist import ChecklistResult, Decision
 from bot.i18n import format_day, t
 from bot.services import communities as community_service
+from bot.services import outbox
 from bot.services import reviews as review_service
 from bot.services.communities import CommunityProblem
 from bot.views import communities as community_views
@@ -49,35 +49,42 @@ def _action_value(body: dict[str, Any]) -> int:
         return 0
 
 
-def start_review_action(
-    ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, respond: Respond
-) -> None:
+def start_review_action(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     ack()
     deps, lang, user_id, team_id = interaction(context, body)
     admin = slack.is_admin(deps, client, user_id)
-    try:
-        with deps.db.session() as session:
+    with deps.db.session() as session:
+        try:
             review, community = review_service.open_review(
                 session, team_id=team_id, review_id=_action_value(body), user_id=user_id, is_admin=admin
             )
             form = views.checklist_modal(lang, name=community.name, review_id=review.id)
-    except CommunityProblem as problem:
-        respond(text=problem_text(problem, lang), response_type="ephemeral", replace_original=False)
-        return
+        except CommunityProblem as problem:
+            slack.tell(session, body, lang, problem_text(problem, lang))
+            return
+    # The modal needs the trigger (3 seconds): opened here, the one Slack call this answer needs.
     refusal = open_view(client, body["trigger_id"], form, lang)
     if refusal is not None:
-        respond(text=refusal, response_type="ephemeral", replace_original=False)
+        with deps.db.session() as session:
+            slack.tell(session, body, lang, refusal)
 
 
-def snooze_action(
-    ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, respond: Respond
-) -> None:
+def _pressed_message(body: dict[str, Any]) -> tuple[str, str] | None:
+    """The channel and ts of the message whose button was pressed (to update it with chat.update,
+    which works for as long as the message exists, unlike a response_url)."""
+    container = body.get("container") or {}
+    channel = container.get("channel_id") or (body.get("channel") or {}).get("id")
+    ts = container.get("message_ts") or (body.get("message") or {}).get("ts")
+    return (str(channel), str(ts)) if channel and ts else None
+
+
+def snooze_action(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     ack()
     deps, lang, user_id, team_id = interaction(context, body)
     admin = slack.is_admin(deps, client, user_id)
     now = deps.clock.now()
-    try:
-        with deps.db.session() as session:
+    with deps.db.session() as session:
+        try:
             community, until = review_service.snooze(
                 session,
                 team_id=team_id,
@@ -86,21 +93,31 @@ def snooze_action(
                 is_admin=admin,
                 now=now,
             )
-            text = views.snoozed_text(lang, community.name, until)
-    except CommunityProblem as problem:
-        respond(text=problem_text(problem, lang), response_type="ephemeral", replace_original=False)
-        return
-    respond(text=text, replace_original=True)
+        except CommunityProblem as problem:
+            slack.tell(session, body, lang, problem_text(problem, lang))
+            return
+        text = views.snoozed_text(lang, community.name, until)
+        pressed = _pressed_message(body)
+        if pressed is None:
+            slack.tell(session, body, lang, text)
+        else:  # the prompt loses its buttons: the review comes back on its own
+            outbox.edit(
+                session,
+                team_id=team_id,
+                channel=pressed[0],
+                ts=pressed[1],
+                render="plain",
+                lang=lang,
+                text=text,
+            )
 
 
-def greeted_action(
-    ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, respond: Respond
-) -> None:
+def greeted_action(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     ack()
     deps, lang, user_id, team_id = interaction(context, body)
     admin = slack.is_admin(deps, client, user_id)
-    try:
-        with deps.db.session() as session:
+    with deps.db.session() as session:
+        try:
             count = review_service.mark_greeted(
                 session,
                 team_id=team_id,
@@ -112,14 +129,10 @@ def greeted_action(
             name = community_service.require_by_id(
                 session, team_id=team_id, community_id=_action_value(body)
             ).name
-    except CommunityProblem as problem:
-        respond(text=problem_text(problem, lang), response_type="ephemeral", replace_original=False)
-        return
-    respond(
-        text=t("alerts.greeted", lang, count=count, name=name),
-        response_type="ephemeral",
-        replace_original=False,
-    )
+        except CommunityProblem as problem:
+            slack.tell(session, body, lang, problem_text(problem, lang))
+            return
+        slack.tell(session, body, lang, t("alerts.greeted", lang, count=count, name=name))
 
 
 def _review_id(view: dict[str, Any]) -> int:
@@ -159,6 +172,7 @@ def checklist_submission(
     admin = slack.is_admin(deps, client, user_id)
     try:
         with deps.db.session() as session:
+            # Compare-and-set on completion: of two submissions, one completes and announces.
             _, community = review_service.complete(
                 session,
                 team_id=team_id,
@@ -168,13 +182,13 @@ def checklist_submission(
                 result=parsed,
                 now=deps.clock.now(),
             )
-            name, language, next_on = community.name, community.language, community.next_review_on
-            channels = [c.channel_id for c in community.channels if not c.is_archived]
-            in_channel = community.review_outcome_in_channel
+            _announce_outcome(session, community, parsed, user_id=user_id, lang=lang)
             if parsed.decision == Decision.ADJUST:
                 follow_up: dict[str, Any] | None = settings_form_for(session, community=community, lang=lang)
             elif parsed.decision == Decision.DISSOLVE:
-                follow_up = community_views.dissolve_form(lang, name=name, community_id=community.id)
+                follow_up = community_views.dissolve_form(
+                    lang, name=community.name, community_id=community.id
+                )
             else:
                 follow_up = None
     except CommunityProblem as problem:
@@ -184,25 +198,37 @@ def checklist_submission(
         ack(response_action="update", view=follow_up)  # adjust: the settings; dissolve: its confirmation
     else:
         ack()
-    outcome = review_service.outcome(parsed)
-    if in_channel:
-        for channel_id in channels:
-            slack.post(
-                client,
-                channel_id,
-                t(
-                    "reviews.outcome_channel",
-                    language,
+
+
+def _announce_outcome(
+    session: Any, community: Any, result: ChecklistResult, *, user_id: str, lang: str
+) -> None:
+    """The outcome in the community's channels (if it wants that), and a word to the moderator."""
+    team_id, name, language = community.team_id, community.name, community.language
+    if community.review_outcome_in_channel:
+        outcome = review_service.outcome(result)
+        for binding in community.channels:
+            if not binding.is_archived:
+                outbox.text(
+                    session,
+                    team_id=team_id,
+                    to=binding.channel_id,
+                    key_name="reviews.outcome_channel",
+                    lang=language,
                     name=name,
                     moderator=community_views.mention(user_id),
                     outcome=t(outcome.key, language, **outcome.params),
-                ),
-            )
-    if parsed.decision == Decision.DISSOLVE:
-        slack.post(client, user_id, t("reviews.done_dissolving", lang, name=name))
+                )
+    if result.decision == Decision.DISSOLVE:
+        outbox.text(
+            session, team_id=team_id, to=user_id, key_name="reviews.done_dissolving", lang=lang, name=name
+        )
     else:
+        next_on = community.next_review_on
         day = format_day(next_on, lang) if next_on else "—"
-        slack.post(client, user_id, t("reviews.done", lang, name=name, day=day))
+        outbox.text(
+            session, team_id=team_id, to=user_id, key_name="reviews.done", lang=lang, name=name, day=day
+        )
 
 
 def register(app: App) -> None:

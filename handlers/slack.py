@@ -1,18 +1,40 @@
-"""Small Web API helpers the handlers share: profiles, channels, messages. Transport only."""
+"""Small Web API helpers the handlers share: who people are, Slack's error codes. Transport only.
+
+Every call here is on the request path: it fails fast (bot.app.RequestClient) and the answer goes on
+without it where it can. Messages, invites and updates are never sent from here: they go through the
+outbox (bot.services.outbox), after the answer.
+"""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.people import profile
 from bot.runtime import Deps
+from bot.services import outbox
 
-log = logging.getLogger("cdp_bot.slack")
+TS_MAX = 1e11  # year 5138: anything beyond is not a Slack timestamp
+
+
+def ts_seconds(value: Any) -> float | None:
+    """A Slack `ts` as seconds; None for anything that is not a plausible one."""
+    try:
+        ts = float(value)
+    except (TypeError, ValueError):
+        return None
+    return ts if math.isfinite(ts) and 0 < ts < TS_MAX else None
+
+
+def event_moment(body: dict[str, Any], event: dict[str, Any]) -> datetime | None:
+    """When Slack says the event happened (its `event_ts`, else the callback's `event_time`): what
+    orders a late retry against newer changes."""
+    seconds = ts_seconds(event.get("event_ts")) or ts_seconds(body.get("event_time"))
+    return datetime.fromtimestamp(seconds, UTC) if seconds is not None else None
 
 
 def slack_error(exc: SlackApiError) -> str:
@@ -20,44 +42,41 @@ def slack_error(exc: SlackApiError) -> str:
 
 
 def is_human(deps: Deps, client: WebClient, user_id: str) -> bool:
-    user = profile(deps, client, user_id)
-    if user is None or user_id == "USLACKBOT":
-        return False
-    return not user.get("is_bot") and not user.get("deleted")
+    """A person (not a bot, not deactivated). Unknown when Slack does not answer: then True, since a
+    channel's members are people far more often than not, and a bot never posts as a contribution."""
+    person = deps.people.get(client, user_id)
+    return True if person is None else person.is_human
 
 
-def not_humans(deps: Deps, client: WebClient, user_ids: Iterable[str]) -> list[str]:
-    return [u for u in user_ids if not is_human(deps, client, u)]
+def people_problem(deps: Deps, client: WebClient, user_ids: Iterable[str]) -> str | None:
+    """The field error for people picked in a form: bots or deactivated accounts, or people Slack could
+    not tell us about just now (asked in parallel); None when they are all people."""
+    found = deps.people.many(client, user_ids)
+    if any(person is not None and not person.is_human for person in found.values()):
+        return "communities.errors.bot_picked"
+    if any(person is None for person in found.values()):
+        return "delivery.people_unchecked"
+    return None
 
 
 def is_admin(deps: Deps, client: WebClient, user_id: str) -> bool:
-    user = profile(deps, client, user_id) or {}
-    return bool(user.get("is_admin") or user.get("is_owner"))
+    """A workspace admin or owner, asked again every few minutes (rights are revoked)."""
+    return deps.people.is_admin(client, user_id)
 
 
 def timezone_of(deps: Deps, client: WebClient, user_id: str, default: str = "UTC") -> str:
-    user = profile(deps, client, user_id) or {}
-    return str(user.get("tz") or default)
+    return deps.people.timezone(client, user_id, default)
 
 
-def post(client: WebClient, channel: str, text: str, blocks: Sequence[dict[str, Any]] | None = None) -> bool:
-    """Post a message; a refusal (user gone, channel archived...) is logged, not raised."""
-    try:
-        client.chat_postMessage(channel=channel, text=text, blocks=list(blocks) if blocks else None)
-        return True
-    except SlackApiError as exc:
-        log.warning("chat.postMessage failed", extra={"fields": {"error": slack_error(exc)}})
-        return False
-
-
-def invite(client: WebClient, channel_id: str, user_ids: Sequence[str]) -> bool:
-    """Invite people to a channel; those already in it are fine."""
-    ok = True
-    for user_id in user_ids:
-        try:
-            client.conversations_invite(channel=channel_id, users=user_id)
-        except SlackApiError as exc:
-            if slack_error(exc) != "already_in_channel":
-                log.warning("conversations.invite failed", extra={"fields": {"error": slack_error(exc)}})
-                ok = False
-    return ok
+def tell(session: Any, body: dict[str, Any], lang: str, text: str) -> None:
+    """An ephemeral answer to whoever pressed a button (its response_url), sent after the ack."""
+    team = body.get("team") or {}
+    outbox.respond(
+        session,
+        team_id=str(team.get("id") or ""),
+        user=str(body["user"]["id"]),
+        response_url=body.get("response_url"),
+        lang=lang,
+        render="plain",
+        text=text,
+    )

@@ -38,6 +38,11 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @property
+    def sessions(self) -> sessionmaker[Session]:
+        """The session factory: its event listeners see every unit of work (the outbox wakes on commit)."""
+        return self._sessions
+
+    @property
     def backend(self) -> str:
         return self.engine.dialect.name
 

@@ -8,14 +8,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from slack_sdk import WebClient
 from sqlalchemy import text
 
 from bot.clock import ManualClock
 from bot.server import HttpServer, Runtime
 from bot.settings import Settings
-from bot.testing.slack_emulator import SignedSender, SlackEmulator
+from bot.testing.slack_emulator import HttpResult, SignedSender, SlackEmulator
 from storage.db import Database
 from storage.migrate import upgrade
 from storage.models import Base
@@ -115,16 +117,46 @@ def app_settings(emulator: SlackEmulator, database_url: str, **overrides: object
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
+class DrainingSender(SignedSender):
+    """Slack's requests, each followed by the deliveries it wrote to the outbox (sent after the answer):
+    a test reads the answer, then sees what Slack received, as a user would a moment later.
+    `answer_only=True` returns as soon as the answer is in (to see what happens before the outbox)."""
+
+    def __init__(self, url: str, signing_secret: str, emulator: SlackEmulator, runtime: Runtime) -> None:
+        super().__init__(url, signing_secret, emulator)
+        self.runtime = runtime
+        self.answer_only = False
+
+    def post(self, body: str, content_type: str, **kwargs: Any) -> HttpResult:
+        result = super().post(body, content_type, **kwargs)
+        if not self.answer_only and self.runtime.deps.outbox is not None:
+            self.runtime.deps.outbox.drain()
+        return result
+
+
 @dataclass
 class Harness:
     """The real app served over HTTP, the emulated Slack around it, and the database behind it."""
 
     emulator: SlackEmulator
-    slack: SignedSender
+    slack: DrainingSender
     runtime: Runtime
     db: Database
     clock: ManualClock
     url: str
+
+    def drain(self, *, include_later: bool = False, timeout: float = 30.0) -> None:
+        """Wait for the backfills and the outbox: everything owed to Slack has been sent (with
+        `include_later`, also what waits for a Retry-After or a backoff)."""
+        self.runtime.deps.background.drain(timeout)
+        assert self.runtime.deps.outbox is not None
+        self.runtime.deps.outbox.drain(timeout, include_later=include_later)
+
+    @property
+    def jobs_client(self) -> WebClient:
+        """The client scheduled jobs and backfills use (they may wait out a 429)."""
+        assert self.runtime.deps.jobs_client is not None
+        return self.runtime.deps.jobs_client
 
 
 @pytest.fixture
@@ -133,9 +165,8 @@ def harness(emulator: SlackEmulator, database_url: str, clock: ManualClock) -> I
     server = HttpServer(runtime)
     url = server.start()
     try:
-        yield Harness(
-            emulator, SignedSender(url, SIGNING_SECRET, emulator), runtime, runtime.deps.db, clock, url
-        )
+        sender = DrainingSender(url, SIGNING_SECRET, emulator, runtime)
+        yield Harness(emulator, sender, runtime, runtime.deps.db, clock, url)
     finally:
         server.stop()
         runtime.close()

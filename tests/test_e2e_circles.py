@@ -107,7 +107,7 @@ def changes(harness: Harness, user: str) -> list[tuple[str, str, str]]:
 
 
 def drain(harness: Harness) -> None:
-    harness.runtime.deps.background.drain()
+    harness.drain()
 
 
 def promote_bruno(harness: Harness) -> None:
@@ -379,7 +379,7 @@ def test_backfill_seeds_counts_waits_out_429_and_never_double_counts(harness: Ha
 
     make_community(harness, members=(ALICE, BRUNO, CHLOE))
     harness.emulator.rate_limit("conversations.history", retry_after=1)
-    backfill.resume_all(harness.runtime.deps, harness.runtime.app.client)
+    backfill.resume_all(harness.runtime.deps, harness.jobs_client)
     drain(harness)
 
     history_calls = harness.emulator.calls_to("conversations.history")
@@ -394,7 +394,7 @@ def test_backfill_seeds_counts_waits_out_429_and_never_double_counts(harness: Ha
     live["ts"] = f"{bound + 30:.6f}"
     harness.clock.advance(timedelta(minutes=2))
     assert harness.slack.event(live).status == 200
-    backfill.resume_all(harness.runtime.deps, harness.runtime.app.client)
+    backfill.resume_all(harness.runtime.deps, harness.jobs_client)
     drain(harness)
     assert activity(harness, BRUNO) == [("2026-03-01", 1, 0), ("2026-03-02", 1, 0)]
     assert contributions(harness, CHLOE) == 4
@@ -405,7 +405,7 @@ def test_backfill_message_at_the_binding_instant_counts_once(harness: Harness) -
     harness.emulator.add_channel(CHANNEL, "urbanism", members=[ALICE, BRUNO])
     harness.emulator.add_message(CHANNEL, BRUNO, f"{bound:.6f}", text="edge")
     make_community(harness, members=(ALICE, BRUNO))
-    backfill.resume_all(harness.runtime.deps, harness.runtime.app.client)
+    backfill.resume_all(harness.runtime.deps, harness.jobs_client)
     drain(harness)
     live = message(harness, BRUNO)
     live["ts"] = f"{bound:.6f}"
@@ -423,7 +423,7 @@ def test_export_contains_all_rows_and_forget_erases_them(harness: Harness) -> No
     assert len(expected) == 2
 
     answer = say(harness, "privacy export", BRUNO)
-    assert "Je vous ai envoyé un fichier" in answer
+    assert "le fichier arrivera dans un instant en message direct" in answer
     uploads = list(harness.emulator.uploads.values())
     assert len(uploads) == 1
     data = json.loads(uploads[0].content)
@@ -472,7 +472,7 @@ def test_forget_is_not_undone_by_a_later_backfill(harness: Harness) -> None:
     make_community(harness, members=(ALICE, BRUNO))
     harness.slack.command("privacy forget", BRUNO)
     assert harness.slack.view_submission(harness.emulator.last_view(), BRUNO).status == 200
-    backfill.resume_all(harness.runtime.deps, harness.runtime.app.client)
+    backfill.resume_all(harness.runtime.deps, harness.jobs_client)
     drain(harness)
     assert activity(harness, BRUNO) == []
     assert circle_of(harness, BRUNO) is None
@@ -685,7 +685,7 @@ def test_backfill_counts_thread_replies_once_and_waits_out_429(
     live["ts"] = f"{bound + 30:.6f}"
     harness.clock.advance(timedelta(minutes=2))
     assert harness.slack.event(live).status == 200
-    backfill.resume_all(harness.runtime.deps, harness.runtime.app.client)
+    backfill.resume_all(harness.runtime.deps, harness.jobs_client)
     drain(harness)
     assert activity(harness, BRUNO) == [("2026-03-01", 1, 0), ("2026-03-02", 1, 0)]
     assert activity(harness, CHLOE) == CHLOE_FROM_THREADS
@@ -693,7 +693,7 @@ def test_backfill_counts_thread_replies_once_and_waits_out_429(
 
 def test_history_lists_parents_and_replies_lists_the_thread(harness: Harness) -> None:
     bound = seed_threads(harness)
-    client = harness.runtime.app.client
+    client = harness.jobs_client
     parents = client.conversations_history(channel=CHANNEL, latest=f"{bound:.6f}")["messages"]
     p1 = f"{bound - 3 * 86400:.6f}"
     assert [m.get("subtype") for m in parents if m.get("thread_ts") not in (None, m["ts"])] == [
@@ -748,10 +748,10 @@ def test_backfill_resumed_mid_thread_never_counts_twice(
     assert activity(harness, ALICE) == []
     # A Slack error other than 429 stops the backfill without counting the page either.
     harness.emulator.fail("conversations.replies", "internal_error")
-    backfill.backfill_channel(harness.runtime.deps, harness.runtime.app.client, binding_id(harness))
+    backfill.backfill_channel(harness.runtime.deps, harness.jobs_client, binding_id(harness))
     assert activity(harness, ALICE) == []
 
-    backfill.resume_all(harness.runtime.deps, harness.runtime.app.client)
+    backfill.resume_all(harness.runtime.deps, harness.jobs_client)
     drain(harness)
     assert activity(harness, CHLOE) == CHLOE_FROM_THREADS
     assert activity(harness, ALICE) == [("2026-02-27", 1, 0)]

@@ -73,7 +73,7 @@ def create_community(
     view = open_form(harness, "create", user)
     answer = submit(harness, view, user, name=name, domain=DOMAIN, channel=channel, **overrides)
     assert answer is None, answer
-    harness.runtime.deps.background.drain()
+    harness.drain()
     return community_named(harness, name)
 
 
@@ -167,6 +167,21 @@ def invited(harness: Harness, channel: str) -> list[str]:
 def join_request_buttons(harness: Harness, moderator: str) -> dict[str, str]:
     """action_id -> value of the buttons in the last join request DM'd to `moderator`."""
     message = harness.emulator.messages_to(moderator)[-1]
+    return {
+        e["action_id"]: e["value"]
+        for block in message.get("blocks") or []
+        if block.get("type") == "actions"
+        for e in block["elements"]
+    }
+
+
+def request_copy(harness: Harness, moderator: str) -> str:
+    """The join request as `moderator` sees it now in their DM (after any update)."""
+    return shown(harness.emulator.current_messages_to(moderator)[-1])
+
+
+def join_request_buttons_now(harness: Harness, moderator: str) -> dict[str, str]:
+    message = harness.emulator.current_messages_to(moderator)[-1]
     return {
         e["action_id"]: e["value"]
         for block in message.get("blocks") or []
@@ -423,9 +438,10 @@ def test_protected_join_asks_the_moderators_and_approve_makes_a_member(harness: 
     assert (row.role, row.circle, row.left_at) == ("member", "outer", None)
     assert requests(harness)[0].status == "approved"
     assert requests(harness)[0].decided_by == ALICE
-    assert "✅ <@UALICE> approved <@UCHLOE>'s request to join *Trust circle*." in shown(
-        harness.emulator.responses[-1][1]
-    )
+    # Every moderator's copy now says who decided, in their language, and has no buttons left.
+    assert "✅ <@UALICE> approved <@UCHLOE>'s request to join *Trust circle*." in request_copy(harness, ALICE)
+    assert "✅ <@UALICE> a approuvé la demande de <@UCHLOE>" in request_copy(harness, DAVID)
+    assert join_request_buttons_now(harness, ALICE) == join_request_buttons_now(harness, DAVID) == {}
     assert "Your request to join *Trust circle* was approved." in dms(harness, CHLOE)[-1]
     assert CHLOE in invited(harness, "CTRUST")
     # The other moderator presses too late: already handled, nothing changes.
@@ -444,9 +460,10 @@ def test_protected_join_declined_leaves_no_membership(harness: Harness) -> None:
     harness.slack.block_action(DAVID, "join_request_decline", value=value)
     assert BRUNO not in members(harness, community.id)
     assert requests(harness)[0].status == "declined"
-    assert "❌ <@UDAVID> a refusé la demande de <@UBRUNO> pour rejoindre *Trust circle*." in shown(
-        harness.emulator.responses[-1][1]
+    assert "❌ <@UDAVID> a refusé la demande de <@UBRUNO> pour rejoindre *Trust circle*." in request_copy(
+        harness, DAVID
     )
+    assert "❌ <@UDAVID> declined <@UBRUNO>'s request to join *Trust circle*." in request_copy(harness, ALICE)
     assert "Votre demande pour rejoindre *Trust circle* a été refusée" in dms(harness, BRUNO)[-1]
     # Pressing approve after the decline changes nothing.
     harness.slack.block_action(ALICE, "join_request_approve", value=value)

@@ -140,7 +140,7 @@ def test_create_form_field_error_changes_nothing(
     values = {"name": "Safe streets", "domain": DOMAIN, "channel": "CGENERAL", **overrides}
     answer = submit(harness, view, user, **values)
     assert answer == {"response_action": "errors", "errors": {block: expected}}
-    harness.runtime.deps.background.drain()
+    harness.drain()
     assert row_counts(harness) == NOTHING
     assert slack_side_effects(harness) == []
     assert harness.emulator.successful_calls_to("chat.postMessage") == []
@@ -192,7 +192,7 @@ def test_a_private_channel_works_once_the_bot_is_invited(harness: Harness) -> No
     assert row_counts(harness) == NOTHING
     harness.emulator.channels["CSECRET"]["members"].add(harness.emulator.bot_user_id)  # `/invite @cdp-bot`
     assert submit(harness, view, ALICE, name="Trust circle", domain=DOMAIN, channel="CSECRET") is None
-    harness.runtime.deps.background.drain()
+    harness.drain()
     community = community_named(harness, "Trust circle")
     (binding,) = bindings(harness, community.id)
     assert (binding.channel_id, binding.is_private) == ("CSECRET", True)
@@ -275,8 +275,8 @@ def test_an_expired_trigger_is_explained_and_changes_nothing(harness: Harness) -
     assert "Le formulaire a mis trop de temps à s'ouvrir." in say(
         harness, "join", BRUNO, trigger_id="expired-2"
     )
-    for text in ("settings Safe streets", "dissolve Safe streets"):
-        assert "The form took too long to open." in say(harness, text, ALICE, trigger_id="expired-3")
+    for n, text in enumerate(("settings Safe streets", "dissolve Safe streets")):
+        assert "The form took too long to open." in say(harness, text, ALICE, trigger_id=f"expired-3{n}")
     harness.emulator.fail("views.open", "internal_error")
     assert "I could not open the form (internal_error). Please try again." in say(harness, "create", ALICE)
     assert row_counts(harness) == before

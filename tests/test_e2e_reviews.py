@@ -71,7 +71,9 @@ def review_id_in(message: dict[str, Any]) -> str:
 
 
 def run(harness: Harness, job: Any = tick) -> None:
-    job(harness.runtime.deps, harness.runtime.app.client)
+    """One pass of a scheduled job, then what it wrote to the outbox is sent (as a moment later)."""
+    job(harness.runtime.deps, harness.jobs_client)
+    harness.drain()
 
 
 def reviews(harness: Harness) -> list[Review]:
@@ -129,7 +131,7 @@ def test_down_at_the_due_time_sent_once_at_the_next_start(harness: Harness) -> N
     )
     try:
         for _ in range(3):  # the start-up pass and the ticks after it
-            tick(restarted.deps, restarted.app.client)
+            tick(restarted.deps, restarted.deps.jobs_client)
     finally:
         restarted.close()
     run(harness)
@@ -147,7 +149,7 @@ def test_two_instances_sharing_the_database_send_once(harness: Harness) -> None:
     )
     try:
         threads = [
-            threading.Thread(target=tick, args=(runtime.deps, runtime.app.client))
+            threading.Thread(target=tick, args=(runtime.deps, runtime.deps.jobs_client))
             for runtime in (harness.runtime, other, harness.runtime, other)
         ]
         for thread in threads:
@@ -156,28 +158,34 @@ def test_two_instances_sharing_the_database_send_once(harness: Harness) -> None:
             thread.join(timeout=60)
     finally:
         other.close()
+    harness.drain()  # whatever the other instance had not sent before it stopped
     assert len(prompts_to(harness, ALICE)) == 1
     assert len(prompts_to(harness, BRUNO)) == 1
 
 
 def test_a_429_is_waited_out_and_the_review_still_goes(harness: Harness) -> None:
-    make_community(harness, moderators=(ALICE,))
+    make_community(harness, moderators=(ALICE, BRUNO))
     harness.clock.set(FIRST_DUE)
     harness.emulator.rate_limit("chat.postMessage", retry_after=1)
     run(harness)
-    assert len(prompts_to(harness, ALICE)) == 1
-    assert reviews(harness)[0].sent_at is not None
+    assert reviews(harness)[0].sent_at is not None  # written to the outbox: the tick is done
+    harness.drain(include_later=True)
+    assert len(prompts_to(harness, ALICE)) == 1 and len(prompts_to(harness, BRUNO)) == 1
+    posts = harness.emulator.calls_to("chat.postMessage")
+    assert len(posts) == 3  # one refused (429), then each moderator once
+    run(harness)
+    assert len(prompts_to(harness, ALICE)) == 1 and len(prompts_to(harness, BRUNO)) == 1
 
 
 def test_a_failed_send_is_retried_not_dropped(harness: Harness) -> None:
     make_community(harness, moderators=(ALICE,))
     harness.clock.set(FIRST_DUE)
-    harness.emulator.fail("chat.postMessage", "internal_error", times=20)
+    harness.runtime.deps.outbox.backoff_first = 0.05  # type: ignore[union-attr]
+    harness.emulator.fail("chat.postMessage", "internal_error", times=3)
     run(harness)
-    assert prompts_to(harness, ALICE) == []
-    [review] = reviews(harness)
-    assert review.sent_at is None and review.claimed_at is None  # released for the next tick
-    harness.emulator.faults.clear()
+    harness.drain(include_later=True)
+    assert len(prompts_to(harness, ALICE)) == 1  # after three refusals, once
+    assert len(harness.emulator.calls_to("chat.postMessage")) == 4
     harness.clock.advance(timedelta(minutes=1))
     run(harness)
     assert len(prompts_to(harness, ALICE)) == 1
@@ -249,8 +257,10 @@ def test_snooze_moves_the_review_a_week(harness: Harness) -> None:
     run(harness)
     review_id = review_id_in(prompts_to(harness, ALICE)[0])
     harness.clock.advance(timedelta(hours=1))
-    harness.slack.block_action(ALICE, "review_snooze", value=review_id, channel="DALICE")
-    assert "Snoozed" in harness.emulator.responses[-1][1]["text"]
+    channel, prompt = harness.emulator.delivered(ALICE)[-1]
+    harness.slack.block_action(ALICE, "review_snooze", value=review_id, channel=channel, message=prompt)
+    _, prompt = harness.emulator.delivered(ALICE)[-1]  # the prompt itself says so, buttons gone
+    assert "Snoozed" in prompt["text"] and not any(b["type"] == "actions" for b in prompt["blocks"])
     harness.clock.set(FIRST_DUE + timedelta(days=3))
     run(harness)
     assert len(prompts_to(harness, ALICE)) == 1  # no reminder while snoozed

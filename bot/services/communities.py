@@ -68,6 +68,7 @@ class JoinOutcome(StrEnum):
     JOINED = "joined"
     REJOINED = "rejoined"
     ALREADY = "already"
+    PROMOTED = "promoted"  # already a member, named moderator by this request
     REQUESTED = "requested"
     ALREADY_REQUESTED = "already_requested"
 
@@ -177,6 +178,11 @@ def require_moderator(session: Session, *, community: Community, user_id: str, i
         raise CommunityProblem("communities.errors.not_moderator", name=community.name)
 
 
+def moderators(session: Session, *, community: Community) -> list[str]:
+    """The core group, by one query on the memberships."""
+    return membership_repo.moderators(session, team_id=community.team_id, community_id=community.id)
+
+
 # ---- creation --------------------------------------------------------------------------------
 def draft_problems(
     session: Session, *, team_id: str, draft: CommunityDraft, community_id: int | None = None
@@ -266,47 +272,79 @@ def new_member(
     role: str = "member",
     joined_at: datetime | None = None,
 ) -> Membership:
-    """A new membership: every newcomer starts in the outer circle."""
-    return membership_repo.add(
+    """A new membership: every newcomer starts in the outer circle. If a concurrent request made them a
+    member first, that membership is returned (never a unique-key error)."""
+    membership_repo.insert_if_absent(
         session,
-        Membership(
-            team_id=community.team_id,
-            community_id=community.id,
-            user_id=user_id,
-            role=role,
-            circle="outer",
-            circle_since=now,
-            joined_at=joined_at or now,
-            left_at=None,
-            joined_via=via,
-        ),
+        {
+            "team_id": community.team_id,
+            "community_id": community.id,
+            "user_id": user_id,
+            "role": role,
+            "circle": "outer",
+            "circle_since": now,
+            "joined_at": joined_at or now,
+            "left_at": None,
+            "joined_via": via,
+            "changed_at": now,
+        },
     )
-
-
-def _upsert_member(
-    session: Session, *, community: Community, user_id: str, now: datetime, via: str, role: str = "member"
-) -> JoinOutcome:
     membership = membership_repo.get(
         session, team_id=community.team_id, community_id=community.id, user_id=user_id
     )
+    assert membership is not None
+    return membership
+
+
+def _upsert_member(
+    session: Session,
+    *,
+    community: Community,
+    user_id: str,
+    now: datetime,
+    via: str,
+    role: str = "member",
+    at: datetime | None = None,
+) -> JoinOutcome:
+    """Make `user_id` an active member (with `role` core: a moderator). Every change is a
+    compare-and-set, so of two concurrent requests exactly one reports it (and sends its messages)."""
+    team_id = community.team_id
+    membership = membership_repo.get(session, team_id=team_id, community_id=community.id, user_id=user_id)
     if membership is None or membership.left_at is not None:
         # Joining again after `/cdp privacy forget`: they asked to be counted again.
-        activity_repo.remember(session, team_id=community.team_id, user_id=user_id)
+        activity_repo.remember(session, team_id=team_id, user_id=user_id)
     if membership is None:
-        new_member(session, community=community, user_id=user_id, now=now, via=via, role=role)
-        return JoinOutcome.JOINED
-    if membership.left_at is None:
-        if role == "core" and membership.role != "core":
-            membership.role = "core"
-        return JoinOutcome.ALREADY
-    # Joining again starts afresh: a newcomer in the outer circle, like anyone else.
-    membership.left_at = None
-    membership.joined_at = now
-    membership.joined_via = via
-    membership.role = role
-    membership.circle = "outer"
-    membership.circle_since = now
-    return JoinOutcome.REJOINED
+        values = {
+            "team_id": team_id,
+            "community_id": community.id,
+            "user_id": user_id,
+            "role": role,
+            "circle": "outer",
+            "circle_since": now,
+            "joined_at": now,
+            "left_at": None,
+            "joined_via": via,
+            "changed_at": at or now,
+        }
+        if membership_repo.insert_if_absent(session, values):
+            return JoinOutcome.JOINED
+        membership = membership_repo.get(session, team_id=team_id, community_id=community.id, user_id=user_id)
+        assert membership is not None
+    if membership.left_at is not None:
+        # Joining again starts afresh: a newcomer in the outer circle, like anyone else.
+        values = {
+            "joined_at": now,
+            "joined_via": via,
+            "role": role,
+            "circle": "outer",
+            "circle_since": now,
+            "changed_at": at or now,
+        }
+        if membership_repo.rejoin(session, membership_id=membership.id, values=values):
+            return JoinOutcome.REJOINED
+    if role == "core" and membership_repo.make_core(session, membership_id=membership.id):
+        return JoinOutcome.PROMOTED
+    return JoinOutcome.ALREADY
 
 
 def join(
@@ -320,31 +358,39 @@ def join(
     if membership is not None and membership.left_at is None:
         return JoinOutcome.ALREADY
     if community.visibility == "protected" and via == "command":
-        pending = pending_request(session, community=community, user_id=user_id)
-        if pending is not None:
-            return JoinOutcome.ALREADY_REQUESTED
-        membership_repo.add_request(
-            session,
-            JoinRequest(
-                team_id=community.team_id,
-                community_id=community.id,
-                user_id=user_id,
-                status="pending",
-                requested_at=now,
-            ),
+        # One pending request per person (a partial unique index): a concurrent join finds it.
+        added = membership_repo.add_request(
+            session, team_id=community.team_id, community_id=community.id, user_id=user_id, now=now
         )
-        return JoinOutcome.REQUESTED
+        return JoinOutcome.REQUESTED if added is not None else JoinOutcome.ALREADY_REQUESTED
     return _upsert_member(session, community=community, user_id=user_id, now=now, via=via)
 
 
+def _stale(membership: Membership | None, at: datetime) -> bool:
+    """A Slack event about a membership older than its last change: a late retry, not news (Slack
+    retries for minutes; a `member_joined_channel` retried after the person left must not bring them
+    back)."""
+    return membership is not None and membership.changed_at is not None and at < membership.changed_at
+
+
 def join_via_channel(
-    session: Session, *, team_id: str, channel_id: str, user_id: str, now: datetime
+    session: Session,
+    *,
+    team_id: str,
+    channel_id: str,
+    user_id: str,
+    now: datetime,
+    at: datetime | None = None,
 ) -> Community | None:
-    """Someone joined a bound channel in Slack: the same membership `/cdp join` gives."""
+    """Someone joined a bound channel in Slack (at `at`, the event's time): the membership `/cdp join`
+    gives."""
     community = community_repo.by_channel(session, team_id=team_id, channel_id=channel_id)
     if community is None or community.status != "active":
         return None
-    outcome = _upsert_member(session, community=community, user_id=user_id, now=now, via="channel")
+    membership = membership_repo.get(session, team_id=team_id, community_id=community.id, user_id=user_id)
+    if _stale(membership, at or now):
+        return None
+    outcome = _upsert_member(session, community=community, user_id=user_id, now=now, via="channel", at=at)
     return community if outcome in (JoinOutcome.JOINED, JoinOutcome.REJOINED) else None
 
 
@@ -370,27 +416,36 @@ def decide_request(
     now: datetime,
 ) -> JoinRequest:
     require_moderator(session, community=community, user_id=moderator, is_admin=is_admin)
-    if request.status != "pending":
+    if request.status == "pending":
+        require_active(community)
+    status = "approved" if approve else "declined"
+    if not membership_repo.decide_request(
+        session, request_id=request.id, status=status, moderator=moderator, now=now
+    ):
+        # Someone decided first (a co-moderator, the other button pressed at the same instant).
+        session.refresh(request)
         raise CommunityProblem(
             f"communities.errors.request_{request.status}", moderator=request.decided_by or "?"
         )
-    require_active(community)
-    request.status = "approved" if approve else "declined"
-    request.decided_by = moderator
-    request.decided_at = now
     if approve:
         _upsert_member(session, community=community, user_id=request.user_id, now=now, via="command")
     return request
 
 
 def leave(
-    session: Session, *, community: Community, user_id: str, now: datetime, via_slack: bool = False
+    session: Session,
+    *,
+    community: Community,
+    user_id: str,
+    now: datetime,
+    via_slack: bool = False,
+    at: datetime | None = None,
 ) -> bool:
     """End a membership. The last moderator may not leave by command: the community needs one."""
     membership = membership_repo.get(
         session, team_id=community.team_id, community_id=community.id, user_id=user_id
     )
-    if membership is None or membership.left_at is not None:
+    if membership is None or membership.left_at is not None or (via_slack and _stale(membership, at or now)):
         if via_slack:
             return False
         raise CommunityProblem("communities.errors.not_member", name=community.name)
@@ -403,18 +458,27 @@ def leave(
     )
     if last_moderator:
         raise CommunityProblem("communities.errors.last_moderator_leaving", name=community.name)
-    membership.left_at = now
-    membership.role = "member"
+    if not membership_repo.end(session, membership_id=membership.id, now=at or now):
+        if via_slack:
+            return False
+        raise CommunityProblem("communities.errors.not_member", name=community.name)
     return True
 
 
 def leave_via_channel(
-    session: Session, *, team_id: str, channel_id: str, user_id: str, now: datetime
+    session: Session,
+    *,
+    team_id: str,
+    channel_id: str,
+    user_id: str,
+    now: datetime,
+    at: datetime | None = None,
 ) -> bool:
+    """Someone left a bound channel in Slack (at `at`, the event's time)."""
     community = community_repo.by_channel(session, team_id=team_id, channel_id=channel_id)
     if community is None:
         return False
-    return leave(session, community=community, user_id=user_id, now=now, via_slack=True)
+    return leave(session, community=community, user_id=user_id, now=now, via_slack=True, at=at)
 
 
 # ---- core group ------------------------------------------------------------------------------
@@ -429,12 +493,12 @@ def add_moderators(
 ) -> list[str]:
     require_active(community)
     require_moderator(session, community=community, user_id=actor, is_admin=is_admin)
-    added = []
-    for user_id in user_ids:
-        if not is_moderator(session, community=community, user_id=user_id):
-            _upsert_member(session, community=community, user_id=user_id, now=now, via="command", role="core")
-            added.append(user_id)
-    return added
+    return [
+        user_id
+        for user_id in user_ids
+        if _upsert_member(session, community=community, user_id=user_id, now=now, via="command", role="core")
+        != JoinOutcome.ALREADY
+    ]
 
 
 def remove_moderators(
@@ -514,10 +578,8 @@ def dissolve(
     """Dissolved communities stay in the directory, read-only, and get no more reviews."""
     require_active(community)
     require_moderator(session, community=community, user_id=actor, is_admin=is_admin)
-    community.status = "dissolved"
-    community.dissolved_at = now
-    community.dissolved_by = actor
-    community.next_review_on = None
+    if not community_repo.dissolve(session, community_id=community.id, actor=actor, now=now):
+        raise CommunityProblem("communities.errors.dissolved", name=community.name)  # dissolved just now
     return community
 
 

@@ -212,16 +212,19 @@ def complete(
     review, community = open_review(
         session, team_id=team_id, review_id=review_id, user_id=user_id, is_admin=is_admin
     )
-    review.answers = [{"item": a.item, "answer": a.answer.value, "note": a.note} for a in result.answers]
-    review.decision = result.decision.value
-    review.completed_at = now
-    review.completed_by = user_id
+    values: dict[str, object] = {
+        "answers": [{"item": a.item, "answer": a.answer.value, "note": a.note} for a in result.answers],
+        "decision": result.decision.value,
+        "completed_at": now,
+        "completed_by": user_id,
+    }
     if review.inner_count is None:
         counts = membership_repo.counts(session, team_id=team_id, community_ids=[community.id])[community.id]
-        review.core_count, review.inner_count, review.outer_count = (
-            counts["core"],
-            counts["inner"],
-            counts["outer"],
+        values.update(core_count=counts["core"], inner_count=counts["inner"], outer_count=counts["outer"])
+    if not review_repo.complete(session, review_id=review.id, values=values):
+        session.refresh(review)  # a co-moderator (or a second click) completed it a moment ago
+        raise CommunityProblem(
+            "reviews.errors.completed", name=community.name, moderator=review.completed_by or "?"
         )
     if result.decision != Decision.DISSOLVE:
         today = circle_service.local_today(community, now)

@@ -99,6 +99,8 @@ class SlackEmulator:
         self.responses: list[tuple[str, JSON]] = []
         self.uploads: dict[str, Upload] = {}
         self.faults: dict[str, list[Fault]] = {}
+        # Seconds every Web API call waits before it is answered (Slack is far away, or slow today).
+        self.latency = 0.0
         self.lock = threading.RLock()
         self._ids = itertools.count(1)
         self._ts = itertools.count(1)
@@ -266,6 +268,24 @@ class SlackEmulator:
         """chat.postMessage calls that reached `channel` (a channel id, or a user id for a DM)."""
         return [p for p in self.successful_calls_to("chat.postMessage") if p.get("channel") == channel]
 
+    def delivered(self, target: str) -> list[tuple[str, JSON]]:
+        """The messages posted to `target` (a channel, or a user: their DM), each with the channel it
+        landed in, as they look now, after any chat.update: what the person sees in Slack."""
+        with self.lock:
+            found: list[tuple[str, JSON]] = []
+            for call in self.calls:
+                response = call.response or {}
+                if call.method != "chat.postMessage" or not response.get("ok"):
+                    continue
+                if call.params.get("channel") != target:
+                    continue
+                stored = self.history.get(response["channel"], [])
+                found.extend((response["channel"], m) for m in stored if m["ts"] == response["ts"])
+            return found
+
+    def current_messages_to(self, target: str) -> list[JSON]:
+        return [message for _, message in self.delivered(target)]
+
     def ephemerals_to(self, user: str) -> list[JSON]:
         return [p for p in self.successful_calls_to("chat.postEphemeral") if p.get("user") == user]
 
@@ -314,6 +334,8 @@ class SlackEmulator:
         auth = handler.headers.get("authorization", "")
         if auth.lower().startswith("bearer "):
             token = auth[7:].strip()
+        if self.latency:
+            time.sleep(self.latency)
         call = ApiCall(method=method, params=params, token=token)
         with self.lock:
             self.calls.append(call)
@@ -541,6 +563,8 @@ def _chat_post_message(s: SlackEmulator, p: JSON) -> JSON:
         "bot_id": s.bot_id,
         "text": p.get("text", ""),
     }
+    if p.get("blocks"):
+        message["blocks"] = p["blocks"]
     if p.get("thread_ts"):
         message["thread_ts"] = p["thread_ts"]
     s.history.setdefault(channel["id"], []).insert(0, message)
@@ -559,8 +583,13 @@ def _chat_post_ephemeral(s: SlackEmulator, p: JSON) -> JSON:
 def _chat_update(s: SlackEmulator, p: JSON) -> JSON:
     check_message(p)
     channel = s.channel(p.get("channel"))
-    if not any(m["ts"] == p.get("ts") for m in s.history.get(channel["id"], [])):
+    message = next((m for m in s.history.get(channel["id"], []) if m["ts"] == p.get("ts")), None)
+    if message is None:
         raise SlackApiFailure("message_not_found")
+    # Slack replaces the text and the blocks (no blocks given: the message has none any more).
+    message["text"] = p.get("text", "")
+    message["blocks"] = p.get("blocks") or []
+    message["edited"] = {"user": s.bot_user_id, "ts": s.next_ts()}
     return {"channel": channel["id"], "ts": p["ts"], "text": p.get("text", "")}
 
 

@@ -17,6 +17,7 @@ from bot.domain.communities import (
 )
 from bot.i18n import format_day, format_list, t
 from bot.views.common import Block, context_block, modal_title, plain, section
+from bot.views.messages import Rendered, renderer
 
 CREATE_CALLBACK = "community_create"
 SETTINGS_CALLBACK = "community_settings"
@@ -443,3 +444,34 @@ def info_message(view: Any, lang: str) -> tuple[str, list[Block]]:
         ),
     ]
     return f"{community.name}: {community.domain}", blocks
+
+
+# ---- outbox renderers (bot.views.messages) ---------------------------------------------------------
+@renderer("communities.welcome")
+def render_welcome(
+    lang: str, *, name: str, domain: str, objectives: list[str], other: str, moderators: list[str]
+) -> Rendered:
+    return welcome_message(
+        lang, name=name, domain=domain, objectives=objectives, other=other, moderators=moderators
+    )
+
+
+@renderer("communities.key_person")
+def render_key_person(lang: str, *, name: str, domain: str, creator: str) -> Rendered:
+    return key_person_invitation(lang, name=name, domain=domain, creator=creator), None
+
+
+@renderer("communities.join_request")
+def render_join_request(lang: str, *, name: str, requester: str, request_id: int) -> Rendered:
+    return join_request_message(lang, name=name, requester=requester, request_id=request_id)
+
+
+@renderer("communities.request_answer")
+def render_request_answer(lang: str, *, approved: bool, name: str, channels: list[str]) -> Rendered:
+    """What the requester hears once a moderator decided."""
+    if not approved:
+        return t("communities.request.declined_requester", lang, name=name), None
+    listed = t("communities.join.channels", lang, channels=" ".join(channel_mention(c) for c in channels))
+    return t(
+        "communities.request.approved_requester", lang, name=name, channels=listed if channels else ""
+    ).strip(), None

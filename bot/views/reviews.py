@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
+from datetime import date
+from types import SimpleNamespace
 from typing import Any
 
 from bot.domain import checklist
-from bot.domain.momentum import Alert, AlertKind
+from bot.domain.momentum import Alert, AlertKind, Message
 from bot.i18n import format_day, t
 from bot.views.common import Block, context_block, modal_title, plain, section
+from bot.views.messages import Rendered, renderer
 
 START_ACTION = "review_start"
 SNOOZE_ACTION = "review_snooze"
@@ -145,3 +149,30 @@ def alert_message(lang: str, *, name: str, alert: Alert, community_id: int) -> t
             }
         )
     return f"{title}\n{reason}", blocks
+
+
+# ---- outbox renderers (bot.views.messages): JSON arguments back into what the views above take -----
+@renderer("reviews.prompt")
+def render_prompt(lang: str, *, summary: dict[str, Any], review_id: int, level: int) -> Rendered:
+    previous = summary.get("previous_counts")
+    next_on = summary.get("next_review_on")
+    restored = SimpleNamespace(
+        **{
+            **summary,
+            "counts": Counter(summary.get("counts") or {}),
+            "previous_counts": tuple(previous) if previous is not None else None,
+            "next_review_on": date.fromisoformat(next_on) if next_on else None,
+        }
+    )
+    return prompt_message(lang, restored, review_id, level=level)
+
+
+@renderer("reviews.alert")
+def render_alert(lang: str, *, name: str, community_id: int, alert: dict[str, Any]) -> Rendered:
+    restored = Alert(
+        kind=AlertKind(alert["kind"]),
+        reason=Message.from_dict(alert["reason"]),
+        suggestion=Message.from_dict(alert["suggestion"]),
+        figures=dict(alert.get("figures") or {}),
+    )
+    return alert_message(lang, name=name, alert=restored, community_id=community_id)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
 from storage.models import Community, CommunityChannel
@@ -81,3 +82,15 @@ def pending_backfills(session: Session) -> Sequence[CommunityChannel]:
 def channel_by_id(session: Session, binding_id: int, *, lock: bool = False) -> CommunityChannel | None:
     """`lock` takes a row lock (PostgreSQL) so two instances never count the same page."""
     return session.get(CommunityChannel, binding_id, with_for_update=lock or None)
+
+
+def dissolve(session: Session, *, community_id: int, actor: str, now: datetime) -> bool:
+    """Dissolve an active community, once: of two confirmations, one dissolves (and announces)."""
+    result = session.execute(
+        update(Community)
+        .where(Community.id == community_id, Community.status == "active")
+        .values(status="dissolved", dissolved_at=now, dissolved_by=actor, next_review_on=None)
+        .returning(Community.id)
+        .execution_options(synchronize_session="fetch")
+    )
+    return result.first() is not None

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import JoinRequest, Membership
+from storage.repositories.upsert import dialect_insert, insert_ignoring_conflicts
+
+MEMBERSHIP_KEY = ["team_id", "community_id", "user_id"]
+# Changed rows are fetched back into the session, so the objects callers hold show what the UPDATE did.
+FETCH = {"synchronize_session": "fetch"}
 
 
 def get(session: Session, *, team_id: str, community_id: int, user_id: str) -> Membership | None:
@@ -69,6 +76,52 @@ def add(session: Session, membership: Membership) -> Membership:
     return membership
 
 
+def insert_if_absent(session: Session, values: dict[str, Any]) -> bool:
+    """Insert a membership unless one exists for (team, community, user): True when this call did.
+
+    Two requests adding the same person at once (two messages from a newcomer, two joins) both get
+    an answer: one inserts, the other finds the row, instead of a unique-key error.
+    """
+    statement = insert_ignoring_conflicts(session, Membership, MEMBERSHIP_KEY).values(**values)
+    return session.execute(statement.returning(Membership.id)).first() is not None
+
+
+def rejoin(session: Session, *, membership_id: int, values: dict[str, Any]) -> bool:
+    """Bring back a member who had left, once: of two concurrent joins, one changes the row."""
+    result = session.execute(
+        update(Membership)
+        .where(Membership.id == membership_id, Membership.left_at.is_not(None))
+        .values(left_at=None, **values)
+        .returning(Membership.id)
+        .execution_options(**FETCH)
+    )
+    return result.first() is not None
+
+
+def make_core(session: Session, *, membership_id: int) -> bool:
+    """Name an active member moderator, once (the request that did it is the one that says so)."""
+    result = session.execute(
+        update(Membership)
+        .where(Membership.id == membership_id, Membership.left_at.is_(None), Membership.role != "core")
+        .values(role="core")
+        .returning(Membership.id)
+        .execution_options(**FETCH)
+    )
+    return result.first() is not None
+
+
+def end(session: Session, *, membership_id: int, now: datetime) -> bool:
+    """End an active membership, once."""
+    result = session.execute(
+        update(Membership)
+        .where(Membership.id == membership_id, Membership.left_at.is_(None))
+        .values(left_at=now, role="member", changed_at=now)
+        .returning(Membership.id)
+        .execution_options(**FETCH)
+    )
+    return result.first() is not None
+
+
 def pending_request(session: Session, *, team_id: str, community_id: int, user_id: str) -> JoinRequest | None:
     return session.scalars(
         select(JoinRequest).where(
@@ -80,10 +133,33 @@ def pending_request(session: Session, *, team_id: str, community_id: int, user_i
     ).first()
 
 
-def add_request(session: Session, request: JoinRequest) -> JoinRequest:
-    session.add(request)
-    session.flush()
-    return request
+def add_request(
+    session: Session, *, team_id: str, community_id: int, user_id: str, now: datetime
+) -> int | None:
+    """A pending request, unless one is pending already (a partial unique index): its id, else None."""
+    statement = (
+        dialect_insert(session, JoinRequest)
+        .values(
+            team_id=team_id, community_id=community_id, user_id=user_id, status="pending", requested_at=now
+        )
+        # The conflict target is the partial index: only pending requests collide.
+        .on_conflict_do_nothing(index_elements=MEMBERSHIP_KEY, index_where=JoinRequest.status == "pending")
+        .returning(JoinRequest.id)
+    )
+    row = session.execute(statement).first()
+    return int(row[0]) if row is not None else None
+
+
+def decide_request(session: Session, *, request_id: int, status: str, moderator: str, now: datetime) -> bool:
+    """Approve or decline, once: compare-and-set on `pending`. False when someone decided first."""
+    result = session.execute(
+        update(JoinRequest)
+        .where(JoinRequest.id == request_id, JoinRequest.status == "pending")
+        .values(status=status, decided_by=moderator, decided_at=now)
+        .returning(JoinRequest.id)
+        .execution_options(**FETCH)
+    )
+    return result.first() is not None
 
 
 def all_for_user(session: Session, *, team_id: str, user_id: str) -> Sequence[Membership]:

@@ -57,6 +57,18 @@ def claim(session: Session, *, review_id: int, now: datetime, stale_before: date
     return session.execute(statement).first() is not None
 
 
+def complete(session: Session, *, review_id: int, values: dict[str, Any]) -> bool:
+    """Record a review's answers and decision, once: of two submissions, the first completes it."""
+    statement = (
+        update(Review)
+        .where(Review.id == review_id, Review.completed_at.is_(None))
+        .values(**values)
+        .returning(Review.id)
+        .execution_options(synchronize_session="fetch")
+    )
+    return session.execute(statement).first() is not None
+
+
 def release(session: Session, *, review_id: int) -> None:
     """The send failed: let the next tick try again."""
     session.execute(

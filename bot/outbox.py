@@ -1,0 +1,486 @@
+"""The outbox worker: sends what the app owes Slack, after the answer, once per recipient.
+
+One dispatcher thread claims due deliveries (a lease in the database: several instances share the
+outbox, PostgreSQL with SKIP LOCKED) and hands each to a small pool of senders. A sender renders the
+message (in the recipient's language), respects Slack's rate tiers (per method and workspace; one
+message a second per channel), makes the call, and records the outcome on the row:
+- sent: done; where the message landed is kept, for a later chat.update;
+- 429: the row comes back after its Retry-After, alone (other recipients go on);
+- Slack or the network failing: back off and try again, for up to a day, then give up loudly;
+- a refusal about the recipient (gone, a bot, archived channel): skipped, the others still get theirs.
+
+A crash after the deciding commit leaves the rows pending: the next start (or another instance, once
+the lease has passed) sends them. The one window left is a crash between Slack's answer and the record
+of it: that message may be sent twice, never lost.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import urllib.error
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.webhook import WebhookClient
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from bot.i18n import t
+from bot.people import People, is_user_id
+from bot.services import outbox as service
+from bot.views.messages import render
+from storage.db import Database
+from storage.models import OutboxMessage
+from storage.repositories import outbox as repo
+
+log = logging.getLogger("cdp_bot.outbox")
+
+# Refusals about one recipient or one place: retrying would not help, the others still get theirs.
+RECIPIENT_ERRORS = {
+    "cannot_dm_bot",
+    "user_not_found",
+    "user_disabled",
+    "account_inactive",
+    "channel_not_found",
+    "is_archived",
+    "not_in_channel",
+    "message_not_found",
+    "cant_update_message",
+    "edit_window_closed",
+    "user_is_restricted",
+    "user_is_ultra_restricted",
+    "cant_invite",
+    "cant_invite_self",
+    "restricted_action",
+    "expired_url",
+    "used_url",
+}
+# Slack said "not now" in words rather than with a status: try again later.
+TRANSIENT_ERRORS = {
+    "ratelimited",
+    "internal_error",
+    "fatal_error",
+    "service_unavailable",
+    "request_timeout",
+    "slack_unreachable",
+}
+GIVE_UP_AFTER = timedelta(hours=24)
+BACKOFF_FIRST = 5.0  # seconds; doubled at each attempt
+BACKOFF_MAX = 900.0
+
+# Slack's tiers, per method and workspace (https://api.slack.com/docs/rate-limits): Tier 3 allows
+# 50+ calls a minute, Tier 4 100+, both with bursts. chat.postMessage: about one message a second per
+# channel (its own "special" tier), bursts not guaranteed.
+TIER_PER_MINUTE = {
+    "conversations.invite": 50,
+    "conversations.open": 50,
+    "chat.update": 50,
+    "users.info": 100,
+    "files.getUploadURLExternal": 100,
+    "files.completeUploadExternal": 100,
+}
+POST_INTERVAL = 1.0  # seconds between two messages to one channel
+SHORT_WAIT = 2.0  # a sender waits this long for its turn; longer, the row is put back for later
+
+
+class RateLimiter:
+    """Token buckets per key, in this process: `reserve` says how long to wait before the call."""
+
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._monotonic = monotonic
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
+        self._lock = threading.Lock()
+
+    def reserve(self, key: str, *, per_second: float, burst: float) -> float:
+        """Take a token for `key` if one is there (0.0); else the seconds until one will be (no token
+        taken: the caller asks again then)."""
+        with self._lock:
+            now = self._monotonic()
+            tokens, at = self._buckets.get(key, (burst, now))
+            tokens = min(burst, tokens + (now - at) * per_second)
+            if tokens >= 1.0:
+                self._buckets[key] = (tokens - 1.0, now)
+                return 0.0
+            self._buckets[key] = (tokens, now)
+            return (1.0 - tokens) / per_second
+
+
+class Later(Exception):
+    """Not now: come back in `seconds` (a 429's Retry-After, a backoff, the rate limiter)."""
+
+    def __init__(self, seconds: float, error: str) -> None:
+        super().__init__(error)
+        self.seconds = seconds
+        self.error = error
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str
+    error: str | None = None
+    channel: str | None = None
+    ts: str | None = None
+
+
+SENT = Outcome(repo.SENT)
+
+
+def slack_error(exc: SlackApiError) -> str:
+    return str(exc.response.get("error") or "unknown_error")
+
+
+class OutboxWorker:
+    """Drains the outbox. `start()` it once per process; `wake()` after a commit that wrote to it."""
+
+    def __init__(
+        self,
+        db: Database,
+        client: WebClient,
+        people: People,
+        *,
+        default_language: str,
+        senders: int = 4,
+        lease: timedelta = timedelta(seconds=60),
+        poll_seconds: float = 2.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.db = db
+        self.client = client
+        self.people = people
+        self.default_language = default_language
+        self.lease = lease
+        self.poll_seconds = poll_seconds
+        self.backoff_first = BACKOFF_FIRST
+        self.limiter = RateLimiter(monotonic)
+        self._senders = senders
+        self._pool: ThreadPoolExecutor | None = None
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._slots = threading.Semaphore(senders)
+        self._in_flight: set[int] = set()
+        self._targets: set[str] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        event.listen(db.sessions, "after_commit", self._after_commit)
+        event.listen(db.sessions, "after_rollback", self._after_rollback)
+
+    # ---- lifecycle -------------------------------------------------------------------------------
+    def start(self) -> OutboxWorker:
+        if self._thread is None:
+            self._pool = ThreadPoolExecutor(max_workers=self._senders, thread_name_prefix="cdp-outbox")
+            self._thread = threading.Thread(target=self._dispatch, name="cdp-outbox-dispatch", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Finish the sends in flight (their rows are recorded), leave the rest for the next start."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        event.remove(self.db.sessions, "after_commit", self._after_commit)
+        event.remove(self.db.sessions, "after_rollback", self._after_rollback)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _after_commit(self, session: Session) -> None:
+        if session.info.pop(service.ENQUEUED, False):
+            self.wake()
+
+    def _after_rollback(self, session: Session) -> None:
+        session.info.pop(service.ENQUEUED, None)
+
+    def drain(self, timeout: float = 30.0, *, include_later: bool = False) -> None:
+        """Wait until nothing due is left (tests, demos). With `include_later`, also what waits for a
+        Retry-After or a backoff."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.wake()
+            with self.db.session() as session:
+                due_by = None if include_later else service.transport_now()
+                left = repo.pending_count(session, due_by=due_by)
+            with self._lock:
+                busy = bool(self._in_flight)
+            if left == 0 and not busy:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"outbox: {left} deliveries still pending, {len(self._in_flight)} in flight"
+                )
+            time.sleep(0.02)
+
+    # ---- dispatching -----------------------------------------------------------------------------
+    def _dispatch(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                claimed = self._claim()
+            except Exception:
+                log.exception("outbox: cannot read the outbox (database down?)")
+                claimed = None
+                self._stopping.wait(self.poll_seconds)
+            if claimed is None:
+                self._wake.wait(self._idle_wait())
+                self._wake.clear()
+                continue
+            assert self._pool is not None
+            self._pool.submit(self._send_and_record, claimed)
+
+    def _idle_wait(self) -> float:
+        try:
+            with self.db.session() as session:
+                soonest = repo.next_due_at(session)
+        except Exception:
+            return self.poll_seconds
+        if soonest is None:
+            return self.poll_seconds
+        return max(0.01, min(self.poll_seconds, (soonest - service.transport_now()).total_seconds()))
+
+    def _claim(self) -> OutboxMessage | None:
+        """Wait for a free sender, then take the next due row (None: nothing due)."""
+        while not self._slots.acquire(timeout=0.5):
+            if self._stopping.is_set():
+                return None
+        with self._lock:
+            busy = set(self._targets)
+        try:
+            with self.db.session() as session:
+                row = repo.claim_next(session, now=service.transport_now(), lease=self.lease, busy=busy)
+                if row is not None:
+                    session.expunge(row)
+        except Exception:
+            self._slots.release()
+            raise
+        if row is None:
+            self._slots.release()
+            return None
+        with self._lock:
+            self._in_flight.add(row.id)
+            if row.target:
+                self._targets.add(row.target)
+        return row
+
+    def _put_back(self, row: OutboxMessage, seconds: float, error: str) -> None:
+        with self.db.session() as session:
+            repo.retry_at(
+                session,
+                message_id=row.id,
+                when=service.transport_now() + timedelta(seconds=seconds),
+                error=error[:64],
+            )
+
+    def _send_and_record(self, row: OutboxMessage) -> None:
+        try:
+            self._record(row, self._attempt(row))
+        except Exception:
+            log.exception("outbox: cannot record a delivery", extra={"fields": {"delivery": row.id}})
+        finally:
+            with self._lock:
+                self._in_flight.discard(row.id)
+                self._targets.discard(row.target)
+            self._slots.release()
+            self.wake()  # the next message to the same recipient may go now
+
+    def _attempt(self, row: OutboxMessage) -> Outcome | Later:
+        try:
+            return SENDERS[row.kind](self, row)
+        except Later as later:
+            return later
+        except SlackApiError as exc:
+            return self._classify(row, exc)
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+            return self._backoff(row, f"network: {type(exc).__name__}")
+
+    def _classify(self, row: OutboxMessage, exc: SlackApiError) -> Outcome | Later:
+        error = slack_error(exc)
+        if exc.response.status_code == 429:
+            return Later(float(exc.response.headers.get("Retry-After", 30) or 30), "ratelimited")
+        if error in RECIPIENT_ERRORS:
+            return Outcome(repo.SKIPPED, error)
+        if error in TRANSIENT_ERRORS or exc.response.status_code >= 500:
+            return self._backoff(row, error)
+        return Outcome(repo.FAILED, error)
+
+    def _backoff(self, row: OutboxMessage, error: str) -> Outcome | Later:
+        if service.transport_now() - row.created_at > GIVE_UP_AFTER:
+            return Outcome(repo.FAILED, error)
+        return Later(min(BACKOFF_MAX, self.backoff_first * 2 ** max(0, row.attempts - 1)), error)
+
+    def _record(self, row: OutboxMessage, outcome: Outcome | Later) -> None:
+        fields = {"delivery": row.id, "kind": row.kind, "attempt": row.attempts}
+        if isinstance(outcome, Later):
+            self._put_back(row, outcome.seconds, outcome.error)
+            log.info(
+                "outbox: later", extra={"fields": {**fields, "error": outcome.error, "in_s": outcome.seconds}}
+            )
+            return
+        with self.db.session() as session:
+            repo.finish(
+                session,
+                message_id=row.id,
+                status=outcome.status,
+                now=service.transport_now(),
+                error=outcome.error,
+                channel=outcome.channel,
+                ts=outcome.ts,
+            )
+        if outcome.status == repo.FAILED:
+            log.error("outbox: gave up", extra={"fields": {**fields, "error": outcome.error}})
+        elif outcome.status == repo.SKIPPED:
+            log.warning("outbox: recipient refused", extra={"fields": {**fields, "error": outcome.error}})
+
+    # ---- the calls -------------------------------------------------------------------------------
+    def _turn(self, team_id: str, method: str, channel: str | None = None) -> None:
+        """Wait for the rate limiter (a short wait here; a longer one puts the row back)."""
+        if method == "chat.postMessage" and channel:
+            wait = self.limiter.reserve(f"{team_id}:post:{channel}", per_second=1 / POST_INTERVAL, burst=1)
+        else:
+            per_minute = TIER_PER_MINUTE.get(method, 20)
+            wait = self.limiter.reserve(f"{team_id}:{method}", per_second=per_minute / 60, burst=per_minute)
+        if wait > SHORT_WAIT:
+            raise Later(wait, "rate tier")
+        if wait > 0:
+            time.sleep(wait)
+            self._turn(team_id, method, channel)
+
+    def language_of(self, row: OutboxMessage, fixed: str | None) -> str:
+        """The fixed language, else the recipient's (asked of Slack here, after the answer)."""
+        if fixed:
+            return fixed
+        if is_user_id(row.target):
+            self._turn(row.team_id, "users.info")
+            return self.people.language(self.client, row.target, strict=True)
+        return self.default_language
+
+    def post(self, row: OutboxMessage, channel: str, text: str, blocks: list[Any] | None) -> Outcome:
+        self._turn(row.team_id, "chat.postMessage", channel)
+        response = self.client.chat_postMessage(channel=channel, text=text, blocks=blocks)
+        return Outcome(
+            repo.SENT, channel=str(response.get("channel") or channel), ts=str(response.get("ts") or "")
+        )
+
+
+def _send_message(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
+    payload = row.payload
+    lang = worker.language_of(row, payload.get("lang"))
+    text, blocks = render(payload["render"], lang, payload.get("args") or {})
+    return worker.post(row, row.target, text, blocks)
+
+
+def _send_invite(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
+    channel = str(row.payload["channel"])
+    worker._turn(row.team_id, "conversations.invite")
+    try:
+        worker.client.conversations_invite(channel=channel, users=row.target)
+    except SlackApiError as exc:
+        error = slack_error(exc)
+        if error == "already_in_channel":
+            return SENT
+        if exc.response.status_code == 429 or error not in RECIPIENT_ERRORS:
+            raise
+        if error not in ("user_not_found", "user_disabled", "account_inactive", "cannot_dm_bot"):
+            # They cannot be added (a guest, a channel we left...): say so, with the way in.
+            with worker.db.session() as session:
+                service.text(
+                    session,
+                    team_id=row.team_id,
+                    to=row.target,
+                    key_name="communities.join.invite_failed_dm",
+                    once=f"invite-failed:{row.id}",
+                    channel=f"<#{channel}>",
+                )
+        return Outcome(repo.SKIPPED, error)
+    return SENT
+
+
+def _send_update(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
+    """Every delivered copy of `ref`, each rewritten in its recipient's language."""
+    payload = row.payload
+    with worker.db.session() as session:
+        copies = [
+            (c.target, c.status, c.result_channel, c.result_ts)
+            for c in repo.copies(session, ref=payload["ref"])
+        ]
+    if any(status == repo.PENDING for _, status, _, _ in copies):
+        # A copy is being sent right now: update it too, once it has landed.
+        raise Later(1.0, "a copy is still on its way")
+    for target, status, channel, ts in copies:
+        if status != repo.SENT or not channel or not ts:
+            continue
+        lang = worker.people.language(worker.client, target, strict=True) if is_user_id(target) else None
+        text, blocks = render(payload["render"], lang or worker.default_language, payload.get("args") or {})
+        worker._turn(row.team_id, "chat.update")
+        try:
+            worker.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks or [])
+        except SlackApiError as exc:
+            if exc.response.status_code == 429 or slack_error(exc) not in RECIPIENT_ERRORS:
+                raise
+    return SENT
+
+
+def _send_edit(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
+    payload = row.payload
+    text, blocks = render(payload["render"], payload["lang"], payload.get("args") or {})
+    worker._turn(row.team_id, "chat.update")
+    worker.client.chat_update(channel=payload["channel"], ts=payload["ts"], text=text, blocks=blocks or [])
+    return SENT
+
+
+def _send_response(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
+    """An ephemeral answer through the response_url; once that has expired (30 minutes, 5 uses), a DM."""
+    payload = row.payload
+    text, blocks = render(payload["render"], payload["lang"], payload.get("args") or {})
+    url = payload.get("url")
+    if url:
+        response = WebhookClient(url, timeout=10, retry_handlers=[]).send(
+            text=text, blocks=blocks, response_type="ephemeral", replace_original=False
+        )
+        if response.status_code == 429:
+            raise Later(float(response.headers.get("Retry-After", 30)), "ratelimited")
+        if response.status_code >= 500:
+            raise Later(BACKOFF_FIRST, f"response_url {response.status_code}")
+        if response.status_code == 200:
+            return SENT
+    return worker.post(row, row.target, text, blocks)
+
+
+def _send_export(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
+    """The person's data as a JSON file in their DM, gathered now (the outbox never holds a copy)."""
+    from bot.services import circles as circle_service
+
+    lang = str(row.payload.get("lang") or worker.default_language)
+    with worker.db.session() as session:
+        data = circle_service.export(session, team_id=row.team_id, user_id=row.target)
+    worker._turn(row.team_id, "conversations.open")
+    channel = str(worker.client.conversations_open(users=row.target)["channel"]["id"])
+    worker._turn(row.team_id, "files.getUploadURLExternal")
+    worker.client.files_upload_v2(
+        channel=channel,
+        content=json.dumps(data, ensure_ascii=False, indent=2),
+        filename="cdp-bot-my-data.json",
+        title="cdp-bot: my data",
+        initial_comment=t("activity.privacy.export_comment", lang),
+    )
+    return SENT
+
+
+SENDERS: dict[str, Callable[[OutboxWorker, OutboxMessage], Outcome]] = {
+    service.MESSAGE: _send_message,
+    service.INVITE: _send_invite,
+    service.UPDATE: _send_update,
+    service.EDIT: _send_edit,
+    service.RESPOND: _send_response,
+    service.EXPORT: _send_export,
+}

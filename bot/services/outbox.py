@@ -1,0 +1,124 @@
+"""What the app owes Slack after a decision: written to the outbox in the deciding transaction.
+
+DESIGN.md, "the request path": a request does its database work, commits and answers; every Slack call
+the answer does not need (invites, DMs, channel posts, updates of earlier messages) is written here, in
+the same transaction, and sent after the answer by `bot.outbox.OutboxWorker`. A crash after the commit
+still sends it; a decision rolled back sends nothing.
+
+A message is a renderer's name and its JSON arguments (`bot.views.messages`), rendered when it is sent,
+in the recipient's language when the recipient is a person and no language is fixed here.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from storage.repositories import outbox as repo
+
+# Whoever commits a session that wrote to the outbox wakes the worker (see OutboxWorker.watch).
+ENQUEUED = "outbox_enqueued"
+
+MESSAGE = "message"  # chat.postMessage to a channel, or to a person (a DM)
+INVITE = "invite"  # conversations.invite of one person into one channel
+UPDATE = "update"  # chat.update of every delivered copy of a message (its `ref`)
+EDIT = "edit"  # chat.update of one message Slack told us about (a button's message)
+RESPOND = "respond"  # an ephemeral answer through an interaction's response_url
+EXPORT = "export"  # a person's data, uploaded to them as a file
+
+
+def transport_now() -> datetime:
+    """Real time: Slack's rate limits, Retry-After and a worker's lease are counted in it, whatever the
+    domain's clock says (tests drive the domain with a manual clock)."""
+    return datetime.now(UTC)
+
+
+def _add(
+    session: Session, *, team_id: str, kind: str, target: str, payload: dict[str, Any], **kw: Any
+) -> bool:
+    added = repo.add(
+        session, team_id=team_id, kind=kind, target=target, payload=payload, now=transport_now(), **kw
+    )
+    if added is not None:
+        session.info[ENQUEUED] = True
+    return added is not None
+
+
+def message(
+    session: Session,
+    *,
+    team_id: str,
+    to: str,
+    render: str,
+    lang: str | None = None,
+    once: str | None = None,
+    ref: str | None = None,
+    **args: Any,
+) -> bool:
+    """Post `render(**args)` to `to` (a channel, or a user id for a DM). Without `lang`, a DM is written
+    in the recipient's language. `once` is a dedupe key: a message with the same one is never written
+    twice (two instances, a retried event, two clicks). False when it already was."""
+    payload: dict[str, Any] = {"render": render, "args": args}
+    if lang is not None:
+        payload["lang"] = lang
+    return _add(session, team_id=team_id, kind=MESSAGE, target=to, payload=payload, dedupe_key=once, ref=ref)
+
+
+def text(
+    session: Session,
+    *,
+    team_id: str,
+    to: str,
+    key_name: str,
+    lang: str | None = None,
+    once: str | None = None,
+    **params: Any,
+) -> bool:
+    """A plain sentence from the catalogues: `t(key_name, lang, **params)`."""
+    return message(
+        session, team_id=team_id, to=to, render="text", lang=lang, once=once, key_name=key_name, params=params
+    )
+
+
+def invite(session: Session, *, team_id: str, channel: str, user: str) -> bool:
+    """Add a person to a channel; if Slack refuses, they get a DM saying how to join it themselves."""
+    return _add(session, team_id=team_id, kind=INVITE, target=user, payload={"channel": channel})
+
+
+def update_copies(session: Session, *, team_id: str, ref: str, render: str, **args: Any) -> bool:
+    """Replace every delivered copy of message `ref` (e.g. a join request sent to each moderator) with
+    `render(**args)`, each in its recipient's language; copies not sent yet are cancelled."""
+    repo.cancel_pending(session, ref=ref, now=transport_now())
+    return _add(
+        session, team_id=team_id, kind=UPDATE, target="", payload={"ref": ref, "render": render, "args": args}
+    )
+
+
+def edit(
+    session: Session, *, team_id: str, channel: str, ts: str, render: str, lang: str, **args: Any
+) -> bool:
+    """Replace one message (the one whose button was pressed: Slack gave its channel and ts)."""
+    payload = {"channel": channel, "ts": ts, "render": render, "lang": lang, "args": args}
+    return _add(session, team_id=team_id, kind=EDIT, target=channel, payload=payload)
+
+
+def respond(
+    session: Session,
+    *,
+    team_id: str,
+    user: str,
+    response_url: str | None,
+    lang: str,
+    render: str,
+    **args: Any,
+) -> bool:
+    """An ephemeral answer to the person who pressed a button (their response_url; a DM if it is gone)."""
+    payload = {"url": response_url, "render": render, "lang": lang, "args": args}
+    return _add(session, team_id=team_id, kind=RESPOND, target=user, payload=payload)
+
+
+def export(session: Session, *, team_id: str, user: str, lang: str) -> bool:
+    """The person's data, gathered when it is sent (never copied into the outbox)."""
+    return _add(session, team_id=team_id, kind=EXPORT, target=user, payload={"lang": lang})

@@ -1,0 +1,175 @@
+"""outbox: Slack calls owed to recipients, written in the deciding transaction, sent by a worker.
+
+Every time here is the transport's real time (Slack's rate limits and a worker's lease live in it),
+given by the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from storage.models import OutboxMessage
+from storage.repositories.upsert import insert_ignoring_conflicts
+
+PENDING = "pending"
+SENT = "sent"
+SKIPPED = "skipped"
+FAILED = "failed"
+CANCELLED = "cancelled"
+DONE = (SENT, SKIPPED, FAILED, CANCELLED)
+
+
+def add(
+    session: Session,
+    *,
+    team_id: str,
+    kind: str,
+    target: str,
+    payload: dict[str, Any],
+    now: datetime,
+    dedupe_key: str | None = None,
+    ref: str | None = None,
+    not_before: datetime | None = None,
+) -> int | None:
+    """Write one delivery; None when a delivery with the same `dedupe_key` exists (already decided)."""
+    statement = (
+        insert_ignoring_conflicts(session, OutboxMessage, ["dedupe_key"])
+        .values(
+            team_id=team_id,
+            kind=kind,
+            target=target,
+            payload=payload,
+            dedupe_key=dedupe_key,
+            ref=ref,
+            status=PENDING,
+            created_at=now,
+            not_before=not_before or now,
+            attempts=0,
+        )
+        .returning(OutboxMessage.id)
+    )
+    row = session.execute(statement).first()
+    return int(row[0]) if row is not None else None
+
+
+def _due(now: datetime) -> Any:
+    return (
+        (OutboxMessage.status == PENDING)
+        & (OutboxMessage.not_before <= now)
+        & or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now)
+    )
+
+
+def claim_next(
+    session: Session, *, now: datetime, lease: timedelta, busy: Collection[str] = ()
+) -> OutboxMessage | None:
+    """Take the oldest due delivery for `lease`: no other worker (thread or instance) sends it meanwhile.
+    Deliveries to a `busy` target (one is being sent to it now) wait, so one place gets them in order.
+
+    PostgreSQL: SKIP LOCKED lets concurrent workers each take a different row without waiting;
+    SQLite serialises writers (BEGIN IMMEDIATE), so the compare-and-set below is enough there.
+    """
+    candidate = (
+        select(OutboxMessage.id)
+        .where(_due(now), OutboxMessage.target.not_in(list(busy)))
+        .order_by(OutboxMessage.not_before, OutboxMessage.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    row_id = session.execute(candidate).scalar()
+    if row_id is None:
+        return None
+    claimed = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == row_id, _due(now))
+        .values(claimed_until=now + lease, attempts=OutboxMessage.attempts + 1)
+        .returning(OutboxMessage.id)
+    ).first()
+    if claimed is None:
+        return None
+    return session.get(OutboxMessage, row_id, populate_existing=True)
+
+
+def finish(
+    session: Session,
+    *,
+    message_id: int,
+    status: str,
+    now: datetime,
+    error: str | None = None,
+    channel: str | None = None,
+    ts: str | None = None,
+) -> None:
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .values(
+            status=status,
+            sent_at=now if status == SENT else None,
+            error=error,
+            result_channel=channel,
+            result_ts=ts,
+            claimed_until=None,
+        )
+    )
+
+
+def retry_at(session: Session, *, message_id: int, when: datetime, error: str) -> None:
+    """Not now (a 429's Retry-After, a backoff): release the lease and come back at `when`."""
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .values(not_before=when, claimed_until=None, error=error)
+    )
+
+
+def copies(session: Session, *, ref: str) -> Sequence[OutboxMessage]:
+    """Every delivery of one message (`ref`), in the order written."""
+    return session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.ref == ref, OutboxMessage.kind == "message")
+        .order_by(OutboxMessage.id)
+    ).all()
+
+
+def cancel_pending(session: Session, *, ref: str, now: datetime) -> int:
+    """Copies of `ref` not yet taken by a worker: they will never be sent (the message is outdated)."""
+    result = session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.ref == ref,
+            OutboxMessage.kind == "message",
+            OutboxMessage.status == PENDING,
+            or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
+        )
+        .values(status=CANCELLED, claimed_until=None)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def next_due_at(session: Session) -> datetime | None:
+    """When the soonest pending delivery may go (the worker sleeps until then, or until woken)."""
+    value: datetime | None = session.scalar(
+        select(func.min(OutboxMessage.not_before)).where(OutboxMessage.status == PENDING)
+    )
+    return value
+
+
+def pending_count(session: Session, *, due_by: datetime | None = None) -> int:
+    query = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == PENDING)
+    if due_by is not None:
+        query = query.where(OutboxMessage.not_before <= due_by)
+    return int(session.scalar(query) or 0)
+
+
+def prune(session: Session, *, older_than: datetime) -> int:
+    """Deliveries done long ago: their payload is no longer needed (and holds user ids)."""
+    result = session.execute(
+        delete(OutboxMessage).where(OutboxMessage.status.in_(DONE), OutboxMessage.created_at < older_than)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
