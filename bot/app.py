@@ -15,9 +15,11 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 from slack_sdk.web import SlackResponse
 
+from bot.domain.commands import known_subcommand, parse
 from bot.logs import REQUEST_LOGGER, log_fields
 from bot.runtime import Deps
 from bot.settings import Settings
+from handlers.commands import SUBCOMMANDS
 
 request_log = logging.getLogger(REQUEST_LOGGER)
 log = logging.getLogger("cdp_bot.slack")
@@ -30,8 +32,9 @@ def describe_request(req: BoltRequest) -> dict[str, Any]:
     team = body.get("team_id") or (body["team"].get("id") if isinstance(body.get("team"), dict) else None)
     detail: str | None = None
     if kind == "slash_command":
-        text = str(body.get("text") or "").strip()
-        detail = f"{body.get('command')} {text.split(' ', 1)[0]}".strip()  # the subcommand only
+        # The subcommand's name only when it is one of ours: any other word is what someone typed.
+        name = known_subcommand(parse(str(body.get("text") or "")).name, SUBCOMMANDS)
+        detail = f"{body.get('command')} {name or 'unknown'}"
     elif kind == "event_callback":
         event = body.get("event") or {}
         detail = str(event.get("type")) + (f"/{event['subtype']}" if event.get("subtype") else "")

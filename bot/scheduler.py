@@ -9,6 +9,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from slack_sdk import WebClient
 
 from bot import reminders
+from bot.logs import error_fields
 from bot.runtime import Deps
 from bot.services import circles as circle_service
 from bot.services import communities as community_service
@@ -49,15 +50,30 @@ def prune_processed_events(deps: Deps) -> int:
 def recompute_all(deps: Deps) -> int:
     """The daily pass: demotion and decay, each community on its own calendar day (its timezone).
 
-    Safe to run often: a member whose circle does not change is left alone.
+    Safe to run often: a member whose circle does not change is left alone. A community whose recompute
+    fails is logged and skipped; the pass goes on to the others and tries it again next hour.
+    Returns the number of circle changes.
     """
     with deps.db.session() as session:
         targets = circle_service.active_community_ids(session)
-    changed = 0
+    changed = failed = 0
     for team_id, community_id in targets:
-        with deps.db.session() as session:  # one transaction per community: one failure spoils no other
-            community = community_service.find_by_id(session, team_id=team_id, community_id=community_id)
-            if community is not None:
-                changed += len(circle_service.recompute(session, community=community, now=deps.clock.now()))
-    log.info("circles recomputed", extra={"fields": {"communities": len(targets), "changes": changed}})
+        try:
+            with deps.db.session() as session:  # one transaction per community: one failure spoils no other
+                community = community_service.find_by_id(session, team_id=team_id, community_id=community_id)
+                if community is not None:
+                    changes = circle_service.recompute(session, community=community, now=deps.clock.now())
+                    changed += len(changes)
+        except Exception as exc:
+            failed += 1
+            # The exception's type and where it was raised, not its message: messages quote stored values
+            # that people typed (a timezone, a name).
+            log.error(
+                "circle recompute failed",
+                extra={"fields": {"team": team_id, "community": community_id, **error_fields(exc)}},
+            )
+    log.info(
+        "circles recomputed",
+        extra={"fields": {"communities": len(targets), "changes": changed, "failed": failed}},
+    )
     return changed

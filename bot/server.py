@@ -16,7 +16,7 @@ from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_r
 from slack_sdk.signature import SignatureVerifier
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
@@ -106,6 +106,44 @@ def malformed(body: bytes, content_type: str) -> bool:
     return not ("command" in form or "ssl_check" in form)
 
 
+# Slack's payloads are bounded: a message's text is cut at 40,000 characters
+# (https://api.slack.com/changelog/2018-04-truncating-really-long-messages), a modal has at most 100
+# blocks and 3,000 characters of private_metadata (https://docs.slack.dev/reference/views/modal-views).
+# The largest, a 40,000-character message of characters JSON escapes as 12 bytes each, repeated by its
+# rich-text block, stays under 1 MB; twice that leaves room and still bounds what a request can hold.
+MAX_BODY_BYTES = 2 * 1024 * 1024
+MAX_TIMESTAMP_DIGITS = 12  # a Unix time in seconds has 10 until the year 2286
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, read chunk by chunk and abandoned past `limit` bytes: never held whole when too big."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    body = bytearray()
+    async for chunk in request.stream():  # a chunked body has no Content-Length: count as it comes
+        body += chunk
+        if len(body) > limit:
+            raise BodyTooLarge
+    return bytes(body)
+
+
+def plausible_headers(timestamp: str, signature: str) -> bool:
+    """Headers the signature check can work on: Slack sends a decimal Unix time and an ASCII `v0=` hash.
+    (The SDK's verifier raises on anything else, e.g. int("abc"), or compare_digest on non-ASCII.)"""
+    return (
+        0 < len(timestamp) <= MAX_TIMESTAMP_DIGITS
+        and timestamp.isascii()
+        and timestamp.isdigit()
+        and signature.isascii()
+        and signature.startswith("v0=")
+    )
+
+
 def asgi_app(runtime: Runtime) -> Starlette:
     settings = runtime.deps.settings
     verifier = SignatureVerifier(settings.slack_signing_secret or "")
@@ -124,13 +162,22 @@ def asgi_app(runtime: Runtime) -> Starlette:
 
     async def slack_events(request: Request) -> Response:
         started = time.perf_counter()
-        body = await request.body()
+        timestamp = request.headers.get("x-slack-request-timestamp", "")
+        signature = request.headers.get("x-slack-signature", "")
         # Checked before anything is parsed: a forged or stale (over 5 minutes) request touches nothing.
-        if not verifier.is_valid(
-            body=body,
-            timestamp=request.headers.get("x-slack-request-timestamp", ""),
-            signature=request.headers.get("x-slack-signature", ""),
-        ):
+        if not plausible_headers(timestamp, signature):
+            return rejected(401, "invalid signature or timestamp", started)
+        try:
+            body = await read_body(request, MAX_BODY_BYTES)
+        except BodyTooLarge:
+            return rejected(413, "body too large", started)
+        except ClientDisconnect:
+            return rejected(400, "client disconnected", started)
+        try:
+            text = body.decode("utf-8")  # Slack sends UTF-8; anything else was not signed by Slack
+        except UnicodeDecodeError:
+            return rejected(401, "invalid signature or timestamp", started)
+        if not verifier.is_valid(body=text, timestamp=timestamp, signature=signature):
             return rejected(401, "invalid signature or timestamp", started)
         if malformed(body, request.headers.get("content-type", "")):
             return rejected(400, "malformed body", started)

@@ -39,8 +39,10 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "template.db"
     db = Database(f"sqlite:///{path}")
     upgrade(db.engine)
-    with db.engine.connect() as connection:  # fold the WAL into the main file before copying
-        connection.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+    # Fold the WAL into the main file before copying; a checkpoint runs outside any transaction.
+    connection = db.engine.raw_connection()
+    connection.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    connection.close()
     db.dispose()
     return path
 

@@ -22,6 +22,7 @@ from bot.domain.circles import (
     REASON_OUTER,
     REASON_OUTER_QUIET,
     REASON_PROMOTED,
+    RULE_BOUNDS,
     ActivityDay,
     Circle,
     CircleDecision,
@@ -272,7 +273,11 @@ def test_history_days() -> None:
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"window_days": 0}, "window_days must be a whole number of at least 1"),
+        ({"window_days": 0}, "window_days must be a whole number from 7 to 365, not 0"),
+        ({"window_days": 6}, "window_days must be a whole number from 7 to 365"),
+        ({"window_days": 366}, "window_days must be"),
+        ({"demotion_grace_days": 366}, "demotion_grace_days must be"),
+        ({"inner_min_contributions": 1001}, "inner_min_contributions must be"),
         ({"inner_min_contributions": 0, "inner_min_days": 0}, "inner_min_contributions must be"),
         ({"inner_min_days": 0}, "inner_min_days must be"),
         ({"demotion_grace_days": 0}, "demotion_grace_days must be"),
@@ -281,7 +286,7 @@ def test_history_days() -> None:
         ({"window_days": 1.5}, "window_days must be a whole number"),
         ({"window_days": True}, "window_days must be a whole number"),
         (
-            {"window_days": 3, "inner_min_days": 4, "inner_min_contributions": 9},
+            {"window_days": 7, "inner_min_days": 8, "inner_min_contributions": 9},
             "cannot be more than window_days",
         ),
         ({"inner_min_days": 5, "inner_min_contributions": 4}, "cannot be more than inner_min_contributions"),
@@ -293,8 +298,38 @@ def test_rule_validation(settings: dict[str, Any], message: str) -> None:
 
 
 def test_edge_rules_are_valid() -> None:
-    CircleRule(window_days=1, inner_min_contributions=1, inner_min_days=1, demotion_grace_days=1)
-    CircleRule(window_days=5, inner_min_contributions=5, inner_min_days=5)
+    CircleRule(**{name: bounds.low for name, bounds in RULE_BOUNDS.items()})
+    CircleRule(**{name: bounds.high for name, bounds in RULE_BOUNDS.items()})
+    CircleRule(window_days=7, inner_min_contributions=7, inner_min_days=7)
+
+
+@pytest.mark.parametrize(
+    ("stored", "expected"),
+    [
+        ((30, 4, 2, 45), (30, 4, 2, 45)),
+        ((30, 4, 2, 0), (30, 4, 2, 1)),
+        ((0, -1, 0, -5), (7, 1, 1, 1)),
+        ((100_000, 5000, 900, 900), (365, 1000, 365, 365)),
+        ((30, 4, 9, 45), (30, 4, 4, 45)),  # days over contributions
+        ((7, 40, 20, 45), (7, 40, 7, 45)),  # days over the window
+    ],
+)
+def test_within_bounds_is_the_nearest_valid_rule(
+    stored: tuple[int, int, int, int], expected: tuple[int, int, int, int]
+) -> None:
+    window, contributions, days, grace = stored
+    rule = CircleRule.within_bounds(
+        window_days=window,
+        inner_min_contributions=contributions,
+        inner_min_days=days,
+        demotion_grace_days=grace,
+    )
+    assert (
+        rule.window_days,
+        rule.inner_min_contributions,
+        rule.inner_min_days,
+        rule.demotion_grace_days,
+    ) == (expected)
 
 
 @pytest.mark.parametrize(("contributions", "reactions"), [(-1, 0), (0, -1)])
@@ -382,7 +417,7 @@ def test_as_dict_keeps_strings_and_wraps_ints() -> None:
     assert hash(reason) == hash(Reason.of("circles.reason.inner", label="x", days=2))
 
 
-SINGULAR = CircleRule(window_days=1, inner_min_contributions=1, inner_min_days=1, demotion_grace_days=1)
+SINGULAR = CircleRule(window_days=7, inner_min_contributions=1, inner_min_days=1, demotion_grace_days=1)
 
 
 @pytest.mark.parametrize(
@@ -390,8 +425,8 @@ SINGULAR = CircleRule(window_days=1, inner_min_contributions=1, inner_min_days=1
     [
         pytest.param(
             lambda: run(activity((0, 1)), current="inner", rule=SINGULAR),
-            "you made 1 contribution on 1 day in the last day.",
-            "1 contribution sur 1 jour au cours du dernier jour.",
+            "you made 1 contribution on 1 day in the last 7 days.",
+            "1 contribution sur 1 jour au cours des 7 derniers jours.",
             id="all singular",
         ),
         pytest.param(
@@ -487,7 +522,7 @@ def test_every_reason_key_is_reachable_and_renders() -> None:
 
 @st.composite
 def rules(draw: st.DrawFn) -> CircleRule:
-    window = draw(st.integers(1, 40))
+    window = draw(st.integers(7, 40))
     min_days = draw(st.integers(1, min(window, 6)))
     return CircleRule(
         window_days=window,

@@ -69,28 +69,50 @@ class ActivityDay:
 
 
 @dataclass(frozen=True)
-class CircleRule:
-    """The settings of the circle rule, per community."""
+class Bounds:
+    """A circle-rule setting's default and the lowest and highest values allowed, inclusive."""
 
-    window_days: int = 30
-    inner_min_contributions: int = 4
-    inner_min_days: int = 2
-    demotion_grace_days: int = 45
-    newcomer_days: int = 30
-    lurking_days: int = 14
+    default: int
+    low: int
+    high: int
+
+    def allows(self, value: object) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and self.low <= value <= self.high
+
+    def clamp(self, value: int) -> int:
+        return min(max(value, self.low), self.high)
+
+
+# The one table of the circle rule's settings: the rule refuses what is outside it, and the settings form
+# (bot.domain.communities.CIRCLE_RULE_SETTINGS) offers and checks exactly these values.
+RULE_BOUNDS: dict[str, Bounds] = {
+    "window_days": Bounds(30, 7, 365),
+    "inner_min_contributions": Bounds(4, 1, 1000),
+    "inner_min_days": Bounds(2, 1, 365),
+    "demotion_grace_days": Bounds(45, 1, 365),  # 0 would demote the day a member stops qualifying
+    "newcomer_days": Bounds(30, 1, 365),
+    "lurking_days": Bounds(14, 1, 365),
+}
+
+
+@dataclass(frozen=True)
+class CircleRule:
+    """The settings of the circle rule, per community (each within `RULE_BOUNDS`)."""
+
+    window_days: int = RULE_BOUNDS["window_days"].default
+    inner_min_contributions: int = RULE_BOUNDS["inner_min_contributions"].default
+    inner_min_days: int = RULE_BOUNDS["inner_min_days"].default
+    demotion_grace_days: int = RULE_BOUNDS["demotion_grace_days"].default
+    newcomer_days: int = RULE_BOUNDS["newcomer_days"].default
+    lurking_days: int = RULE_BOUNDS["lurking_days"].default
 
     def __post_init__(self) -> None:
-        for name in (
-            "window_days",
-            "inner_min_contributions",
-            "inner_min_days",
-            "demotion_grace_days",
-            "newcomer_days",
-            "lurking_days",
-        ):
+        for name, bounds in RULE_BOUNDS.items():
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a whole number of at least 1, not {value!r}")
+            if not bounds.allows(value):
+                raise ValueError(
+                    f"{name} must be a whole number from {bounds.low} to {bounds.high}, not {value!r}"
+                )
         if self.inner_min_days > self.window_days:
             raise ValueError(
                 f"inner_min_days ({self.inner_min_days}) cannot be more than "
@@ -102,6 +124,22 @@ class CircleRule:
                 f"inner_min_contributions ({self.inner_min_contributions}): "
                 "each day needs at least one contribution"
             )
+
+    @classmethod
+    def within_bounds(
+        cls, *, window_days: int, inner_min_contributions: int, inner_min_days: int, demotion_grace_days: int
+    ) -> CircleRule:
+        """The nearest valid rule to these settings: each clamped into its bounds, and the distinct days
+        lowered to what the window and the contributions allow."""
+        window = RULE_BOUNDS["window_days"].clamp(window_days)
+        contributions = RULE_BOUNDS["inner_min_contributions"].clamp(inner_min_contributions)
+        days = min(RULE_BOUNDS["inner_min_days"].clamp(inner_min_days), window, contributions)
+        return cls(
+            window_days=window,
+            inner_min_contributions=contributions,
+            inner_min_days=days,
+            demotion_grace_days=RULE_BOUNDS["demotion_grace_days"].clamp(demotion_grace_days),
+        )
 
     @property
     def history_days(self) -> int:

@@ -22,6 +22,13 @@ def parse(text: str | None) -> ParsedCommand:
     return ParsedCommand(words[0].lower(), words[1].strip() if len(words) > 1 else "")
 
 
+def known_subcommand(name: str, known: Iterable[str]) -> str | None:
+    """The subcommand `name` (a parsed, lower-cased first word) stands for, when it is one of `known`;
+    else None. The one place that decides it: the request log names only what this returns, so that a
+    word someone typed that is not ours is never written anywhere."""
+    return name if name in set(known) else None
+
+
 def closest(given: str, known: Iterable[str]) -> str | None:
     """The known subcommand a typo most likely meant, or None when nothing is close."""
     matches = difflib.get_close_matches(given.lower(), list(known), n=1, cutoff=0.5)

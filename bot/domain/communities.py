@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from bot.domain.circles import RULE_BOUNDS
+
 NAME_MAX = 80
 DOMAIN_MAX = 1000
 OBJECTIVES_OTHER_MAX = 1000
@@ -18,12 +20,16 @@ DEFAULT_CADENCE = 4
 # The card's four typical objectives (step 1), in its order.
 OBJECTIVES = ("exchange_information", "develop_solutions", "test_applications", "change_process")
 
-# The circle rule's settings: (default, lowest, highest) — the settings form shows and checks these.
+# The circle rule's settings the form shows and checks, by field: (default, lowest, highest), taken from
+# the rule's own table so that the form refuses, with a field error, whatever the rule would refuse.
 CIRCLE_RULE_SETTINGS: dict[str, tuple[int, int, int]] = {
-    "circle_window_days": (30, 7, 365),
-    "inner_min_contributions": (4, 1, 1000),
-    "inner_min_days": (2, 1, 365),
-    "demotion_grace_days": (45, 0, 365),
+    field: (bounds.default, bounds.low, bounds.high)
+    for field, bounds in (
+        ("circle_window_days", RULE_BOUNDS["window_days"]),
+        ("inner_min_contributions", RULE_BOUNDS["inner_min_contributions"]),
+        ("inner_min_days", RULE_BOUNDS["inner_min_days"]),
+        ("demotion_grace_days", RULE_BOUNDS["demotion_grace_days"]),
+    )
 }
 
 Visibility = Literal["open", "protected"]

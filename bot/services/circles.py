@@ -51,7 +51,9 @@ class CountOutcome:
 
 
 def rule_of(community: Community) -> CircleRule:
-    return CircleRule(
+    # Clamped, not validated: a row saved before the settings form checked the rule's bounds (a grace of
+    # 0 was once accepted) must not make every message of its community fail, nor stop the daily pass.
+    return CircleRule.within_bounds(
         window_days=community.circle_window_days,
         inner_min_contributions=community.inner_min_contributions,
         inner_min_days=community.inner_min_days,
