@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import signal
+import socket
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.error import URLError
 from urllib.parse import parse_qs
 
 import uvicorn
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -26,7 +33,7 @@ from bot.clock import Clock, SystemClock
 from bot.logs import REQUEST_LOGGER, log_fields
 from bot.runtime import Deps
 from bot.scheduler import build_scheduler
-from bot.settings import Settings
+from bot.settings import HINTS, Settings
 from storage.db import Database
 from storage.migrate import upgrade
 
@@ -36,6 +43,95 @@ request_log = logging.getLogger(REQUEST_LOGGER)
 
 class StartupError(Exception):
     """A problem an operator can fix; printed as one line, no traceback."""
+
+
+# Slack's own refusals of a token: the token is what to fix, not the network. Anything else Slack
+# answers is reported as it is, and a transport failure as "could not be reached".
+TOKEN_REFUSALS = frozenset(
+    {
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "not_allowed_token_type",
+        "missing_scope",
+        "no_permission",
+        "access_denied",
+        "team_access_not_granted",
+        "ekm_access_denied",
+    }
+)
+# How long the start-up checks wait for Slack: a network that drops packets fails in seconds, not minutes.
+SLACK_CHECK_TIMEOUT = 10
+# slack_sdk logs each failed attempt at ERROR; the StartupError line says it once, and says it better.
+_check_log = logging.getLogger("cdp_bot.server.slack_check")
+_check_log.setLevel(logging.CRITICAL)
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def _unreachable_reason(exc: BaseException, timeout: int) -> str:
+    cause = exc.reason if isinstance(exc, URLError) else exc
+    if isinstance(cause, socket.gaierror):
+        return f"the host name could not be resolved: {_one_line(cause.strerror or cause)}"
+    if isinstance(cause, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(cause, TimeoutError):
+        return f"no answer within {timeout} s"
+    return _one_line(cause) or type(cause).__name__
+
+
+# What a failed Slack call raises: Slack's ok:false answer, or the transport (URLError, refused, DNS,
+# timeout, reset, a reply that is not HTTP).
+SLACK_CALL_FAILURES = (SlackApiError, OSError, http.client.HTTPException)
+
+
+def slack_problem(exc: BaseException, *, method: str, variable: str, api_url: str, timeout: int) -> str:
+    """One line for a Slack call that failed at start: a refused token, an error, or no Slack at all."""
+    if isinstance(exc, SlackApiError):
+        error = _one_line(exc.response.get("error") or "no error code")
+        if error in TOKEN_REFUSALS:
+            return (
+                f"{variable} was not accepted by the Slack API at {api_url} ({error}); "
+                f"expected {HINTS[variable]}"
+            )
+        return (
+            f"SLACK_API_URL: the Slack API at {api_url} answered {method} with an error "
+            f"(HTTP {exc.response.status_code}: {error[:200]})"
+        )
+    return (
+        f"Slack could not be reached at SLACK_API_URL={api_url} ({_unreachable_reason(exc, timeout)}); "
+        "check the network, a proxy (HTTPS_PROXY) and SLACK_API_URL"
+    )
+
+
+def check_slack(settings: Settings, *, timeout: int = SLACK_CHECK_TIMEOUT) -> dict[str, Any]:
+    """Prove the tokens before anything is written or started: auth.test with the bot token and, in
+    Socket Mode, apps.connections.open with the app-level token. Returns auth.test's answer."""
+    # No retry handlers: at start, a clear line at once beats a second wait for the same answer.
+    client = WebClient(base_url=settings.slack_api_url, timeout=timeout, logger=_check_log, retry_handlers=[])
+    method, variable = "auth.test", "SLACK_BOT_TOKEN"
+    try:
+        identity = client.auth_test(token=settings.slack_bot_token)
+        if settings.slack_app_token is not None:
+            method, variable = "apps.connections.open", "SLACK_APP_TOKEN"
+            client.apps_connections_open(app_token=settings.slack_app_token)
+    except SLACK_CALL_FAILURES as exc:
+        problem = slack_problem(
+            exc, method=method, variable=variable, api_url=settings.slack_api_url, timeout=timeout
+        )
+        raise StartupError(problem) from None
+    return dict(identity.data) if isinstance(identity.data, dict) else {}
+
+
+def database_problem(url: str, exc: Exception) -> str:
+    """One line naming the database (without its password) and what its driver said."""
+    shown = make_url(url).render_as_string(hide_password=True)
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    return f"DATABASE_URL: cannot use the database at {shown} ({type(cause).__name__}: {_one_line(cause)})"
 
 
 @dataclass
@@ -48,13 +144,13 @@ class Runtime:
 
     @classmethod
     def start(cls, settings: Settings, clock: Clock | None = None, *, run_scheduler: bool = True) -> Runtime:
+        identity = check_slack(settings)  # first: a refused token or no network leaves no database behind
         db = Database(settings.database_url)
         try:
             upgrade(db.engine)
         except Exception as exc:
-            raise StartupError(
-                f"DATABASE_URL: cannot migrate the database ({type(exc).__name__}: {exc})"
-            ) from exc
+            db.dispose()
+            raise StartupError(database_problem(settings.database_url, exc)) from exc
         deps = Deps(settings=settings, db=db, clock=clock or SystemClock())
         try:
             app = build_app(deps)
@@ -62,7 +158,7 @@ class Runtime:
             raise StartupError(
                 f"SLACK_BOT_TOKEN was not accepted by the Slack API at {settings.slack_api_url} ({exc})"
             ) from exc
-        deps.bot_user_id = str(app.client.auth_test().get("user_id") or "") or None
+        deps.bot_user_id = str(identity.get("user_id") or "") or None
         scheduler = build_scheduler(deps, app.client)
         if run_scheduler:
             scheduler.start()
@@ -193,11 +289,23 @@ def serve_http(runtime: Runtime) -> None:
 def serve_socket_mode(runtime: Runtime) -> None:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-    handler = SocketModeHandler(runtime.app, runtime.deps.settings.slack_app_token)
+    settings = runtime.deps.settings
+    handler = SocketModeHandler(runtime.app, settings.slack_app_token)
+    try:
+        handler.connect()  # type: ignore[no-untyped-call]
+    except SLACK_CALL_FAILURES as exc:  # checked at start; the token was revoked since, or the network left
+        handler.close()  # type: ignore[no-untyped-call]
+        problem = slack_problem(
+            exc,
+            method="apps.connections.open",
+            variable="SLACK_APP_TOKEN",
+            api_url=settings.slack_api_url,
+            timeout=SLACK_CHECK_TIMEOUT,
+        )
+        raise StartupError(problem) from None
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    handler.connect()  # type: ignore[no-untyped-call]
     log_fields(log, "connected in Socket Mode")
     stop.wait()
     handler.close()  # type: ignore[no-untyped-call]
