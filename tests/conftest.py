@@ -22,7 +22,22 @@ from storage.models import Base
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SIGNING_SECRET = "test-signing-secret"
-BACKENDS = ["sqlite", "postgresql"]
+KNOWN_BACKENDS = ("sqlite", "postgresql")
+
+
+def _backends(value: str) -> list[str]:
+    """TEST_DATABASES=sqlite runs every database test on SQLite only, with no PostgreSQL needed;
+    the default, and CI, is both."""
+    chosen = [name.strip().lower() for name in value.split(",") if name.strip()]
+    unknown = sorted(set(chosen) - set(KNOWN_BACKENDS))
+    if unknown or not chosen:
+        raise pytest.UsageError(
+            f"TEST_DATABASES={value!r}: expected sqlite, postgresql or sqlite,postgresql (the default)"
+        )
+    return [name for name in KNOWN_BACKENDS if name in chosen]
+
+
+BACKENDS = _backends(os.environ.get("TEST_DATABASES", ",".join(KNOWN_BACKENDS)))
 
 # People of the emulated workspace, named for what they do in tests.
 ALICE = "UALICE"  # English-speaking
@@ -53,7 +68,10 @@ def pg_schema_url() -> Iterator[str]:
             connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
             connection.execute(text(f"CREATE SCHEMA {schema}"))
     except Exception as exc:  # pragma: no cover - environment problem, say it plainly
-        pytest.fail(f"PostgreSQL is not reachable at {PG_URL}: {exc}")
+        pytest.fail(
+            f"PostgreSQL is not reachable at {PG_URL}: {exc}\n(create the database with `createdb test`, "
+            "point TEST_DATABASE_URL at another one, or run the SQLite tests only: TEST_DATABASES=sqlite)"
+        )
     url = f"{PG_URL}?options=-csearch_path%3D{schema}"
     db = Database(url)
     upgrade(db.engine)
