@@ -82,6 +82,27 @@ def pg_schema_url() -> Iterator[str]:
     admin.dispose()
 
 
+# Empties every table and restarts every sequence (ids start at 1 again), in one round trip. DELETE on
+# these small tables takes a few milliseconds where TRUNCATE (new files for every table and index) took
+# ~150 ms per test.
+EMPTY_PG_SCHEMA = "; ".join(
+    [f"DELETE FROM {table.name}" for table in reversed(Base.metadata.sorted_tables)]
+    + [
+        "DO $$ DECLARE s record; BEGIN FOR s IN SELECT sequence_name FROM information_schema.sequences "
+        "WHERE sequence_schema = current_schema() LOOP EXECUTE format('ALTER SEQUENCE %I RESTART', "
+        "s.sequence_name); END LOOP; END $$"
+    ]
+)
+
+
+@pytest.fixture(scope="session")
+def pg_schema(pg_schema_url: str) -> Iterator[Database]:
+    """One pool for emptying the schema between tests: a new connection costs more than emptying it."""
+    db = Database(pg_schema_url)
+    yield db
+    db.dispose()
+
+
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh, migrated, empty database of each kind: every storage test runs on both."""
@@ -89,13 +110,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         path = tmp_path / "cdp.db"
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         return f"sqlite:///{path}"
-    url: str = request.getfixturevalue("pg_schema_url")
-    db = Database(url)
-    tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
-    with db.engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    db.dispose()
-    return url
+    pg: Database = request.getfixturevalue("pg_schema")
+    with pg.engine.begin() as connection:
+        connection.execute(text(EMPTY_PG_SCHEMA))
+    return pg.url
 
 
 @pytest.fixture
