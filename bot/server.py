@@ -125,7 +125,16 @@ def check_slack(settings: Settings, *, timeout: int = SLACK_CHECK_TIMEOUT) -> di
             exc, method=method, variable=variable, api_url=settings.slack_api_url, timeout=timeout
         )
         raise StartupError(problem) from None
-    return dict(identity.data) if isinstance(identity.data, dict) else {}
+    answer = dict(identity.data) if isinstance(identity.data, dict) else {}
+    log_fields(
+        log,
+        "Slack accepted the tokens",
+        api_url=settings.slack_api_url,
+        team=answer.get("team_id"),
+        bot_user=answer.get("user_id"),
+        mode="socket" if settings.socket_mode else "http",
+    )
+    return answer
 
 
 def database_problem(url: str, exc: Exception) -> str:
@@ -152,6 +161,7 @@ class Runtime:
         except Exception as exc:
             db.dispose()
             raise StartupError(database_problem(settings.database_url, exc)) from exc
+        log_fields(log, "database ready", database=make_url(settings.database_url).render_as_string())
         deps = Deps(settings=settings, db=db, clock=clock or SystemClock())
         try:
             app = build_app(deps)

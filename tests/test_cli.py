@@ -267,4 +267,12 @@ def test_run_serves_http_against_the_emulator_and_stops_on_sigterm(tmp_path: Pat
             _, stderr = process.communicate(timeout=30)
     assert process.returncode == 0, stderr
     assert "Traceback" not in stderr
+    assert '"level": "error"' not in stderr
+    # The healthy start README.md shows, in order; then the structured request line, then the stop.
+    healthy = ['"msg": "Slack accepted the tokens"', '"msg": "database ready"', '"msg": "serving HTTP"']
+    positions = [stderr.find(line) for line in healthy]
+    assert -1 not in positions and positions == sorted(positions), stderr
+    assert '"team": "T0CDP", "bot_user": "UBOT", "mode": "http"' in stderr
     assert '"kind": "slash_command"' in stderr  # the structured request line
+    assert '"msg": "stopped", "signal": "SIGTERM"' in stderr
+    assert emulator.token not in stderr
