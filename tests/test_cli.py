@@ -276,3 +276,25 @@ def test_run_serves_http_against_the_emulator_and_stops_on_sigterm(tmp_path: Pat
     assert '"kind": "slash_command"' in stderr  # the structured request line
     assert '"msg": "stopped", "signal": "SIGTERM"' in stderr
     assert emulator.token not in stderr
+
+
+def test_env_example_documents_every_setting_and_loads(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parent.parent
+    lines = (root / ".env.example").read_text(encoding="utf-8").splitlines()
+    variables = {field.alias for field in Settings.model_fields.values()}
+    assigned = [i for i, line in enumerate(lines) if line and not line.startswith("#") and "=" in line]
+    assert {lines[i].split("=", 1)[0] for i in assigned} == variables
+    assert all(lines[i - 1].startswith("#") for i in assigned)  # each one says what it is
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    assert all(f"| `{variable}` |" in readme for variable in variables)  # and the README's table too
+    # Copied to .env as it is, it is valid: `cdp-bot` gets as far as asking Slack about the placeholder.
+    (tmp_path / ".env").write_text("\n".join(lines), encoding="utf-8")
+    result = subprocess.run(
+        [CDP_BOT, "run"],
+        cwd=tmp_path,
+        env=clean_env(SLACK_API_URL=f"http://127.0.0.1:{free_port()}/api/"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert one_clear_line(result).startswith("Slack could not be reached")
