@@ -37,6 +37,8 @@ def run(settings: Settings) -> int:
             serve_socket_mode(runtime)
         else:
             serve_http(runtime)
+    except StartupError as exc:  # Socket Mode refused after the start-up check
+        return _fail([str(exc)])
     finally:
         runtime.close()
     return 0

@@ -334,10 +334,14 @@ def serve_socket_mode(runtime: Runtime) -> None:
 
     settings = runtime.deps.settings
     handler = SocketModeHandler(runtime.app, settings.slack_app_token)
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         handler.connect()  # type: ignore[no-untyped-call]
     except SLACK_CALL_FAILURES as exc:  # checked at start; the token was revoked since, or the network left
         handler.close()  # type: ignore[no-untyped-call]
+        for sig, handler_before in previous.items():
+            signal.signal(sig, handler_before)
         problem = slack_problem(
             exc,
             method="apps.connections.open",
@@ -346,9 +350,6 @@ def serve_socket_mode(runtime: Runtime) -> None:
             timeout=SLACK_CHECK_TIMEOUT,
         )
         raise StartupError(problem) from None
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
     log_fields(log, "connected in Socket Mode")
     stop.wait()
     handler.close()  # type: ignore[no-untyped-call]

@@ -152,10 +152,12 @@ def test_socket_mode_app_token_refused_after_the_start_check_is_a_startup_error(
         DATABASE_URL=f"sqlite:///{tmp_path / 'cdp.db'}",
     )
     runtime = Runtime.start(settings, run_scheduler=False)
+    sigint_before = signal.getsignal(signal.SIGINT)
     try:
         emulator.app_token = "xapp-1-rotated"  # the token was revoked between the check and the connection
         with pytest.raises(StartupError, match=r"^SLACK_APP_TOKEN was not accepted .* \(invalid_auth\)"):
             serve_socket_mode(runtime)
+        assert signal.getsignal(signal.SIGINT) is sigint_before  # Ctrl-C still does what it did
     finally:
         runtime.close()
 
