@@ -1,10 +1,12 @@
-"""The CLI: `cdp-bot run | migrate`."""
+"""The CLI: `cdp-bot run | migrate | recompute`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot import __version__
 from bot.logs import configure
@@ -35,12 +37,15 @@ def run(settings: Settings) -> int:
             serve_socket_mode(runtime)
         else:
             serve_http(runtime)
+    except StartupError as exc:  # Socket Mode refused after the start-up check
+        return _fail([str(exc)])
     finally:
         runtime.close()
     return 0
 
 
 def migrate(settings: Settings) -> int:
+    from bot.server import database_problem
     from storage.db import Database
     from storage.migrate import current_revision, upgrade
 
@@ -50,7 +55,7 @@ def migrate(settings: Settings) -> int:
         upgrade(db.engine)
         print(f"database at revision {current_revision(db.engine)}")
     except Exception as exc:
-        return _fail([f"DATABASE_URL: cannot migrate the database ({type(exc).__name__}: {exc})"])
+        return _fail([database_problem(settings.database_url, exc)])
     finally:
         db.dispose()
     return 0
@@ -60,6 +65,7 @@ def recompute(settings: Settings) -> int:
     from bot.clock import SystemClock
     from bot.runtime import Deps
     from bot.scheduler import recompute_all
+    from bot.server import database_problem
     from storage.db import Database
     from storage.migrate import upgrade
 
@@ -67,10 +73,16 @@ def recompute(settings: Settings) -> int:
     db = Database(settings.database_url)
     try:
         upgrade(db.engine)
+    except Exception as exc:  # unreachable, wrong credentials, a file that cannot be opened
+        db.dispose()
+        return _fail([database_problem(settings.database_url, exc)])
+    try:
         changed = recompute_all(Deps(settings=settings, db=db, clock=SystemClock()))
-        print(f"circles recomputed: {changed} change(s)")
+    except SQLAlchemyError as exc:  # the database went away during the pass; a bug still shows its traceback
+        return _fail([database_problem(settings.database_url, exc)])
     finally:
         db.dispose()
+    print(f"circles recomputed: {changed} change(s)")
     return 0
 
 

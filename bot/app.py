@@ -149,6 +149,7 @@ def build_app(deps: Deps) -> CdpApp:
     bolt_logger = logging.getLogger("slack_bolt.App")
     bolt_logger.addFilter(_SameTokenWarning())
     app = CdpApp(
+        name="cdp-bot",  # without it, Bolt inspects the call stack to name the app
         client=request_client(settings),
         signing_secret=settings.slack_signing_secret,
         request_verification_enabled=not settings.socket_mode,

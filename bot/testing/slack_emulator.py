@@ -30,6 +30,9 @@ from slack_sdk.signature import SignatureVerifier
 
 JSON = dict[str, Any]
 DEFAULT_TOKEN = "xoxb-emulated-token"
+DEFAULT_APP_TOKEN = "xapp-1-emulated-token"
+# Methods Slack authenticates with the app-level token (xapp-), not the bot token.
+APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
 
 # Block Kit limits Slack enforces (https://api.slack.com/reference/block-kit): the emulator refuses
 # what Slack would refuse, so a test fails where production would.
@@ -83,12 +86,14 @@ class SlackEmulator:
         team_id: str = "T0CDP",
         team_domain: str = "cdp-test",
         token: str = DEFAULT_TOKEN,
+        app_token: str = DEFAULT_APP_TOKEN,
         bot_user_id: str = "UBOT",
         bot_id: str = "BBOT",
     ) -> None:
         self.team_id = team_id
         self.team_domain = team_domain
         self.token = token
+        self.app_token = app_token
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
         self.users: dict[str, JSON] = {}
@@ -396,8 +401,11 @@ class SlackEmulator:
         if fault is not None:
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
             return fault.status, {"ok": False, "error": fault.error}, headers
-        if token != self.token:
-            return 200, {"ok": False, "error": "invalid_auth" if token else "not_authed"}, {}
+        expected = self.app_token if method in APP_TOKEN_METHODS else self.token
+        if token != expected:
+            # Slack tells a known token of the wrong kind apart from an unknown one.
+            error = "not_allowed_token_type" if token in (self.token, self.app_token) else "invalid_auth"
+            return 200, {"ok": False, "error": error if token else "not_authed"}, {}
         implementation = METHODS.get(method)
         if implementation is None:
             return 200, {"ok": False, "error": "unknown_method"}, {}
@@ -533,6 +541,11 @@ def _auth_test(s: SlackEmulator, p: JSON) -> JSON:
         "bot_id": s.bot_id,
         "is_enterprise_install": False,
     }
+
+
+def _apps_connections_open(s: SlackEmulator, p: JSON) -> JSON:
+    # The WebSocket behind this URL is not emulated yet: a client gets this far and no further.
+    return {"url": f"ws://127.0.0.1:{s.base_url.rsplit(':', 1)[1]}/link/?ticket={s.new_id('T')}"}
 
 
 def _message_channel(s: SlackEmulator, target: Any) -> JSON:
@@ -864,6 +877,7 @@ def _files_complete_upload(s: SlackEmulator, p: JSON) -> JSON:
 
 METHODS: dict[str, Callable[[SlackEmulator, JSON], JSON]] = {
     "auth.test": _auth_test,
+    "apps.connections.open": _apps_connections_open,
     "chat.postMessage": _chat_post_message,
     "chat.postEphemeral": _chat_post_ephemeral,
     "chat.update": _chat_update,
