@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from typing import Any
@@ -12,11 +11,12 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.backfill import is_contribution
-from bot.domain.circles import progress_reason
-from bot.i18n import t
+from bot.domain.circles import Count, progress_reason
+from bot.i18n import format_list, t
 from bot.runtime import Deps
 from bot.services import circles as circle_service
 from bot.services import communities as community_service
+from bot.services import privacy as privacy_service
 from bot.services.communities import CommunityProblem
 from bot.views import communities as community_views
 from bot.views.common import plain, section
@@ -194,13 +194,21 @@ def privacy_subcommand(request: CommandRequest) -> None:
     if verb == "export":
         export(request)
     elif verb == "forget":
+        with request.deps.db.session() as session:
+            alone = privacy_service.last_moderator_of(
+                session, team_id=request.team_id, user_id=request.user_id
+            )
+        blocks = [section(t("activity.privacy.forget_confirm", request.lang))]
+        if alone:  # warned like `/cdp leave`, but not refused: see privacy_service.forget
+            names = format_list([f"*{name}*" for name in alone], request.lang)
+            blocks.append(section(t("activity.privacy.forget_last_moderator", request.lang, names=names)))
         view = {
             "type": "modal",
             "callback_id": FORGET_CALLBACK,
             "title": plain(t("activity.privacy.forget_title", request.lang)),
             "submit": plain(t("activity.privacy.forget_submit", request.lang)),
             "close": plain(t("common.cancel", request.lang)),
-            "blocks": [section(t("activity.privacy.forget_confirm", request.lang))],
+            "blocks": blocks,
         }
         open_modal(request, view)
     else:
@@ -209,13 +217,19 @@ def privacy_subcommand(request: CommandRequest) -> None:
 
 def export(request: CommandRequest) -> None:
     with request.deps.db.session() as session:
-        data = circle_service.export(session, team_id=request.team_id, user_id=request.user_id)
+        data = privacy_service.export(
+            session,
+            team_id=request.team_id,
+            user_id=request.user_id,
+            lang=request.lang,
+            now=request.deps.clock.now(),
+        )
     try:
         request.client.files_upload_v2(
             channel=_dm_channel(request.client, request.user_id),
-            content=json.dumps(data, ensure_ascii=False, indent=2),
+            content=privacy_service.export_json(data),
             filename="cdp-bot-my-data.json",
-            title="cdp-bot: my data",
+            title=t("activity.privacy.export_title", request.lang),
             initial_comment=t("activity.privacy.export_comment", request.lang),
         )
     except SlackApiError as exc:
@@ -231,11 +245,13 @@ def _dm_channel(client: WebClient, user_id: str) -> str:
 def forget_submission(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     deps, lang, user_id, team_id = interaction(context, body)
     with deps.db.session() as session:
-        rows = circle_service.forget(session, team_id=team_id, user_id=user_id, now=deps.clock.now())
+        rows = privacy_service.forget(session, team_id=team_id, user_id=user_id, now=deps.clock.now())
     ack(
         response_action="update",
         view=community_views.info_modal(
-            lang, t("activity.privacy.forget_title", lang), t("activity.privacy.forgotten", lang, rows=rows)
+            lang,
+            t("activity.privacy.forget_title", lang),
+            t("activity.privacy.forgotten", lang, rows=Count(rows)),
         ),
     )
 
