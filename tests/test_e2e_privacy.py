@@ -32,6 +32,7 @@ from storage.models import (
     Review,
 )
 from storage.repositories import activity as activity_repo
+from storage.repositories import privacy as privacy_repo
 from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, SIGNING_SECRET, Harness, app_settings
 from tests.test_e2e_communities import (
     DOMAIN,
@@ -525,3 +526,11 @@ def test_migration_0005_turns_forgotten_ids_into_keyed_hashes(database_url: str)
             assert not any(BRUNO in repr(tuple(row)) or CHLOE in repr(tuple(row)) for row in rows)
     finally:
         db.dispose()
+
+
+def test_a_person_is_named_by_their_whole_id_only() -> None:
+    assert privacy_repo.names("Welcomed <@UBRUNO> last week", BRUNO)
+    assert privacy_repo.names({"renderer": "join_request", "people": ["UALICE", "UBRUNO"]}, BRUNO)
+    assert privacy_repo.names(["dm:UBRUNO:3", None], BRUNO)
+    assert not privacy_repo.names("<@UBRUNO2> and UBRUNOX", BRUNO)  # someone else
+    assert not privacy_repo.names({"count": 3, "user": "UALICE"}, BRUNO)

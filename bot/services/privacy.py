@@ -170,7 +170,7 @@ def export(session: Session, *, team_id: str, user_id: str, lang: str, now: date
         for r in privacy_repo.reviews_with_notes_mentioning(session, team_id=team_id, user_id=user_id)
         if r.completed_by != user_id  # their own notes are in reviews_completed
         for a in r.answers or []
-        if user_id in str(a.get("note") or "")
+        if privacy_repo.names(a.get("note"), user_id)
     ]
     outbox = [
         {

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from collections.abc import Sequence
 from typing import Any
@@ -34,15 +35,23 @@ FORGOTTEN_KEY = "forgotten_users_hmac"
 # ---- the keyed hash --------------------------------------------------------------------------
 def secret(session: Session, name: str) -> str:
     """A key generated once and kept in the database; created on first use if it is missing (a database
-    emptied by hand). Insert-if-absent, then read: concurrent instances all use the one that won."""
+    emptied by hand). Insert-if-absent, then read: concurrent instances all use the one that won.
+    Kept for the session only (a backfill asks once per unknown poster): a key is never updated, but a
+    process-wide copy would outlive a database emptied and re-keyed under it."""
+    cache_key = f"app_secret:{name}"
+    cached = session.info.get(cache_key)
+    if isinstance(cached, str):
+        return cached
     value = session.scalar(select(AppSecret.value).where(AppSecret.name == name))
-    if value is not None:
-        return value
-    session.execute(
-        insert_ignoring_conflicts(session, AppSecret, ["name"]).values(name=name, value=secrets.token_hex(32))
-    )
-    value = session.scalar(select(AppSecret.value).where(AppSecret.name == name))
+    if value is None:
+        session.execute(
+            insert_ignoring_conflicts(session, AppSecret, ["name"]).values(
+                name=name, value=secrets.token_hex(32)
+            )
+        )
+        value = session.scalar(select(AppSecret.value).where(AppSecret.name == name))
     assert value is not None
+    session.info[cache_key] = value
     return value
 
 
@@ -56,8 +65,23 @@ def user_hash(session: Session, *, team_id: str, user_id: str) -> str:
 
 # ---- reading ---------------------------------------------------------------------------------
 def _mentions(column: Any, user_id: str) -> Any:
-    """A cheap SQL filter for JSON or text that may hold the id (checked exactly in Python after)."""
+    """A cheap SQL filter for JSON or text that may hold the id (checked exactly by `names` after)."""
     return cast(column, String).contains(user_id, autoescape=True)
+
+
+TOKEN = re.compile(r"[A-Za-z0-9]+")
+
+
+def names(value: Any, user_id: str) -> bool:
+    """Whether text or JSON names the person: their id as a whole word (`UB1`, `<@UB1>`, `dm:UB1`), in any
+    string, key or nested value; `UB12` is someone else."""
+    if isinstance(value, str):
+        return user_id in TOKEN.findall(value)
+    if isinstance(value, dict):
+        return any(names(k, user_id) or names(v, user_id) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(names(item, user_id) for item in value)
+    return False
 
 
 def communities_involving(session: Session, *, team_id: str, user_id: str) -> Sequence[Community]:
@@ -97,7 +121,7 @@ def reviews_with_notes_mentioning(session: Session, *, team_id: str, user_id: st
     candidates = session.scalars(
         select(Review).where(Review.team_id == team_id, _mentions(Review.answers, user_id))
     ).all()
-    return [r for r in candidates if any(user_id in str(a.get("note") or "") for a in r.answers or [])]
+    return [r for r in candidates if any(names(a.get("note"), user_id) for a in r.answers or [])]
 
 
 def outbox_about(session: Session, *, team_id: str, user_id: str) -> list[OutboxMessage]:
@@ -115,14 +139,7 @@ def outbox_about(session: Session, *, team_id: str, user_id: str) -> list[Outbox
         )
         .order_by(OutboxMessage.id)
     ).all()
-    return [
-        m
-        for m in candidates
-        if m.target == user_id
-        or user_id in json.dumps(m.payload)
-        or user_id in (m.ref or "")
-        or user_id in (m.dedupe_key or "")
-    ]
+    return [m for m in candidates if m.target == user_id or names([m.payload, m.ref, m.dedupe_key], user_id)]
 
 
 # ---- forgetting ------------------------------------------------------------------------------
@@ -180,7 +197,7 @@ def erase(session: Session, *, team_id: str, user_id: str, former: str) -> int:
         changed += 1
     for review in reviews_with_notes_mentioning(session, team_id=team_id, user_id=user_id):
         review.answers = [
-            {**a, "note": ""} if user_id in str(a.get("note") or "") else a for a in review.answers or []
+            {**a, "note": ""} if names(a.get("note"), user_id) else a for a in review.answers or []
         ]
         changed += 1
     for message in outbox_about(session, team_id=team_id, user_id=user_id):
