@@ -16,7 +16,6 @@ of it: that message may be sent twice, never lost.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -302,6 +301,9 @@ class OutboxWorker:
             return self._classify(row, exc)
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
             return self._backoff(row, f"network: {type(exc).__name__}")
+        except Exception as exc:  # a bug (an unknown kind or renderer, bad arguments): never retried
+            log.exception("outbox: cannot send a delivery", extra={"fields": {"delivery": row.id}})
+            return Outcome(repo.FAILED, f"bug: {type(exc).__name__}")
 
     def _classify(self, row: OutboxMessage, exc: SlackApiError) -> Outcome | Later:
         error = slack_error(exc)
@@ -458,19 +460,21 @@ def _send_response(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
 
 def _send_export(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
     """The person's data as a JSON file in their DM, gathered now (the outbox never holds a copy)."""
-    from bot.services import circles as circle_service
+    from bot.services import privacy
 
     lang = str(row.payload.get("lang") or worker.default_language)
     with worker.db.session() as session:
-        data = circle_service.export(session, team_id=row.team_id, user_id=row.target)
+        data = privacy.export(
+            session, team_id=row.team_id, user_id=row.target, lang=lang, now=service.transport_now()
+        )
     worker._turn(row.team_id, "conversations.open")
     channel = str(worker.client.conversations_open(users=row.target)["channel"]["id"])
     worker._turn(row.team_id, "files.getUploadURLExternal")
     worker.client.files_upload_v2(
         channel=channel,
-        content=json.dumps(data, ensure_ascii=False, indent=2),
+        content=privacy.export_json(data),
         filename="cdp-bot-my-data.json",
-        title="cdp-bot: my data",
+        title=t("activity.privacy.export_title", lang),
         initial_comment=t("activity.privacy.export_comment", lang),
     )
     return SENT

@@ -124,7 +124,7 @@ class People:
         self, client: WebClient, user_ids: Iterable[str], *, max_age: float = PROFILE_TTL
     ) -> dict[str, Person | None]:
         """Several people at once: the calls Slack must answer go in parallel (a form names several)."""
-        wanted = list(dict.fromkeys(user_ids))
+        wanted = [u for u in dict.fromkeys(user_ids) if u]  # "" is a forgotten person: nobody to ask
         if len(wanted) <= 1:
             return {u: self.get(client, u, max_age=max_age) for u in wanted}
         with ThreadPoolExecutor(max_workers=min(8, len(wanted))) as pool:

@@ -9,11 +9,12 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
 from bot.backfill import is_contribution
-from bot.domain.circles import progress_reason
-from bot.i18n import t
+from bot.domain.circles import Count, progress_reason
+from bot.i18n import format_list, t
 from bot.services import circles as circle_service
 from bot.services import communities as community_service
 from bot.services import outbox
+from bot.services import privacy as privacy_service
 from bot.services.communities import CommunityProblem
 from bot.views import communities as community_views
 from bot.views.common import plain, section
@@ -184,13 +185,21 @@ def privacy_subcommand(request: CommandRequest) -> None:
     if verb == "export":
         export(request)
     elif verb == "forget":
+        with request.deps.db.session() as session:
+            alone = privacy_service.last_moderator_of(
+                session, team_id=request.team_id, user_id=request.user_id
+            )
+        blocks = [section(t("activity.privacy.forget_confirm", request.lang))]
+        if alone:  # warned like `/cdp leave`, but not refused: see privacy_service.forget
+            names = format_list([f"*{name}*" for name in alone], request.lang)
+            blocks.append(section(t("activity.privacy.forget_last_moderator", request.lang, names=names)))
         view = {
             "type": "modal",
             "callback_id": FORGET_CALLBACK,
             "title": plain(t("activity.privacy.forget_title", request.lang)),
             "submit": plain(t("activity.privacy.forget_submit", request.lang)),
             "close": plain(t("common.cancel", request.lang)),
-            "blocks": [section(t("activity.privacy.forget_confirm", request.lang))],
+            "blocks": blocks,
         }
         open_modal(request, view)
     else:
@@ -201,17 +210,19 @@ def export(request: CommandRequest) -> None:
     """The file is gathered and uploaded after the answer (the outbox): the answer says it is coming."""
     with request.deps.db.session() as session:
         outbox.export(session, team_id=request.team_id, user=request.user_id, lang=request.lang)
-    request.reply(t("delivery.export_coming", request.lang))
+    request.reply(t("activity.privacy.export_sent", request.lang))
 
 
 def forget_submission(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     deps, lang, user_id, team_id = interaction(context, body)
     with deps.db.session() as session:
-        rows = circle_service.forget(session, team_id=team_id, user_id=user_id, now=deps.clock.now())
+        rows = privacy_service.forget(session, team_id=team_id, user_id=user_id, now=deps.clock.now())
     ack(
         response_action="update",
         view=community_views.info_modal(
-            lang, t("activity.privacy.forget_title", lang), t("activity.privacy.forgotten", lang, rows=rows)
+            lang,
+            t("activity.privacy.forget_title", lang),
+            t("activity.privacy.forgotten", lang, rows=Count(rows)),
         ),
     )
 

@@ -101,9 +101,12 @@ def create_submission(
     if errors:
         ack(**field_errors(errors, lang))
         return
-    channel, channel_error = _prepare_channel(client, parsed.channel_id, parsed.new_channel)
+    channel_field = "channel" if parsed.channel_id else "new_channel"
+    channel, channel_error = _prepare_channel(
+        client, parsed.channel_id, parsed.new_channel, private=draft.visibility == "protected"
+    )
     if channel is None:
-        ack(**field_errors({"channel" if parsed.channel_id else "new_channel": channel_error or ""}, lang))
+        ack(**field_errors({channel_field: channel_error or ""}, lang))
         return
     now = deps.clock.now()
     try:
@@ -113,6 +116,9 @@ def create_submission(
             )
             _announce_creation(session, community, channel_id=channel.channel_id, creator=user_id, lang=lang)
             community_id = community.id
+    except CommunityProblem as problem:  # a channel Slack made public although we asked for a private one
+        ack(response_action="errors", errors={channel_field: problem_text(problem, lang)})
+        return
     except Exception as exc:
         # Two submissions racing for one name or channel: the unique constraints decide.
         if "unique" in str(exc).lower():
@@ -125,15 +131,18 @@ def create_submission(
 
 
 def _prepare_channel(
-    client: WebClient, channel_id: str | None, new_name: str | None
+    client: WebClient, channel_id: str | None, new_name: str | None, *, private: bool = False
 ) -> tuple[ChannelChoice | None, str | None]:
-    """Make sure the bot is in the channel: join a public one, create a new one; explain a private one."""
+    """Make sure the bot is in the channel: join a public one, create a new one; explain a private one.
+    `private`: for a protected community, which lives in private channels only (a public channel lets
+    anyone read it and join the community without approval): create it private, refuse a public one
+    before joining it."""
     if new_name:
         wanted = new_name.lstrip("#").strip()
         if not CHANNEL_NAME.match(wanted):
             return None, "communities.errors.new_channel_invalid"
         try:
-            created = client.conversations_create(name=wanted)["channel"]
+            created = client.conversations_create(name=wanted, is_private=private)["channel"]
         except SlackApiError as exc:
             error = slack.slack_error(exc)
             return (
@@ -150,6 +159,8 @@ def _prepare_channel(
         return None, "communities.errors.channel_invisible"
     if info.get("is_archived"):
         return None, "communities.errors.channel_archived"
+    if private and not info.get("is_private"):
+        return None, service.PUBLIC_CHANNEL_PROTECTED
     if not info.get("is_member"):
         if info.get("is_private"):
             return None, "communities.errors.channel_invisible"
@@ -543,12 +554,18 @@ def settings_submission(
         ack(**field_errors(errors, lang))
         return
     choices = []
+    protected = draft.visibility == "protected"
     for channel_id in parsed.channels:
         if channel_id in current:
             binding = next(c for c in community.channels if c.channel_id == channel_id)
-            choices.append(ChannelChoice(channel_id, binding.name, binding.is_private))
-            continue
-        choice, error = _prepare_channel(client, channel_id, None)
+            # Bound as public and the community becomes (or stays) protected: ask Slack again, the
+            # channel may have been made private since; refused otherwise, before anything changes.
+            if not (protected and not binding.is_private):
+                choices.append(ChannelChoice(channel_id, binding.name, binding.is_private))
+                continue
+        choice, error = _prepare_channel(client, channel_id, None, private=protected)
+        if error == service.PUBLIC_CHANNEL_PROTECTED:
+            error = service.PUBLIC_CHANNELS_PROTECTED  # the settings form's words: several channels
         if choice is None:
             ack(**field_errors({"channels": error or ""}, lang))
             return

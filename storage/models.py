@@ -206,15 +206,33 @@ class CircleChange(Base):
 
 
 class ForgottenUser(Base):
-    """People who asked to be forgotten: not counted again until they join again."""
+    """People who asked to be forgotten: not counted again until they join again.
+
+    Only what recognising them needs: a keyed hash (HMAC-SHA256 under `AppSecret` FORGOTTEN_KEY) of
+    (team_id, user_id), never the raw id, so this list names nobody to whoever reads it without the key.
+    `forgotten_at` is when the request was honoured (what an organisation answers when asked).
+    """
 
     __tablename__ = "forgotten_users"
-    __table_args__ = (UniqueConstraint("team_id", "user_id", name="uq_forgotten_users_team_user"),)
+    __table_args__ = (UniqueConstraint("user_hash", name="uq_forgotten_users_user_hash"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     team_id: Mapped[str] = mapped_column(String(TEAM_ID))
-    user_id: Mapped[str] = mapped_column(String(SLACK_ID))
+    user_hash: Mapped[str] = mapped_column(String(64))  # hex HMAC-SHA256
     forgotten_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AppSecret(Base):
+    """Keys the app generates once and keeps across restarts and instances (written once, never updated).
+
+    In the database rather than the repository or the environment: every instance shares it, and a
+    deployment cannot forget to set it (a lost key would make everyone forgotten countable again).
+    """
+
+    __tablename__ = "app_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))  # hex
 
 
 class Review(Base):

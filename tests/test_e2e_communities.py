@@ -413,7 +413,7 @@ def test_leave_then_join_again_starts_afresh(harness: Harness) -> None:
 
 # ---- protected communities ----------------------------------------------------------------------
 def test_protected_join_asks_the_moderators_and_approve_makes_a_member(harness: Harness) -> None:
-    add_channel(harness, "CTRUST", "trust", members=[ALICE])
+    add_channel(harness, "CTRUST", "trust", members=[ALICE], is_private=True, bot_is_member=True)
     community = create_community(
         harness, ALICE, "Trust circle", channel="CTRUST", visibility="protected", moderators=[ALICE, DAVID]
     )
@@ -453,7 +453,13 @@ def test_protected_join_asks_the_moderators_and_approve_makes_a_member(harness: 
 
 def test_protected_join_declined_leaves_no_membership(harness: Harness) -> None:
     community = create_community(
-        harness, ALICE, "Trust circle", visibility="protected", moderators=[ALICE, DAVID]
+        harness,
+        ALICE,
+        "Trust circle",
+        channel=None,
+        new_channel="trust",
+        visibility="protected",
+        moderators=[ALICE, DAVID],
     )
     assert "*Trust circle* est une communauté protégée" in say(harness, "join Trust circle", BRUNO)
     value = join_request_buttons(harness, DAVID)["join_request_decline"]
@@ -472,7 +478,9 @@ def test_protected_join_declined_leaves_no_membership(harness: Harness) -> None:
 
 
 def test_a_non_moderator_cannot_approve(harness: Harness) -> None:
-    community = create_community(harness, ALICE, "Trust circle", visibility="protected")
+    community = create_community(
+        harness, ALICE, "Trust circle", channel=None, new_channel="trust", visibility="protected"
+    )
     say(harness, "join Trust circle", BRUNO)
     value = join_request_buttons(harness, ALICE)["join_request_approve"]
     harness.slack.block_action(CHLOE, "join_request_approve", value=value)
@@ -513,7 +521,7 @@ def test_directory_shows_counts_per_circle_and_moderators(harness: Harness) -> N
 
 
 def test_directory_hides_protected_details_from_non_members(harness: Harness) -> None:
-    add_channel(harness, "CTRUST", "trust", members=[ALICE])
+    add_channel(harness, "CTRUST", "trust", members=[ALICE], is_private=True, bot_is_member=True)
     create_community(harness, ALICE, "Trust circle", channel="CTRUST", visibility="protected")
     outside = say(harness, "list", CHLOE)
     assert "*Trust circle* 🔒 (protected)" in outside
@@ -640,7 +648,6 @@ def test_settings_open_prefilled_and_save_changes(harness: Harness) -> None:
         view,
         ALICE,
         cadence="12",
-        visibility="protected",
         language="fr",
         moderators=[ALICE, BRUNO],
         channels=["CSTREETS", "CSCHOOLS"],
@@ -648,7 +655,7 @@ def test_settings_open_prefilled_and_save_changes(harness: Harness) -> None:
     )
     assert answer is None, answer
     changed = community_named(harness, "Safe streets")
-    assert (changed.review_cadence_weeks, changed.visibility, changed.language) == (12, "protected", "fr")
+    assert (changed.review_cadence_weeks, changed.language) == (12, "fr")
     assert changed.inner_min_contributions == 6
     assert changed.next_review_on == date(2026, 5, 25)  # 12 weeks from now, a Monday
     assert [b.channel_id for b in bindings(harness, community.id)] == ["CSTREETS", "CSCHOOLS"]

@@ -258,7 +258,9 @@ def test_moderators_add_refuses_bots_and_explains_usage(harness: Harness) -> Non
 
 
 def test_pressing_a_button_for_a_request_that_does_not_exist(harness: Harness) -> None:
-    create_community(harness, ALICE, "Trust circle", visibility="protected")
+    create_community(
+        harness, ALICE, "Trust circle", channel=None, new_channel="trust", visibility="protected"
+    )
     harness.slack.block_action(ALICE, "join_request_approve", value="9999")
     assert "This request no longer exists." in shown(harness.emulator.responses[-1][1])
     assert requests(harness) == []
@@ -419,7 +421,15 @@ def test_the_join_picker_with_a_community_that_does_not_exist(harness: Harness) 
 
 
 def test_already_handled_request_is_told_in_french(harness: Harness) -> None:
-    create_community(harness, ALICE, "Trust circle", visibility="protected", moderators=[ALICE, DAVID])
+    create_community(
+        harness,
+        ALICE,
+        "Trust circle",
+        channel=None,
+        new_channel="trust",
+        visibility="protected",
+        moderators=[ALICE, DAVID],
+    )
     say(harness, "join Trust circle", CHLOE)
     value = join_request_buttons(harness, ALICE)["join_request_approve"]
     harness.slack.block_action(ALICE, "join_request_approve", value=value)
@@ -443,6 +453,8 @@ def test_a_refused_settings_form_joins_no_channel(harness: Harness) -> None:
 
 
 def test_moderators_of_a_protected_community_stay_inside(harness: Harness) -> None:
-    create_community(harness, ALICE, "Trust circle", visibility="protected")
+    create_community(
+        harness, ALICE, "Trust circle", channel=None, new_channel="trust", visibility="protected"
+    )
     assert "<@UALICE>" not in say(harness, "info Trust circle", CHLOE)  # hidden here...
     assert "<@UALICE>" not in say(harness, "moderators Trust circle", CHLOE)  # ...and here

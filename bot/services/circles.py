@@ -1,4 +1,6 @@
-"""Use-cases of circles: count contributions, promote at once, recompute daily, explain, export, forget.
+"""Use-cases of circles: count contributions, promote at once, recompute daily, explain, backfill.
+
+Privacy (export, forget) lives in bot/services/privacy.py.
 
 Counting is idempotent on the Events API event id: the id is claimed in the same transaction as the
 counter it increments, so a retried event changes nothing and a failed one is counted on retry.
@@ -450,65 +452,7 @@ def overview(session: Session, *, community: Community, now: datetime) -> Circle
     return CircleOverview(community, counts, members, lurking, per_channel)
 
 
-# ---- privacy ---------------------------------------------------------------------------------
-def export(session: Session, *, team_id: str, user_id: str) -> dict[str, Any]:
-    """Everything stored about a person: memberships, daily counts, circle history, join requests."""
-    names = {c.id: c.name for c in community_repo.for_team(session, team_id=team_id)}
-    return {
-        "user_id": user_id,
-        "team_id": team_id,
-        "note": "cdp-bot stores who contributed, where and when (daily counts), never message text.",
-        "memberships": [
-            {
-                "community": names.get(m.community_id),
-                "role": m.role,
-                "circle": m.circle,
-                "circle_since": m.circle_since.isoformat(),
-                "joined_at": m.joined_at.isoformat(),
-                "left_at": m.left_at.isoformat() if m.left_at else None,
-                "joined_via": m.joined_via,
-            }
-            for m in membership_repo.all_for_user(session, team_id=team_id, user_id=user_id)
-        ],
-        "activity_days": [
-            {
-                "community": names.get(a.community_id),
-                "channel_id": a.channel_id,
-                "day": a.day.isoformat(),
-                "contributions": a.contributions,
-                "reactions": a.reactions,
-            }
-            for a in activity_repo.for_user(session, team_id=team_id, user_id=user_id)
-        ],
-        "circle_changes": [
-            {
-                "community": names.get(c.community_id),
-                "from": c.from_circle,
-                "to": c.to_circle,
-                "reason": c.reason_key,
-                "reason_params": c.reason_params,
-                "at": c.changed_at.isoformat(),
-            }
-            for c in activity_repo.changes_for_user(session, team_id=team_id, user_id=user_id)
-        ],
-        "join_requests": [
-            {
-                "community": names.get(r.community_id),
-                "status": r.status,
-                "requested_at": r.requested_at.isoformat(),
-            }
-            for r in membership_repo.requests_for_user(session, team_id=team_id, user_id=user_id)
-        ],
-    }
-
-
-def forget(session: Session, *, team_id: str, user_id: str, now: datetime) -> int:
-    """Erase activity and memberships; they are not counted again until they join again."""
-    removed = activity_repo.erase_user(session, team_id=team_id, user_id=user_id)
-    activity_repo.forget(session, team_id=team_id, user_id=user_id, now=now)
-    return removed
-
-
+# ---- backfill --------------------------------------------------------------------------------
 def backfill_rows(
     session: Session,
     *,

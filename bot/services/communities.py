@@ -17,10 +17,16 @@ from sqlalchemy.orm import Session
 
 from bot.domain import cadence
 from bot.domain.communities import Lookup, Named, resolve, slugify
+from bot.services.privacy import is_former_member
 from storage.models import Community, CommunityChannel, JoinRequest, Membership
 from storage.repositories import activity as activity_repo
 from storage.repositories import communities as community_repo
 from storage.repositories import memberships as membership_repo
+
+# A protected community lives in private channels only: a public channel lets anyone read it, and
+# joining or posting there would make an outsider a member without a moderator's approval.
+PUBLIC_CHANNEL_PROTECTED = "communities.errors.channel_public_protected"  # the create form's channel
+PUBLIC_CHANNELS_PROTECTED = "communities.errors.channels_public_protected"  # the settings form's channels
 
 
 class CommunityProblem(Exception):
@@ -204,6 +210,12 @@ def channel_problem(
     return None
 
 
+def require_private_channels(visibility: str, channels: Sequence[ChannelChoice], *, key: str) -> None:
+    """Protected communities live in private channels only (the handlers check before joining any)."""
+    if visibility == "protected" and any(not c.is_private for c in channels):
+        raise CommunityProblem(key, field="channels")
+
+
 def _apply(community: Community, draft: CommunityDraft) -> None:
     community.name = draft.name.strip()
     community.slug = slugify(draft.name)
@@ -232,6 +244,7 @@ def create(
     channel: ChannelChoice,
     now: datetime,
 ) -> Community:
+    require_private_channels(draft.visibility, [channel], key=PUBLIC_CHANNEL_PROTECTED)
     community = Community(team_id=team_id, created_by=creator, created_at=now, status="active")
     _apply(community, draft)
     schedule = cadence.ReviewSchedule(cadence_weeks=draft.cadence_weeks, timezone=draft.timezone)
@@ -424,8 +437,9 @@ def decide_request(
     ):
         # Someone decided first (a co-moderator, the other button pressed at the same instant).
         session.refresh(request)
+        former = "_former" if is_former_member(request.decided_by) else ""  # they asked to be forgotten
         raise CommunityProblem(
-            f"communities.errors.request_{request.status}", moderator=request.decided_by or "?"
+            f"communities.errors.request_{request.status}{former}", moderator=request.decided_by or "?"
         )
     if approve:
         _upsert_member(session, community=community, user_id=request.user_id, now=now, via="command")
@@ -550,6 +564,7 @@ def update_settings(
     """Apply the settings form; returns the channels newly bound (the bot must join or be invited)."""
     require_active(community)
     require_moderator(session, community=community, user_id=actor, is_admin=is_admin)
+    require_private_channels(draft.visibility, channels, key=PUBLIC_CHANNELS_PROTECTED)
     cadence_changed = (
         community.review_cadence_weeks != draft.cadence_weeks or community.timezone != draft.timezone
     )
@@ -564,6 +579,8 @@ def update_settings(
     for binding in list(community.channels):
         if binding.channel_id not in wanted:
             community_repo.remove_channel(session, binding)
+        else:  # the handler asked Slack again about a channel bound as public
+            binding.is_private = wanted[binding.channel_id].is_private
     current = {c.channel_id for c in community.channels}
     added = [c for c in channels if c.channel_id not in current]
     for choice in added:

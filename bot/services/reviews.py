@@ -16,6 +16,7 @@ from bot.domain.checklist import ChecklistResult, Decision
 from bot.services import circles as circle_service
 from bot.services import communities as community_service
 from bot.services.communities import CommunityProblem
+from bot.services.privacy import is_former_member
 from storage.models import Community, Membership, Review
 from storage.repositories import activity as activity_repo
 from storage.repositories import communities as community_repo
@@ -152,9 +153,12 @@ def open_review(
     community_service.require_active(community)
     community_service.require_moderator(session, community=community, user_id=user_id, is_admin=is_admin)
     if review.completed_at is not None:
-        raise CommunityProblem(
-            "reviews.errors.completed", name=community.name, moderator=review.completed_by or "?"
+        key = (
+            "reviews.errors.completed_former"
+            if is_former_member(review.completed_by)
+            else "reviews.errors.completed"
         )
+        raise CommunityProblem(key, name=community.name, moderator=review.completed_by or "?")
     return review, community
 
 

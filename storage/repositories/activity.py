@@ -8,7 +8,8 @@ from datetime import date, datetime
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from storage.models import ActivityDay, CircleChange, ForgottenUser, JoinRequest, Membership
+from storage.models import ActivityDay, CircleChange, ForgottenUser
+from storage.repositories import privacy as privacy_repo
 from storage.repositories.upsert import dialect_insert, insert_ignoring_conflicts
 
 ACTIVITY_KEY = ["team_id", "community_id", "channel_id", "user_id", "day"]
@@ -94,35 +95,28 @@ def latest_changes_for_user(session: Session, *, team_id: str, user_id: str) -> 
 
 
 def is_forgotten(session: Session, *, team_id: str, user_id: str) -> bool:
+    user_hash = privacy_repo.user_hash(session, team_id=team_id, user_id=user_id)
     return (
-        session.scalars(
-            select(ForgottenUser.id).where(ForgottenUser.team_id == team_id, ForgottenUser.user_id == user_id)
-        ).first()
+        session.scalars(select(ForgottenUser.id).where(ForgottenUser.user_hash == user_hash)).first()
         is not None
     )
 
 
 def forget(session: Session, *, team_id: str, user_id: str, now: datetime) -> None:
+    """Remember that they asked to be forgotten, by a keyed hash only (see ForgottenUser)."""
     session.execute(
-        insert_ignoring_conflicts(session, ForgottenUser, ["team_id", "user_id"]).values(
-            team_id=team_id, user_id=user_id, forgotten_at=now
+        insert_ignoring_conflicts(session, ForgottenUser, ["user_hash"]).values(
+            team_id=team_id,
+            user_hash=privacy_repo.user_hash(session, team_id=team_id, user_id=user_id),
+            forgotten_at=now,
         )
     )
 
 
 def remember(session: Session, *, team_id: str, user_id: str) -> None:
     """They joined again: count them again."""
-    session.execute(
-        delete(ForgottenUser).where(ForgottenUser.team_id == team_id, ForgottenUser.user_id == user_id)
-    )
-
-
-def erase_user(session: Session, *, team_id: str, user_id: str) -> int:
-    removed = 0
-    for model in (ActivityDay, CircleChange, JoinRequest, Membership):
-        result = session.execute(delete(model).where(model.team_id == team_id, model.user_id == user_id))
-        removed += int(getattr(result, "rowcount", 0) or 0)
-    return removed
+    user_hash = privacy_repo.user_hash(session, team_id=team_id, user_id=user_id)
+    session.execute(delete(ForgottenUser).where(ForgottenUser.user_hash == user_hash))
 
 
 def last_contribution_days(session: Session, *, team_id: str, community_id: int) -> dict[str, date]:
