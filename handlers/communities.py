@@ -309,6 +309,8 @@ def join_suggestion_action(
         community_id = int(str((body.get("actions") or [{}])[0].get("value") or 0))
     except (ValueError, AttributeError):
         community_id = 0
+    if not 0 < community_id < 2**31:  # beyond the column: no such community (PostgreSQL would refuse it)
+        community_id = 0
     try:
         with deps.db.session() as session:
             community = service.require_by_id(session, team_id=team_id, community_id=community_id)

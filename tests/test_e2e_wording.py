@@ -238,7 +238,7 @@ def test_a_join_button_for_a_community_that_is_gone_says_so(harness: Harness) ->
     assert "*Vélo en ville* a été dissoute : elle est désormais en lecture seule." in shown(
         last_response(harness)
     )
-    for value in ("999999", "not-a-number", ""):
+    for value in ("999999", "2147483648", "not-a-number", ""):
         result = harness.slack.block_action(
             BRUNO, "community_join_suggested", value=value, channel="CGENERAL"
         )

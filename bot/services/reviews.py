@@ -282,13 +282,14 @@ def summary(session: Session, *, review: Review, now: datetime) -> ReviewSummary
 
 
 def _previous_weeks(session: Session, *, community: Community, today: date, weekly: list[int]) -> list[int]:
-    """The previous weeks a usual week can be drawn from: whole weeks of the community's history (it
-    starts at its creation, or earlier with the channel history counted at creation). None at all, or
-    never any contribution before this week: there is no usual week yet, rather than "a usual 0"."""
-    counted = [day for day in range(1, len(weekly)) if weekly[day]]
+    """The previous weeks a usual week can be drawn from: whole weeks of the community's history, which
+    starts at its creation (or earlier: the channel's history is counted when it is bound). When there
+    is no such week, or no contribution was ever made before this week, there is no usual week yet:
+    an empty list, rather than "a usual 0"."""
+    active_weeks = [week for week in range(1, len(weekly)) if weekly[week]]
     start = circle_service.local_day_of(community, community.created_at.timestamp())
-    if counted:  # the oldest week with contributions, when older than the creation (the backfill)
-        start = min(start, today - timedelta(days=7 * max(counted) + 6))
+    if active_weeks:  # the oldest week with contributions, when it is older than the creation
+        start = min(start, today - timedelta(days=7 * max(active_weeks) + 6))
     history = [
         count
         for week, count in enumerate(weekly[1:], start=1)
