@@ -181,6 +181,8 @@ class OutboxWorker:
 
     def stop(self, timeout: float = 15.0) -> None:
         """Finish the sends in flight (their rows are recorded), leave the rest for the next start."""
+        if self._stopping.is_set():
+            return
         self._stopping.set()
         self._wake.set()
         if self._thread is not None:
@@ -399,7 +401,7 @@ def _send_invite(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
                     session,
                     team_id=row.team_id,
                     to=row.target,
-                    key_name="communities.join.invite_failed_dm",
+                    key_name="delivery.invite_failed_dm",
                     once=f"invite-failed:{row.id}",
                     channel=f"<#{channel}>",
                 )
@@ -447,7 +449,10 @@ def _send_response(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
     url = payload.get("url")
     if url:
         response = WebhookClient(url, timeout=10, retry_handlers=[]).send(
-            text=text, blocks=blocks, response_type="ephemeral", replace_original=False
+            text=text,
+            blocks=blocks,
+            response_type="ephemeral",
+            replace_original=bool(payload.get("replace")),
         )
         if response.status_code == 429:
             raise Later(float(response.headers.get("Retry-After", 30)), "ratelimited")

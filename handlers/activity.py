@@ -9,7 +9,8 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
 from bot.backfill import is_contribution
-from bot.domain.circles import Count, progress_reason
+from bot.domain.circles import progress_reason
+from bot.domain.commands import canonical_verb
 from bot.i18n import format_list, t
 from bot.services import circles as circle_service
 from bot.services import communities as community_service
@@ -98,7 +99,16 @@ def me_subcommand(request: CommandRequest) -> None:
             request.reply(t("activity.me.none", lang))
             return
         blocks = [section(t("activity.me.title", lang))]
+        # Dissolved communities come last, without circles or nudges: only what is still stored.
+        standings = sorted(standings, key=lambda standing: standing.community.status == "dissolved")
         for standing in standings[:20]:
+            if standing.community.status == "dissolved":
+                lines = [
+                    t("activity.me.dissolved", lang, name=standing.community.name),
+                    t("activity.me.stored", lang, days=standing.stored_days),
+                ]
+                blocks.append(section("\n".join(lines)[:3000]))
+                continue
             decision = standing.decision
             place = _circle_name(decision.circle, lang)
             if standing.membership.role == "core":
@@ -181,7 +191,7 @@ def circles_subcommand(request: CommandRequest) -> None:
 # ---- /cdp privacy ----------------------------------------------------------------------------
 @subcommand("privacy")
 def privacy_subcommand(request: CommandRequest) -> None:
-    verb = request.argument.strip().lower()
+    verb = canonical_verb("privacy", request.argument)  # export|exporter, forget|oublier
     if verb == "export":
         export(request)
     elif verb == "forget":
@@ -222,7 +232,7 @@ def forget_submission(ack: Ack, body: dict[str, Any], client: WebClient, context
         view=community_views.info_modal(
             lang,
             t("activity.privacy.forget_title", lang),
-            t("activity.privacy.forgotten", lang, rows=Count(rows)),
+            t("activity.privacy.forgotten", lang, rows=rows),
         ),
     )
 

@@ -10,7 +10,7 @@ from slack_bolt import Ack, App, BoltContext
 from slack_bolt.context.respond import Respond
 from slack_sdk import WebClient
 
-from bot.domain.commands import HELP, closest, parse
+from bot.domain.commands import HELP, all_words, canonical, closest, parse
 from bot.i18n import t
 from bot.runtime import Deps
 from bot.services import communities as community_service
@@ -85,7 +85,8 @@ def cdp_command_callback(
     parsed = parse(body.get("text"))
     lang = lang_of(context)
     request = CommandRequest(ack, respond, client, context, body, parsed.argument, lang)
-    handler = SUBCOMMANDS.get(parsed.name)
+    name = canonical(parsed.name)  # French aliases too: `/cdp rejoindre X` is `/cdp join X`
+    handler = SUBCOMMANDS.get(name) if name is not None else None
     if handler is None:
         unknown_subcommand(request, parsed.name)
         return
@@ -93,7 +94,7 @@ def cdp_command_callback(
 
 
 def unknown_subcommand(request: CommandRequest, given: str) -> None:
-    suggestion = closest(given, SUBCOMMANDS)
+    suggestion = closest(given, [word for word in all_words() if canonical(word) in SUBCOMMANDS])
     lang = request.lang
     if suggestion is None:
         error = t("errors.unknown_subcommand_no_suggestion", lang, given=given)

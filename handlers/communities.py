@@ -13,6 +13,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import backfill
+from bot.domain.commands import canonical_verb
 from bot.domain.communities import CIRCLE_RULE_SETTINGS, mentioned_users, without_mentions
 from bot.i18n import format_list, t
 from bot.services import communities as service
@@ -39,8 +40,7 @@ def field_errors(errors: dict[str, str], lang: str) -> dict[str, Any]:
 
 
 def channels_text(community: Any, lang: str) -> str:
-    mentions = " ".join(views.channel_mention(c.channel_id) for c in community.channels)
-    return t("communities.join.channels", lang, channels=mentions) if mentions else ""
+    return views.channels_sentence([c.channel_id for c in community.channels], lang)
 
 
 def open_view(client: WebClient, trigger_id: str, view: dict[str, Any], lang: str) -> str | None:
@@ -200,14 +200,15 @@ def _announce_creation(session: Any, community: Any, *, channel_id: str, creator
             domain=community.domain,
             creator=creator,
         )
-    outbox.text(
+    outbox.message(
         session,
         team_id=team_id,
         to=creator,
-        key_name="communities.created.done",
+        render="communities.created",
         lang=lang,
         name=name,
-        channel=views.channel_mention(channel_id),
+        channel_id=channel_id,
+        key_people=list(community.key_people),
     )
 
 
@@ -231,7 +232,7 @@ def join_subcommand(request: CommandRequest) -> None:
             community = service.require(session, team_id=request.team_id, query=request.argument)
             answer = _join(session, community, request.user_id, request.lang, deps.clock.now())
     except CommunityProblem as problem:
-        request.reply(problem_text(problem, request.lang))
+        _join_refused(request, problem)
         return
     request.reply(answer)
 
@@ -288,6 +289,38 @@ def join_submission(
         ack(response_action="errors", errors={"community": problem_text(problem, lang)})
         return
     ack()
+
+
+# ---- "did you mean X?": the Join button -----------------------------------------------------
+def _join_refused(request: CommandRequest, problem: CommunityProblem) -> None:
+    """`/cdp join X` did not name a community clearly: when X looks like one, ask, with a Join button."""
+    text = problem_text(problem, request.lang)
+    suggested = problem.params.get("community_id")
+    if problem.key == "communities.errors.did_you_mean" and isinstance(suggested, int):
+        name = str(problem.params.get("name") or "")
+        request.reply(text, views.join_suggestion(request.lang, text=text, name=name, community_id=suggested))
+        return
+    request.reply(text)
+
+
+def join_suggestion_action(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+    """The Join button under "did you mean X?": joins X exactly as `/cdp join X` would (protected
+    communities: a request to the moderators), and the answer replaces the question."""
+    ack()
+    deps, lang, user_id, team_id = interaction(context, body)
+    try:
+        community_id = int(str((body.get("actions") or [{}])[0].get("value") or 0))
+    except (ValueError, AttributeError):
+        community_id = 0
+    if not 0 < community_id < 2**31:  # beyond the column: no such community (PostgreSQL would refuse it)
+        community_id = 0
+    with deps.db.session() as session:
+        try:
+            community = service.require_by_id(session, team_id=team_id, community_id=community_id)
+            answer = _join(session, community, user_id, lang, deps.clock.now())
+        except CommunityProblem as problem:
+            answer = problem_text(problem, lang)
+        slack.tell(session, body, lang, answer, replace=True)
 
 
 # ---- protected communities: approve / decline ------------------------------------------------
@@ -391,7 +424,7 @@ def info_subcommand(request: CommandRequest) -> None:
 def moderators_subcommand(request: CommandRequest) -> None:
     deps, lang = request.deps, request.lang
     words = request.argument.split(maxsplit=1)
-    verb = words[0].lower() if words else ""
+    verb = (canonical_verb("moderators", words[0]) or "") if words else ""  # add|ajouter, remove|retirer
     if verb not in ("add", "remove"):
         try:
             with deps.db.session() as session:
@@ -444,7 +477,7 @@ def moderators_subcommand(request: CommandRequest) -> None:
         request.reply(problem_text(problem, lang))
         return
     key = "communities.moderators.added" if verb == "add" else "communities.moderators.removed"
-    request.reply(t(key, lang, users=views.people(users, lang), name=name))
+    request.reply(t(key, lang, users=views.people(users, lang), count=len(users), name=name))
 
 
 def _announce_moderators(session: Any, community: Any, added: list[str], *, actor: str) -> None:
@@ -730,6 +763,7 @@ def register(app: App) -> None:
     registry.view(app, views.JOIN_CALLBACK, join_submission)
     registry.action(app, views.APPROVE_ACTION, decide_request_action)
     registry.action(app, views.DECLINE_ACTION, decide_request_action)
+    registry.action(app, views.JOIN_SUGGESTION_ACTION, join_suggestion_action)
     registry.event(app, "member_joined_channel", member_joined_callback)
     registry.event(app, "member_left_channel", member_left_callback)
     for prefix in ("channel", "group"):  # public and private channels

@@ -68,8 +68,9 @@ def timezone_of(deps: Deps, client: WebClient, user_id: str, default: str = "UTC
     return deps.people.timezone(client, user_id, default)
 
 
-def tell(session: Any, body: dict[str, Any], lang: str, text: str) -> None:
-    """An ephemeral answer to whoever pressed a button (its response_url), sent after the ack."""
+def tell(session: Any, body: dict[str, Any], lang: str, text: str, *, replace: bool = False) -> None:
+    """An ephemeral answer to whoever pressed a button (its response_url), sent after the ack;
+    `replace`: instead of the (ephemeral) message whose button was pressed."""
     team = body.get("team") or {}
     outbox.respond(
         session,
@@ -77,6 +78,7 @@ def tell(session: Any, body: dict[str, Any], lang: str, text: str) -> None:
         user=str(body["user"]["id"]),
         response_url=body.get("response_url"),
         lang=lang,
+        replace=replace,
         render="plain",
         text=text,
     )

@@ -27,7 +27,6 @@ from bot.domain.circles import (
     Circle,
     CircleDecision,
     CircleRule,
-    Count,
     Progress,
     Reason,
     WindowSummary,
@@ -388,31 +387,9 @@ def test_inner_members_have_no_progress() -> None:
 # --- words: plurals and both languages ------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("value", "spec", "expected"),
-    [
-        (1, "# day|# days", "1 day"),
-        (2, "# day|# days", "2 days"),
-        (0, "# day|# days", "0 days"),
-        (0, "no day|# day|# days", "no day"),
-        (1, "one more day|# more days", "one more day"),
-        (12, "d", "12"),
-        (7, "", "7"),
-    ],
-)
-def test_count_formats_its_own_words(value: int, spec: str, expected: str) -> None:
-    assert format(Count(value), spec) == expected
-
-
-def test_count_rejects_a_bad_plural_spec() -> None:
-    with pytest.raises(ValueError, match="2 or 3 forms"):
-        format(Count(1), "a|b|c|d")
-
-
-def test_as_dict_keeps_strings_and_wraps_ints() -> None:
+def test_as_dict_gives_the_parameters() -> None:
     reason = Reason.of("circles.reason.inner", days=2, label="x")
     assert reason.as_dict() == {"days": 2, "label": "x"}
-    assert isinstance(reason.as_dict()["days"], Count)
     assert reason == Reason("circles.reason.inner", (("days", 2), ("label", "x")))
     assert hash(reason) == hash(Reason.of("circles.reason.inner", label="x", days=2))
 

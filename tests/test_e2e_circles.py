@@ -155,7 +155,7 @@ def test_newcomer_posts_and_is_promoted_with_a_warm_dm(harness: Harness) -> None
     me = say(harness, "me", BRUNO)
     assert "*Urbanism* : cercle interne" in me
     assert "Vous êtes dans le cercle interne : 4 contributions sur 2 jours différents" in me
-    assert "des comptes par jour sur 2 jour(s)" in me
+    assert "des comptes quotidiens sur 2 jours" in me
 
     # Further posts in the inner circle send no second note.
     post(harness, BRUNO)

@@ -190,6 +190,20 @@ def join_request_buttons_now(harness: Harness, moderator: str) -> dict[str, str]
     }
 
 
+def press_join_suggestion(harness: Harness, answer: JSON, user: str) -> None:
+    """Press the Join button under a "did you mean X?" answer, as Slack sends it."""
+    (button,) = [
+        e
+        for block in answer.get("blocks") or []
+        if block.get("type") == "actions"
+        for e in block["elements"]
+        if e["action_id"] == "community_join_suggested"
+    ]
+    result = harness.slack.block_action(user, button["action_id"], value=button["value"], channel="CGENERAL")
+    assert result.status == 200
+    harness.drain()
+
+
 def event(harness: Harness, payload: JSON) -> None:
     result = harness.slack.event(payload)
     assert result.status == 200, result.text
@@ -334,8 +348,12 @@ def test_join_resolves_slug_channel_mention_and_close_typo(harness: Harness) -> 
     assert "Welcome to *Mobilité Douce*!" in say(harness, "join mobilite-douce", CHLOE)
     # A channel mention, as Slack escapes it in a command's text.
     assert "Bienvenue dans *Mobilité Douce* !" in say(harness, "join <#CMOBIL|mobilite>", BRUNO)
-    # A close typo.
-    assert "Bienvenue dans *Mobilité Douce* !" in say(harness, "join mobilte douce", DAVID)
+    # A close typo is not taken on its own: "did you mean", with a Join button that joins.
+    asked = harness.slack.command("join mobilte douce", DAVID).json()
+    assert "Vouliez-vous dire *Mobilité Douce* ?" in shown(asked)
+    assert DAVID not in active_members(harness, mobility.id)
+    press_join_suggestion(harness, asked, DAVID)
+    assert "Bienvenue dans *Mobilité Douce* !" in shown(harness.emulator.responses[-1][1])
     assert active_members(harness, mobility.id) == {
         ALICE: "core",
         CHLOE: "member",
@@ -535,7 +553,7 @@ def test_directory_hides_protected_details_from_non_members(harness: Harness) ->
     assert "<#CTRUST>" in inside
     # /cdp info hides them the same way.
     info = say(harness, "info Trust circle", BRUNO)
-    assert "Cette communauté est protégée : ses détails sont visibles par ses membres." in info
+    assert "Cette communauté est protégée : ses détails ne sont visibles que par ses membres." in info
     assert "<@UALICE>" not in info
 
 
@@ -576,7 +594,7 @@ def test_moderators_are_shown_and_a_moderator_adds_and_removes_one(harness: Harn
     community = create_community(harness, ALICE, "Safe streets", channel="CSTREETS")
     assert "Core group of *Safe streets*: <@UALICE>." in say(harness, "moderators Safe streets", CHLOE)
     text = say(harness, "moderators add <@UCHLOE|chloe> Safe streets", ALICE)
-    assert "<@UCHLOE> joined the core group of *Safe streets*." in text
+    assert "<@UCHLOE> has joined the core group of *Safe streets*." in text
     assert active_members(harness, community.id) == {ALICE: "core", CHLOE: "core"}
     assert CHLOE in invited(harness, "CSTREETS")
     assert "<@UALICE> named you moderator of *Safe streets*." in dms(harness, CHLOE)[-1]
@@ -584,7 +602,7 @@ def test_moderators_are_shown_and_a_moderator_adds_and_removes_one(harness: Harn
         harness, "moderators Safe streets", BRUNO
     )
     # The new co-moderator can now remove the first one.
-    assert "<@UALICE> left the core group of *Safe streets*." in say(
+    assert "<@UALICE> has left the core group of *Safe streets*." in say(
         harness, "moderators remove <@UALICE|alice> Safe streets", CHLOE
     )
     assert active_members(harness, community.id) == {ALICE: "member", CHLOE: "core"}
@@ -608,7 +626,7 @@ def test_last_moderator_cannot_be_removed_nor_leave(harness: Harness) -> None:
 def test_a_workspace_admin_may_change_a_community_they_do_not_moderate(harness: Harness) -> None:
     harness.emulator.add_user("UADMIN", "ada", locale="en-US", is_admin=True)
     community = create_community(harness, ALICE, "Safe streets")
-    assert "<@UCHLOE> joined the core group of *Safe streets*." in say(
+    assert "<@UCHLOE> has joined the core group of *Safe streets*." in say(
         harness, "moderators add <@UCHLOE|chloe> Safe streets", "UADMIN"
     )
     assert active_members(harness, community.id) == {ALICE: "core", CHLOE: "core"}
@@ -713,7 +731,7 @@ def test_dissolve_after_confirmation(harness: Harness) -> None:
     assert "*Safe streets* is dissolved." in dms(harness, ALICE)[-1]
     # Kept, read-only, in the directory.
     assert "*Safe streets* (dissolved, read-only)" in say(harness, "list", CHLOE)
-    assert "*Safe streets* (dissoute, lecture seule)" in say(harness, "list", BRUNO)
+    assert "*Safe streets* (dissoute, en lecture seule)" in say(harness, "list", BRUNO)
     assert "(dissolved, read-only)" in say(harness, "info Safe streets", CHLOE)
     # Nobody joins it any more; members are not thrown out of the record.
     before = row_counts(harness)

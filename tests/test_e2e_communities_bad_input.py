@@ -230,8 +230,8 @@ def test_a_non_moderator_is_refused_every_moderator_command(harness: Harness) ->
         "dissolve Safe streets",
     ):
         assert refusal in say(harness, text, CHLOE), text
-    assert "Seuls les modérateurs de *Safe streets*" in say(harness, "settings Safe streets", BRUNO)
-    assert "Seuls les modérateurs de *Safe streets*" in say(harness, "dissolve Safe streets", BRUNO)
+    assert "Seul le groupe central de *Safe streets*" in say(harness, "settings Safe streets", BRUNO)
+    assert "Seul le groupe central de *Safe streets*" in say(harness, "dissolve Safe streets", BRUNO)
     assert row_counts(harness) == before
     assert len(harness.emulator.opened_views()) == views_before
     assert {u: m.role for u, m in members(harness, community.id).items()} == {
@@ -344,7 +344,7 @@ def test_a_form_submitted_by_someone_who_is_not_a_moderator(harness: Harness) ->
     )
     answer = submit(harness, dissolve, BRUNO)
     assert answer["response_action"] == "update"
-    assert "Seuls les modérateurs de *Safe streets*" in shown(answer["view"])
+    assert "Seul le groupe central de *Safe streets*" in shown(answer["view"])
     after = community_named(harness, "Safe streets")
     assert (after.status, after.review_cadence_weeks, after.visibility) == ("active", 4, "open")
     assert row_counts(harness) == counts

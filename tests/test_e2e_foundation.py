@@ -25,7 +25,7 @@ def test_bare_command_is_help_in_french(harness: Harness) -> None:
     answer = harness.slack.command("", BRUNO).json()
     assert answer["response_type"] == "ephemeral"
     assert "communautés de pratique" in answer["text"]
-    assert "`/cdp help` : afficher cette liste" in answer["text"]
+    assert "`/cdp aide` : afficher cette liste" in answer["text"]
 
 
 def test_french_canadian_locale_is_french(harness: Harness) -> None:

@@ -21,7 +21,7 @@ TODAY = date(2026, 3, 3)
 LONG_AGO = datetime(2025, 12, 1, 9, 0, tzinfo=UTC)
 
 ALERT_EN = "*Momentum alert: Urbanism*"
-ALERT_FR = "*Alerte d'élan : Urbanism*"
+ALERT_FR = "*Alerte : l'élan faiblit dans Urbanism*"
 NOT_MODERATOR_EN = "Only the moderators of *Urbanism* (or a workspace admin) can do this."
 
 
@@ -252,7 +252,7 @@ def test_channel_quiet_in_french_for_a_french_moderator(harness: Harness) -> Non
     (fr,) = alert_dms(harness, BRUNO)
     assert ALERT_FR in fr
     assert (
-        "Le canal est calme : 2 contributions sur les 14 derniers jours, contre 14 habituellement sur 14 jours."
+        "Le canal est calme : 2 contributions sur les 14 derniers jours, contre 14 d'habitude sur 14 jours."
         in fr
     )
     assert "Posez une question à la communauté ou partagez un résultat récent." in fr
@@ -276,9 +276,7 @@ def test_newcomers_waiting_then_greeted_by_a_moderator_and_not_again(harness: Ha
     assert run_pass(harness) == 1
     assert alerts(harness, cid) == [("newcomers_waiting", "2026-W10", True)]
     (en,) = alert_dms(harness, ALICE)
-    assert (
-        "1 newcomer(s) have been following the channel for 14 days or more and nobody has greeted them." in en
-    )
+    assert "1 newcomer has been following the channel for 14 days or more and nobody has greeted them." in en
     assert "Welcome them by name and invite them to share what brings them to the community." in en
     (button,) = buttons(harness.emulator.messages_to(ALICE)[-1])
     assert button["action_id"] == "alert_greeted"
@@ -297,7 +295,7 @@ def test_newcomers_waiting_then_greeted_by_a_moderator_and_not_again(harness: Ha
     result = harness.slack.block_action(ALICE, "alert_greeted", value=str(cid), channel="DALICE")
     assert result.status == 200
     harness.drain()
-    assert "Thanks! 1 newcomer(s) marked as greeted in *Urbanism*." in last_response(harness)
+    assert "Thanks! 1 newcomer marked as greeted in *Urbanism*." in last_response(harness)
     assert greeted(harness, cid, BRUNO)
     assert not greeted(harness, cid, DAVID)  # not waiting yet: not marked
 
@@ -312,7 +310,7 @@ def test_newcomers_waiting_then_greeted_by_a_moderator_and_not_again(harness: Ha
     assert run_pass(harness) == 1
     assert alerts(harness, cid)[-1] == ("newcomers_waiting", "2026-W11", True)
     latest = alert_dms(harness, ALICE)[-1]
-    assert "1 newcomer(s) have been following the channel for 14 days or more" in latest
+    assert "1 newcomer has been following the channel for 14 days or more" in latest
 
 
 def test_newcomers_waiting_in_french_for_a_french_moderator(harness: Harness) -> None:
@@ -324,18 +322,15 @@ def test_newcomers_waiting_in_french_for_a_french_moderator(harness: Harness) ->
     assert run_pass(harness) == 1
     (fr,) = alert_dms(harness, BRUNO)
     assert (
-        "2 nouveau(x) membre(s) suivent le canal depuis 14 jours ou plus sans que personne ne les ait accueillis."
-        in fr
+        "2 nouveaux membres suivent le canal depuis 14 jours ou plus sans avoir reçu de mot d'accueil." in fr
     )
     (button,) = buttons(harness.emulator.messages_to(BRUNO)[-1])
-    assert button["text"]["text"] == "Je les ai accueillis"
+    assert button["text"]["text"] == "Mot d'accueil envoyé"
 
     result = harness.slack.block_action(BRUNO, "alert_greeted", value=str(cid), channel="DBRUNO")
     assert result.status == 200
     harness.drain()
-    assert "Merci ! 2 nouveau(x) membre(s) marqué(s) comme accueilli(s) dans *Urbanism*." in last_response(
-        harness
-    )
+    assert "Merci ! 2 nouveaux membres notés comme accueillis dans *Urbanism*." in last_response(harness)
     assert greeted(harness, cid, CHLOE) and greeted(harness, cid, DAVID)
 
 
@@ -388,7 +383,7 @@ def test_inner_circle_shrinking_by_a_third_since_the_last_review(
     assert alerts(harness, cid) == [("inner_shrinking", "2026-W10", True)]
     (en,) = alert_dms(harness, ALICE)
     assert (
-        f"The inner circle shrank from {before} to {now} members since the last review "
+        f"The inner circle shrank from {before} to {now} {'member' if now == 1 else 'members'} since the last review "
         f"({before - now} fewer)." in en
     )
     assert "Ask the members who stepped back what would help them take part again." in en
@@ -409,10 +404,10 @@ def test_no_moderator_goes_to_the_most_active_members_when_the_creator_is_gone(h
     assert alerts(harness, cid) == [("no_moderator", "2026-W10", True)]  # not "moderators silent" too
     (fr,) = alert_dms(harness, BRUNO)
     assert ALERT_FR in fr
-    assert "Cette communauté n'a plus de modérateur actif (0 dans le groupe central)." in fr
+    assert "Cette communauté n'a plus de modérateur actif dans son groupe central." in fr
     assert "Demandez aux membres les plus actifs du cercle interne si l'un d'eux accepterait" in fr
     (en,) = alert_dms(harness, CHLOE)
-    assert "This community has no active moderator (0 left in the core group)." in en
+    assert "This community has no active moderator left in its core group." in en
     assert "would step in as moderator" in en
     assert alert_dms(harness, DAVID) == []
     assert alert_dms(harness, ALICE) == []
@@ -444,7 +439,7 @@ def test_no_moderator_goes_to_the_creator_when_reachable(harness: Harness) -> No
 
     assert run_pass(harness) == 1
     (en,) = alert_dms(harness, CHLOE)
-    assert "This community has no active moderator (0 left in the core group)." in en
+    assert "This community has no active moderator left in its core group." in en
     assert alert_dms(harness, ALICE) == []
 
 

@@ -450,7 +450,7 @@ def test_export_shows_every_stored_fact_and_forget_leaves_the_id_nowhere(harness
     # Urbanism has no moderator nor creator any more: its review and momentum alerts still run, to the
     # members still there, and name nobody who is gone.
     harness.clock.advance(timedelta(days=30))
-    tick(harness.runtime.deps, harness.runtime.app.client)
+    tick(harness.runtime.deps, harness.jobs_client)
     assert rows_naming(harness, BRUNO) == {}
 
     # His export now says he asked to be forgotten, and nothing else.

@@ -26,32 +26,6 @@ Circle = Literal["inner", "outer"]
 CIRCLES: tuple[Circle, ...] = ("inner", "outer")
 
 
-class Count(int):
-    """An int that chooses its own words when formatted, so no message ever says "1 contributions".
-
-    In a catalogue template, `{n:# contribution|# contributions}` picks the first form when n is 1 and
-    the second otherwise; three forms `{n:no contribution|# contribution|# contributions}` add a form
-    for zero. `#` stands for the number. Without `|` in the format spec it formats as a plain int.
-    `Reason.as_dict()` wraps every int parameter in a `Count`, so always render reasons through it.
-    """
-
-    __slots__ = ()
-
-    def __format__(self, spec: str) -> str:
-        if "|" not in spec:
-            return super().__format__(spec)
-        forms = spec.split("|")
-        if len(forms) == 2:
-            zero, one, other = forms[1], forms[0], forms[1]
-        elif len(forms) == 3:
-            zero, one, other = forms
-        else:
-            raise ValueError(f"a plural format takes 2 or 3 forms separated by '|', not {spec!r}")
-        value = int(self)
-        chosen = zero if value == 0 else one if value == 1 else other
-        return chosen.replace("#", str(value))
-
-
 @dataclass(frozen=True)
 class ActivityDay:
     """One member's activity on one day (several entries for the same day are summed)."""
@@ -166,11 +140,8 @@ class Reason:
         return cls(key, tuple(sorted(params.items())))
 
     def as_dict(self) -> dict[str, ParamValue]:
-        """Parameters ready for `t(reason.key, lang, **reason.as_dict())` (ints become `Count`s)."""
-        return {
-            name: Count(value) if isinstance(value, int) and not isinstance(value, bool) else value
-            for name, value in self.params
-        }
+        """Parameters ready for `t(reason.key, lang, **reason.as_dict())` (which picks plural forms)."""
+        return dict(self.params)
 
 
 @dataclass(frozen=True)

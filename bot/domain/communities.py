@@ -72,6 +72,10 @@ class Named:
     channel_ids: tuple[str, ...]
 
 
+PREFIX_MIN = 3
+"""The shortest start of a name that may pick a community on its own: `/cdp join v` never does."""
+
+
 @dataclass(frozen=True)
 class Lookup:
     """The outcome of resolving what a user typed to a community."""
@@ -81,9 +85,13 @@ class Lookup:
 
 
 def resolve(query: str, communities: Sequence[Named]) -> Lookup:
-    """Exact name, then slug, then channel mention (`#channel`), then the closest names.
+    """The community a user means, only when the match is clear; else the ones they may mean.
 
-    One close match is taken; several are offered as candidates for the user to choose from.
+    Clear: the channel mention (`<#C…>`), the exact name (any case), the slug or the channel name made
+    from the name (`#cdp-urbanism`), or the start of one community's slug, at least `PREFIX_MIN`
+    characters long, that starts no other. Anything else (a short or ambiguous start, a word inside a
+    name, a typo) is never taken: the communities it may mean come back as candidates, for the user
+    to confirm ("did you mean …?") or to choose from.
     """
     text = query.strip()
     if not text:
@@ -100,19 +108,21 @@ def resolve(query: str, communities: Sequence[Named]) -> Lookup:
     if exact:
         return Lookup(exact[0])
     slug = slugify(text)
+    if not slug:
+        return Lookup(None)
     by_slug = [c for c in communities if c.slug == slug or channel_name_for(c.name) == slug]
     if by_slug:
         return Lookup(by_slug[0])
-    contains = [c for c in communities if slug and slug in c.slug]
-    if len(contains) == 1:
-        return Lookup(contains[0])
-    if len(contains) > 1:
-        return Lookup(None, tuple(contains[:5]))
+    starts = [c for c in communities if c.slug.startswith(slug)]
+    if len(starts) == 1 and len(slug) >= PREFIX_MIN:
+        return Lookup(starts[0])
+    maybe = {c.id: c for c in starts}
+    maybe.update((c.id, c) for c in communities if slug in c.slug)
     slugs = {c.slug: c for c in communities}
-    close = difflib.get_close_matches(slug, list(slugs), n=5, cutoff=0.6)
-    if len(close) == 1:
-        return Lookup(slugs[close[0]])
-    return Lookup(None, tuple(slugs[s] for s in close))
+    maybe.update(
+        (slugs[s].id, slugs[s]) for s in difflib.get_close_matches(slug, list(slugs), n=5, cutoff=0.6)
+    )
+    return Lookup(None, tuple(maybe.values())[:5])
 
 
 def mentioned_users(text: str) -> list[str]:

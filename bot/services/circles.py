@@ -386,6 +386,15 @@ def _explained(
     return replace(decision, reason=_stored_reason(change))
 
 
+def _not_a_newcomer(decision: CircleDecision) -> CircleDecision:
+    """Founders and moderators started the community or run it: never welcomed as newcomers, never
+    told they have been lurking. Quiet, they read the plain outer-circle reason."""
+    reason = decision.reason
+    if reason.key == rule_domain.REASON_NEWCOMER:
+        reason = Reason(rule_domain.REASON_OUTER_QUIET, reason.params)
+    return replace(decision, newcomer=False, lurking=False, reason=reason)
+
+
 def standings(session: Session, *, team_id: str, user_id: str, now: datetime) -> list[Standing]:
     result = []
     latest_changes = activity_repo.latest_changes_for_user(session, team_id=team_id, user_id=user_id)
@@ -402,6 +411,8 @@ def standings(session: Session, *, team_id: str, user_id: str, now: datetime) ->
         last = max((row.day for row in stored if row.contributions), default=None)
         decision = _decide(community, membership, rows, today, last)
         decision = _explained(community, membership, decision, latest_changes.get(community.id), stored)
+        if membership.role == "core" or membership.joined_via == "creation":
+            decision = _not_a_newcomer(decision)
         per_channel = _per_channel(community, membership, rows, today)
         result.append(Standing(community, membership, decision, per_channel, len(stored)))
     return result

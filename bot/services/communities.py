@@ -132,6 +132,11 @@ def require(
             community = community_repo.get(session, team_id=team_id, community_id=lookup.found.id)
             assert community is not None
             return community
+        if len(lookup.candidates) == 1:  # not sure enough to act on: ask (the join answer has a button)
+            maybe = lookup.candidates[0]
+            raise CommunityProblem(
+                "communities.errors.did_you_mean", query=query.strip(), name=maybe.name, community_id=maybe.id
+            )
         if lookup.candidates:
             raise CommunityProblem(
                 "communities.errors.ambiguous",

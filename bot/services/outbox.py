@@ -112,10 +112,12 @@ def respond(
     response_url: str | None,
     lang: str,
     render: str,
+    replace: bool = False,
     **args: Any,
 ) -> bool:
-    """An ephemeral answer to the person who pressed a button (their response_url; a DM if it is gone)."""
-    payload = {"url": response_url, "render": render, "lang": lang, "args": args}
+    """An ephemeral answer to the person who pressed a button (their response_url; a DM if it is gone).
+    `replace`: it takes the place of the ephemeral message that had the button."""
+    payload = {"url": response_url, "render": render, "lang": lang, "replace": replace, "args": args}
     return _add(session, team_id=team_id, kind=RESPOND, target=user, payload=payload)
 
 

@@ -192,23 +192,7 @@ def export(session: Session, *, team_id: str, user_id: str, lang: str, now: date
         "exported_at": _at(now),
         "language": lang,
         "note": t("activity.privacy.export_note", lang),
-        "sections": {
-            name: t(f"activity.privacy.section.{name}", lang)
-            for name in (
-                "memberships",
-                "activity_days",
-                "circle_changes",
-                "join_requests",
-                "requests_decided",
-                "communities_created",
-                "communities_dissolved",
-                "key_person_of",
-                "reviews_completed",
-                "review_notes_about_you",
-                "outbox",
-                "forgotten",
-            )
-        },
+        "sections": {name: t(f"activity.privacy.section.{name}", lang) for name in SECTIONS},
         "memberships": memberships,
         "activity_days": activity_days,
         "circle_changes": circle_changes,
@@ -231,6 +215,31 @@ def export(session: Session, *, team_id: str, user_id: str, lang: str, now: date
         "forgotten": forgotten,
         "forgotten_label": t(f"activity.privacy.label.forgotten.{'yes' if forgotten else 'no'}", lang),
     }
+
+
+# The export's sections, each explained in the reader's language (activity.privacy.section.<name>), and
+# the values whose labels it shows (activity.privacy.label.<group>.<value>).
+SECTIONS = (
+    "memberships",
+    "activity_days",
+    "circle_changes",
+    "join_requests",
+    "requests_decided",
+    "communities_created",
+    "communities_dissolved",
+    "key_person_of",
+    "reviews_completed",
+    "review_notes_about_you",
+    "outbox",
+    "forgotten",
+)
+LABELLED = {
+    "role": ("core", "member"),
+    "joined_via": ("command", "channel", "creation"),
+    "request": ("pending", "approved", "declined"),
+    "outbox": ("pending", "sent", "skipped", "failed", "cancelled"),
+    "forgotten": ("yes", "no"),
+}
 
 
 def export_json(data: dict[str, Any]) -> str:

@@ -249,8 +249,9 @@ class ReviewSummary:
     new_members: int
     lurking: int
     this_week: int
-    usual_week: float  # median of the community's own previous weeks
+    usual_week: float | None  # median of the community's own previous weeks; None: no such week yet
     next_review_on: date | None
+    weeks_compared: int = WEEKS_COMPARED  # how many previous weeks `usual_week` is the median of
 
 
 def summary(session: Session, *, review: Review, now: datetime) -> ReviewSummary:
@@ -272,16 +273,42 @@ def summary(session: Session, *, review: Review, now: datetime) -> ReviewSummary
     overview = circle_service.overview(session, community=community, now=now)
     today = circle_service.local_today(community, now)
     weekly = weekly_contributions(session, community=community, today=today)
+    history = _previous_weeks(session, community=community, today=today, weekly=weekly)
     return ReviewSummary(
         name=community.name,
         counts=counts,
         previous_counts=previous_counts,
-        new_members=sum(1 for m in memberships if m.joined_at >= since),
+        # The founders joined at the creation: they are not new since the last review, nor at the first.
+        new_members=sum(1 for m in memberships if m.joined_at >= since and m.joined_via != "creation"),
         lurking=len(overview.lurking),
         this_week=weekly[0],
-        usual_week=statistics.median(weekly[1:]) if len(weekly) > 1 else 0,
+        usual_week=statistics.median(history) if history else None,
         next_review_on=community.next_review_on,
+        weeks_compared=len(history),
     )
+
+
+def _previous_weeks(session: Session, *, community: Community, today: date, weekly: list[int]) -> list[int]:
+    """The previous weeks a usual week can be drawn from: whole weeks of the community's history, which
+    starts at its creation (or earlier: the channel's history is counted when it is bound). When there
+    is no such week, or no contribution was ever made before this week, there is no usual week yet:
+    an empty list, rather than "a usual 0"."""
+    active_weeks = [week for week in range(1, len(weekly)) if weekly[week]]
+    start = circle_service.local_day_of(community, community.created_at.timestamp())
+    if active_weeks:  # the oldest week with contributions, when it is older than the creation
+        start = min(start, today - timedelta(days=7 * max(active_weeks) + 6))
+    history = [
+        count
+        for week, count in enumerate(weekly[1:], start=1)
+        if today - timedelta(days=7 * week + 6) >= start
+    ]
+    if not any(history):
+        last = activity_repo.last_contribution_days(
+            session, team_id=community.team_id, community_id=community.id
+        )
+        if not any(day < today - timedelta(days=6) for day in last.values()):
+            return []  # never a contribution before this week
+    return history
 
 
 def weekly_contributions(session: Session, *, community: Community, today: date) -> list[int]:

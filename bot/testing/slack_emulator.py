@@ -42,6 +42,7 @@ MESSAGE_BLOCKS_MAX = 50
 MESSAGE_TEXT_MAX = 40_000
 SECTION_TEXT_MAX = 3000
 PRIVATE_METADATA_MAX = 3000
+RESPONSE_URL_USES = 5  # a response_url takes 5 posts within 30 minutes
 ID_MAX = 255
 
 
@@ -102,6 +103,8 @@ class SlackEmulator:
         self.views: dict[str, JSON] = {}
         self.calls: list[ApiCall] = []
         self.responses: list[tuple[str, JSON]] = []
+        self._response_uses: dict[str, int] = {}
+        self._expired_responses: set[str] = set()
         self.uploads: dict[str, Upload] = {}
         self.faults: dict[str, list[Fault]] = {}
         # Seconds every Web API call waits before it is answered (Slack is far away, or slow today).
@@ -379,13 +382,25 @@ class SlackEmulator:
         handler.wfile.write(data)
 
     def _record_response(self, handler: BaseHTTPRequestHandler, path: str, raw: bytes) -> None:
+        """A response_url post. Slack takes up to 5 per URL within 30 minutes, then answers 404."""
         try:
             payload = json.loads(raw.decode("utf-8")) if raw else {}
         except ValueError:
             payload = {"raw": raw.decode("utf-8", "replace")}
         with self.lock:
+            uses = self._response_uses.get(path, 0)
+            if path in self._expired_responses or uses >= RESPONSE_URL_USES:
+                error = "used_url" if uses >= RESPONSE_URL_USES else "expired_url"
+                self._send(handler, 404, error)
+                return
+            self._response_uses[path] = uses + 1
             self.responses.append((path, payload))
         self._send(handler, 200, "ok")
+
+    def expire_response_urls(self) -> None:
+        """Every response_url handed out so far is past its 30 minutes (buttons pressed long ago)."""
+        with self.lock:
+            self._expired_responses.update(f"/response/{n}" for n in range(1, next(self._ids)))
 
     def _receive_upload(self, handler: BaseHTTPRequestHandler, file_id: str, raw: bytes) -> None:
         with self.lock:

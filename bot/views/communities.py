@@ -25,6 +25,8 @@ DISSOLVE_CALLBACK = "community_dissolve"
 JOIN_CALLBACK = "community_join"
 APPROVE_ACTION = "join_request_approve"
 DECLINE_ACTION = "join_request_decline"
+JOIN_SUGGESTION_ACTION = "community_join_suggested"
+BUTTON_TEXT_MAX = 75  # Block Kit: a button's text is at most 75 characters
 DIRECTORY_MAX = 45  # a message holds at most 50 blocks
 
 View = dict[str, Any]
@@ -314,6 +316,29 @@ def join_form(lang: str, communities: Sequence[tuple[int, str, str]]) -> View:
     }
 
 
+def join_suggestion(lang: str, *, text: str, name: str, community_id: int) -> list[Block]:
+    """ "Did you mean X?" under `/cdp join`, with a button that joins X."""
+    label = t("communities.join.suggestion_button", lang, name=name)
+    if len(label) > BUTTON_TEXT_MAX:
+        label = label[: BUTTON_TEXT_MAX - 1] + "…"
+    return [
+        section(text),
+        {
+            "type": "actions",
+            "block_id": "join_suggestion",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": JOIN_SUGGESTION_ACTION,
+                    "style": "primary",
+                    "value": str(community_id),
+                    "text": plain(label),
+                }
+            ],
+        },
+    ]
+
+
 def objectives_text(objectives: Sequence[str], other: str, lang: str) -> str:
     lines = [f"• {t(f'communities.objective.{key}', lang)}" for key in objectives if key in OBJECTIVES]
     if other:
@@ -346,8 +371,34 @@ def welcome_message(
     return text, blocks
 
 
+def sentence(text: str) -> str:
+    """A user's text as a sentence of ours: a full stop only when it does not end one already (no "?.")."""
+    cleaned = text.strip()
+    if not cleaned:
+        return "—"
+    return cleaned if cleaned[-1] in ".?!…" else cleaned + "."
+
+
 def key_person_invitation(lang: str, *, name: str, domain: str, creator: str) -> str:
-    return t("communities.key_person.invite", lang, name=name, domain=domain, creator=mention(creator))
+    return t(
+        "communities.key_person.invite", lang, name=name, domain=sentence(domain), creator=mention(creator)
+    )
+
+
+def created_message(lang: str, *, name: str, channel_id: str, key_people: Sequence[str]) -> str:
+    """What the creator reads once the community exists; key people only when some were named."""
+    text = t("communities.created.done", lang, name=name, channel=channel_mention(channel_id))
+    if key_people:
+        text += " " + t("communities.created.key_people", lang, people=people(key_people, lang))
+    return text
+
+
+def channels_sentence(channel_ids: Sequence[str], lang: str) -> str:
+    """ "Its channel: #a." / "Its channels: #a #b."; empty without channels."""
+    if not channel_ids:
+        return ""
+    mentions = " ".join(channel_mention(c) for c in channel_ids)
+    return t("communities.join.channels", lang, count=len(channel_ids), channels=mentions)
 
 
 def join_request_message(lang: str, *, name: str, requester: str, request_id: int) -> tuple[str, list[Block]]:
@@ -471,7 +522,10 @@ def render_request_answer(lang: str, *, approved: bool, name: str, channels: lis
     """What the requester hears once a moderator decided."""
     if not approved:
         return t("communities.request.declined_requester", lang, name=name), None
-    listed = t("communities.join.channels", lang, channels=" ".join(channel_mention(c) for c in channels))
-    return t(
-        "communities.request.approved_requester", lang, name=name, channels=listed if channels else ""
-    ).strip(), None
+    listed = channels_sentence(channels, lang)
+    return t("communities.request.approved_requester", lang, name=name, channels=listed).strip(), None
+
+
+@renderer("communities.created")
+def render_created(lang: str, *, name: str, channel_id: str, key_people: list[str]) -> Rendered:
+    return created_message(lang, name=name, channel_id=channel_id, key_people=key_people), None

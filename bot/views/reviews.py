@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.domain import checklist
 from bot.domain.momentum import Alert, AlertKind, Message
-from bot.i18n import format_day, t
+from bot.i18n import format_day, format_number, t
 from bot.views.common import Block, context_block, modal_title, plain, section
 from bot.views.messages import Rendered, renderer
 
@@ -36,11 +36,27 @@ def prompt_message(lang: str, summary: Any, review_id: int, *, level: int = 0) -
     if summary.previous_counts is not None:
         core, inner, outer = summary.previous_counts
         circles += " " + t("reviews.prompt.circles_before", lang, core=core, inner=inner, outer=outer)
+    # No review before: the new members are counted since the community started.
+    new_members = (
+        "reviews.prompt.new_members_first"
+        if summary.previous_counts is None
+        else "reviews.prompt.new_members"
+    )
+    if summary.usual_week is None:  # a new or never active community has no usual week yet
+        activity = t("reviews.prompt.activity_no_history", lang, this_week=summary.this_week)
+    else:
+        activity = t(
+            "reviews.prompt.activity",
+            lang,
+            this_week=summary.this_week,
+            usual=format_number(summary.usual_week, lang),
+            weeks=summary.weeks_compared,
+        )
     facts = [
         circles,
-        t("reviews.prompt.new_members", lang, count=summary.new_members),
+        t(new_members, lang, count=summary.new_members),
         t("reviews.prompt.lurking", lang, count=summary.lurking),
-        t("reviews.prompt.activity", lang, this_week=summary.this_week, usual=_number(summary.usual_week)),
+        activity,
     ]
     blocks: list[Block] = [
         section(title),
@@ -66,10 +82,6 @@ def prompt_message(lang: str, summary: Any, review_id: int, *, level: int = 0) -
         },
     ]
     return title, blocks
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
 
 
 def _options(keys: list[tuple[str, str]]) -> list[dict[str, Any]]:
