@@ -26,13 +26,21 @@ def describe_request(req: BoltRequest) -> dict[str, Any]:
         text = str(body.get("text") or "").strip()
         detail = f"{body.get('command')} {text.split(' ', 1)[0]}".strip()  # the subcommand only
     elif kind == "event_callback":
-        event = body.get("event") or {}
+        event = _dict(body.get("event"))
         detail = str(event.get("type")) + (f"/{event['subtype']}" if event.get("subtype") else "")
     elif kind == "block_actions":
-        detail = ",".join(str(a.get("action_id")) for a in body.get("actions") or [])
+        actions = body.get("actions")
+        detail = ",".join(
+            str(_dict(a).get("action_id")) for a in (actions if isinstance(actions, list) else [])
+        )
     elif kind in ("view_submission", "view_closed"):
-        detail = str((body.get("view") or {}).get("callback_id"))
+        detail = str(_dict(body.get("view")).get("callback_id"))
     return {"kind": kind, "team": team, "type": detail}
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    """A part of a payload the gate may have refused: the log line still describes it, never raises."""
+    return value if isinstance(value, dict) else {}
 
 
 class CdpApp(App):
@@ -65,11 +73,14 @@ def make_client(deps: Deps) -> WebClient:
 
 
 def build_app(deps: Deps) -> CdpApp:
+    from handlers import first_middleware
+
     settings = deps.settings
     app = CdpApp(
         client=make_client(deps),
         signing_secret=settings.slack_signing_secret,
         request_verification_enabled=not settings.socket_mode,
+        before_authorize=first_middleware(deps),  # refuses payloads our handlers could not read
         # Finish the work (and commit it) before answering Slack: an acknowledged event is never lost,
         # and a failed one gets a 500 so Slack retries it.
         process_before_response=True,
