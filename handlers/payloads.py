@@ -43,9 +43,13 @@ SlackId = Annotated[str, StringConstraints(pattern=rf"^[A-Z0-9]{{1,{ID_MAX}}}$")
 EventId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,64}$")]  # processed_events: String(64)
 TriggerId = Annotated[str, StringConstraints(pattern=r"^[\x21-\x7e]{1,255}$")]
 Url = Annotated[str, StringConstraints(pattern=r"^https?://[\x21-\x7e]{1,2000}$")]
-Name = Annotated[str, StringConstraints(max_length=255)]
-Ts = Annotated[str, StringConstraints(max_length=32)]  # a Slack timestamp, "1772442000.000100"
-OptionValue = Annotated[str, StringConstraints(max_length=2000)]
+# Text that may reach the database: PostgreSQL refuses NUL in text, in a row or in a query parameter.
+NO_NUL = r"^[^\x00]*$"
+Text = Annotated[str, StringConstraints(pattern=NO_NUL)]
+Name = Annotated[str, StringConstraints(max_length=255, pattern=NO_NUL)]
+# A Slack timestamp, "1772442000.000100"
+Ts = Annotated[str, StringConstraints(max_length=32, pattern=NO_NUL)]
+OptionValue = Annotated[str, StringConstraints(max_length=2000, pattern=NO_NUL)]
 
 
 class Model(BaseModel):
@@ -95,7 +99,7 @@ class ChannelRef(Model):
 # ---- slash commands -------------------------------------------------------------------------------
 class SlashCommand(Model):
     command: Annotated[str, StringConstraints(pattern=r"^/[\x21-\x7e]{1,63}$")]
-    text: str = ""
+    text: Text = ""
     user_id: SlackId
     team_id: SlackId
     channel_id: SlackId
@@ -132,7 +136,7 @@ class ElementState(Model):
     """One input's value in `view.state.values`, whatever its type (only the keys Slack uses)."""
 
     type: Name
-    value: str | None = None
+    value: Text | None = None
     selected_option: Option | None = None
     selected_options: list[Option] | None = None
     selected_user: SlackId | None = None
@@ -157,6 +161,7 @@ class Block(Model):
 
 class View(Model):
     id: Name | None = None
+    type: Name  # Bolt reads it to tell a workflow step from a modal
     callback_id: Name
     private_metadata: Annotated[str, StringConstraints(max_length=3000)] = ""
     state: ViewState | None = None
@@ -244,7 +249,7 @@ class ChannelEvent(Event):
 
 class RenamedChannel(Model):
     id: SlackId
-    name: Annotated[str, StringConstraints(max_length=NAME_MAX)]
+    name: Annotated[str, StringConstraints(max_length=NAME_MAX, pattern=NO_NUL)]
 
 
 class RenameEvent(Event):
@@ -368,6 +373,11 @@ ID_ACTIONS = {
 
 
 # ---- the check ------------------------------------------------------------------------------------
+# Keys Bolt reads as soon as they are present, in any kind of request (to log an unhandled request,
+# to skip the bot's own events): an object or a list there, never null or text.
+BOLT_OBJECTS: dict[str, type] = {"view": dict, "event": dict, "actions": list, "response_urls": list}
+
+
 @dataclass(frozen=True)
 class Problem:
     kind: str  # slash_command, block_actions, view_submission, view_closed, event_callback, ...
@@ -387,6 +397,9 @@ def check(body: Any) -> Problem | None:
     if not isinstance(body, dict):
         return Problem("other", "payload")
     kind = kind_of(body)
+    for key, shape in BOLT_OBJECTS.items():
+        if key in body and not isinstance(body[key], shape):
+            return Problem(kind, key)
     model: type[Model] = SlashCommand if kind == "slash_command" else KINDS.get(kind, OtherRequest)
     try:
         parsed = model.model_validate(body)
@@ -502,7 +515,7 @@ def _input_blocks(body: Any) -> set[str]:
     blocks = view.get("blocks") if isinstance(view, dict) else None
     return {
         block["block_id"]
-        for block in blocks or []
+        for block in (blocks if isinstance(blocks, list) else [])
         if isinstance(block, dict) and block.get("type") == "input" and isinstance(block.get("block_id"), str)
     }
 

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from bot.domain import checklist
 from bot.testing.slack_emulator import HttpResult, SignedSender
+from handlers import payloads
 from storage.models import Base
 from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, SIGNING_SECRET, Harness
 from tests.test_e2e_communities import (
@@ -283,6 +284,18 @@ CASES = {
         "view.state.values",
         "errors:community",
     ),
+    # PostgreSQL refuses NUL in text: Slack never sends one, a broken payload may.
+    "channel-renamed-with-nul": Case(
+        event_body({"type": "group_rename", "channel": {"id": "CTRUST", "name": "a\u0000b", "created": 1}}),
+        "event",
+        "event.channel.name",
+    ),
+    "form-text-with-nul": Case(
+        with_state("community_create", "name", {"type": "plain_text_input", "value": "Safe\u0000streets"}),
+        "interactive",
+        "view.state.values",
+        "errors:name",
+    ),
     "create-without-trigger-id": Case(create_command(ALICE), "command", "trigger_id", "command"),
     "create-without-trigger-id-fr": Case(
         create_command(BRUNO), "command", "trigger_id", "command", lang="fr"
@@ -360,3 +373,234 @@ def test_the_same_payloads_well_formed_are_accepted(harness: Harness, seeded: Se
     assert harness.slack.post_payload(payload).json() is None  # dissolved
     fields = built(harness, lambda s: s.command("create", ALICE))
     assert harness.slack.post_form(fields).text == ""  # the modal opened
+
+
+# ---- and what Slack really sends still passes ---------------------------------------------------------
+# Shapes from Slack's documentation (api.slack.com: the events' pages, "block_actions payloads",
+# "view_submission payloads", "Slash commands"), with our action and callback ids: the gate must not be
+# stricter than Slack is. Enterprise users (W...), DMs (D...), private channels (G...), null fields.
+ENVELOPE = {
+    "token": "XXYYZZ",
+    "team_id": "T123ABC456",
+    "api_app_id": "A123ABC456",
+    "type": "event_callback",
+    "authed_users": ["U123ABC456"],
+    "authorizations": [
+        {
+            "enterprise_id": None,
+            "team_id": "T123ABC456",
+            "user_id": "U0BOT0001",
+            "is_bot": True,
+            "is_enterprise_install": False,
+        }
+    ],
+    "event_id": "Ev123ABC456",
+    "event_context": "4-eyJldCI6Im1lc3NhZ2UiLCJ0aWQiOiJUMTIzIn0",
+    "event_time": 1234567890,
+    "is_ext_shared_channel": False,
+    "context_team_id": "T123ABC456",
+    "context_enterprise_id": None,
+}
+DOCUMENTED_EVENTS = [
+    {
+        "type": "message",
+        "channel": "C123ABC456",
+        "user": "U123ABC456",
+        "text": "Hi",
+        "ts": "1355517523.000005",
+    },
+    {
+        "type": "message",
+        "subtype": "message_changed",
+        "hidden": True,
+        "channel": "C123ABC456",
+        "ts": "1358878755.000001",
+        "message": {"type": "message", "user": "U123ABC456", "text": "Hi", "ts": "1355517523.000005"},
+        "previous_message": {
+            "type": "message",
+            "user": "U123ABC456",
+            "text": "Ho",
+            "ts": "1355517523.000005",
+        },
+        "event_ts": "1358878755.000001",
+    },
+    {"type": "message", "subtype": "message_deleted", "hidden": True, "channel": "C123ABC456", "ts": "1.2"},
+    {
+        "type": "message",
+        "subtype": "bot_message",
+        "channel": "C123ABC456",
+        "ts": "1358877455.000010",
+        "text": "Pushing is the answer",
+        "bot_id": "BB12033",
+        "username": "github",
+        "icons": {},
+    },
+    {
+        "type": "message",
+        "channel": "D123ABC456",
+        "user": "W123ABC456",
+        "text": "in a DM",
+        "ts": "1355517523.000005",
+        "channel_type": "im",
+        "team": "T123ABC456",
+        "blocks": [{"type": "rich_text", "block_id": "a1B", "elements": []}],
+        "client_msg_id": "5c6c5ef8-0f1a-4c6b-8e0b-2d1a8b5a9b8c",
+    },
+    {
+        "type": "reaction_added",
+        "user": "U123ABC456",
+        "reaction": "thumbsup",
+        "item_user": "U222222222",
+        "item": {"type": "message", "channel": "C123ABC456", "ts": "1360782400.498405"},
+        "event_ts": "1360782804.083113",
+    },
+    {
+        "type": "reaction_added",
+        "user": "U123ABC456",
+        "reaction": "thumbsup",
+        "item": {"type": "file", "file": "F123ABC456"},
+        "event_ts": "1360782804.083113",
+    },
+    {
+        "type": "member_joined_channel",
+        "user": "W123ABC456",
+        "channel": "C123ABC456",
+        "channel_type": "C",
+        "team": "T123ABC456",
+        "inviter": "U123ABC456",
+    },
+    {
+        "type": "member_left_channel",
+        "user": "W123ABC456",
+        "channel": "G123ABC456",
+        "channel_type": "G",
+        "team": "T1",
+    },
+    {"type": "channel_archive", "channel": "C024BE91L", "user": "U024BE7LH", "is_moved": 0},
+    {"type": "channel_unarchive", "channel": "C024BE91L", "user": "U024BE7LH"},
+    {"type": "channel_rename", "channel": {"id": "C02ELGNBH", "name": "new_name", "created": 1360782804}},
+    {"type": "group_archive", "channel": "G024BE91L"},
+    {"type": "group_unarchive", "channel": "G024BE91L"},
+    {
+        "type": "group_rename",
+        "channel": {
+            "id": "G02ELGNBH",
+            "name": "new_name",
+            "created": 1360782804,
+            "is_channel": False,
+            "is_group": True,
+            "is_mpim": False,
+        },
+    },
+]
+DOCUMENTED_INTERACTIONS = [
+    {
+        "type": "block_actions",
+        "team": {"id": "T9TK3CUKW", "domain": "example"},
+        "user": {"id": "UA8RXUSPL", "username": "jtorrance", "name": "jtorrance", "team_id": "T9TK3CUKW"},
+        "api_app_id": "AABA1ABCD",
+        "token": "9s8d9as89d8as9d8as989",
+        "container": {
+            "type": "message",
+            "message_ts": "1548261231.000200",
+            "channel_id": "DBR2V3XEX",
+            "is_ephemeral": False,
+        },
+        "trigger_id": "12321423423.333649436676.d8c1bb837935619ccad0f624c448ffb3",
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "channel": {"id": "DBR2V3XEX", "name": "directmessage"},
+        "message": {
+            "bot_id": "BAH5CA16Z",
+            "type": "message",
+            "text": "",
+            "user": "UAJ2RU415",
+            "ts": "1548261231.000200",
+        },
+        "state": {"values": {}},
+        "response_url": "https://hooks.slack.com/actions/AABA1ABCD/1232321423432/D09sSasdasdAS9091209",
+        "actions": [
+            {
+                "action_id": "join_request_approve",
+                "block_id": "=qXel",
+                "text": {"type": "plain_text", "text": "Approve", "emoji": True},
+                "value": "42",
+                "type": "button",
+                "style": "primary",
+                "action_ts": "1548426417.840180",
+            }
+        ],
+    },
+    {
+        "type": "view_submission",
+        "team": {"id": "T0MJRM1A7", "domain": "pandamonium"},
+        "user": {"id": "W0MJRM1A7", "username": "ada", "name": "ada", "team_id": "T0MJRM1A7"},
+        "api_app_id": "A0MJRM1A7",
+        "token": "Shh_its_a_seekrit",
+        "trigger_id": "12466734323.1395872398.0ba3b0a5a2b7c2b1a5b5a5a2b7c2b1a5",
+        "view": {
+            "id": "VNHU13V36",
+            "team_id": "T0MJRM1A7",
+            "type": "modal",
+            "private_metadata": '{"community_id": 42}',
+            "callback_id": "community_dissolve",
+            "state": {"values": {}},
+            "hash": "156663117.cd33ad1f",
+            "title": {"type": "plain_text", "text": "Dissolve"},
+            "clear_on_close": False,
+            "notify_on_close": False,
+            "close": None,
+            "submit": {"type": "plain_text", "text": "Dissolve"},
+            "blocks": [{"type": "section", "block_id": "kR1", "text": {"type": "mrkdwn", "text": "Sure?"}}],
+            "previous_view_id": None,
+            "root_view_id": "VNHU13V36",
+            "app_id": "A0MJRM1A7",
+            "external_id": "",
+            "app_installed_team_id": "T0MJRM1A7",
+            "bot_id": "B0MJRM1A7",
+        },
+        "response_urls": [],
+        "is_enterprise_install": False,
+        "enterprise": None,
+    },
+    {
+        "token": "XXYYZZ",
+        "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P",
+        "type": "url_verification",
+    },
+]
+DOCUMENTED_COMMAND = {
+    "token": "gIkuvaNzQIHg97ATvDxqgjtO",
+    "team_id": "T0001",
+    "team_domain": "example",
+    "enterprise_id": "E0001",
+    "enterprise_name": "Globular Construct Inc",
+    "channel_id": "C2147483705",
+    "channel_name": "test",
+    "user_id": "U2147483697",
+    "user_name": "Steve",
+    "command": "/cdp",
+    "text": "join Urbanism",
+    "response_url": "https://hooks.slack.com/commands/1234/5678",
+    "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+    "api_app_id": "A123456",
+    "is_enterprise_install": "false",
+}
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        *({**ENVELOPE, "event": event} for event in DOCUMENTED_EVENTS),
+        *DOCUMENTED_INTERACTIONS,
+        DOCUMENTED_COMMAND,
+    ],
+    ids=lambda p: str(
+        p.get("command")
+        or (p.get("event") or {}).get("subtype")
+        or (p.get("event") or {}).get("type")
+        or p["type"]
+    ),
+)
+def test_what_slack_documents_passes_the_gate(payload: JSON) -> None:
+    assert payloads.check(payload) is None

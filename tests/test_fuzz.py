@@ -262,7 +262,7 @@ def encode(kind: str, data: Any) -> tuple[str, str]:
 
 def raw_mutation(data: st.DataObject, kind: str, original: Any, body: str) -> tuple[str, str]:
     """Changes only the text can carry: a key given twice, a second payload field, a cut body."""
-    op = data.draw(st.sampled_from(["none", "none", "none", "duplicate_key", "truncate_body"]), label="raw")
+    op = data.draw(st.sampled_from(["none"] * 6 + ["duplicate_key", "truncate_body"]), label="raw")
     if op == "truncate_body" and body:
         return body[: data.draw(st.integers(0, len(body) - 1))], "truncate body"
     if op == "duplicate_key" and isinstance(original, dict) and original:
@@ -306,7 +306,7 @@ def test_fuzzed_signed_payloads_never_get_a_500_nor_an_error_line(
         derandomize=True,
         deadline=None,
         database=None,
-        suppress_health_check=list(HealthCheck),
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
     @given(st.data())
     def fuzz(data: st.DataObject) -> None:
@@ -329,8 +329,12 @@ def test_fuzzed_signed_payloads_never_get_a_500_nor_an_error_line(
             result = harness.slack.post(body, content_type)
             sent.append((sample.label, "; ".join(filter(None, hows)), result.status))
             if result.status >= 500 or len(errors) > before:
+                logged = [
+                    f"{r.name}: {r.getMessage()} {r.exc_info[1]!r}" for r in errors[before:] if r.exc_info
+                ]
                 failures.append(
                     f"{result.status} {sample.label}: {'; '.join(filter(None, hows))}\n    {body[:300]!r}"
+                    + "".join(f"\n    {line[:300]}" for line in logged)
                 )
 
     fuzz()
