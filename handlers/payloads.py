@@ -1,5 +1,6 @@
 """The payload gate: every Slack request is checked against pydantic models of what our handlers read,
-before Bolt's own middleware or any handler touches it, so handlers can keep reading `body[...]`.
+before Bolt's authorization, its self-event filter or any handler touches it, so that handlers can
+keep reading `body[...]`.
 
 A signed payload that does not fit is answered here and changes nothing: an event gets a 200 (a 500
 would make Slack send it three more times), a block action a 200, a slash command an ephemeral "Slack
@@ -92,7 +93,7 @@ class TeamRef(Model):
 
 
 class ChannelRef(Model):
-    id: SlackId | None = None  # the emulator sends null when a test names no channel
+    id: SlackId | None = None  # Slack always names it; the emulator sends null when a test does not
     name: Name | None = None
 
 

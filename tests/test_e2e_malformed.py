@@ -17,6 +17,7 @@ from sqlalchemy import select
 from bot.domain import checklist
 from bot.testing.slack_emulator import HttpResult, SignedSender
 from handlers import payloads
+from handlers.registry import REGISTERED
 from storage.models import Base
 from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, SIGNING_SECRET, Harness
 from tests.test_e2e_communities import (
@@ -604,3 +605,23 @@ DOCUMENTED_COMMAND = {
 )
 def test_what_slack_documents_passes_the_gate(payload: JSON) -> None:
     assert payloads.check(payload) is None
+
+
+def test_the_gate_knows_every_event_and_form_the_app_handles(harness: Harness) -> None:
+    """A new event type or form needs its model here, or its payloads reach the handler unchecked."""
+    assert REGISTERED["events"] <= set(payloads.EVENTS)
+    assert set(payloads.CHOICES) | set(payloads.METADATA_IDS) <= REGISTERED["views"]
+    assert REGISTERED["actions"] >= payloads.ID_ACTIONS
+
+
+@pytest.mark.parametrize("kind", ["event", "interactive"])
+def test_a_payload_nested_deeper_than_the_parser_goes_is_a_400(
+    harness: Harness, records: list[logging.LogRecord], kind: str
+) -> None:
+    nested = "[" * 100_000 + "]" * 100_000
+    if kind == "event":
+        result = harness.slack.post('{"type": "event_callback", "event": ' + nested + "}", "application/json")
+    else:
+        result = harness.slack.post_form({"payload": '{"type": "block_actions", "actions": ' + nested + "}"})
+    assert result.status == 400
+    assert [r for r in records if r.levelno >= logging.ERROR] == []
