@@ -27,7 +27,7 @@ from bot.logs import REQUEST_LOGGER, log_fields
 from bot.runtime import Deps
 from bot.scheduler import build_scheduler
 from bot.settings import Settings
-from handlers.payloads import unreadable_by_bolt
+from handlers.gate import unreadable_by_bolt
 from storage.db import Database
 from storage.migrate import upgrade
 

@@ -20,7 +20,7 @@ from bot.services.communities import CommunityDraft
 
 class FormState:
     """Typed access to `view.state.values`, whatever the element type. Reading never raises: a value
-    of the wrong shape reads as absent (the payload gate in handlers/payloads.py has already refused
+    of the wrong shape reads as absent (the payload gate in handlers/gate.py has already refused
     such a submission with a field error; this is the second line of defence)."""
 
     def __init__(self, view: dict[str, Any]) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from bot.domain import checklist
 from bot.testing.slack_emulator import HttpResult, SignedSender
-from handlers import payloads
+from handlers import gate, payloads
 from handlers.registry import REGISTERED
 from storage.models import Base
 from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, SIGNING_SECRET, Harness
@@ -604,7 +604,7 @@ DOCUMENTED_COMMAND = {
     ),
 )
 def test_what_slack_documents_passes_the_gate(payload: JSON) -> None:
-    assert payloads.check(payload) is None
+    assert gate.check(payload) is None
 
 
 def test_the_gate_knows_every_event_and_form_the_app_handles(harness: Harness) -> None:
