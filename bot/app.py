@@ -36,13 +36,21 @@ def describe_request(req: BoltRequest) -> dict[str, Any]:
         name = known_subcommand(parse(str(body.get("text") or "")).name, SUBCOMMANDS)
         detail = f"{body.get('command')} {name or 'unknown'}"
     elif kind == "event_callback":
-        event = body.get("event") or {}
+        event = _dict(body.get("event"))
         detail = str(event.get("type")) + (f"/{event['subtype']}" if event.get("subtype") else "")
     elif kind == "block_actions":
-        detail = ",".join(str(a.get("action_id")) for a in body.get("actions") or [])
+        actions = body.get("actions")
+        detail = ",".join(
+            str(_dict(a).get("action_id")) for a in (actions if isinstance(actions, list) else [])
+        )
     elif kind in ("view_submission", "view_closed"):
-        detail = str((body.get("view") or {}).get("callback_id"))
+        detail = str(_dict(body.get("view")).get("callback_id"))
     return {"kind": kind, "team": team, "type": detail}
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    """A part of a payload the gate may have refused: the log line still describes it, never raises."""
+    return value if isinstance(value, dict) else {}
 
 
 class CdpApp(App):
@@ -145,6 +153,8 @@ class _SameTokenWarning(logging.Filter):
 
 
 def build_app(deps: Deps) -> CdpApp:
+    from handlers import first_middleware
+
     settings = deps.settings
     bolt_logger = logging.getLogger("slack_bolt.App")
     bolt_logger.addFilter(_SameTokenWarning())
@@ -153,6 +163,7 @@ def build_app(deps: Deps) -> CdpApp:
         client=request_client(settings),
         signing_secret=settings.slack_signing_secret,
         request_verification_enabled=not settings.socket_mode,
+        before_authorize=first_middleware(deps),  # refuses payloads our handlers could not read
         # Finish the work (and commit it) before answering Slack: an acknowledged event is never lost,
         # and a failed one gets a 500 so Slack retries it.
         process_before_response=True,

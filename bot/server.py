@@ -36,6 +36,7 @@ from bot.outbox import OutboxWorker
 from bot.runtime import Deps
 from bot.scheduler import build_scheduler
 from bot.settings import HINTS, Settings
+from handlers.gate import unreadable_by_bolt
 from storage.db import Database
 from storage.migrate import upgrade
 
@@ -200,14 +201,14 @@ def malformed(body: bytes, content_type: str) -> bool:
     if content_type.startswith("application/json"):
         try:
             parsed = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested thousands of levels deep
             return True
         return not (isinstance(parsed, dict) and isinstance(parsed.get("type"), str))
     form = parse_qs(text)
     if "payload" in form:
         try:
             payload = json.loads(form["payload"][0])
-        except ValueError:
+        except (ValueError, RecursionError):
             return True
         return not (isinstance(payload, dict) and isinstance(payload.get("type"), str))
     return not ("command" in form or "ssl_check" in form)
@@ -288,7 +289,19 @@ def asgi_app(runtime: Runtime) -> Starlette:
             return rejected(401, "invalid signature or timestamp", started)
         if malformed(body, request.headers.get("content-type", "")):
             return rejected(400, "malformed body", started)
-        bolt_response = await run_in_threadpool(runtime.app.dispatch, to_bolt_request(request, body))
+        try:
+            bolt_request = to_bolt_request(request, body)
+        except (AttributeError, TypeError, KeyError, IndexError, ValueError):
+            # Bolt could not even find the user or team in it (`"user": 7`): the payload gate answers.
+            bolt_response = await run_in_threadpool(
+                unreadable_by_bolt,
+                runtime.deps,
+                runtime.app.client,
+                body,
+                request.headers.get("content-type", ""),
+            )
+            return to_starlette_response(bolt_response)
+        bolt_response = await run_in_threadpool(runtime.app.dispatch, bolt_request)
         return to_starlette_response(bolt_response)
 
     async def healthz(_: Request) -> Response:

@@ -5,7 +5,14 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.runtime import Deps
-from handlers import activity, commands, communities, context, errors, reviews
+from handlers import activity, commands, communities, context, errors, gate, reviews
+
+
+def first_middleware(deps: Deps) -> gate.PayloadGate:
+    """The payload gate, for App(before_authorize=...): it must run before Bolt's own authorization and
+    self-event filter, which already read the payload (an `"event": null` breaks them), so it cannot
+    be an `app.middleware` registered in register_all (those run after Bolt's)."""
+    return gate.PayloadGate(deps)
 
 
 def register_all(app: App, deps: Deps) -> None:

@@ -3,7 +3,6 @@ their modals and buttons; and the channel events that keep memberships in step w
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from typing import Any
@@ -24,6 +23,7 @@ from handlers import registry, slack
 from handlers.commands import CommandRequest, subcommand
 from handlers.community_forms import FormState, parse_community_form
 from handlers.context import deps_of, interaction
+from handlers.payloads import metadata_id
 
 log = logging.getLogger("cdp_bot.communities")
 
@@ -536,10 +536,8 @@ def settings_form_for(session: Any, *, community: Any, lang: str) -> dict[str, A
 
 
 def _metadata_id(view: dict[str, Any]) -> int:
-    try:
-        return int(json.loads(view.get("private_metadata") or "{}").get("community_id") or 0)
-    except (ValueError, AttributeError):
-        return 0
+    """The community of a settings or dissolve modal; 0 (no such community) when unreadable."""
+    return metadata_id(view, "community_id") or 0
 
 
 def stale(ack: Ack, lang: str, text: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -18,34 +19,43 @@ from bot.services.communities import CommunityDraft
 
 
 class FormState:
-    """Typed access to `view.state.values`, whatever the element type."""
+    """Typed access to `view.state.values`, whatever the element type. Reading never raises: a value
+    of the wrong shape reads as absent (the payload gate in handlers/gate.py has already refused
+    such a submission with a field error; this is the second line of defence)."""
 
     def __init__(self, view: dict[str, Any]) -> None:
-        self.values: dict[str, dict[str, Any]] = (view.get("state") or {}).get("values") or {}
+        state = view.get("state")
+        values = state.get("values") if isinstance(state, dict) else None
+        self.values: dict[str, Any] = values if isinstance(values, dict) else {}
+        blocks = view.get("blocks")
+        self.blocks: list[Any] = blocks if isinstance(blocks, list) else []
 
     def _element(self, block_id: str) -> dict[str, Any]:
-        actions = self.values.get(block_id) or {}
-        return next(iter(actions.values()), {}) if actions else {}
+        actions = self.values.get(block_id)
+        element = next(iter(actions.values()), None) if isinstance(actions, dict) and actions else None
+        return element if isinstance(element, dict) else {}
 
     def text(self, block_id: str) -> str:
-        return str(self._element(block_id).get("value") or "").strip()
+        value = self._element(block_id).get("value")
+        return value.strip() if isinstance(value, str) else ""
 
     def option(self, block_id: str) -> str | None:
-        selected = self._element(block_id).get("selected_option")
-        return str(selected["value"]) if selected else None
+        return _option_value(self._element(block_id).get("selected_option"))
 
     def options(self, block_id: str) -> list[str]:
-        return [str(o["value"]) for o in self._element(block_id).get("selected_options") or []]
+        selected = self._element(block_id).get("selected_options")
+        values = (_option_value(o) for o in selected) if isinstance(selected, list) else ()
+        return [v for v in values if v is not None]
 
     def users(self, block_id: str) -> list[str]:
-        return list(dict.fromkeys(self._element(block_id).get("selected_users") or []))
+        return _strings(self._element(block_id).get("selected_users"))
 
     def conversation(self, block_id: str) -> str | None:
         value = self._element(block_id).get("selected_conversation")
-        return str(value) if value else None
+        return value if isinstance(value, str) and value else None
 
     def conversations(self, block_id: str) -> list[str]:
-        return list(dict.fromkeys(self._element(block_id).get("selected_conversations") or []))
+        return _strings(self._element(block_id).get("selected_conversations"))
 
     def number(self, block_id: str) -> int | None:
         try:
@@ -55,6 +65,57 @@ class FormState:
 
     def has(self, block_id: str) -> bool:
         return block_id in self.values
+
+    def offered(self, block_id: str) -> set[str] | None:
+        """The option values the view's input `block_id` offers; None when it offers no options."""
+        for block in self.blocks:
+            if isinstance(block, dict) and block.get("type") == "input" and block.get("block_id") == block_id:
+                element = block.get("element")
+                if not isinstance(element, dict) or not ("options" in element or "option_groups" in element):
+                    return None
+                options = _list(element.get("options"))
+                for group in _list(element.get("option_groups")):
+                    options += _list(group.get("options")) if isinstance(group, dict) else []
+                return {value for value in map(_option_value, options) if value is not None}
+        return None
+
+    def unknown_choices(self, allowed: Mapping[str, Callable[[str], bool]]) -> list[str]:
+        """Blocks whose chosen option(s) the app did not offer: not among the view's options, or not a
+        value the app ever offers in that block (`allowed`, by block id). Sorted block ids."""
+        unknown = []
+        for block_id in self.values:
+            element = self._element(block_id)
+            if "selected_option" in element:
+                single = element["selected_option"]
+                chosen = [] if single is None else [single]
+            elif "selected_options" in element:
+                many = element["selected_options"]
+                chosen = many if isinstance(many, list) else [many]
+            else:
+                continue
+            offered = self.offered(block_id) or set()
+            rule = allowed.get(block_id, _anything)
+            values = [_option_value(option) for option in chosen]
+            if any(value is None or value not in offered or not rule(value) for value in values):
+                unknown.append(block_id)
+        return sorted(unknown)
+
+
+def _anything(_: str) -> bool:
+    return True
+
+
+def _option_value(option: Any) -> str | None:
+    value = option.get("value") if isinstance(option, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list) else []
+
+
+def _strings(values: Any) -> list[str]:
+    return list(dict.fromkeys(v for v in _list(values) if isinstance(v, str) and v))
 
 
 @dataclass

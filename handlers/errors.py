@@ -7,11 +7,12 @@ import logging
 from typing import Any
 
 from slack_bolt import App, BoltContext, BoltResponse
-from slack_bolt.context.respond import Respond
-from slack_sdk import WebClient
 
+from bot.i18n import FALLBACK as DEFAULT_LANGUAGE
 from bot.i18n import t
+from bot.runtime import Deps
 from bot.views.common import error_modal
+from handlers import slack
 from handlers.context import lang_of
 
 log = logging.getLogger("cdp_bot.errors")
@@ -22,12 +23,7 @@ def register(app: App) -> None:
 
 
 def unexpected_error_callback(
-    error: Exception,
-    body: dict[str, Any],
-    context: BoltContext,
-    response: BoltResponse | None,
-    respond: Respond | None,
-    client: WebClient,
+    error: Exception, body: dict[str, Any], context: BoltContext, response: BoltResponse | None
 ) -> None:
     kind = "slash_command" if "command" in body else str(body.get("type"))
     log.error(
@@ -38,7 +34,8 @@ def unexpected_error_callback(
     if kind == "event_callback" or response is None:
         # Keep the 500 for events: Slack retries, and the retry is counted once.
         return
-    lang = lang_of(context)
+    deps = context.get("deps")
+    lang = lang_of(context) if isinstance(deps, Deps) else DEFAULT_LANGUAGE
     message = t("errors.unexpected", lang)
     response.status = 200
     response.headers["content-type"] = ["application/json;charset=utf-8"]
@@ -49,7 +46,16 @@ def unexpected_error_callback(
         response.body = json.dumps({"response_type": "ephemeral", "text": message})
         return
     response.body = ""
-    if respond is not None and body.get("response_url"):
-        respond(text=message, response_type="ephemeral", replace_original=False)
-    elif context.user_id:
-        client.chat_postMessage(channel=context.user_id, text=message)
+    if isinstance(deps, Deps) and context.user_id:
+        _tell_later(deps, body, lang, message)
+
+
+def _tell_later(deps: Deps, body: dict[str, Any], lang: str, message: str) -> None:
+    """A button whose handler failed was acknowledged already: say so through the outbox (the
+    response_url, else a DM), never with a Slack call on the request path. If the database is what
+    failed, this fails too: logged, and the ack stands."""
+    try:
+        with deps.db.session() as session:
+            slack.tell(session, body, lang, message)
+    except Exception:
+        log.warning("could not tell the user about an unexpected error", exc_info=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
@@ -22,6 +21,7 @@ from handlers.commands import CommandRequest, subcommand
 from handlers.communities import open_modal, open_view, problem_text, settings_form_for, stale
 from handlers.community_forms import FormState
 from handlers.context import interaction
+from handlers.payloads import metadata_id, parse_id
 
 
 @subcommand("review")
@@ -43,10 +43,10 @@ def review_subcommand(request: CommandRequest) -> None:
 
 
 def _action_value(body: dict[str, Any]) -> int:
-    try:
-        return int(body["actions"][0].get("value") or 0)
-    except (KeyError, IndexError, ValueError):
-        return 0
+    """The id a button carries (a review, a community); 0 (nothing found) when unreadable."""
+    actions = body.get("actions")
+    action = actions[0] if isinstance(actions, list) and actions else None
+    return (parse_id(action.get("value")) if isinstance(action, dict) else None) or 0
 
 
 def start_review_action(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
@@ -136,10 +136,7 @@ def greeted_action(ack: Ack, body: dict[str, Any], client: WebClient, context: B
 
 
 def _review_id(view: dict[str, Any]) -> int:
-    try:
-        return int(json.loads(view.get("private_metadata") or "{}").get("review_id") or 0)
-    except (ValueError, AttributeError):
-        return 0
+    return metadata_id(view, "review_id") or 0
 
 
 def _parse(view: dict[str, Any]) -> ChecklistResult | dict[str, str]:

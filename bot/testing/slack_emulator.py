@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import secrets
 import threading
 import time
 import urllib.error
@@ -920,6 +921,14 @@ METHODS: dict[str, Callable[[SlackEmulator, JSON], JSON]] = {
 
 
 # ---- the signed request sender ---------------------------------------------------------------
+_TRIGGERS = itertools.count(1)
+
+
+def new_trigger_id() -> str:
+    """Like Slack's: unique to one command or interaction, whichever sender made it (the app refuses a
+    trigger_id it has seen: a replay)."""
+    return f"{int(time.time())}.{next(_TRIGGERS)}.{secrets.token_hex(8)}"
+
 @dataclass
 class HttpResult:
     status: int
@@ -1004,7 +1013,7 @@ class SignedSender:
             "api_app_id": "ACDPBOT",
             "is_enterprise_install": "false",
             "response_url": self.emulator.new_response_url(),
-            "trigger_id": trigger_id or f"trigger.{next(self._ids)}",
+            "trigger_id": trigger_id or new_trigger_id(),
         }
 
     def command(self, text: str, user: str, channel: str = "CGENERAL", **kwargs: Any) -> HttpResult:
@@ -1028,7 +1037,7 @@ class SignedSender:
             "user": self._user(user),
             "api_app_id": "ACDPBOT",
             "token": "legacy-verification-token",
-            "trigger_id": f"trigger.{next(self._ids)}",
+            "trigger_id": new_trigger_id(),
             "view": submitted,
             "response_urls": [],
             "is_enterprise_install": False,
@@ -1074,7 +1083,7 @@ class SignedSender:
             "user": self._user(user),
             "api_app_id": "ACDPBOT",
             "token": "legacy-verification-token",
-            "trigger_id": f"trigger.{next(self._ids)}",
+            "trigger_id": new_trigger_id(),
             "actions": [action],
             "is_enterprise_install": False,
         }
