@@ -14,6 +14,7 @@ from bot.runtime import Deps
 from bot.services import circles as circle_service
 from bot.services import communities as community_service
 from bot.services import events as event_service
+from bot.services import outbox as outbox_service
 
 log = logging.getLogger("cdp_bot.scheduler")
 
@@ -23,6 +24,7 @@ PROCESSED_EVENTS_KEPT = timedelta(days=7)
 def build_scheduler(deps: Deps, client: WebClient) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
     scheduler.add_job(prune_processed_events, "interval", hours=6, args=[deps], id="prune_processed_events")
+    scheduler.add_job(prune_outbox, "interval", hours=6, args=[deps], id="prune_outbox")
     # Hourly, so each community's new day (in its own timezone) is seen within the hour.
     scheduler.add_job(recompute_all, "interval", hours=1, args=[deps], id="recompute_circles")
     # The database says what is due; each minute the clock looks. The first pass runs at start, so a
@@ -44,6 +46,14 @@ def prune_processed_events(deps: Deps) -> int:
     with deps.db.session() as session:
         removed = event_service.prune(session=session, older_than=deps.clock.now() - PROCESSED_EVENTS_KEPT)
     log.info("pruned processed events", extra={"fields": {"removed": removed}})
+    return removed
+
+
+def prune_outbox(deps: Deps) -> int:
+    """Deliveries done a week ago: their payloads name people, and nothing needs them any more."""
+    with deps.db.session() as session:
+        removed = outbox_service.prune(session)
+    log.info("pruned the outbox", extra={"fields": {"removed": removed}})
     return removed
 
 

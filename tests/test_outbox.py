@@ -139,14 +139,19 @@ def test_cancel_leaves_a_copy_being_sent_alone(db: Database) -> None:
     assert [statuses[i] for i in ids if i != taken.id] == [repo.CANCELLED]
 
 
-def test_prune_keeps_what_is_still_owed(db: Database) -> None:
-    old, pending = add(db), add(db, target=BRUNO)
-    assert old is not None and pending is not None
+def test_prune_keeps_what_is_still_owed_and_copies_a_decision_may_update(db: Database) -> None:
+    old, copy, pending = add(db), add(db, target=CHLOE, ref="join-request:3"), add(db, target=BRUNO)
+    assert old is not None and copy is not None and pending is not None
     with db.session() as session:
-        repo.finish(session, message_id=old, status=repo.SENT, now=now())
+        for sent in (old, copy):
+            repo.finish(session, message_id=sent, status=repo.SENT, now=now())
         session.execute(update(OutboxMessage).values(created_at=now() - timedelta(days=30)))
     with db.session() as session:
-        assert repo.prune(session, older_than=now() - timedelta(days=7)) == 1
+        assert outbox.prune(session) == 1
+        assert sorted(r.id for r in session.scalars(select(OutboxMessage))) == [copy, pending]
+        session.execute(update(OutboxMessage).values(created_at=now() - timedelta(days=91)))
+    with db.session() as session:
+        assert outbox.prune(session) == 1
         assert [r.id for r in session.scalars(select(OutboxMessage))] == [pending]
 
 

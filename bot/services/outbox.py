@@ -11,7 +11,7 @@ in the recipient's language when the recipient is a person and no language is fi
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -27,6 +27,10 @@ UPDATE = "update"  # chat.update of every delivered copy of a message (its `ref`
 EDIT = "edit"  # chat.update of one message Slack told us about (a button's message)
 RESPOND = "respond"  # an ephemeral answer through an interaction's response_url
 EXPORT = "export"  # a person's data, uploaded to them as a file
+
+
+DONE_KEPT = timedelta(days=7)  # a delivery done this long ago is deleted (see prune)...
+COPIES_KEPT = timedelta(days=90)  # ...but a message that may still be updated (a pending join request)
 
 
 def transport_now() -> datetime:
@@ -124,3 +128,10 @@ def respond(
 def export(session: Session, *, team_id: str, user: str, lang: str) -> bool:
     """The person's data, gathered when it is sent (never copied into the outbox)."""
     return _add(session, team_id=team_id, kind=EXPORT, target=user, payload={"lang": lang})
+
+
+def prune(session: Session) -> int:
+    """Forget deliveries done more than DONE_KEPT ago (COPIES_KEPT for the copies of a message a later
+    decision updates); pending ones are never pruned."""
+    now = transport_now()
+    return repo.prune(session, older_than=now - DONE_KEPT, copies_older_than=now - COPIES_KEPT)

@@ -929,6 +929,7 @@ def new_trigger_id() -> str:
     trigger_id it has seen: a replay)."""
     return f"{int(time.time())}.{next(_TRIGGERS)}.{secrets.token_hex(8)}"
 
+
 @dataclass
 class HttpResult:
     status: int

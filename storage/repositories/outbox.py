@@ -167,9 +167,14 @@ def pending_count(session: Session, *, due_by: datetime | None = None) -> int:
     return int(session.scalar(query) or 0)
 
 
-def prune(session: Session, *, older_than: datetime) -> int:
-    """Deliveries done long ago: their payload is no longer needed (and holds user ids)."""
+def prune(session: Session, *, older_than: datetime, copies_older_than: datetime) -> int:
+    """Deliveries done long ago: their payload is no longer needed (and holds user ids). Copies of a
+    message that may still be updated (a `ref`) are kept longer, until `copies_older_than`."""
     result = session.execute(
-        delete(OutboxMessage).where(OutboxMessage.status.in_(DONE), OutboxMessage.created_at < older_than)
+        delete(OutboxMessage).where(
+            OutboxMessage.status.in_(DONE),
+            OutboxMessage.created_at < older_than,
+            or_(OutboxMessage.ref.is_(None), OutboxMessage.created_at < copies_older_than),
+        )
     )
     return int(getattr(result, "rowcount", 0) or 0)
