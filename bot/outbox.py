@@ -240,6 +240,9 @@ class OutboxWorker:
             self._pool.submit(self._send_and_record, claimed)
 
     def _idle_wait(self) -> float:
+        """Until the soonest pending delivery falls due, at most `poll_seconds` (other instances write
+        too). A delivery already due is waiting for its recipient's previous message: the end of any
+        send wakes the dispatcher, so it need not poll for it."""
         try:
             with self.db.session() as session:
                 soonest = repo.next_due_at(session)
@@ -247,7 +250,8 @@ class OutboxWorker:
             return self.poll_seconds
         if soonest is None:
             return self.poll_seconds
-        return max(0.01, min(self.poll_seconds, (soonest - service.transport_now()).total_seconds()))
+        delay = (soonest - service.transport_now()).total_seconds()
+        return self.poll_seconds if delay <= 0 else max(0.01, min(self.poll_seconds, delay))
 
     def _claim(self) -> OutboxMessage | None:
         """Wait for a free sender, then take the next due row (None: nothing due)."""
