@@ -170,8 +170,17 @@ def _per_channel(
 
 def _apply(
     session: Session, *, community: Community, membership: Membership, decision: CircleDecision, now: datetime
-) -> None:
-    """Record a change of circle with its reason and time."""
+) -> bool:
+    """Record a change of circle with its reason and time; False when a concurrent request made it first
+    (compare-and-set on the circle the decision started from: one change, one note)."""
+    if not membership_repo.move_circle(
+        session,
+        membership_id=membership.id,
+        from_circle=decision.previous,
+        to_circle=decision.circle,
+        now=now,
+    ):
+        return False
     activity_repo.add_change(
         session,
         CircleChange(
@@ -185,8 +194,7 @@ def _apply(
             changed_at=now,
         ),
     )
-    membership.circle = decision.circle
-    membership.circle_since = now
+    return True
 
 
 # ---- counting --------------------------------------------------------------------------------
@@ -272,9 +280,10 @@ def record_contribution(
     decision = decide_for(
         session, community=community, membership=membership, today=local_today(community, now)
     )
-    if not decision.promoted:
+    if not decision.promoted or not _apply(
+        session, community=community, membership=membership, decision=decision, now=now
+    ):
         return CountOutcome(Counted.COUNTED)
-    _apply(session, community=community, membership=membership, decision=decision, now=now)
     promotion = Promotion(
         user_id=user_id,
         community_name=community.name,
@@ -331,8 +340,9 @@ def recompute(session: Session, *, community: Community, now: datetime) -> list[
     changes = []
     for membership in memberships:
         decision = decisions[membership.user_id]
-        if decision.changed:
-            _apply(session, community=community, membership=membership, decision=decision, now=now)
+        if decision.changed and _apply(
+            session, community=community, membership=membership, decision=decision, now=now
+        ):
             changes.append(Change(membership.user_id, community.id, decision))
     return changes
 

@@ -461,6 +461,8 @@ def leave(
     at: datetime | None = None,
 ) -> bool:
     """End a membership. The last moderator may not leave by command: the community needs one."""
+    if not via_slack:  # two moderators leaving at once must see each other: one of them stays
+        community_repo.lock(session, community_id=community.id)
     membership = membership_repo.get(
         session, team_id=community.team_id, community_id=community.id, user_id=user_id
     )
@@ -524,6 +526,7 @@ def remove_moderators(
     session: Session, *, community: Community, actor: str, is_admin: bool, user_ids: Sequence[str]
 ) -> list[str]:
     require_active(community)
+    community_repo.lock(session, community_id=community.id)  # two removals at once: one moderator stays
     require_moderator(session, community=community, user_id=actor, is_admin=is_admin)
     current = membership_repo.moderators(session, team_id=community.team_id, community_id=community.id)
     removing = [u for u in user_ids if u in current]

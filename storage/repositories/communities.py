@@ -84,6 +84,14 @@ def channel_by_id(session: Session, binding_id: int, *, lock: bool = False) -> C
     return session.get(CommunityChannel, binding_id, with_for_update=lock or None)
 
 
+def lock(session: Session, *, community_id: int) -> None:
+    """Hold the community's row until the transaction ends, so that changes which must see each other
+    take turns: the last two moderators leaving at once would each see the other still there, and both
+    go (a compare-and-set on one membership cannot see the other). PostgreSQL: SELECT ... FOR UPDATE;
+    SQLite runs one writing transaction at a time already (BEGIN IMMEDIATE) and omits the clause."""
+    session.execute(select(Community.id).where(Community.id == community_id).with_for_update())
+
+
 def dissolve(session: Session, *, community_id: int, actor: str, now: datetime) -> bool:
     """Dissolve an active community, once: of two confirmations, one dissolves (and announces)."""
     result = session.execute(

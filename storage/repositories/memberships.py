@@ -49,9 +49,20 @@ def active_for_user(session: Session, *, team_id: str, user_id: str) -> Sequence
 
 
 def moderators(session: Session, *, team_id: str, community_id: int) -> list[str]:
-    return [
-        m.user_id for m in active(session, team_id=team_id, community_id=community_id) if m.role == "core"
-    ]
+    """The core group as the database says now (the role is compared in SQL, not on objects the session
+    may have loaded before another transaction changed them)."""
+    return list(
+        session.scalars(
+            select(Membership.user_id)
+            .where(
+                Membership.team_id == team_id,
+                Membership.community_id == community_id,
+                Membership.left_at.is_(None),
+                Membership.role == "core",
+            )
+            .order_by(Membership.joined_at, Membership.id)
+        )
+    )
 
 
 def counts(session: Session, *, team_id: str, community_ids: Iterable[int]) -> dict[int, Counter[str]]:
@@ -104,6 +115,21 @@ def make_core(session: Session, *, membership_id: int) -> bool:
         update(Membership)
         .where(Membership.id == membership_id, Membership.left_at.is_(None), Membership.role != "core")
         .values(role="core")
+        .returning(Membership.id)
+        .execution_options(**FETCH)
+    )
+    return result.first() is not None
+
+
+def move_circle(
+    session: Session, *, membership_id: int, from_circle: str, to_circle: str, now: datetime
+) -> bool:
+    """Move an active member from one circle to the other, once: of two messages crossing the inner
+    circle's threshold together, one moves them (and sends the note); the other finds them moved."""
+    result = session.execute(
+        update(Membership)
+        .where(Membership.id == membership_id, Membership.circle == from_circle, Membership.left_at.is_(None))
+        .values(circle=to_circle, circle_since=now)
         .returning(Membership.id)
         .execution_options(**FETCH)
     )
