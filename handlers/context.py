@@ -25,7 +25,8 @@ INTERACTIVE = {"block_actions", "view_submission", "view_closed", "shortcut", "m
 def register(app: App, deps: Deps) -> None:
     # Bolt gives each request a new plain WebClient copied from app.client's settings, not the app's
     # RequestClient itself: the pause after a 429 (shared by all requests) and the fast "slack_unreachable"
-    # refusal would be lost, so a timeout would raise through the listeners. Every listener gets this one.
+    # refusal would be lost, so a timeout would raise through the listeners. Every listener gets this one
+    # (one workspace, one bot token; several workspaces would need one such client per team).
     request_client: WebClient = app.client
 
     @app.middleware
