@@ -69,6 +69,8 @@ class People:
     def __init__(self, default_language: str, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.default_language = default_language
         self._monotonic = monotonic
+        # How long an answer about admin rights and deactivation is trusted (tests shorten it).
+        self.rights_ttl = RIGHTS_TTL
         self._cache: dict[str, tuple[Person, float]] = {}
         self._lock = threading.Lock()
 
@@ -112,8 +114,8 @@ class People:
         return (person.language if person else None) or self.default_language
 
     def is_admin(self, client: WebClient, user_id: str) -> bool:
-        """A workspace admin or owner, asked again after RIGHTS_TTL; False when Slack does not answer."""
-        person = self.get(client, user_id, max_age=RIGHTS_TTL)
+        """A workspace admin or owner, asked again after `rights_ttl`; False when Slack does not answer."""
+        person = self.get(client, user_id, max_age=self.rights_ttl)
         return person is not None and person.is_admin
 
     def timezone(self, client: WebClient, user_id: str, default: str = "UTC") -> str:
@@ -132,6 +134,6 @@ class People:
             return dict(zip(wanted, found, strict=True))
 
     def reachable(self, client: WebClient, user_ids: Iterable[str]) -> list[str]:
-        """People who can receive a DM now: not bots, not deactivated (asked again after RIGHTS_TTL)."""
-        found = self.many(client, user_ids, max_age=RIGHTS_TTL)
+        """People who can receive a DM now: not bots, not deactivated (asked again after `rights_ttl`)."""
+        found = self.many(client, user_ids, max_age=self.rights_ttl)
         return [u for u, person in found.items() if person is not None and person.is_human]

@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from urllib.error import URLError
 from urllib.parse import parse_qs
@@ -174,7 +175,11 @@ class Runtime:
         deps.bot_user_id = str(identity.get("user_id") or "") or None
         # Pending deliveries (written before a crash or a restart) go out as soon as the worker runs.
         deps.outbox = OutboxWorker(
-            db, worker_client(settings), deps.people, default_language=settings.default_language
+            db,
+            worker_client(settings),
+            deps.people,
+            default_language=settings.default_language,
+            lease=timedelta(seconds=settings.outbox_lease_seconds),
         ).start()
         deps.jobs_client = jobs_client = background_client(settings)
         scheduler = build_scheduler(deps, jobs_client)

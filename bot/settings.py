@@ -33,6 +33,7 @@ HINTS: dict[str, str] = {
     "PORT": "the HTTP port to listen on, an integer from 1 to 65535 (default 3000)",
     "LOG_LEVEL": "one of DEBUG, INFO, WARNING, ERROR (default INFO)",
     "DEFAULT_LANGUAGE": "en or fr (default en): the language used when a user's locale is unknown",
+    "OUTBOX_LEASE_SECONDS": "an integer from 10 to 3600 (default 60)",
 }
 
 
@@ -50,6 +51,10 @@ class Settings(BaseSettings):
     host: str = Field(default="0.0.0.0", alias="HOST")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", alias="LOG_LEVEL")
     default_language: Literal["en", "fr"] = Field(default="en", alias="DEFAULT_LANGUAGE")
+    # How long a delivery taken by the outbox worker is its own: if the process dies meanwhile, another
+    # (or the next start) sends it after this. Longer than a send can take (each Slack call gives up
+    # after 10 s), or two instances could both send it.
+    outbox_lease_seconds: int = Field(default=60, ge=10, le=3600, alias="OUTBOX_LEASE_SECONDS")
 
     @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", mode="before")
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
@@ -84,11 +85,16 @@ def create_submission(
     deps, lang, user_id, team_id = interaction(context, body)
     parsed = parse_community_form(view, settings=False)
     draft = parsed.draft
+    known: dict[str, dict[str, Any] | None] = {}
     if draft is not None:
-        for field, people in (("moderators", draft.moderators), ("key_people", draft.key_people)):
-            problem = slack.people_problem(deps, client, people)
-            if problem:
-                parsed.errors[field] = problem
+        picked = {"moderators": draft.moderators, "key_people": draft.key_people}
+        # The channel is asked about while the people are: one round trip to Slack less before the answer.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            channel_id = parsed.channel_id
+            info = pool.submit(_channel_info, client, channel_id) if channel_id else None
+            parsed.errors.update(slack.people_problems(deps, client, picked))
+            if channel_id and info is not None:
+                known[channel_id] = info.result()
     if parsed.errors or draft is None:
         ack(**field_errors(parsed.errors, lang))
         return
@@ -103,7 +109,7 @@ def create_submission(
         return
     channel_field = "channel" if parsed.channel_id else "new_channel"
     channel, channel_error = _prepare_channel(
-        client, parsed.channel_id, parsed.new_channel, private=draft.visibility == "protected"
+        client, parsed.channel_id, parsed.new_channel, private=draft.visibility == "protected", known=known
     )
     if channel is None:
         ack(**field_errors({channel_field: channel_error or ""}, lang))
@@ -130,8 +136,21 @@ def create_submission(
     log.info("community created", extra={"fields": {"team": team_id, "community": community_id}})
 
 
+def _channel_info(client: WebClient, channel_id: str) -> dict[str, Any] | None:
+    """conversations.info; None when Slack refuses (a channel the bot cannot see, or Slack failing)."""
+    try:
+        return dict(client.conversations_info(channel=channel_id)["channel"])
+    except SlackApiError:
+        return None
+
+
 def _prepare_channel(
-    client: WebClient, channel_id: str | None, new_name: str | None, *, private: bool = False
+    client: WebClient,
+    channel_id: str | None,
+    new_name: str | None,
+    *,
+    private: bool = False,
+    known: dict[str, dict[str, Any] | None] | None = None,
 ) -> tuple[ChannelChoice | None, str | None]:
     """Make sure the bot is in the channel: join a public one, create a new one; explain a private one.
     `private`: for a protected community, which lives in private channels only (a public channel lets
@@ -153,9 +172,9 @@ def _prepare_channel(
             )
         return ChannelChoice(str(created["id"]), str(created["name"]), bool(created.get("is_private"))), None
     assert channel_id is not None
-    try:
-        info = client.conversations_info(channel=channel_id)["channel"]
-    except SlackApiError:
+    # `known`: conversations.info already asked (None: refused), see create_submission.
+    info = known[channel_id] if known and channel_id in known else _channel_info(client, channel_id)
+    if info is None:
         return None, "communities.errors.channel_invisible"
     if info.get("is_archived"):
         return None, "communities.errors.channel_archived"
@@ -553,10 +572,8 @@ def settings_submission(
     parsed = parse_community_form(view, settings=True)
     draft = parsed.draft
     if draft is not None:
-        for field, people in (("moderators", draft.moderators), ("key_people", draft.key_people)):
-            problem = slack.people_problem(deps, client, people)
-            if problem:
-                parsed.errors[field] = problem
+        picked = {"moderators": draft.moderators, "key_people": draft.key_people}
+        parsed.errors.update(slack.people_problems(deps, client, picked))
     if parsed.errors or draft is None:
         ack(**field_errors(parsed.errors, lang))
         return

@@ -23,14 +23,21 @@ INTERACTIVE = {"block_actions", "view_submission", "view_closed", "shortcut", "m
 
 
 def register(app: App, deps: Deps) -> None:
+    # Bolt gives each request a new plain WebClient copied from app.client's settings, not the app's
+    # RequestClient itself: the pause after a 429 (shared by all requests) and the fast "slack_unreachable"
+    # refusal would be lost, so a timeout would raise through the listeners. Every listener gets this one
+    # (one workspace, one bot token; several workspaces would need one such client per team).
+    request_client: WebClient = app.client
+
     @app.middleware
     def attach_context(
-        context: BoltContext, body: dict[str, Any], client: WebClient, next: Callable[[], None]
+        context: BoltContext, body: dict[str, Any], next: Callable[[], None]
     ) -> BoltResponse | None:
         context["deps"] = deps
+        context["client"] = request_client
         user_id = acting_user(body)
         if user_id is not None:
-            context["lang"] = deps.people.language(client, user_id)
+            context["lang"] = deps.people.language(request_client, user_id)
         if replayed(deps, body):
             return replay_refused(body, lang_of(context))
         next()
