@@ -23,7 +23,7 @@ from bot.views import communities as views
 from handlers import registry, slack
 from handlers.commands import CommandRequest, subcommand
 from handlers.community_forms import FormState, parse_community_form
-from handlers.context import deps_of, interaction
+from handlers.context import deps_of, interaction, with_language
 from handlers.payloads import metadata_id
 
 log = logging.getLogger("cdp_bot.communities")
@@ -47,7 +47,7 @@ def channels_text(community: Any, lang: str) -> str:
 def open_view(client: WebClient, trigger_id: str, view: dict[str, Any], lang: str) -> str | None:
     """Open a modal with a trigger (it expires in 3 s); the user's explanation when Slack refuses."""
     try:
-        client.views_open(trigger_id=trigger_id, view=view)
+        client.views_open(trigger_id=trigger_id, view=with_language(view, lang))
     except SlackApiError as exc:
         error = slack.slack_error(exc)
         key = (
@@ -263,9 +263,7 @@ def _join(session: Any, community: Any, user_id: str, lang: str, now: Any) -> st
     outcome = service.join(session, community=community, user_id=user_id, now=now)
     team_id, name = community.team_id, community.name
     if outcome in (JoinOutcome.JOINED, JoinOutcome.REJOINED):
-        for binding in community.channels:
-            if not binding.is_archived:
-                outbox.invite(session, team_id=team_id, channel=binding.channel_id, user=user_id)
+        _invite_everywhere(session, community, user_id)
         key = "communities.join.joined" if outcome == JoinOutcome.JOINED else "communities.join.rejoined"
         return t(key, lang, name=name, channels=channels_text(community, lang)).strip()
     if outcome == JoinOutcome.REQUESTED:
@@ -287,6 +285,13 @@ def _join(session: Any, community: Any, user_id: str, lang: str, now: Any) -> st
     if outcome == JoinOutcome.ALREADY_REQUESTED:
         return t("communities.join.already_requested", lang, name=name)
     return t("communities.join.already", lang, name=name)
+
+
+def _invite_everywhere(session: Any, community: Any, user_id: str) -> None:
+    """A new member (or moderator) is added to every channel of the community that is still open."""
+    for binding in community.channels:
+        if not binding.is_archived:
+            outbox.invite(session, team_id=community.team_id, channel=binding.channel_id, user=user_id)
 
 
 def request_ref(request_id: int) -> str:
@@ -388,8 +393,7 @@ def _announce_decision(
     )
     channels = [c.channel_id for c in community.channels if not c.is_archived]
     if approve:
-        for channel_id in channels:
-            outbox.invite(session, team_id=team_id, channel=channel_id, user=requester)
+        _invite_everywhere(session, community, requester)
     outbox.message(
         session,
         team_id=team_id,
@@ -502,9 +506,7 @@ def moderators_subcommand(request: CommandRequest) -> None:
 def _announce_moderators(session: Any, community: Any, added: list[str], *, actor: str) -> None:
     """New moderators (only those this request made: `added`) join the channels and hear why."""
     for user_id in added:
-        for binding in community.channels:
-            if not binding.is_archived:
-                outbox.invite(session, team_id=community.team_id, channel=binding.channel_id, user=user_id)
+        _invite_everywhere(session, community, user_id)
         outbox.text(
             session,
             team_id=community.team_id,

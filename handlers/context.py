@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 from slack_bolt import App, BoltContext, BoltResponse
 from slack_sdk import WebClient
 
-from bot.i18n import t
+from bot.i18n import LANGUAGES, t
 from bot.runtime import Deps
 from bot.services import events as event_service
 from bot.views.common import ephemeral
@@ -37,11 +37,38 @@ def register(app: App, deps: Deps) -> None:
         context["client"] = request_client
         user_id = acting_user(body)
         if user_id is not None:
-            context["lang"] = deps.people.language(request_client, user_id)
+            # A form says which language it was opened in: its submission needs no Slack call for it.
+            context["lang"] = language_of_view(body) or deps.people.language(request_client, user_id)
         if replayed(deps, body):
             return replay_refused(body, lang_of(context))
         next()
         return None
+
+
+def with_language(view: dict[str, Any], lang: str) -> dict[str, Any]:
+    """The modal, remembering in its private_metadata the language it is written in."""
+    raw = view.get("private_metadata") or ""
+    try:
+        metadata = json.loads(raw) if raw else {}
+    except ValueError:
+        return view
+    if not isinstance(metadata, dict):
+        return view
+    return {**view, "private_metadata": json.dumps({**metadata, "lang": lang})}
+
+
+def language_of_view(body: dict[str, Any]) -> str | None:
+    """The language a submitted (or closed) modal was written in, when it says (see with_language)."""
+    view = body.get("view")
+    raw = view.get("private_metadata") if isinstance(view, dict) else None
+    if body.get("type") not in ("view_submission", "view_closed") or not isinstance(raw, str) or not raw:
+        return None
+    try:
+        metadata = json.loads(raw)
+    except ValueError:
+        return None
+    lang = metadata.get("lang") if isinstance(metadata, dict) else None
+    return lang if lang in LANGUAGES else None
 
 
 def replay_key(body: dict[str, Any]) -> str | None:

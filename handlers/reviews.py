@@ -20,7 +20,7 @@ from handlers import registry, slack
 from handlers.commands import CommandRequest, subcommand
 from handlers.communities import open_modal, open_view, problem_text, settings_form_for, stale
 from handlers.community_forms import FormState
-from handlers.context import interaction
+from handlers.context import interaction, with_language
 from handlers.payloads import metadata_id, parse_id
 
 
@@ -192,7 +192,8 @@ def checklist_submission(
         stale(ack, lang, problem_text(problem, lang))
         return
     if follow_up is not None:
-        ack(response_action="update", view=follow_up)  # adjust: the settings; dissolve: its confirmation
+        # adjust: the settings; dissolve: its confirmation (both remembering the language they speak)
+        ack(response_action="update", view=with_language(follow_up, lang))
     else:
         ack()
 

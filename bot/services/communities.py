@@ -293,25 +293,31 @@ def new_member(
     """A new membership: every newcomer starts in the outer circle. If a concurrent request made them a
     member first, that membership is returned (never a unique-key error)."""
     membership_repo.insert_if_absent(
-        session,
-        {
-            "team_id": community.team_id,
-            "community_id": community.id,
-            "user_id": user_id,
-            "role": role,
-            "circle": "outer",
-            "circle_since": now,
-            "joined_at": joined_at or now,
-            "left_at": None,
-            "joined_via": via,
-            "changed_at": now,
-        },
+        session, _newcomer(community, user_id, now=now, via=via, role=role, joined_at=joined_at or now)
     )
     membership = membership_repo.get(
         session, team_id=community.team_id, community_id=community.id, user_id=user_id
     )
     assert membership is not None
     return membership
+
+
+def _newcomer(
+    community: Community, user_id: str, *, now: datetime, via: str, role: str, joined_at: datetime
+) -> dict[str, object]:
+    """The row of someone (re)starting in a community: in the outer circle, like every newcomer."""
+    return {
+        "team_id": community.team_id,
+        "community_id": community.id,
+        "user_id": user_id,
+        "role": role,
+        "circle": "outer",
+        "circle_since": now,
+        "joined_at": joined_at,
+        "left_at": None,
+        "joined_via": via,
+        "changed_at": now,
+    }
 
 
 def _upsert_member(
@@ -331,35 +337,19 @@ def _upsert_member(
     if membership is None or membership.left_at is not None:
         # Joining again after `/cdp privacy forget`: they asked to be counted again.
         activity_repo.remember(session, team_id=team_id, user_id=user_id)
+    values = _newcomer(community, user_id, now=now, via=via, role=role, joined_at=now) | {
+        "changed_at": at or now
+    }
     if membership is None:
-        values = {
-            "team_id": team_id,
-            "community_id": community.id,
-            "user_id": user_id,
-            "role": role,
-            "circle": "outer",
-            "circle_since": now,
-            "joined_at": now,
-            "left_at": None,
-            "joined_via": via,
-            "changed_at": at or now,
-        }
         if membership_repo.insert_if_absent(session, values):
             return JoinOutcome.JOINED
         membership = membership_repo.get(session, team_id=team_id, community_id=community.id, user_id=user_id)
         assert membership is not None
-    if membership.left_at is not None:
-        # Joining again starts afresh: a newcomer in the outer circle, like anyone else.
-        values = {
-            "joined_at": now,
-            "joined_via": via,
-            "role": role,
-            "circle": "outer",
-            "circle_since": now,
-            "changed_at": at or now,
-        }
-        if membership_repo.rejoin(session, membership_id=membership.id, values=values):
-            return JoinOutcome.REJOINED
+    # Joining again starts afresh: a newcomer in the outer circle, like anyone else.
+    if membership.left_at is not None and membership_repo.rejoin(
+        session, membership_id=membership.id, values=values
+    ):
+        return JoinOutcome.REJOINED
     if role == "core" and membership_repo.make_core(session, membership_id=membership.id):
         return JoinOutcome.PROMOTED
     return JoinOutcome.ALREADY

@@ -102,7 +102,7 @@ def rejoin(session: Session, *, membership_id: int, values: dict[str, Any]) -> b
     result = session.execute(
         update(Membership)
         .where(Membership.id == membership_id, Membership.left_at.is_not(None))
-        .values(left_at=None, **values)
+        .values({**values, "left_at": None})
         .returning(Membership.id)
         .execution_options(**FETCH)
     )
