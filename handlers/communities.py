@@ -44,10 +44,13 @@ def channels_text(community: Any, lang: str) -> str:
     return views.channels_sentence([c.channel_id for c in community.channels], lang)
 
 
-def open_view(client: WebClient, trigger_id: str, view: dict[str, Any], lang: str) -> str | None:
-    """Open a modal with a trigger (it expires in 3 s); the user's explanation when Slack refuses."""
+def open_view(
+    client: WebClient, trigger_id: str, view: dict[str, Any], lang: str, user_id: str
+) -> str | None:
+    """Open a modal with a trigger (it expires in 3 s) for `user_id`; the user's explanation when Slack
+    refuses."""
     try:
-        client.views_open(trigger_id=trigger_id, view=with_language(view, lang))
+        client.views_open(trigger_id=trigger_id, view=with_language(view, lang, user_id))
     except SlackApiError as exc:
         error = slack.slack_error(exc)
         key = (
@@ -61,7 +64,7 @@ def open_view(client: WebClient, trigger_id: str, view: dict[str, Any], lang: st
 
 def open_modal(request: CommandRequest, view: dict[str, Any]) -> None:
     """Open a modal from a slash command; say so plainly if Slack refuses."""
-    refusal = open_view(request.client, request.body["trigger_id"], view, request.lang)
+    refusal = open_view(request.client, request.body["trigger_id"], view, request.lang, request.user_id)
     if refusal is not None:
         request.reply(refusal)
         return

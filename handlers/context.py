@@ -45,8 +45,8 @@ def register(app: App, deps: Deps) -> None:
         return None
 
 
-def with_language(view: dict[str, Any], lang: str) -> dict[str, Any]:
-    """The modal, remembering in its private_metadata the language it is written in."""
+def with_language(view: dict[str, Any], lang: str, user_id: str) -> dict[str, Any]:
+    """The modal, remembering in its private_metadata the language it is written in, for whom."""
     raw = view.get("private_metadata") or ""
     try:
         metadata = json.loads(raw) if raw else {}
@@ -54,11 +54,12 @@ def with_language(view: dict[str, Any], lang: str) -> dict[str, Any]:
         return view
     if not isinstance(metadata, dict):
         return view
-    return {**view, "private_metadata": json.dumps({**metadata, "lang": lang})}
+    return {**view, "private_metadata": json.dumps({**metadata, "lang": lang, "for": user_id})}
 
 
 def language_of_view(body: dict[str, Any]) -> str | None:
-    """The language a submitted (or closed) modal was written in, when it says (see with_language)."""
+    """The language a submitted (or closed) modal was written in, when it says (see with_language) and
+    the person submitting it is the one it was opened for."""
     view = body.get("view")
     raw = view.get("private_metadata") if isinstance(view, dict) else None
     if body.get("type") not in ("view_submission", "view_closed") or not isinstance(raw, str) or not raw:
@@ -67,7 +68,9 @@ def language_of_view(body: dict[str, Any]) -> str | None:
         metadata = json.loads(raw)
     except ValueError:
         return None
-    lang = metadata.get("lang") if isinstance(metadata, dict) else None
+    if not isinstance(metadata, dict) or metadata.get("for") != acting_user(body):
+        return None
+    lang = metadata.get("lang")
     return lang if lang in LANGUAGES else None
 
 

@@ -63,7 +63,7 @@ def start_review_action(ack: Ack, body: dict[str, Any], client: WebClient, conte
             slack.tell(session, body, lang, problem_text(problem, lang))
             return
     # The modal needs the trigger (3 seconds): opened here, the one Slack call this answer needs.
-    refusal = open_view(client, body["trigger_id"], form, lang)
+    refusal = open_view(client, body["trigger_id"], form, lang, user_id)
     if refusal is not None:
         with deps.db.session() as session:
             slack.tell(session, body, lang, refusal)
@@ -193,7 +193,7 @@ def checklist_submission(
         return
     if follow_up is not None:
         # adjust: the settings; dissolve: its confirmation (both remembering the language they speak)
-        ack(response_action="update", view=with_language(follow_up, lang))
+        ack(response_action="update", view=with_language(follow_up, lang, user_id))
     else:
         ack()
 

@@ -27,6 +27,7 @@ from sqlalchemy import select
 
 from bot.app import worker_client
 from bot.outbox import OutboxWorker
+from bot.people import People
 from bot.services import communities as svc
 from bot.services.communities import ChannelChoice, CommunityDraft
 from bot.testing.slack_emulator import HttpResult, SignedSender, SlackEmulator
@@ -697,6 +698,22 @@ def test_settings_with_people_slack_cannot_check_say_so(harness: Harness) -> Non
         "moderators": "Slack n'a pas répondu à temps pour vérifier les personnes choisies. Veuillez envoyer à nouveau."
     }
     assert active_members(harness, community.id) == {BRUNO: "core"}
+
+
+def test_a_form_answers_in_the_language_it_was_opened_in_without_asking_slack(harness: Harness) -> None:
+    """A submission comes long after its modal opened (the cached language has expired, or it lands on
+    another instance): the modal says which language it speaks, so Slack is not asked again."""
+    create_community(harness, BRUNO, "Mobilité douce")
+    view = open_form(harness, "settings Mobilité douce", BRUNO)
+    harness.runtime.deps.people = People(harness.runtime.deps.settings.default_language)  # nothing cached
+    harness.emulator.reset_calls()
+    harness.emulator.fail("users.info", "service_unavailable", times=10)
+    answer = submit(harness, view, BRUNO, name="")
+    assert answer == {"response_action": "errors", "errors": {"name": "Donnez un nom à la communauté."}}
+    assert harness.emulator.calls_to("users.info") == []
+    # Submitted by someone else (a replay), the modal's language is not theirs: they are asked about.
+    answer = submit(harness, view, CHLOE, name="")
+    assert harness.emulator.calls_to("users.info")
 
 
 # ---- 9. admin rights are asked again after a short while ----------------------------------------
