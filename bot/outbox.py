@@ -424,8 +424,9 @@ def _send_update(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
     if any(status == repo.PENDING for _, status, _, _ in copies):
         # A copy is being sent right now: update it too, once it has landed.
         raise Later(1.0, "a copy is still on its way")
+    besides = payload.get("besides")
     for target, status, channel, ts in copies:
-        if status != repo.SENT or not channel or not ts:
+        if status != repo.SENT or not channel or not ts or [channel, ts] == besides:
             continue
         lang = worker.people.language(worker.client, target, strict=True) if is_user_id(target) else None
         text, blocks = render(payload["render"], lang or worker.default_language, payload.get("args") or {})

@@ -52,6 +52,7 @@ def _write_prompts(
             to=user_id,
             render="reviews.prompt",
             once=f"review:{review_id}:{level}:{stamp}:{user_id}",
+            ref=review_service.prompt_ref(review_id),
             summary=_json(asdict(summary)),
             review_id=review_id,
             level=level,

@@ -110,6 +110,17 @@ def snooze_action(ack: Ack, body: dict[str, Any], client: WebClient, context: Bo
                 lang=lang,
                 text=text,
             )
+        # The other moderators' prompts too: the review is in hand, it comes back next week.
+        outbox.update_copies(
+            session,
+            team_id=team_id,
+            ref=review_service.prompt_ref(_action_value(body)),
+            render="reviews.prompt_settled",
+            besides=pressed,
+            name=community.name,
+            moderator=user_id,
+            snoozed_until=until.isoformat(),
+        )
 
 
 def greeted_action(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
@@ -170,7 +181,7 @@ def checklist_submission(
     try:
         with deps.db.session() as session:
             # Compare-and-set on completion: of two submissions, one completes and announces.
-            _, community = review_service.complete(
+            review, community = review_service.complete(
                 session,
                 team_id=team_id,
                 review_id=_review_id(view),
@@ -179,7 +190,7 @@ def checklist_submission(
                 result=parsed,
                 now=deps.clock.now(),
             )
-            _announce_outcome(session, community, parsed, user_id=user_id, lang=lang)
+            _announce_outcome(session, community, parsed, review_id=review.id, user_id=user_id, lang=lang)
             if parsed.decision == Decision.ADJUST:
                 follow_up: dict[str, Any] | None = settings_form_for(session, community=community, lang=lang)
             elif parsed.decision == Decision.DISSOLVE:
@@ -199,10 +210,19 @@ def checklist_submission(
 
 
 def _announce_outcome(
-    session: Any, community: Any, result: ChecklistResult, *, user_id: str, lang: str
+    session: Any, community: Any, result: ChecklistResult, *, review_id: int, user_id: str, lang: str
 ) -> None:
     """The outcome in the community's channels (if it wants that), and a word to the moderator."""
     team_id, name, language = community.team_id, community.name, community.language
+    outbox.update_copies(  # every moderator's prompt (and reminder) loses its buttons
+        session,
+        team_id=team_id,
+        ref=review_service.prompt_ref(review_id),
+        render="reviews.prompt_settled",
+        name=name,
+        moderator=user_id,
+        decision=result.decision.value,
+    )
     if community.review_outcome_in_channel:
         outcome = review_service.outcome(result)
         for binding in community.channels:

@@ -91,13 +91,26 @@ def invite(session: Session, *, team_id: str, channel: str, user: str) -> bool:
     return _add(session, team_id=team_id, kind=INVITE, target=user, payload={"channel": channel})
 
 
-def update_copies(session: Session, *, team_id: str, ref: str, render: str, **args: Any) -> bool:
+def update_copies(
+    session: Session,
+    *,
+    team_id: str,
+    ref: str,
+    render: str,
+    besides: tuple[str, str] | None = None,
+    **args: Any,
+) -> bool:
     """Replace every delivered copy of message `ref` (e.g. a join request sent to each moderator) with
-    `render(**args)`, each in its recipient's language; copies not sent yet are cancelled."""
+    `render(**args)`, each in its recipient's language; copies not sent yet are cancelled. `besides`:
+    the (channel, ts) of a copy that gets its own words (the one whose button was pressed). Nothing is
+    written when no copy was ever sent (a review started on demand has no prompt)."""
     repo.cancel_pending(session, ref=ref, now=transport_now())
-    return _add(
-        session, team_id=team_id, kind=UPDATE, target="", payload={"ref": ref, "render": render, "args": args}
-    )
+    if not repo.has_sent_or_pending(session, ref=ref):
+        return False
+    payload: dict[str, Any] = {"ref": ref, "render": render, "args": args}
+    if besides is not None:
+        payload["besides"] = list(besides)
+    return _add(session, team_id=team_id, kind=UPDATE, target="", payload=payload)
 
 
 def edit(

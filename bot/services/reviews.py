@@ -28,6 +28,12 @@ CLAIM_LEASE = timedelta(minutes=10)
 WEEKS_COMPARED = 8
 
 
+def prompt_ref(review_id: int) -> str:
+    """Every prompt of one review (each moderator's, each reminder): settled together once it is
+    snoozed or completed, so nobody keeps live buttons for a decided review."""
+    return f"review:{review_id}"
+
+
 def schedule_of(community: Community) -> cadence.ReviewSchedule:
     return cadence.ReviewSchedule(cadence_weeks=community.review_cadence_weeks, timezone=community.timezone)
 

@@ -188,3 +188,15 @@ def render_alert(lang: str, *, name: str, community_id: int, alert: dict[str, An
         figures=dict(alert.get("figures") or {}),
     )
     return alert_message(lang, name=name, alert=restored, community_id=community_id)
+
+
+@renderer("reviews.prompt_settled")
+def render_prompt_settled(
+    lang: str, *, name: str, moderator: str, snoozed_until: str | None = None, decision: str | None = None
+) -> Rendered:
+    """A review prompt once a moderator snoozed or completed the review: no buttons, who did what."""
+    if snoozed_until is not None:
+        day = format_day(date.fromisoformat(snoozed_until), lang)
+        return t("reviews.snoozed_by", lang, moderator=f"<@{moderator}>", name=name, day=day), None
+    label = t(checklist.Decision(decision).label_key, lang) if decision else ""
+    return t("reviews.completed_by", lang, moderator=f"<@{moderator}>", name=name, decision=label), None

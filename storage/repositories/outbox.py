@@ -137,6 +137,20 @@ def copies(session: Session, *, ref: str) -> Sequence[OutboxMessage]:
     ).all()
 
 
+def has_sent_or_pending(session: Session, *, ref: str) -> bool:
+    """Whether some copy of `ref` was delivered or is on its way (one an update has to reach)."""
+    found = session.scalar(
+        select(OutboxMessage.id)
+        .where(
+            OutboxMessage.ref == ref,
+            OutboxMessage.kind == "message",
+            OutboxMessage.status.in_((PENDING, SENT)),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
 def cancel_pending(session: Session, *, ref: str, now: datetime) -> int:
     """Copies of `ref` not yet taken by a worker: they will never be sent (the message is outdated)."""
     result = session.execute(
