@@ -18,7 +18,9 @@ from slack_sdk import WebClient
 from sqlalchemy.orm import Session
 
 from bot.domain import momentum
+from bot.logs import error_fields
 from bot.runtime import Deps
+from bot.services import circles as circle_service
 from bot.services import outbox
 from bot.services import reviews as review_service
 from storage.repositories import reviews as review_repo
@@ -127,18 +129,24 @@ def momentum_pass(deps: Deps, client: WebClient) -> int:
     now = deps.clock.now()
     with deps.db.session() as session:
         review_service.drop_stale_alerts(session, now=now)
-        checks = review_service.momentum_targets(session, now=now)
+        targets = circle_service.active_community_ids(session)
     sent = failed = 0
-    for check in checks:
+    for team_id, community_id in targets:
         try:
-            sent += _momentum_of(deps, client, check, now)
-        except Exception:
+            with deps.db.session() as session:
+                check = review_service.momentum_check(
+                    session, team_id=team_id, community_id=community_id, now=now
+                )
+            if check is not None:
+                sent += _momentum_of(deps, client, check, now)
+        except Exception as exc:
             failed += 1
-            log.exception(
-                "momentum pass failed for a community", extra={"fields": {"community": check.community_id}}
+            log.error(
+                "momentum pass failed for a community",
+                extra={"fields": {"team": team_id, "community": community_id, **error_fields(exc)}},
             )
     log.info(
-        "momentum pass", extra={"fields": {"communities": len(checks), "alerts": sent, "failed": failed}}
+        "momentum pass", extra={"fields": {"communities": len(targets), "alerts": sent, "failed": failed}}
     )
     return sent
 

@@ -9,7 +9,9 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import ALICE, BRUNO, DAVID, Harness
+from bot.server import Runtime
+from bot.testing.slack_emulator import SlackEmulator
+from tests.conftest import ALICE, BRUNO, DAVID, Harness, app_settings
 
 
 def test_help_in_english(harness: Harness) -> None:
@@ -114,3 +116,18 @@ def test_one_structured_log_line_per_request(harness: Harness, caplog: pytest.Lo
     assert isinstance(fields["latency_ms"], float)
     assert "secret-words-here" not in caplog.text
     assert harness.emulator.token not in caplog.text
+
+
+def test_starting_with_the_token_in_the_environment_warns_of_nothing(
+    emulator: SlackEmulator,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Bolt reads SLACK_BOT_TOKEN itself and warned, at every start, that it would not use it."""
+    monkeypatch.setenv("SLACK_BOT_TOKEN", emulator.token)
+    caplog.set_level(logging.INFO)
+    runtime = Runtime.start(app_settings(emulator, database_url), run_scheduler=False)
+    runtime.close()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warnings == []

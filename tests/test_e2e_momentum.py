@@ -601,3 +601,21 @@ def test_a_dissolved_community_gets_no_alert(harness: Harness) -> None:
     assert alerts(harness, cid) == []
     for user in (ALICE, BRUNO, CHLOE, DAVID):
         assert alert_dms(harness, user) == []
+
+
+def test_one_broken_community_does_not_stop_the_pass_for_the_others(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken = make_community(harness, moderators=(ALICE,), name="Broken", channel="CBROKEN")
+    cid = make_community(harness, moderators=(BRUNO,))
+    with harness.db.session() as s:  # a row no form would save (a time zone tzdata does not know)
+        community = s.get(Community, broken)
+        assert community is not None
+        community.timezone = "Mars/Olympus_Mons"
+
+    assert run_pass(harness) == 1  # Urbanism's silent moderators are still told
+    assert alerts(harness, cid) == [("moderators_silent", "2026-W10", True)]
+    assert len(alert_dms(harness, BRUNO)) == 1
+    [failure] = [r for r in caplog.records if r.getMessage() == "momentum pass failed for a community"]
+    fields = getattr(failure, "fields", {})
+    assert fields["community"] == broken and "Olympus" not in str(fields)  # no stored value in the log

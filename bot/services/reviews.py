@@ -341,35 +341,36 @@ class MomentumCheck:
     contributors: list[str]  # members by contributions in the last 30 days, most first
 
 
-def momentum_targets(session: Session, *, now: datetime) -> list[MomentumCheck]:
-    """Active communities within working hours, with the people an alert could go to."""
-    targets = []
-    for community in community_repo.all_active(session):
-        if not cadence.within_working_hours(community.timezone, now):
-            continue
-        today = circle_service.local_today(community, now)
-        totals: Counter[str] = Counter()
-        members = {
-            m.user_id
-            for m in membership_repo.active(session, team_id=community.team_id, community_id=community.id)
-        }
-        for row in activity_repo.for_community(
-            session, team_id=community.team_id, community_id=community.id, since=today - timedelta(days=29)
-        ):
-            if row.user_id in members:
-                totals[row.user_id] += row.contributions
-        targets.append(
-            MomentumCheck(
-                community.id,
-                community.team_id,
-                community.name,
-                community.language,
-                community.created_by,
-                membership_repo.moderators(session, team_id=community.team_id, community_id=community.id),
-                [user for user, count in totals.most_common() if count > 0],
-            )
-        )
-    return targets
+def momentum_check(
+    session: Session, *, team_id: str, community_id: int, now: datetime
+) -> MomentumCheck | None:
+    """One active community within its working hours, with the people an alert could go to; None when
+    it is out of hours (or gone)."""
+    community = community_service.find_by_id(session, team_id=team_id, community_id=community_id)
+    if community is None or community.status != "active":
+        return None
+    if not cadence.within_working_hours(community.timezone, now):
+        return None
+    today = circle_service.local_today(community, now)
+    totals: Counter[str] = Counter()
+    members = {
+        m.user_id
+        for m in membership_repo.active(session, team_id=community.team_id, community_id=community.id)
+    }
+    for row in activity_repo.for_community(
+        session, team_id=community.team_id, community_id=community.id, since=today - timedelta(days=29)
+    ):
+        if row.user_id in members:
+            totals[row.user_id] += row.contributions
+    return MomentumCheck(
+        community.id,
+        community.team_id,
+        community.name,
+        community.language,
+        community.created_by,
+        membership_repo.moderators(session, team_id=community.team_id, community_id=community.id),
+        [user for user, count in totals.most_common() if count > 0],
+    )
 
 
 def signals(
