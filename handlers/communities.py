@@ -28,6 +28,8 @@ from handlers.payloads import metadata_id
 
 log = logging.getLogger("cdp_bot.communities")
 
+# Slack's own failures (as opposed to a refusal about the channel): the person may simply try again.
+SLACK_FAILING = {"ratelimited", "slack_unreachable", "internal_error", "fatal_error", "service_unavailable"}
 CHANNEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,79}$")
 
 
@@ -88,7 +90,7 @@ def create_submission(
     deps, lang, user_id, team_id = interaction(context, body)
     parsed = parse_community_form(view, settings=False)
     draft = parsed.draft
-    known: dict[str, dict[str, Any] | None] = {}
+    known: dict[str, dict[str, Any] | str] = {}
     if draft is not None:
         picked = {"moderators": draft.moderators, "key_people": draft.key_people}
         # The channel is asked about while the people are: one round trip to Slack less before the answer.
@@ -139,12 +141,19 @@ def create_submission(
     log.info("community created", extra={"fields": {"team": team_id, "community": community_id}})
 
 
-def _channel_info(client: WebClient, channel_id: str) -> dict[str, Any] | None:
-    """conversations.info; None when Slack refuses (a channel the bot cannot see, or Slack failing)."""
+def _channel_info(client: WebClient, channel_id: str) -> dict[str, Any] | str:
+    """conversations.info, or the field error to show when Slack refuses."""
     try:
         return dict(client.conversations_info(channel=channel_id)["channel"])
-    except SlackApiError:
-        return None
+    except SlackApiError as exc:
+        return _refusal(exc, "communities.errors.channel_invisible")
+
+
+def _refusal(exc: SlackApiError, otherwise: str) -> str:
+    """The field error for a Slack refusal: "Slack is busy" when Slack is the problem (rate-limited,
+    failing, too slow), not something about the channel the person picked."""
+    busy = exc.response.status_code == 429 or exc.response.status_code >= 500
+    return "delivery.slack_busy" if busy or slack.slack_error(exc) in SLACK_FAILING else otherwise
 
 
 def _prepare_channel(
@@ -153,7 +162,7 @@ def _prepare_channel(
     new_name: str | None,
     *,
     private: bool = False,
-    known: dict[str, dict[str, Any] | None] | None = None,
+    known: dict[str, dict[str, Any] | str] | None = None,
 ) -> tuple[ChannelChoice | None, str | None]:
     """Make sure the bot is in the channel: join a public one, create a new one; explain a private one.
     `private`: for a protected community, which lives in private channels only (a public channel lets
@@ -167,18 +176,15 @@ def _prepare_channel(
             created = client.conversations_create(name=wanted, is_private=private)["channel"]
         except SlackApiError as exc:
             error = slack.slack_error(exc)
-            return (
-                None,
-                "communities.errors.new_channel_taken"
-                if error == "name_taken"
-                else "communities.errors.new_channel_invalid",
-            )
+            if error == "name_taken":
+                return None, "communities.errors.new_channel_taken"
+            return None, _refusal(exc, "communities.errors.new_channel_invalid")
         return ChannelChoice(str(created["id"]), str(created["name"]), bool(created.get("is_private"))), None
     assert channel_id is not None
-    # `known`: conversations.info already asked (None: refused), see create_submission.
+    # `known`: conversations.info already asked (a text: the refusal), see create_submission.
     info = known[channel_id] if known and channel_id in known else _channel_info(client, channel_id)
-    if info is None:
-        return None, "communities.errors.channel_invisible"
+    if isinstance(info, str):
+        return None, info
     if info.get("is_archived"):
         return None, "communities.errors.channel_archived"
     if private and not info.get("is_private"):
@@ -188,8 +194,8 @@ def _prepare_channel(
             return None, "communities.errors.channel_invisible"
         try:
             client.conversations_join(channel=channel_id)
-        except SlackApiError:
-            return None, "communities.errors.channel_invisible"
+        except SlackApiError as exc:
+            return None, _refusal(exc, "communities.errors.channel_invisible")
     return ChannelChoice(channel_id, str(info.get("name") or ""), bool(info.get("is_private"))), None
 
 

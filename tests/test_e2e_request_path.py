@@ -442,6 +442,23 @@ def test_creating_a_community_against_a_slow_slack_answers_in_time(harness: Harn
     assert posts(harness.emulator) == {bound: 1, BRUNO: 1, CHLOE: 1, ALICE: 1}  # welcome, key people, creator
 
 
+@pytest.mark.parametrize("method", ["conversations.info", "conversations.join"])
+def test_a_busy_slack_is_not_blamed_on_the_channel(harness: Harness, method: str) -> None:
+    """Slack rate-limiting the channel check is Slack's trouble, not the channel's: say so, create nothing."""
+    harness.emulator.add_channel("CSTREETS", "safe-streets", members=[ALICE], bot_is_member=False)
+    view = open_form(harness, "create", BRUNO)
+    harness.emulator.rate_limit(method, retry_after=30)
+    answer = submit(harness, view, BRUNO, name="Rues sûres", domain="Rues", channel="CSTREETS")
+    assert answer == {
+        "response_action": "errors",
+        "errors": {
+            "channel": "Slack est très sollicité et n'a pas pu vérifier ce canal : veuillez envoyer à nouveau dans un instant."
+        },
+    }
+    with harness.db.session() as session:
+        assert session.scalars(select(Community)).all() == []
+
+
 # ---- 6. kill -9 between the commit and the send --------------------------------------------------
 LEASE_SECONDS = 10  # OUTBOX_LEASE_SECONDS for both processes: a dead process's claims come back this soon
 
