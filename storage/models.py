@@ -78,6 +78,18 @@ class Community(Base):
     memberships: Mapped[list[Membership]] = relationship(back_populates="community", lazy="raise")
 
 
+class CommunityNames(Base):
+    """A token per workspace, replaced whenever a community is created, renamed or dissolved: each
+    instance keeps the list of names for "did you mean ...?" in memory, and reloads it when the token it
+    read differs from the one it holds. A random token rather than a counter, so that a cache can never
+    mistake another database's (or a recreated team's) names for these."""
+
+    __tablename__ = "community_names"
+
+    team_id: Mapped[str] = mapped_column(String(TEAM_ID), primary_key=True)
+    token: Mapped[str] = mapped_column(String(32))
+
+
 class CommunityChannel(Base):
     """A Slack channel bound to a community; each one can be a sub-issue (sous-enjeu)."""
 
@@ -107,6 +119,19 @@ class Membership(Base):
     __table_args__ = (
         UniqueConstraint("team_id", "community_id", "user_id", name="uq_memberships_team_community_user"),
         Index("ix_memberships_team_user", "team_id", "user_id"),
+        # The active members of a community by role and circle: the moderators and the counts of
+        # /cdp join, info and list read this index alone, never every membership row.
+        Index(
+            "ix_memberships_active",
+            "team_id",
+            "community_id",
+            "role",
+            "circle",
+            "joined_at",
+            "id",
+            sqlite_where=text("left_at IS NULL"),
+            postgresql_where=text("left_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -193,6 +218,10 @@ class CircleChange(Base):
     """Every change of circle, with its reason, so a member can see their history."""
 
     __tablename__ = "circle_changes"
+    # /cdp me: the latest change of one person in each of their communities, by one indexed query.
+    __table_args__ = (
+        Index("ix_circle_changes_member", "team_id", "user_id", "community_id", "changed_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     team_id: Mapped[str] = mapped_column(String(TEAM_ID))

@@ -84,6 +84,36 @@ class Lookup:
     candidates: tuple[Named, ...] = ()  # when ambiguous, or close matches when not found
 
 
+@dataclass(frozen=True)
+class ExactKeys:
+    """What a query names exactly, so that the database can answer by its indexes before any fuzzy
+    match: a bound channel (`<#C…>`), else a slug (`Urbanism`, `urbanism`, `#cdp-urbanism`)."""
+
+    channel_id: str | None
+    slugs: tuple[str, ...]
+
+
+CHANNEL_PREFIX = "cdp-"
+
+
+def exact_keys(query: str) -> ExactKeys:
+    """The keys `resolve` would take as a clear match by channel, slug or channel name. A slug that
+    starts with `cdp-` may be a channel named from a community's name (`channel_name_for`): that
+    community's slug is the rest (names short enough not to be truncated; longer ones are found by
+    `resolve` over the cached names). Pure, like `resolve`; both must agree (tests check them)."""
+    text = query.strip()
+    channel_id = None
+    mention = CHANNEL_MENTION.match(text)
+    if mention:
+        channel_id = mention.group(1)
+        text = mention.group(2) or text
+    slug = slugify(text.lstrip("#"))
+    if not slug:
+        return ExactKeys(channel_id, ())
+    rest = slug.removeprefix(CHANNEL_PREFIX)
+    return ExactKeys(channel_id, (slug, rest) if rest and rest != slug else (slug,))
+
+
 def resolve(query: str, communities: Sequence[Named]) -> Lookup:
     """The community a user means, only when the match is clear; else the ones they may mean.
 

@@ -377,7 +377,7 @@ def _explained(
     membership: Membership,
     decision: CircleDecision,
     change: CircleChange | None,
-    rows: Iterable[Any],
+    last_contribution: date | None,
 ) -> CircleDecision:
     """Demoted and quiet since: say why they moved out (the reason recorded with the change), not the
     generic outer-circle reason. The change must be the one that put them where they are, and any
@@ -391,7 +391,7 @@ def _explained(
     ):
         return decision
     demoted_on = local_day_of(community, change.changed_at.timestamp())
-    if any(row.day >= demoted_on and row.contributions > 0 for row in rows):
+    if last_contribution is not None and last_contribution >= demoted_on:
         return decision
     return replace(decision, reason=_stored_reason(change))
 
@@ -406,25 +406,25 @@ def _not_a_newcomer(decision: CircleDecision) -> CircleDecision:
 
 
 def standings(session: Session, *, team_id: str, user_id: str, now: datetime) -> list[Standing]:
-    result = []
+    """/cdp me: in a constant number of statements, however many communities the person belongs to and
+    however long their history (the window's rows, and two aggregates for what lies before it)."""
+    mine = membership_repo.with_communities(session, team_id=team_id, user_id=user_id)
+    todays = {community.id: local_today(community, now) for _, community in mine}
+    since = {community.id: _history_start(community, todays[community.id]) for _, community in mine}
+    windows = activity_repo.member_window(session, team_id=team_id, user_id=user_id, since=since)
+    totals = activity_repo.member_totals(session, team_id=team_id, user_id=user_id, community_ids=since)
     latest_changes = activity_repo.latest_changes_for_user(session, team_id=team_id, user_id=user_id)
-    for membership in membership_repo.active_for_user(session, team_id=team_id, user_id=user_id):
-        community = community_repo.get(session, team_id=team_id, community_id=membership.community_id)
-        if community is None:
-            continue
-        today = local_today(community, now)
-        stored = activity_repo.for_member(
-            session, team_id=team_id, community_id=community.id, user_id=user_id, since=date.min
-        )
-        since = _history_start(community, today)
-        rows = [row for row in stored if row.day >= since]
-        last = max((row.day for row in stored if row.contributions), default=None)
+    result = []
+    for membership, community in mine:
+        today = todays[community.id]
+        rows = windows.get(community.id, [])
+        stored, last = totals.get(community.id, activity_repo.MemberTotals(0, None))
         decision = _decide(community, membership, rows, today, last)
-        decision = _explained(community, membership, decision, latest_changes.get(community.id), stored)
+        decision = _explained(community, membership, decision, latest_changes.get(community.id), last)
         if membership.role == "core" or membership.joined_via == "creation":
             decision = _not_a_newcomer(decision)
         per_channel = _per_channel(community, membership, rows, today)
-        result.append(Standing(community, membership, decision, per_channel, len(stored)))
+        result.append(Standing(community, membership, decision, per_channel, stored))
     return result
 
 

@@ -7,6 +7,7 @@ when the user asked for something the rules refuse. No Slack here.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from enum import StrEnum
 from sqlalchemy.orm import Session
 
 from bot.domain import cadence
-from bot.domain.communities import Lookup, Named, resolve, slugify
+from bot.domain.communities import Lookup, Named, exact_keys, resolve, slugify
 from bot.services.privacy import is_former_member
 from storage.models import Community, CommunityChannel, JoinRequest, Membership
 from storage.repositories import activity as activity_repo
@@ -116,9 +117,57 @@ def named(community: Community) -> Named:
     )
 
 
+class NameCache:
+    """Each workspace's community names, kept in memory for the "did you mean ...?" match.
+
+    Invalidation: every create, rename and dissolution writes a new random token for the workspace
+    (`community_repo.names_changed`, in the same transaction); a lookup reads the token first, then the
+    names only if its copy was taken under another token. Any instance's change is therefore seen by
+    every other instance at its next lookup. The token is read before the names: a change committed
+    between the two reads leaves a newer list under the older token, reloaded next time, never an older
+    list under the newer token. Safe to share between app instances and databases (tokens are random).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._names: dict[str, tuple[str, tuple[Named, ...]]] = {}
+
+    def get(self, session: Session, *, team_id: str) -> tuple[Named, ...]:
+        token = community_repo.names_token(session, team_id=team_id)
+        with self._lock:
+            cached = self._names.get(team_id)
+        if token is not None and cached is not None and cached[0] == token:
+            return cached[1]
+        # Channels are left out: a mention of a bound channel is found by the database (exact_keys).
+        names = tuple(
+            Named(community_id, name, slug, ())
+            for community_id, name, slug in community_repo.names(session, team_id=team_id)
+        )
+        if token is not None:  # no token yet (no change since the migration): not cached
+            with self._lock:
+                self._names[team_id] = (token, names)
+        return names
+
+
+NAMES = NameCache()
+
+
+def _locate(session: Session, *, team_id: str, query: str) -> tuple[Community | None, Lookup]:
+    """A clear match by index (a bound channel, a slug, a channel named from a slug), in one or two
+    statements whatever the number of communities; else `resolve` over the cached names."""
+    keys = exact_keys(query)
+    if keys.channel_id is not None:
+        community = community_repo.by_channel(session, team_id=team_id, channel_id=keys.channel_id)
+        if community is not None:
+            return community, Lookup(named(community))
+    community = community_repo.by_slugs(session, team_id=team_id, slugs=keys.slugs)
+    if community is not None:
+        return community, Lookup(named(community))
+    return None, resolve(query, NAMES.get(session, team_id=team_id))
+
+
 def find(session: Session, *, team_id: str, query: str) -> Lookup:
-    communities = community_repo.for_team(session, team_id=team_id)
-    return resolve(query, [named(c) for c in communities])
+    return _locate(session, team_id=team_id, query=query)[1]
 
 
 def require(
@@ -127,7 +176,9 @@ def require(
     """The community the user means: by what they typed, else the channel they typed it in,
     else their only community. Raises a CommunityProblem that says what to type instead."""
     if query.strip():
-        lookup = find(session, team_id=team_id, query=query)
+        located, lookup = _locate(session, team_id=team_id, query=query)
+        if located is not None:
+            return located
         if lookup.found is not None:
             community = community_repo.get(session, team_id=team_id, community_id=lookup.found.id)
             assert community is not None
@@ -255,6 +306,7 @@ def create(
     schedule = cadence.ReviewSchedule(cadence_weeks=draft.cadence_weeks, timezone=draft.timezone)
     community.next_review_on = cadence.first_review_on(schedule, now)
     community_repo.add(session, community)
+    community_repo.names_changed(session, team_id=team_id)
     bind_channel(session, community=community, channel=channel, now=now)
     # The creator and the moderators form the core group (PRODUCT.md: named by people).
     for user_id in dict.fromkeys((creator, *draft.moderators)):
@@ -566,6 +618,8 @@ def update_settings(
     cadence_changed = (
         community.review_cadence_weeks != draft.cadence_weeks or community.timezone != draft.timezone
     )
+    if community.name != draft.name.strip():
+        community_repo.names_changed(session, team_id=community.team_id)
     _apply(community, draft)
     if cadence_changed:
         schedule = cadence.ReviewSchedule(cadence_weeks=draft.cadence_weeks, timezone=draft.timezone)
@@ -595,6 +649,7 @@ def dissolve(
     require_moderator(session, community=community, user_id=actor, is_admin=is_admin)
     if not community_repo.dissolve(session, community_id=community.id, actor=actor, now=now):
         raise CommunityProblem("communities.errors.dissolved", name=community.name)  # dissolved just now
+    community_repo.names_changed(session, team_id=community.team_id)  # the directory's order changed
     return community
 
 
@@ -614,13 +669,15 @@ def record_channel_change(
 # ---- browsing --------------------------------------------------------------------------------
 def directory(session: Session, *, team_id: str, viewer: str) -> list[DirectoryEntry]:
     communities = community_repo.for_team(session, team_id=team_id)
-    counts = membership_repo.counts(session, team_id=team_id, community_ids=[c.id for c in communities])
+    ids = [c.id for c in communities]
+    counts = membership_repo.counts(session, team_id=team_id, community_ids=ids)
+    moderators = membership_repo.moderators_of(session, team_id=team_id, community_ids=ids)
     mine = {m.community_id for m in membership_repo.active_for_user(session, team_id=team_id, user_id=viewer)}
     return [
         DirectoryEntry(
             community=c,
             counts=counts[c.id],
-            moderators=membership_repo.moderators(session, team_id=team_id, community_id=c.id),
+            moderators=moderators[c.id],
             is_member=c.id in mine,
         )
         for c in communities

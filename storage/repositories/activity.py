@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Collection, Sequence
 from datetime import date, datetime
+from typing import Any, NamedTuple
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import case, delete, func, select
 from sqlalchemy.orm import Session
 
 from storage.models import ActivityDay, CircleChange, ForgottenUser
@@ -88,10 +90,84 @@ def changes_for_user(session: Session, *, team_id: str, user_id: str) -> Sequenc
 
 
 def latest_changes_for_user(session: Session, *, team_id: str, user_id: str) -> dict[int, CircleChange]:
-    """Each community's most recent change of circle for this person, by community id."""
-    return {
-        change.community_id: change for change in changes_for_user(session, team_id=team_id, user_id=user_id)
-    }
+    """Each community's most recent change of circle for this person, by community id: one query over
+    ix_circle_changes_member, however long their history."""
+    ranked = (
+        select(
+            CircleChange.id,
+            func.row_number()
+            .over(
+                partition_by=CircleChange.community_id,
+                order_by=(CircleChange.changed_at.desc(), CircleChange.id.desc()),
+            )
+            .label("rank"),
+        )
+        .where(CircleChange.team_id == team_id, CircleChange.user_id == user_id)
+        .subquery()
+    )
+    changes = session.scalars(
+        select(CircleChange).join(ranked, ranked.c.id == CircleChange.id).where(ranked.c.rank == 1)
+    )
+    return {change.community_id: change for change in changes}
+
+
+def member_window(
+    session: Session, *, team_id: str, user_id: str, since: dict[int, date]
+) -> dict[int, list[Any]]:
+    """One person's rows in several communities, each from its own `since` on (its rule's history): one
+    indexed read of the days the rule needs, not their whole history. Rows carry channel_id, day,
+    contributions and reactions."""
+    result: dict[int, list[Any]] = defaultdict(list)
+    if not since:
+        return result
+    rows = session.execute(
+        select(
+            ActivityDay.community_id,
+            ActivityDay.channel_id,
+            ActivityDay.day,
+            ActivityDay.contributions,
+            ActivityDay.reactions,
+        )
+        .where(
+            ActivityDay.team_id == team_id,
+            ActivityDay.community_id.in_(list(since)),
+            ActivityDay.user_id == user_id,
+            ActivityDay.day >= min(since.values()),
+        )
+        .order_by(ActivityDay.community_id, ActivityDay.day, ActivityDay.channel_id)
+    ).all()
+    for row in rows:
+        if row.day >= since[row.community_id]:
+            result[row.community_id].append(row)
+    return result
+
+
+class MemberTotals(NamedTuple):
+    stored_rows: int  # what /cdp me says is stored about them (one row per channel and day)
+    last_contribution: date | None  # their latest day with a contribution, however long ago
+
+
+def member_totals(
+    session: Session, *, team_id: str, user_id: str, community_ids: Collection[int]
+) -> dict[int, MemberTotals]:
+    """Per community, by one aggregate: how many rows are stored about the person, and their latest
+    day with a contribution."""
+    if not community_ids:
+        return {}
+    rows = session.execute(
+        select(
+            ActivityDay.community_id,
+            func.count(),
+            func.max(case((ActivityDay.contributions > 0, ActivityDay.day), else_=None)),
+        )
+        .where(
+            ActivityDay.team_id == team_id,
+            ActivityDay.community_id.in_(list(community_ids)),
+            ActivityDay.user_id == user_id,
+        )
+        .group_by(ActivityDay.community_id)
+    ).all()
+    return {int(community_id): MemberTotals(int(number), last) for community_id, number, last in rows}
 
 
 def is_forgotten(session: Session, *, team_id: str, user_id: str) -> bool:

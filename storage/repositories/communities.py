@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
-from storage.models import Community, CommunityChannel
+from storage.models import Community, CommunityChannel, CommunityNames
+from storage.repositories.upsert import dialect_insert
 
 
 def get(session: Session, *, team_id: str, community_id: int) -> Community | None:
@@ -23,6 +25,45 @@ def by_slug(session: Session, *, team_id: str, slug: str) -> Community | None:
     return session.scalars(
         select(Community).where(Community.team_id == team_id, Community.slug == slug)
     ).one_or_none()
+
+
+def by_slugs(session: Session, *, team_id: str, slugs: Sequence[str]) -> Community | None:
+    """The first community (in the directory's order) whose slug is one of `slugs`: one indexed
+    lookup on the unique (team_id, slug), with its channels."""
+    if not slugs:
+        return None
+    return session.scalars(
+        select(Community)
+        .where(Community.team_id == team_id, Community.slug.in_(list(slugs)))
+        .order_by(Community.status, Community.name)
+        .limit(1)
+        .options(selectinload(Community.channels))
+    ).first()
+
+
+def names(session: Session, *, team_id: str) -> Sequence[tuple[int, str, str]]:
+    """(id, name, slug) of every community of the workspace, in the directory's order: only what the
+    "did you mean ...?" match needs, no ORM objects."""
+    rows = session.execute(
+        select(Community.id, Community.name, Community.slug)
+        .where(Community.team_id == team_id)
+        .order_by(Community.status, Community.name)
+    ).all()
+    return [(int(row[0]), str(row[1]), str(row[2])) for row in rows]
+
+
+def names_token(session: Session, *, team_id: str) -> str | None:
+    """The workspace's names token (see CommunityNames); None before the first change since 0007."""
+    return session.scalars(select(CommunityNames.token).where(CommunityNames.team_id == team_id)).first()
+
+
+def names_changed(session: Session, *, team_id: str) -> None:
+    """A community was created, renamed or dissolved: every instance's cached names are stale. Written
+    in the transaction of the change, so the token and the names commit together."""
+    statement = dialect_insert(session, CommunityNames).values(team_id=team_id, token=secrets.token_hex(16))
+    session.execute(
+        statement.on_conflict_do_update(index_elements=["team_id"], set_={"token": statement.excluded.token})
+    )
 
 
 def for_team(session: Session, *, team_id: str, include_dissolved: bool = True) -> Sequence[Community]:
