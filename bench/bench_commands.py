@@ -33,6 +33,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -154,9 +155,9 @@ def seed(db: Database, emulator: SlackEmulator, size: int) -> None:
         )
         community_id = community.id
         template = session.scalars(
-            Membership.__table__.select().with_only_columns(Membership.id).where(
-                Membership.community_id == community_id
-            )
+            Membership.__table__.select()
+            .with_only_columns(Membership.id)
+            .where(Membership.community_id == community_id)
         ).one()
         others = size - 1 - ME_USERS
         session.execute(
@@ -172,7 +173,11 @@ def seed(db: Database, emulator: SlackEmulator, size: int) -> None:
         )
         for k in range(ME_USERS):
             community_service.new_member(
-                session, community=community, user_id=me_user(size, k), now=now - timedelta(days=90), via="command"
+                session,
+                community=community,
+                user_id=me_user(size, k),
+                now=now - timedelta(days=90),
+                via="command",
             )
         today = date.today()
         session.execute(
@@ -220,11 +225,13 @@ def batch(pool: ThreadPoolExecutor, calls: list[Callable[[], float]]) -> list[fl
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sizes", default="10,10000", help="community sizes, comma-separated")
@@ -250,7 +257,18 @@ def main() -> None:
 
             noop_port, app_port = free_port(), free_port()
             processes.append(
-                subprocess.Popen([sys.executable, "-c", NOOP_APP, str(noop_port), SECRET, emulator.token, emulator.api_url], cwd=ROOT)
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-c",
+                        NOOP_APP,
+                        str(noop_port),
+                        SECRET,
+                        emulator.token,
+                        emulator.api_url,
+                    ],
+                    cwd=ROOT,
+                )
             )
             env = {
                 **os.environ,
@@ -277,7 +295,9 @@ def main() -> None:
                 process.wait(10)
             drop_schema(args.database)
 
-    print(f"database: {args.database}, rounds: {args.rounds}, interleaved; p50/p99 in ms, ratio = ours / no-op")
+    print(
+        f"database: {args.database}, rounds: {args.rounds}, interleaved; p50/p99 in ms, ratio = ours / no-op"
+    )
     for (size, level), by_kind in results.items():
         floor = by_kind["noop"]
         f50, f99 = statistics.median(floor), percentile(floor, 0.99)
@@ -302,8 +322,8 @@ def run(
     fresh = iter(range(10**9))
     with ThreadPoolExecutor(max_workers=20) as pool:
         # Warm both servers (connections, imports, caches).
-        batch(pool, [lambda: ours.command("help", "UMOD") for _ in range(20)])
-        batch(pool, [lambda: noop.command("help", "UMOD") for _ in range(20)])
+        batch(pool, [partial(ours.command, "help", "UMOD") for _ in range(20)])
+        batch(pool, [partial(noop.command, "help", "UMOD") for _ in range(20)])
         for _ in range(rounds):
             for size in sizes:
                 for level, count in levels:
@@ -311,13 +331,14 @@ def run(
                     for user in joiners:
                         emulator.add_user(user)
                     # Untimed: our app learns their language once, as for anyone who used it before.
-                    batch(pool, [lambda u=user: ours.command("help", u) for user in joiners])  # type: ignore[misc]
+                    batch(pool, [partial(ours.command, "help", user) for user in joiners])
                     me = [me_user(size, k % ME_USERS) for k in range(count)]
+                    join = f"join Bench {size}"
                     plans: dict[str, list[Callable[[], float]]] = {
-                        "noop": [lambda u=u: noop.command(f"join Bench {size}", u) for u in joiners],  # type: ignore[misc]
-                        "help": [lambda u=u: ours.command("help", u) for u in me],  # type: ignore[misc]
-                        "join": [lambda u=u, s=size: ours.command(f"join Bench {s}", u) for u in joiners],  # type: ignore[misc]
-                        "me": [lambda u=u: ours.command("me", u) for u in me],  # type: ignore[misc]
+                        "noop": [partial(noop.command, join, u) for u in joiners],
+                        "help": [partial(ours.command, "help", u) for u in me],
+                        "join": [partial(ours.command, join, u) for u in joiners],
+                        "me": [partial(ours.command, "me", u) for u in me],
                     }
                     with ThreadPoolExecutor(max_workers=level) as senders:
                         for kind, calls in plans.items():
