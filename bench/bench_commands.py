@@ -6,7 +6,8 @@ Two servers, each in its own process, get the same signed slash commands over HT
   - our app, started the way production starts it (`python -m bot run`, HTTP mode, uvicorn), against
     the Slack emulator (in this process) and a real database.
 Each is measured at 1 and 20 concurrent requests, in a community of 10 and of 10,000 members (members
-inserted by one INSERT ... SELECT), rounds interleaved so the machine's noise hits every kind alike:
+inserted by one INSERT ... SELECT) in a workspace of 500 other communities, rounds interleaved so
+the machine's noise hits every kind alike:
   - join: an open community the user is not in; every request is a fresh person (whose language
     our app already learnt from an untimed `/cdp help`, as for anyone who used the app before);
   - me: a member of the community with 60 days of activity;
@@ -15,7 +16,7 @@ Prints p50/p99 per kind and their ratios to the no-op's, per (size, concurrency)
 shared machines are noisy; compare ratios between commits.
 
     .venv/bin/python bench/bench_commands.py [--database sqlite|postgresql] [--rounds 3]
-        [--sizes 10,10000] [--requests 40] [--concurrent-requests 100]
+        [--sizes 10,10000] [--communities 500] [--requests 40] [--concurrent-requests 100]
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from bot.services.communities import ChannelChoice, CommunityDraft  # noqa: E402
 from bot.testing.slack_emulator import SignedSender, SlackEmulator  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
-from storage.models import ActivityDay, Membership  # noqa: E402
+from storage.models import ActivityDay, Community, Membership  # noqa: E402
 
 SECRET = "bench-secret"
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -200,6 +201,25 @@ def seed(db: Database, emulator: SlackEmulator, size: int) -> None:
         emulator.add_user(me_user(size, k))
 
 
+def add_other_communities(db: Database, count: int) -> None:
+    """`count` more communities in the workspace (an organisation's directory), by one INSERT ... SELECT
+    copying the first community's row: a lookup by name must not read them all."""
+    if count <= 0:
+        return
+    copied = [c.name for c in Community.__table__.columns if c.name not in ("id", "name", "slug")]
+    with db.session() as session:
+        session.execute(
+            text(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :count) "
+                f"INSERT INTO communities (name, slug, {', '.join(copied)}) "
+                "SELECT 'Other ' || CAST(n.i AS VARCHAR(12)), 'other-' || CAST(n.i AS VARCHAR(12)), "
+                f"{', '.join('c.' + name for name in copied)} FROM communities c, n "
+                "WHERE c.id = (SELECT MIN(id) FROM communities)"
+            ),
+            {"count": count},
+        )
+
+
 def me_user(size: int, k: int) -> str:
     return f"UME{size}X{k:02d}"
 
@@ -235,6 +255,9 @@ def main() -> None:
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sizes", default="10,10000", help="community sizes, comma-separated")
+    parser.add_argument(
+        "--communities", type=int, default=500, help="other communities in the workspace (the directory)"
+    )
     parser.add_argument("--requests", type=int, default=40, help="per kind and round, one at a time")
     parser.add_argument(
         "--concurrent-requests", type=int, default=100, help="per kind and round, 20 at a time"
@@ -253,6 +276,7 @@ def main() -> None:
             upgrade(db.engine)
             for size in sizes:
                 seed(db, emulator, size)
+            add_other_communities(db, args.communities)
             db.dispose()
 
             noop_port, app_port = free_port(), free_port()
@@ -296,7 +320,9 @@ def main() -> None:
             drop_schema(args.database)
 
     print(
-        f"database: {args.database}, rounds: {args.rounds}, interleaved; p50/p99 in ms, ratio = ours / no-op"
+        f"database: {args.database}, rounds: {args.rounds}, interleaved,"
+        f" {args.communities} other communities;"
+        " p50/p99 in ms, ratio = ours / no-op"
     )
     for (size, level), by_kind in results.items():
         floor = by_kind["noop"]
