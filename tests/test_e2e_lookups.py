@@ -69,20 +69,22 @@ def add_members(session: Session, community_id: int, count: int, *, prefix: str 
 
 @contextmanager
 def statements(db: Database) -> Iterator[list[str]]:
-    """The SQL statements the requests run meanwhile: not the outbox worker's (its threads run beside the
-    request, sending what the request wrote), nor the statements that write to the outbox (one per
-    channel invite)."""
-    seen: list[str] = []
+    """The SQL statements the requests run meanwhile: those of the threads that claimed a request's
+    trigger id (the request's own thread), not those of the outbox worker, a backfill or anything else
+    running beside it; nor the statements that write to the outbox (one per channel invite)."""
+    seen: list[tuple[int, str]] = []
+    requests: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if not threading.current_thread().name.startswith("cdp-outbox") and "outbox" not in statement:
-            seen.append(statement)
+        seen.append((threading.get_ident(), statement))
 
     event.listen(db.engine, "before_cursor_execute", record)
     try:
-        yield seen
+        yield requests
     finally:
         event.remove(db.engine, "before_cursor_execute", record)
+        threads = {ident for ident, statement in seen if "INSERT INTO processed_events" in statement}
+        requests.extend(st for ident, st in seen if ident in threads and "outbox" not in st)
 
 
 # ---- names ------------------------------------------------------------------------------------------
