@@ -61,7 +61,7 @@ class BindingCache:
     def __init__(
         self, *, ttl: float = VERSION_TTL_S, monotonic: Callable[[], float] = time.monotonic
     ) -> None:
-        self._ttl = ttl
+        self.ttl = ttl  # public: tests set it to 0 (always re-read) or to an hour (never)
         self._monotonic = monotonic
         self._lock = threading.Lock()
         self._entries: dict[tuple[str, str], Binding | None] = {}
@@ -78,7 +78,7 @@ class BindingCache:
 
     def lookup(self, session: Session, *, team_id: str, channel_id: str) -> Binding | None:
         """The channel's binding to an active community, or None; SQL only on a miss or once per TTL."""
-        if self._monotonic() - self._checked_at >= self._ttl:
+        if self._monotonic() - self._checked_at >= self.ttl:
             self._check_version(session)
         key = (team_id, channel_id)
         try:
@@ -151,7 +151,8 @@ def _watch(engine: Engine, cache: BindingCache) -> None:
             cache.clear()
 
     def rollback(connection: Connection) -> None:
-        connection.info.pop(_DIRTY, None)
+        if not connection.invalidated:  # a dead connection has no info left (and will not be reused)
+            connection.info.pop(_DIRTY, None)
 
     event.listen(engine, "before_cursor_execute", before_cursor_execute)
     event.listen(engine, "commit", commit)

@@ -134,11 +134,14 @@ _PARAM_TYPES: dict[str, Any] = {
 }
 
 
-def _pg_statement() -> TextClause:
-    return text(_PG_COUNT).bindparams(*(bindparam(name, type_=kind) for name, kind in _PARAM_TYPES.items()))
+def pg_statement(prefix: str = "") -> TextClause:
+    """The PostgreSQL counting statement (`prefix="EXPLAIN "`: its plan, for the index test)."""
+    return text(prefix + _PG_COUNT).bindparams(
+        *(bindparam(name, type_=kind) for name, kind in _PARAM_TYPES.items())
+    )
 
 
-_PG_STATEMENT = _pg_statement()
+_PG_STATEMENT = pg_statement()
 
 
 def count(

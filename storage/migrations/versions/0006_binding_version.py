@@ -16,7 +16,15 @@ down_revision = "0005"
 branch_labels = None
 depends_on = None
 
-BUMP = "UPDATE binding_versions SET version = version + 1 WHERE id = 1"
+# An upsert, not an UPDATE: a database emptied by hand (or by the tests) still gets its version back.
+PG_BUMP = (
+    "INSERT INTO binding_versions (id, version) VALUES (1, 1) "
+    "ON CONFLICT (id) DO UPDATE SET version = binding_versions.version + 1"
+)
+SQLITE_BUMP = (
+    "INSERT OR REPLACE INTO binding_versions (id, version) "
+    "VALUES (1, COALESCE((SELECT version FROM binding_versions WHERE id = 1), 0) + 1)"
+)
 # What a cached binding holds (storage/bindings.py): a change of any other column leaves caches valid.
 CHANNEL_COLUMNS = "team_id, channel_id, community_id, bound_at"
 COMMUNITY_COLUMNS = (
@@ -35,7 +43,7 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
             "CREATE FUNCTION cdp_bump_binding_version() RETURNS trigger LANGUAGE plpgsql AS "
-            f"$$ BEGIN {BUMP}; RETURN NULL; END $$"
+            f"$$ BEGIN {PG_BUMP}; RETURN NULL; END $$"
         )
         for name, when in (
             ("community_channels_binding_version", f"INSERT OR DELETE OR UPDATE OF {CHANNEL_COLUMNS}"),
@@ -54,7 +62,7 @@ def upgrade() -> None:
         ("communities_bv_delete", "DELETE", "communities"),
         ("communities_bv_update", f"UPDATE OF {COMMUNITY_COLUMNS}", "communities"),
     ):
-        op.execute(f"CREATE TRIGGER {name} AFTER {when} ON {table} BEGIN {BUMP}; END")
+        op.execute(f"CREATE TRIGGER {name} AFTER {when} ON {table} BEGIN {SQLITE_BUMP}; END")
 
 
 def downgrade() -> None:
