@@ -76,6 +76,13 @@ class BindingCache:
     def forget(self, *, team_id: str, channel_id: str) -> None:
         self._entries.pop((team_id, channel_id), None)
 
+    def surely_unbound(self, *, team_id: str, channel_id: str) -> bool:
+        """True when the cache, still fresh, knows the channel is bound to no active community: the
+        caller need not even open a session. False means "look it up" (bound, unknown, or stale)."""
+        if self._monotonic() - self._checked_at >= self.ttl:
+            return False
+        return self._entries.get((team_id, channel_id), False) is None
+
     def lookup(self, session: Session, *, team_id: str, channel_id: str) -> Binding | None:
         """The channel's binding to an active community, or None; SQL only on a miss or once per TTL."""
         if self._monotonic() - self._checked_at >= self.ttl:
@@ -128,6 +135,10 @@ def cache_for(session: Session) -> BindingCache:
     bind = session.get_bind()
     engine = bind.engine if isinstance(bind, Connection) else bind
     assert isinstance(engine, Engine)
+    return cache_of_engine(engine)
+
+
+def cache_of_engine(engine: Engine) -> BindingCache:
     cache = _caches.get(engine)
     if cache is None:
         with _caches_lock:

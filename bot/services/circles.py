@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from bot.domain import cadence
@@ -308,6 +309,12 @@ def window_summary(figures: CountFigures, *, day: date, today: date, rule: Circl
         reactions=0,
         window_days=rule.window_days,
     )
+
+
+def surely_uncounted(engine: Engine, *, team_id: str, channel_id: str) -> bool:
+    """True when an event in this channel would certainly be ignored, known without any SQL (the channel
+    is bound to no active community, says a fresh cache): the handler then opens no session at all."""
+    return bindings.cache_of_engine(engine).surely_unbound(team_id=team_id, channel_id=channel_id)
 
 
 def record_contribution(
