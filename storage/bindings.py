@@ -33,6 +33,9 @@ from sqlalchemy.orm import Session
 from storage.models import BindingVersion, Community, CommunityChannel
 
 VERSION_TTL_S = 1.0
+# Every channel the app hears from has an entry (most are bound to nothing); past this many, start over
+# rather than grow without bound (a workspace has thousands of channels, rarely this many).
+MAX_ENTRIES = 100_000
 _DIRTY = "cdp_bindings_dirty"
 # Writes that may change a binding (the statements SQLAlchemy and our repositories emit).
 _WATCHED = (
@@ -93,6 +96,8 @@ class BindingCache:
         except KeyError:
             pass
         binding = read(session, team_id=team_id, channel_id=channel_id)
+        if len(self._entries) >= MAX_ENTRIES:
+            self._entries = {}
         self._entries[key] = binding
         return binding
 
