@@ -38,7 +38,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -402,8 +402,8 @@ def profile(args: argparse.Namespace) -> None:
             for i in range(n):
                 body = event_body(f"EvR{i}", "CFREE", "U0001")
                 timestamp = str(int(time.time()))
-                signature = verifier.generate_signature(timestamp=timestamp, body=body.decode())
-                headers: dict[str, str | list[str]] = {
+                signature = str(verifier.generate_signature(timestamp=timestamp, body=body.decode()))
+                headers: dict[str, str | Sequence[str]] = {
                     "content-type": ["application/json"],
                     "x-slack-request-timestamp": [timestamp],
                     "x-slack-signature": [signature],
