@@ -12,7 +12,7 @@ from memory, and stays right in three ways:
   Until then another instance's new binding may go unseen for up to a second (its messages are not
   counted: never a wrong count);
 - a stale entry can never count wrongly: the counting statement re-checks the binding it was given
-  (channel, community, status, bound_at, time zone, rule) and counts nothing when they differ; the
+  (the binding row, its community active, time zone, rule) and counts nothing when they differ; the
   caller then drops the entry and reads it again (storage/repositories/counting.py).
 """
 
@@ -51,6 +51,7 @@ _WATCHED = (
 class Binding:
     """What counting needs to know about a bound channel's community; the statement re-checks all of it."""
 
+    id: int  # the community_channels row: a channel unbound and bound again is a new row
     community_id: int
     bound_at: datetime
     timezone: str
@@ -113,6 +114,7 @@ class BindingCache:
 def read(session: Session, *, team_id: str, channel_id: str) -> Binding | None:
     row = session.execute(
         select(
+            CommunityChannel.id,
             CommunityChannel.community_id,
             CommunityChannel.bound_at,
             Community.timezone,

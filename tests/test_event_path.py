@@ -256,7 +256,7 @@ def test_the_counting_statement_reads_activity_through_an_index(db: Database) ->
         "event_id": "Ev1",
         "user_hash": None,
         "community_id": binding.community_id,
-        "bound_at": binding.bound_at,
+        "binding_id": binding.id,
         "timezone": binding.timezone,
         "window_days": binding.window_days,
         "min_contributions": binding.inner_min_contributions,

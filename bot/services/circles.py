@@ -8,6 +8,7 @@ counter it increments, so a retried event changes nothing and a failed one is co
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -236,6 +237,7 @@ def _countable_day(binding: Binding, *, ts: float, now: datetime) -> tuple[date,
     return day, today
 
 
+@functools.lru_cache(maxsize=1024)  # a Binding is frozen: its rule is built once, not per message
 def _binding_rule(binding: Binding) -> CircleRule:
     return CircleRule.within_bounds(
         window_days=binding.window_days,

@@ -50,8 +50,8 @@ _PG_COUNT = """
 WITH binding AS (
     SELECT c.id AS community_id
     FROM community_channels cc JOIN communities c ON c.id = cc.community_id
-    WHERE cc.team_id = :team_id AND cc.channel_id = :channel_id AND cc.community_id = :community_id
-      AND cc.bound_at = :bound_at AND c.status = 'active' AND c.timezone = :timezone
+    WHERE cc.id = :binding_id AND cc.team_id = :team_id AND cc.channel_id = :channel_id
+      AND cc.community_id = :community_id AND c.status = 'active' AND c.timezone = :timezone
       AND c.circle_window_days = :window_days AND c.inner_min_contributions = :min_contributions
       AND c.inner_min_days = :min_days AND c.demotion_grace_days = :grace_days
 ),
@@ -127,7 +127,7 @@ _PARAM_TYPES: dict[str, Any] = {
     "user_hash": String(),
     "community_id": Integer(),
     "now": UTCDateTime(),
-    "bound_at": UTCDateTime(),
+    "binding_id": Integer(),
     "day": Date(),
     "today": Date(),
     "window_start": Date(),
@@ -173,7 +173,7 @@ def count(
         "event_id": event_id,
         "user_hash": user_hash,
         "community_id": binding.community_id,
-        "bound_at": binding.bound_at,
+        "binding_id": binding.id,
         "timezone": binding.timezone,
         "window_days": binding.window_days,
         "min_contributions": binding.inner_min_contributions,
@@ -217,8 +217,8 @@ def _count_simply(session: Session, params: dict[str, object]) -> CountFigures:
     bound = _execute(
         session,
         """SELECT 1 FROM community_channels cc JOIN communities c ON c.id = cc.community_id
-        WHERE cc.team_id = :team_id AND cc.channel_id = :channel_id AND cc.community_id = :community_id
-          AND cc.bound_at = :bound_at AND c.status = 'active' AND c.timezone = :timezone
+        WHERE cc.id = :binding_id AND cc.team_id = :team_id AND cc.channel_id = :channel_id
+          AND cc.community_id = :community_id AND c.status = 'active' AND c.timezone = :timezone
           AND c.circle_window_days = :window_days AND c.inner_min_contributions = :min_contributions
           AND c.inner_min_days = :min_days AND c.demotion_grace_days = :grace_days""",
         params,
