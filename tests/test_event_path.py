@@ -27,7 +27,7 @@ from bot.services.circles import Counted
 from bot.services.communities import ChannelChoice, CommunityDraft
 from storage import bindings
 from storage.db import Database
-from storage.models import ActivityDay, CircleChange, Community, Membership
+from storage.models import ActivityDay, CircleChange, Community, CommunityChannel, Membership
 from storage.repositories import counting
 from tests import test_e2e_circles as circles_e2e
 from tests.conftest import BRUNO, CHLOE, Harness
@@ -153,7 +153,7 @@ def test_a_channel_bound_by_another_instance_counts_once_its_version_is_seen(har
     assert contributions(harness.db, BRUNO) == 1
 
 
-def test_a_stale_cache_never_counts_for_a_dissolved_community_or_an_unbound_channel(
+def test_a_stale_cache_never_counts_for_a_dissolved_community_nor_for_a_former_binding(
     harness: Harness,
 ) -> None:
     community_id = circles_e2e.make_community(harness)
@@ -161,17 +161,36 @@ def test_a_stale_cache_never_counts_for_a_dissolved_community_or_an_unbound_chan
     cache.ttl = 3600  # the cache will not re-read the version: only the statement's re-check protects
     send(harness, BRUNO)
     assert contributions(harness.db, BRUNO) == 1
-    other = Database(harness.db.url)
+    other = Database(harness.db.url)  # another instance
     try:
         with other.session() as session:
             session.execute(update(Community).where(Community.id == community_id).values(status="dissolved"))
         send(harness, BRUNO)
-        assert contributions(harness.db, BRUNO) == 1
+        assert contributions(harness.db, BRUNO) == 1  # the cache said bound; the statement said no
         with other.session() as session:
             session.execute(update(Community).where(Community.id == community_id).values(status="active"))
-            session.execute(text("DELETE FROM community_channels WHERE channel_id = :c"), {"c": CHANNEL})
+        cache.clear()  # as the version check would, a second later
         send(harness, BRUNO)
-        assert contributions(harness.db, BRUNO) == 1
+        assert contributions(harness.db, BRUNO) == 2
+        # Another instance moves the channel to a new community: the cache still names the old binding.
+        with other.session() as session:
+            session.execute(text("DELETE FROM community_channels WHERE channel_id = :c"), {"c": CHANNEL})
+        second = community_in(other, harness.emulator.team_id, harness.clock.now() - timedelta(hours=1))
+        with other.session() as session:
+            session.execute(
+                update(CommunityChannel)
+                .where(CommunityChannel.community_id == second, CommunityChannel.channel_id == "CX")
+                .values(channel_id=CHANNEL)
+            )
+        send(harness, BRUNO)
+        with harness.db.session() as session:
+            rows = session.execute(
+                select(ActivityDay.community_id, func.sum(ActivityDay.contributions))
+                .where(ActivityDay.user_id == BRUNO)
+                .group_by(ActivityDay.community_id)
+                .order_by(ActivityDay.community_id)
+            ).all()
+        assert [tuple(row) for row in rows] == [(community_id, 2), (second, 1)]
     finally:
         other.dispose()
 
