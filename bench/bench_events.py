@@ -1,90 +1,134 @@
-"""Benchmark: counting contributions through the real HTTP app, against a baseline in the same run.
+"""Benchmark: Events API message callbacks over HTTP, our app against a no-op Bolt app, in the same run.
 
-The app is started as the tests start it (uvicorn, the real Bolt app) against the Slack emulator.
-Three kinds of signed Events API callbacks are sent sequentially, interleaved in rounds so the
-machine's noise hits all of them alike:
-  - baseline: a message in a channel no community is bound to (signature, parsing, dispatch, ack);
-  - counted: a message in a community channel (claim the event id, upsert the day's counter,
-    check for a promotion, commit before the ack);
-  - retried: the same event id sent again (claim refused, nothing written).
-It prints per-event latency and the ratio of each kind to the baseline. No pass/fail: these shared
-machines are noisy; compare ratios between commits.
+Two servers, each in its own process, started the way production starts them:
+  - the floor: a no-op Bolt app (`App(process_before_response=True, token_verification_enabled=False)`,
+    an empty `@app.event("message")` listener) served by Bolt's Starlette adapter on uvicorn;
+  - ours: `cdp-bot run` (HTTP mode, migrations, scheduler, outbox worker) against the Slack emulator.
+Signed message events with distinct event ids are sent sequentially and by 16 concurrent senders
+(threads, one keep-alive connection each), in interleaved rounds so the machine's noise hits every
+kind alike:
+  - noop:      a message to the no-op app (the floor);
+  - counted:   a message in a community's channel (50 posters, so counters see inserts and updates);
+  - retried:   the same events again, with Slack's retry headers (the claim refuses them);
+  - unbound:   a message in a channel no community is bound to (the binding cache answers).
+It prints events/s per kind and its ratio to the floor of the same round (median over the rounds).
 
-    .venv/bin/python bench/bench_events.py [--events 300] [--database sqlite|postgresql]
+    .venv/bin/python bench/bench_events.py [--database sqlite|postgresql] [--events 400] [--rounds 3]
+    .venv/bin/python bench/bench_events.py --profile [--database ...]   # SQL per event + cProfile
+
+`--profile` runs our app in this process instead: it counts the SQL statements each kind of event sends
+(a before_cursor_execute listener) and profiles the unbound path's synchronous part (signature check,
+body checks, Bolt's dispatch and our middleware) with cProfile. No pass/fail: compare ratios.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import pstats
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bot.clock import SystemClock
-from bot.server import HttpServer, Runtime
-from bot.services import communities as community_service
-from bot.services.communities import ChannelChoice, CommunityDraft
-from bot.settings import Settings
-from bot.testing.slack_emulator import SignedSender, SlackEmulator
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 SECRET = "bench-secret"
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+TEAM = "T0BENCH"
+POSTERS = 50
 
 
-def database_url(kind: str, folder: Path) -> str:
+# ---- the floor: a no-op Bolt app, served the standard way --------------------------------------
+def serve_noop(port: int, api_url: str, token: str) -> None:
+    import uvicorn
+    from slack_bolt import App
+    from slack_bolt.adapter.starlette import SlackRequestHandler
+    from slack_sdk import WebClient
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    app = App(
+        # Bolt still calls auth.test once, at the first request: the emulator answers it.
+        client=WebClient(token=token, base_url=api_url),
+        process_before_response=True,
+        token_verification_enabled=False,
+        signing_secret=SECRET,
+    )
+
+    @app.event("message")
+    def nothing() -> None:
+        pass
+
+    handler = SlackRequestHandler(app)
+
+    async def events(request: Request) -> Response:
+        return await handler.handle(request)
+
+    async def healthz(_: Request) -> Response:
+        return Response("ok")
+
+    starlette = Starlette(
+        routes=[Route("/slack/events", events, methods=["POST"]), Route("/healthz", healthz)]
+    )
+    uvicorn.run(starlette, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off")
+
+
+# ---- databases ---------------------------------------------------------------------------------
+@contextmanager
+def database(kind: str, folder: Path) -> Iterator[str]:
     if kind == "sqlite":
-        return f"sqlite:///{folder / 'bench.db'}"
+        yield f"sqlite:///{folder / 'bench.db'}"
+        return
     from sqlalchemy import text
 
     from storage.db import Database
 
-    schema = "cdp_bench"
+    schema = f"cdp_bench_evpath_{os.getpid()}"
     admin = Database(PG_URL)
     with admin.engine.begin() as connection:
         connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
         connection.execute(text(f"CREATE SCHEMA {schema}"))
-    admin.dispose()
-    return f"{PG_URL}?options=-csearch_path%3D{schema}"
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.engine.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        admin.dispose()
 
 
-def timed(send: SignedSender, event: dict[str, object], event_id: str, retry: int | None = None) -> float:
-    started = time.perf_counter()
-    result = send.event(event, event_id=event_id, retry_num=retry)
-    elapsed = time.perf_counter() - started
-    assert result.status == 200, result.text
-    return elapsed
+def seed(url: str) -> None:
+    """Migrate and create one community bound to CBOUND (CFREE stays unbound)."""
+    from bot.services import communities as community_service
+    from bot.services.communities import ChannelChoice, CommunityDraft
+    from storage.db import Database
+    from storage.migrate import upgrade
 
-
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--events", type=int, default=300, help="events of each kind")
-    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
-    args = parser.parse_args()
-
-    with tempfile.TemporaryDirectory() as folder, SlackEmulator() as emulator:
-        emulator.add_user("UMOD", "moderator")
-        emulator.add_channel("CBOUND", "bound", members=["UMOD"])
-        emulator.add_channel("CFREE", "free", members=["UMOD"])
-        settings = Settings(  # type: ignore[call-arg]
-            _env_file=None,
-            SLACK_BOT_TOKEN=emulator.token,
-            SLACK_SIGNING_SECRET=SECRET,
-            SLACK_API_URL=emulator.api_url,
-            DATABASE_URL=database_url(args.database, Path(folder)),
-            LOG_LEVEL="WARNING",
-        )
-        runtime = Runtime.start(settings, clock=SystemClock(), run_scheduler=False)
-        server = HttpServer(runtime)
-        send = SignedSender(server.start(), SECRET, emulator)
-        with runtime.deps.db.session() as session:
-            draft = CommunityDraft(
+    db = Database(url)
+    upgrade(db.engine)
+    with db.session() as session:
+        community_service.create(
+            session,
+            team_id=TEAM,
+            creator="UMOD",
+            draft=CommunityDraft(
                 name="Bench",
                 domain="",
                 objectives=(),
@@ -95,39 +139,310 @@ def main() -> None:
                 language="en",
                 timezone="UTC",
                 cadence_weeks=4,
-            )
-            community_service.create(
-                session,
-                team_id=emulator.team_id,
-                creator="UMOD",
-                draft=draft,
-                channel=ChannelChoice("CBOUND", "bound", False),
-                now=datetime.now(UTC),
-            )
-        runtime.deps.background.drain()
-        times: dict[str, list[float]] = {"baseline": [], "counted": [], "retried": []}
+            ),
+            channel=ChannelChoice("CBOUND", "bound", False),
+            now=datetime.now(UTC),
+        )
+    db.dispose()
+
+
+# ---- senders -------------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_healthy(port: int, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"server on port {port} exited with {process.returncode}")
         try:
-            for n in range(args.events):
-                ts = f"{time.time():.6f}"
-                users = f"U{n % 50:04d}"  # fifty posters, so the counters see inserts and updates
-                free = {"type": "message", "channel": "CFREE", "user": users, "text": "x", "ts": ts}
-                bound = {**free, "channel": "CBOUND"}
-                times["baseline"].append(timed(send, free, f"EvF{n}"))
-                times["counted"].append(timed(send, bound, f"EvB{n}"))
-                times["retried"].append(timed(send, bound, f"EvB{n}", retry=1))
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", "/healthz")
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"server on port {port} did not start")
+
+
+def event_body(event_id: str, channel: str, user: str) -> bytes:
+    ts = f"{time.time():.6f}"
+    return json.dumps(
+        {
+            "token": "x",
+            "team_id": TEAM,
+            "api_app_id": "A0BENCH",
+            "type": "event_callback",
+            "event_id": event_id,
+            "event_time": int(time.time()),
+            "event": {"type": "message", "channel": channel, "user": user, "text": "x", "ts": ts},
+        }
+    ).encode()
+
+
+class Sender:
+    """One keep-alive connection; signs each request as Slack does (v0, HMAC-SHA256)."""
+
+    def __init__(self, port: int) -> None:
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def send(self, body: bytes, retry: bool = False) -> None:
+        timestamp = str(int(time.time()))
+        digest = hmac.new(SECRET.encode(), b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256)
+        headers = {
+            "Content-Type": "application/json",
+            "X-Slack-Request-Timestamp": timestamp,
+            "X-Slack-Signature": "v0=" + digest.hexdigest(),
+        }
+        if retry:
+            headers |= {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
+        self.connection.request("POST", "/slack/events", body=body, headers=headers)
+        response = self.connection.getresponse()
+        response.read()
+        if response.status != 200:
+            raise SystemExit(f"status {response.status} for {body[:120]!r}")
+
+
+class Pool:
+    """`senders` threads, each with its own keep-alive connection to each server, kept for the whole run."""
+
+    def __init__(self, ports: list[int], senders: int) -> None:
+        self.senders = senders
+        self.clients = {port: [Sender(port) for _ in range(senders)] for port in ports}
+        self.executor = ThreadPoolExecutor(senders)
+
+    def elapsed(self, port: int, bodies: list[tuple[bytes, bool]]) -> float:
+        """Seconds to send these requests, spread over the senders, all at once."""
+        chunks = [bodies[i :: self.senders] for i in range(self.senders)]
+        clients = self.clients[port]
+
+        def work(index: int) -> None:
+            for body, retry in chunks[index]:
+                clients[index].send(body, retry)
+
+        started = time.perf_counter()
+        for future in [self.executor.submit(work, i) for i in range(self.senders)]:
+            future.result()
+        return time.perf_counter() - started
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        for clients in self.clients.values():
+            for client in clients:
+                client.connection.close()
+
+
+# ---- the run -------------------------------------------------------------------------------------
+def measure(args: argparse.Namespace) -> None:
+    from bot.testing.slack_emulator import SlackEmulator
+
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        SlackEmulator() as emulator,
+        database(args.database, Path(folder)) as url,
+    ):
+        emulator.add_user("UMOD", "moderator")
+        emulator.add_channel("CBOUND", "bound", members=["UMOD"])
+        emulator.add_channel("CFREE", "free", members=["UMOD"])
+        seed(url)
+        ours_port, noop_port = free_port(), free_port()
+        env = {
+            **os.environ,
+            "SLACK_BOT_TOKEN": emulator.token,
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": emulator.api_url,
+            "DATABASE_URL": url,
+            "HOST": "127.0.0.1",
+            "PORT": str(ours_port),
+            "LOG_LEVEL": "WARNING",
+        }
+        env.pop("SLACK_APP_TOKEN", None)
+        ours = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env)
+        noop = subprocess.Popen(
+            [sys.executable, __file__, "--serve-noop", str(noop_port), "--api-url", emulator.api_url],
+            env={**os.environ, "NOOP_TOKEN": emulator.token},
+            cwd=ROOT,
+        )
+        try:
+            wait_healthy(ours_port, ours)
+            wait_healthy(noop_port, noop)
+            results = run_rounds(args, ours_port, noop_port)
+        finally:
+            for process in (ours, noop):
+                process.terminate()
+            for process in (ours, noop):
+                process.wait(timeout=30)
+    report(args, results)
+
+
+def run_rounds(args: argparse.Namespace, ours: int, noop: int) -> dict[tuple[str, int], list[float]]:
+    """Each round sends every kind in small batches taken in turn (noop, counted, retried, unbound, noop,
+    ...), so a burst of noise from the machine's other work falls on all kinds alike; the time of each
+    kind is summed over its batches. A warm-up round (pools, prepared statements, members) is not kept."""
+    results: dict[tuple[str, int], list[float]] = {}
+    for senders in (1, args.senders):
+        pool = Pool([ours, noop], senders)
+        batch = max(25, senders * 4)
+        try:
+            for round_ in range(args.rounds + 1):
+                n = args.events if round_ else batch * 2
+                tag = f"r{round_}s{senders}"
+                spent = {"noop": 0.0, "counted": 0.0, "retried": 0.0, "unbound": 0.0}
+                for first in range(0, n, batch):
+                    ids = range(first, min(first + batch, n))
+                    counted = [
+                        (event_body(f"Ev{tag}B{i}", "CBOUND", f"U{i % POSTERS:04d}"), False) for i in ids
+                    ]
+                    noop_bodies = [(event_body(f"Ev{tag}N{i}", "CFREE", "U0001"), False) for i in ids]
+                    unbound = [(event_body(f"Ev{tag}F{i}", "CFREE", "U0001"), False) for i in ids]
+                    spent["noop"] += pool.elapsed(noop, noop_bodies)
+                    spent["counted"] += pool.elapsed(ours, counted)
+                    spent["retried"] += pool.elapsed(ours, [(body, True) for body, _ in counted])
+                    spent["unbound"] += pool.elapsed(ours, unbound)
+                if not round_:
+                    continue  # the warm-up
+                for kind, seconds in spent.items():
+                    results.setdefault((kind, senders), []).append(n / seconds)
+                print(
+                    f"round {round_}, {senders:2d} sender(s): "
+                    + "  ".join(f"{kind} {n / seconds:7.1f}/s" for kind, seconds in spent.items()),
+                    flush=True,
+                )
+        finally:
+            pool.close()
+    return results
+
+
+def report(args: argparse.Namespace, results: dict[tuple[str, int], list[float]]) -> None:
+    print(
+        f"\ndatabase: {args.database}; {args.events} events per kind, round and concurrency; "
+        f"{args.rounds} rounds"
+    )
+    for senders in (1, args.senders):
+        floors = results[("noop", senders)]
+        print(f"{senders:2d} sender(s): no-op Bolt app {statistics.median(floors):7.1f} events/s")
+        for kind in ("counted", "retried", "unbound"):
+            values = results[(kind, senders)]
+            ratios = [value / floor for value, floor in zip(values, floors, strict=True)]
+            print(
+                f"    {kind:8s} {statistics.median(values):7.1f} events/s   ratio to no-op "
+                f"{statistics.median(ratios):5.2f}  (rounds: {', '.join(f'{r:.2f}' for r in ratios)})"
+            )
+
+
+# ---- --profile: SQL per event, and where the unbound path spends its time ------------------------
+def profile(args: argparse.Namespace) -> None:
+    from slack_bolt import BoltRequest
+    from sqlalchemy import event
+
+    from bot.clock import SystemClock
+    from bot.server import HttpServer, Runtime, malformed
+    from bot.settings import Settings
+    from bot.testing.slack_emulator import SlackEmulator
+
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        SlackEmulator() as emulator,
+        database(args.database, Path(folder)) as url,
+    ):
+        emulator.add_user("UMOD", "moderator")
+        emulator.add_channel("CBOUND", "bound", members=["UMOD"])
+        emulator.add_channel("CFREE", "free", members=["UMOD"])
+        seed(url)
+        settings = Settings(  # type: ignore[call-arg]
+            _env_file=None,
+            SLACK_BOT_TOKEN=emulator.token,
+            SLACK_SIGNING_SECRET=SECRET,
+            SLACK_API_URL=emulator.api_url,
+            DATABASE_URL=url,
+            LOG_LEVEL="WARNING",
+        )
+        runtime = Runtime.start(settings, clock=SystemClock(), run_scheduler=False)
+        server = HttpServer(runtime)
+        port = int(server.start().rsplit(":", 1)[1])
+        statements: list[str] = []
+
+        def listener(_c: Any, _cu: Any, statement: str, *_a: Any) -> None:
+            if not threading.current_thread().name.startswith("cdp-outbox"):
+                statements.append(statement)
+
+        try:
+            sender = Sender(port)
+            for i in range(POSTERS):  # every poster a member already: the steady state
+                sender.send(event_body(f"EvWarm{i}", "CBOUND", f"U{i % POSTERS:04d}"))
+            event.listen(runtime.deps.db.engine, "before_cursor_execute", listener)
+            n = args.events
+            kinds = {
+                "counted": [
+                    (event_body(f"EvP{i}", "CBOUND", f"U{i % POSTERS:04d}"), False) for i in range(n)
+                ],
+                "unbound": [(event_body(f"EvQ{i}", "CFREE", "U0001"), False) for i in range(n)],
+            }
+            kinds["retried"] = [(body, True) for body, _ in kinds["counted"]]
+            for kind, bodies in kinds.items():
+                statements.clear()
+                for body, retry in bodies:
+                    sender.send(body, retry)
+                sql = [s for s in statements if not s.startswith(("BEGIN", "COMMIT", "ROLLBACK"))]
+                print(
+                    f"{kind:8s} {len(sql) / n:5.2f} SQL statements per event "
+                    f"({len(statements) / n:.2f} with BEGIN/COMMIT)"
+                )
+            event.remove(runtime.deps.db.engine, "before_cursor_execute", listener)
+
+            # The unbound path's synchronous part, as the HTTP handler runs it, in this thread.
+            from slack_sdk.signature import SignatureVerifier
+
+            verifier = SignatureVerifier(SECRET)
+            prepared = []
+            for i in range(n):
+                body = event_body(f"EvR{i}", "CFREE", "U0001")
+                timestamp = str(int(time.time()))
+                signature = str(verifier.generate_signature(timestamp=timestamp, body=body.decode()))
+                headers: dict[str, str | Sequence[str]] = {
+                    "content-type": ["application/json"],
+                    "x-slack-request-timestamp": [timestamp],
+                    "x-slack-signature": [signature],
+                }
+                prepared.append((body, timestamp, signature, headers))
+            profiler = cProfile.Profile()
+            profiler.enable()
+            for body, timestamp, signature, headers in prepared:
+                text = body.decode()
+                assert verifier.is_valid(body=text, timestamp=timestamp, signature=signature)
+                assert not malformed(body, "application/json")
+                response = runtime.app.dispatch(BoltRequest(body=text, headers=headers))
+                assert response.status == 200
+            profiler.disable()
+            print(f"\ncProfile of {n} unbound events (signature, body checks, Bolt dispatch):")
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
         finally:
             server.stop()
             runtime.close()
 
-    base = statistics.median(times["baseline"])
-    print(f"database: {args.database}, events of each kind: {args.events}")
-    for kind, values in times.items():
-        median = statistics.median(values)
-        p95 = sorted(values)[int(len(values) * 0.95) - 1]
-        print(
-            f"{kind:9s} median {median * 1000:7.2f} ms  p95 {p95 * 1000:7.2f} ms"
-            f"  ratio to baseline {median / base:5.2f}"
-        )
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--events", type=int, default=400, help="events per kind, round and concurrency")
+    parser.add_argument("--senders", type=int, default=16, help="concurrent senders")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--profile", action="store_true", help="SQL statements per event and a cProfile")
+    parser.add_argument("--serve-noop", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--api-url", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_noop:
+        serve_noop(args.serve_noop, args.api_url, os.environ["NOOP_TOKEN"])
+    elif args.profile:
+        profile(args)
+    else:
+        measure(args)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,10 @@ def first_middleware(deps: Deps) -> gate.PayloadGate:
 def register_all(app: App, deps: Deps) -> None:
     context.register(app, deps)
     errors.register(app)
+    # Bolt tries listeners in the order they were registered, building each one's arguments to match it
+    # (~25 us a try): messages and reactions, most of the traffic, match the first two, not the 22nd.
+    # No other listener takes a message or reaction event, so the order changes nothing else.
+    activity.register_counting(app)
     commands.register(app)
     communities.register(app)
     activity.register(app)

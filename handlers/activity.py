@@ -42,6 +42,8 @@ def message_callback(
     if not channel_id or ts is None or not is_contribution(event, context.bot_user_id):
         return
     team_id = str(body.get("team_id") or "")
+    if circle_service.surely_uncounted(deps.db.engine, team_id=team_id, channel_id=channel_id):
+        return  # most messages: a channel no community counts, known without a session
     with deps.db.session() as session:
         outcome = circle_service.record_contribution(
             session,
@@ -71,10 +73,13 @@ def reaction_callback(body: dict[str, Any], event: dict[str, Any], context: Bolt
     user_id = str(event.get("user") or "")
     if not channel_id or not user_id or ts is None or user_id == context.bot_user_id:
         return
+    team_id = str(body.get("team_id") or "")
+    if circle_service.surely_uncounted(deps.db.engine, team_id=team_id, channel_id=channel_id):
+        return
     with deps.db.session() as session:
         circle_service.record_reaction(
             session,
-            team_id=str(body.get("team_id") or ""),
+            team_id=team_id,
             event_id=body.get("event_id"),
             channel_id=channel_id,
             user_id=user_id,
@@ -237,7 +242,11 @@ def forget_submission(ack: Ack, body: dict[str, Any], client: WebClient, context
     )
 
 
-def register(app: App) -> None:
+def register_counting(app: App) -> None:
+    """The listeners of the busiest requests by far: registered before every other (see register_all)."""
     registry.event(app, "message", message_callback)
     registry.event(app, "reaction_added", reaction_callback)
+
+
+def register(app: App) -> None:
     registry.view(app, FORGET_CALLBACK, forget_submission)

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_S = 10
+# Connections older than this are replaced at checkout: servers and proxies close idle ones.
+POOL_RECYCLE_S = 1800
+T = TypeVar("T")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -48,7 +52,25 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    # No pre-ping: it cost a round trip per checkout, i.e. per request. Old connections are recycled, and
+    # a connection that died anyway fails its first statement: SQLAlchemy then invalidates the pool, and
+    # the event path retries once on a fresh one (`retrying_on_disconnect`); other requests get a 500
+    # that Slack retries.
+    kwargs.setdefault("pool_recycle", POOL_RECYCLE_S)
+    return create_engine(url, **kwargs)
+
+
+def retrying_on_disconnect(session: Session, work: Callable[[], T]) -> T:
+    """Run `work`, the first thing done in `session`'s transaction; if the connection turns out dead, roll
+    back (nothing was written: the transaction died with it) and run it once more on a new connection.
+    Only for work that starts the transaction: a retry after earlier writes would silently drop them."""
+    try:
+        return work()
+    except DBAPIError as error:
+        if not error.connection_invalidated:
+            raise
+        session.rollback()
+        return work()
 
 
 class Database:

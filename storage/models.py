@@ -344,3 +344,15 @@ class OutboxMessage(Base):
     # Where the message landed (chat.postMessage's channel and ts): what a later chat.update needs.
     result_channel: Mapped[str | None] = mapped_column(String(SLACK_ID), nullable=True)
     result_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class BindingVersion(Base):
+    """One row whose `version` grows on every change that can alter how a channel's message is counted:
+    a channel bound, unbound or moved, a community dissolved or revived, its time zone or circle rule
+    changed. Database triggers bump it (migration 0006), so every instance sees every writer's change;
+    each process's channel-binding cache (storage/bindings.py) re-reads it at most once a second."""
+
+    __tablename__ = "binding_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)

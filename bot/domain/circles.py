@@ -304,6 +304,17 @@ def progress_reason(progress: Progress | None) -> Reason | None:
     return Reason.of(PROGRESS_BOTH, contributions=progress.contributions_needed, days=progress.days_needed)
 
 
+def promotion_reason(summary: WindowSummary, rule: CircleRule) -> Reason | None:
+    """Why an outer member whose window is `summary` moves into the inner circle at once; None when they
+    do not qualify. What `decide` says of an outer member, from the window figures alone: the event path
+    gets them from one SQL statement instead of reading the member's days."""
+    if not _meets(summary, rule):
+        return None
+    return Reason.of(
+        REASON_PROMOTED, contributions=summary.contributions, days=summary.days, window=rule.window_days
+    )
+
+
 def decide(
     activity: Iterable[ActivityDay],
     rule: CircleRule,

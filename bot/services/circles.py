@@ -8,6 +8,7 @@ counter it increments, so a retried event changes nothing and a failed one is co
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -15,17 +16,23 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from bot.domain import cadence
 from bot.domain import circles as rule_domain
-from bot.domain.circles import ActivityDay, CircleDecision, CircleRule, ParamValue, Reason
+from bot.domain.circles import ActivityDay, CircleDecision, CircleRule, ParamValue, Reason, WindowSummary
 from bot.services import communities as community_service
-from bot.services import events as event_service
-from storage.models import CircleChange, Community, CommunityChannel, Membership
+from storage import bindings
+from storage.bindings import Binding
+from storage.db import retrying_on_disconnect
+from storage.models import CircleChange, Community, Membership
 from storage.repositories import activity as activity_repo
 from storage.repositories import communities as community_repo
+from storage.repositories import counting as counting_repo
 from storage.repositories import memberships as membership_repo
+from storage.repositories import privacy as privacy_repo
+from storage.repositories.counting import CountFigures
 
 FUTURE_TOLERANCE = timedelta(days=1)  # clocks drift; a message from tomorrow is not real
 
@@ -198,26 +205,6 @@ def _apply(
 
 
 # ---- counting --------------------------------------------------------------------------------
-def _countable_binding(
-    session: Session, *, team_id: str, channel_id: str, ts: float, now: datetime
-) -> tuple[Community, CommunityChannel] | None:
-    binding = community_repo.channel(session, team_id=team_id, channel_id=channel_id)
-    if binding is None:
-        return None
-    community = community_repo.get(session, team_id=team_id, community_id=binding.community_id)
-    if community is None or community.status != "active":
-        return None
-    moment = datetime.fromtimestamp(ts, UTC)
-    # Before the binding, the backfill counts the history; live events count from the binding on.
-    if moment < binding.bound_at or moment > now + FUTURE_TOLERANCE:
-        return None
-    if local_day_of(community, ts) < local_today(community, now) - timedelta(
-        days=rule_of(community).history_days
-    ):
-        return None
-    return community, binding
-
-
 def _member_for_counting(
     session: Session, *, community: Community, user_id: str, now: datetime, since: datetime | None = None
 ) -> Membership | None:
@@ -235,18 +222,101 @@ def _member_for_counting(
     )
 
 
-def _claim(
-    session: Session, *, team_id: str, event_id: str | None, channel_id: str, ts: float, now: datetime
-) -> Community | Counted:
-    """The community an event counts for, with its id claimed in this transaction; else why not."""
-    found = _countable_binding(session, team_id=team_id, channel_id=channel_id, ts=ts, now=now)
-    if found is None:
-        return Counted.IGNORED
-    if event_id and not event_service.first_time(
-        session=session, team_id=team_id, event_id=event_id, now=now
-    ):
-        return Counted.DUPLICATE
-    return found[0]
+def _countable_day(binding: Binding, *, ts: float, now: datetime) -> tuple[date, date] | None:
+    """(the message's day, today) on the community's calendar, or None when the message is not counted
+    live: before the binding (the backfill counts the history), from the future, or older than the rule
+    can still see."""
+    moment = datetime.fromtimestamp(ts, UTC)
+    if moment < binding.bound_at or moment > now + FUTURE_TOLERANCE:
+        return None
+    zone = cadence.zone(binding.timezone)
+    day = moment.astimezone(zone).date()
+    today = now.astimezone(zone).date()
+    if day < today - timedelta(days=_binding_rule(binding).history_days):
+        return None
+    return day, today
+
+
+@functools.lru_cache(maxsize=1024)  # a Binding is frozen: its rule is built once, not per message
+def _binding_rule(binding: Binding) -> CircleRule:
+    return CircleRule.within_bounds(
+        window_days=binding.window_days,
+        inner_min_contributions=binding.inner_min_contributions,
+        inner_min_days=binding.inner_min_days,
+        demotion_grace_days=binding.demotion_grace_days,
+    )
+
+
+def _count(
+    session: Session,
+    *,
+    team_id: str,
+    event_id: str | None,
+    channel_id: str,
+    user_id: str,
+    ts: float,
+    now: datetime,
+    reaction: bool,
+) -> tuple[Counted, Binding | None, CountFigures | None]:
+    """Count one event: no SQL for a channel no community counts (the cache knows), else one statement
+    on PostgreSQL; a second only for a poster who is not a member yet (the forgotten check needs their
+    hash), or when the cached binding turned out stale (read again, counted again: nothing was written)."""
+    cache = bindings.cache_for(session)
+    user_hash: str | None = None
+    for _attempt in range(3):
+        binding = cache.lookup(session, team_id=team_id, channel_id=channel_id)
+        if binding is None:
+            return Counted.IGNORED, None, None
+        days = _countable_day(binding, ts=ts, now=now)
+        if days is None:
+            return Counted.IGNORED, None, None
+        day, today = days
+        figures = counting_repo.count(
+            session,
+            binding=binding,
+            team_id=team_id,
+            channel_id=channel_id,
+            user_id=user_id,
+            event_id=event_id or None,
+            day=day,
+            today=today,
+            window_start=_binding_rule(binding).window_start(today),
+            now=now,
+            contributions=0 if reaction else 1,
+            reactions=1 if reaction else 0,
+            create=not reaction,
+            user_hash=user_hash,
+        )
+        if not figures.bound:
+            cache.forget(team_id=team_id, channel_id=channel_id)
+            continue
+        if figures.needs_hash:
+            user_hash = privacy_repo.user_hash(session, team_id=team_id, user_id=user_id)
+            continue
+        if not figures.claimed:
+            return Counted.DUPLICATE, binding, figures
+        if figures.membership_id is None:
+            return Counted.IGNORED, binding, figures
+        return Counted.COUNTED, binding, figures
+    raise RuntimeError("counting did not settle after 3 attempts")  # pragma: no cover
+
+
+def window_summary(figures: CountFigures, *, day: date, today: date, rule: CircleRule) -> WindowSummary:
+    """The member's window after this event, from the statement's figures (see CountFigures)."""
+    inside = rule.window_start(today) <= day <= today
+    counted = figures.day_contributions if inside else 0
+    return WindowSummary(
+        contributions=figures.other_contributions + counted,
+        days=figures.other_days + (1 if inside and counted + figures.other_on_day > 0 else 0),
+        reactions=0,
+        window_days=rule.window_days,
+    )
+
+
+def surely_uncounted(engine: Engine, *, team_id: str, channel_id: str) -> bool:
+    """True when an event in this channel would certainly be ignored, known without any SQL (the channel
+    is bound to no active community, says a fresh cache): the handler then opens no session at all."""
+    return bindings.cache_of_engine(engine).surely_unbound(team_id=team_id, channel_id=channel_id)
 
 
 def record_contribution(
@@ -259,36 +329,78 @@ def record_contribution(
     ts: float,
     now: datetime,
 ) -> CountOutcome:
-    community = _claim(session, team_id=team_id, event_id=event_id, channel_id=channel_id, ts=ts, now=now)
-    if isinstance(community, Counted):
-        return CountOutcome(community)
-    membership = _member_for_counting(session, community=community, user_id=user_id, now=now)
-    if membership is None:
-        return CountOutcome(Counted.IGNORED)
-    activity_repo.increment(
+    """Count a contribution and promote at once when it crosses the threshold (the rule). The first
+    statement of the handler's transaction: a connection found dead is replaced and the count retried once
+    (safe: the transaction that failed wrote nothing, and the event id is claimed with the count)."""
+    return retrying_on_disconnect(
+        session,
+        lambda: _record_contribution(
+            session,
+            team_id=team_id,
+            event_id=event_id,
+            channel_id=channel_id,
+            user_id=user_id,
+            ts=ts,
+            now=now,
+        ),
+    )
+
+
+def _record_contribution(
+    session: Session,
+    *,
+    team_id: str,
+    event_id: str | None,
+    channel_id: str,
+    user_id: str,
+    ts: float,
+    now: datetime,
+) -> CountOutcome:
+    result, binding, figures = _count(
         session,
         team_id=team_id,
-        community_id=community.id,
+        event_id=event_id,
         channel_id=channel_id,
         user_id=user_id,
-        day=local_day_of(community, ts),
-        contributions=1,
+        ts=ts,
+        now=now,
+        reaction=False,
     )
-    if membership.circle == "inner":
+    if result != Counted.COUNTED or binding is None or figures is None or figures.circle != "outer":
+        return CountOutcome(result)
+    assert figures.membership_id is not None
+    days = _countable_day(binding, ts=ts, now=now)
+    assert days is not None
+    rule = _binding_rule(binding)
+    summary = window_summary(figures, day=days[0], today=days[1], rule=rule)
+    reason = rule_domain.promotion_reason(summary, rule)
+    if reason is None:
         return CountOutcome(Counted.COUNTED)
-    # Promote at once (the rule): the contribution that crosses the threshold moves them in.
-    decision = decide_for(
-        session, community=community, membership=membership, today=local_today(community, now)
-    )
-    if not decision.promoted or not _apply(
-        session, community=community, membership=membership, decision=decision, now=now
+    # Promote at once: compare-and-set on the circle, so of two messages crossing together one moves them.
+    if not membership_repo.move_circle(
+        session, membership_id=figures.membership_id, from_circle="outer", to_circle="inner", now=now
     ):
         return CountOutcome(Counted.COUNTED)
+    activity_repo.add_change(
+        session,
+        CircleChange(
+            team_id=team_id,
+            community_id=binding.community_id,
+            user_id=user_id,
+            from_circle="outer",
+            to_circle="inner",
+            reason_key=reason.key,
+            reason_params=dict(reason.params),
+            changed_at=now,
+        ),
+    )
+    community = community_repo.get(session, team_id=team_id, community_id=binding.community_id)
+    assert community is not None
     promotion = Promotion(
         user_id=user_id,
         community_name=community.name,
         language=community.language,
-        send_note=community.promotion_dm and membership.role != "core",
+        send_note=community.promotion_dm and figures.role != "core",
     )
     return CountOutcome(Counted.COUNTED, promotion)
 
@@ -303,23 +415,21 @@ def record_reaction(
     ts: float,
     now: datetime,
 ) -> Counted:
-    """A reaction is a light signal, kept apart: it never moves anyone between circles."""
-    community = _claim(session, team_id=team_id, event_id=event_id, channel_id=channel_id, ts=ts, now=now)
-    if isinstance(community, Counted):
-        return community
-    membership = membership_repo.get(session, team_id=team_id, community_id=community.id, user_id=user_id)
-    if membership is None or membership.left_at is not None:
-        return Counted.IGNORED
-    activity_repo.increment(
+    """A reaction is a light signal, kept apart: it never moves anyone between circles, and never makes
+    anyone a member."""
+    return retrying_on_disconnect(
         session,
-        team_id=team_id,
-        community_id=community.id,
-        channel_id=channel_id,
-        user_id=user_id,
-        day=local_day_of(community, ts),
-        reactions=1,
+        lambda: _count(
+            session,
+            team_id=team_id,
+            event_id=event_id,
+            channel_id=channel_id,
+            user_id=user_id,
+            ts=ts,
+            now=now,
+            reaction=True,
+        )[0],
     )
-    return Counted.COUNTED
 
 
 # ---- the daily pass --------------------------------------------------------------------------

@@ -1,0 +1,301 @@
+"""Counting one message or reaction: claim the event id, find or create the membership, bump the day's
+counter, and read what the promotion check needs: on PostgreSQL in ONE statement (one round trip).
+
+The statement is given the binding the caller's cache holds (storage/bindings.py) and re-checks it in
+the database: when the channel is no longer bound to that community as described (dissolved, unbound,
+re-bound, another time zone or rule), it writes nothing and says so (`bound=False`).
+
+Someone with no membership yet must be checked against `forgotten_users`, which holds a keyed hash
+computed in Python (storage/repositories/privacy.py); the hash costs a read of the key, so the first
+attempt goes without it and, only for a poster who is not a member yet, the caller asks again with it
+(`needs_hash=True`: nothing was written).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Date, Integer, Result, String, TextClause, bindparam, text
+from sqlalchemy.orm import Session
+
+from storage.bindings import Binding
+from storage.types import UTCDateTime
+
+
+@dataclass(frozen=True)
+class CountFigures:
+    """What one counting statement did and saw."""
+
+    bound: bool  # the binding still holds as the cache described it
+    needs_hash: bool = False  # nothing written: ask again with the poster's hash
+    claimed: bool = False  # the event id was ours (or there was none)
+    membership_id: int | None = None  # the counted member (None: left, forgotten or not a member)
+    circle: str | None = None
+    role: str | None = None
+    # The member's window (filled for outer members only): the counted row's value after this event,
+    # the other rows' contributions, their distinct contribution days other than `day`, and the
+    # contributions on `day` in other channels.
+    day_contributions: int = 0
+    other_contributions: int = 0
+    other_days: int = 0
+    other_on_day: int = 0
+
+
+# Each CTE reads the snapshot the statement started with; `bump` returns the counted row as written
+# (after waiting for a concurrent writer of the same row), so two messages of one member in one
+# channel and day both see each other. The aggregate uses ix_activity_days_member.
+_PG_COUNT = """
+WITH binding AS (
+    SELECT c.id AS community_id
+    FROM community_channels cc JOIN communities c ON c.id = cc.community_id
+    WHERE cc.id = :binding_id AND cc.team_id = :team_id AND cc.channel_id = :channel_id
+      AND cc.community_id = :community_id AND c.status = 'active' AND c.timezone = :timezone
+      AND c.circle_window_days = :window_days AND c.inner_min_contributions = :min_contributions
+      AND c.inner_min_days = :min_days AND c.demotion_grace_days = :grace_days
+),
+member AS (
+    SELECT m.id, m.circle, m.role, m.left_at FROM memberships m
+    WHERE m.team_id = :team_id AND m.community_id = :community_id AND m.user_id = :user_id
+      AND EXISTS (SELECT 1 FROM binding)
+),
+go AS (
+    SELECT community_id FROM binding
+    WHERE EXISTS (SELECT 1 FROM member) OR NOT :create OR CAST(:user_hash AS text) IS NOT NULL
+),
+claim AS (
+    INSERT INTO processed_events (event_id, team_id, received_at)
+    SELECT :event_id, :team_id, :now FROM go WHERE CAST(:event_id AS text) IS NOT NULL
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING event_id
+),
+proceed AS (
+    SELECT community_id FROM go
+    WHERE CAST(:event_id AS text) IS NULL OR EXISTS (SELECT 1 FROM claim)
+),
+joined AS (
+    INSERT INTO memberships
+        (team_id, community_id, user_id, role, circle, circle_since, joined_at, left_at, joined_via,
+         changed_at)
+    SELECT :team_id, community_id, :user_id, 'member', 'outer', :now, :now, NULL, 'channel', :now
+    FROM proceed
+    WHERE :create AND NOT EXISTS (SELECT 1 FROM member)
+      AND NOT EXISTS (SELECT 1 FROM forgotten_users f WHERE f.user_hash = :user_hash)
+    ON CONFLICT (team_id, community_id, user_id) DO UPDATE SET user_id = EXCLUDED.user_id
+    RETURNING id, circle, role, left_at
+),
+counted AS (
+    SELECT id, circle, role FROM member WHERE left_at IS NULL AND EXISTS (SELECT 1 FROM proceed)
+    UNION ALL
+    SELECT id, circle, role FROM joined WHERE left_at IS NULL
+),
+bump AS (
+    INSERT INTO activity_days (team_id, community_id, channel_id, user_id, day, contributions, reactions)
+    SELECT :team_id, :community_id, :channel_id, :user_id, :day, :contributions, :reactions FROM counted
+    ON CONFLICT (team_id, community_id, channel_id, user_id, day) DO UPDATE SET
+        contributions = activity_days.contributions + EXCLUDED.contributions,
+        reactions = activity_days.reactions + EXCLUDED.reactions
+    RETURNING contributions
+),
+others AS (
+    SELECT COALESCE(SUM(a.contributions), 0) AS contributions,
+           COUNT(DISTINCT a.day) FILTER (WHERE a.contributions > 0 AND a.day <> :day) AS days,
+           COALESCE(SUM(a.contributions) FILTER (WHERE a.day = :day), 0) AS on_day
+    FROM activity_days a
+    WHERE a.team_id = :team_id AND a.community_id = :community_id AND a.user_id = :user_id
+      AND a.day >= :window_start AND a.day <= :today
+      AND NOT (a.channel_id = :channel_id AND a.day = :day)
+      AND EXISTS (SELECT 1 FROM counted WHERE circle = 'outer')
+)
+SELECT EXISTS (SELECT 1 FROM binding) AS bound,
+       NOT EXISTS (SELECT 1 FROM go) AS needs_hash,
+       (CAST(:event_id AS text) IS NULL OR EXISTS (SELECT 1 FROM claim)) AS claimed,
+       counted.id, counted.circle, counted.role,
+       (SELECT contributions FROM bump) AS day_contributions,
+       others.contributions, others.days, others.on_day
+FROM (SELECT 1) AS one
+LEFT JOIN counted ON true
+LEFT JOIN others ON true
+"""
+
+_PARAM_TYPES: dict[str, Any] = {
+    "team_id": String(),
+    "channel_id": String(),
+    "user_id": String(),
+    "event_id": String(),
+    "user_hash": String(),
+    "community_id": Integer(),
+    "now": UTCDateTime(),
+    "binding_id": Integer(),
+    "day": Date(),
+    "today": Date(),
+    "window_start": Date(),
+}
+
+
+def pg_statement(prefix: str = "") -> TextClause:
+    """The PostgreSQL counting statement (`prefix="EXPLAIN "`: its plan, for the index test)."""
+    return text(prefix + _PG_COUNT).bindparams(
+        *(bindparam(name, type_=kind) for name, kind in _PARAM_TYPES.items())
+    )
+
+
+_PG_STATEMENT = pg_statement()
+
+
+def count(
+    session: Session,
+    *,
+    binding: Binding,
+    team_id: str,
+    channel_id: str,
+    user_id: str,
+    event_id: str | None,
+    day: date,
+    today: date,
+    window_start: date,
+    now: datetime,
+    contributions: int,
+    reactions: int,
+    create: bool,
+    user_hash: str | None,
+) -> CountFigures:
+    """Count one event for `user_id` on `day` (the community's calendar) if the binding still holds.
+
+    `create`: someone with no membership becomes a member (joined via the channel) unless forgotten;
+    `user_hash` must then be given, else nothing is written and `needs_hash` is set.
+    """
+    params: dict[str, object] = {
+        "team_id": team_id,
+        "channel_id": channel_id,
+        "user_id": user_id,
+        "event_id": event_id,
+        "user_hash": user_hash,
+        "community_id": binding.community_id,
+        "binding_id": binding.id,
+        "timezone": binding.timezone,
+        "window_days": binding.window_days,
+        "min_contributions": binding.inner_min_contributions,
+        "min_days": binding.inner_min_days,
+        "grace_days": binding.demotion_grace_days,
+        "now": now,
+        "day": day,
+        "today": today,
+        "window_start": window_start,
+        "contributions": contributions,
+        "reactions": reactions,
+        "create": create,
+    }
+    if session.get_bind().dialect.name == "postgresql":
+        row = session.execute(_PG_STATEMENT, params).one()
+        return CountFigures(
+            bound=bool(row[0]),
+            needs_hash=bool(row[0]) and bool(row[1]),
+            claimed=bool(row[2]),
+            membership_id=row[3],
+            circle=row[4],
+            role=row[5],
+            day_contributions=row[6] or 0,
+            other_contributions=row[7] or 0,
+            other_days=row[8] or 0,
+            other_on_day=row[9] or 0,
+        )
+    return _count_simply(session, params)
+
+
+def _execute(session: Session, sql: str, params: dict[str, object]) -> Result[Any]:
+    statement = text(sql).bindparams(
+        *(bindparam(name, type_=kind) for name, kind in _PARAM_TYPES.items() if f":{name}" in sql)
+    )
+    return session.execute(statement, {k: v for k, v in params.items() if f":{k}" in sql})
+
+
+def _count_simply(session: Session, params: dict[str, object]) -> CountFigures:
+    """SQLite: the same steps as separate statements in the caller's transaction (a local file: a round
+    trip costs microseconds, and BEGIN IMMEDIATE makes the transaction serializable)."""
+    bound = _execute(
+        session,
+        """SELECT 1 FROM community_channels cc JOIN communities c ON c.id = cc.community_id
+        WHERE cc.id = :binding_id AND cc.team_id = :team_id AND cc.channel_id = :channel_id
+          AND cc.community_id = :community_id AND c.status = 'active' AND c.timezone = :timezone
+          AND c.circle_window_days = :window_days AND c.inner_min_contributions = :min_contributions
+          AND c.inner_min_days = :min_days AND c.demotion_grace_days = :grace_days""",
+        params,
+    ).first()
+    if bound is None:
+        return CountFigures(bound=False)
+    member_sql = """SELECT id, circle, role, left_at FROM memberships
+        WHERE team_id = :team_id AND community_id = :community_id AND user_id = :user_id"""
+    member = _execute(session, member_sql, params).first()
+    if member is None and params["create"] and params["user_hash"] is None:
+        return CountFigures(bound=True, needs_hash=True)
+    if params["event_id"] is not None:
+        claimed = _execute(
+            session,
+            """INSERT INTO processed_events (event_id, team_id, received_at)
+            VALUES (:event_id, :team_id, :now)
+            ON CONFLICT (event_id) DO NOTHING RETURNING event_id""",
+            params,
+        ).first()
+        if claimed is None:
+            return CountFigures(bound=True, claimed=False)
+    if member is None and params["create"]:
+        forgotten = _execute(
+            session, "SELECT 1 FROM forgotten_users WHERE user_hash = :user_hash", params
+        ).first()
+        if forgotten is None:
+            _execute(
+                session,
+                """INSERT INTO memberships (team_id, community_id, user_id, role, circle, circle_since,
+                    joined_at, left_at, joined_via, changed_at)
+                VALUES (:team_id, :community_id, :user_id, 'member', 'outer', :now, :now, NULL, 'channel',
+                    :now)
+                ON CONFLICT (team_id, community_id, user_id) DO NOTHING""",
+                params,
+            )
+            member = _execute(session, member_sql, params).first()
+    if member is None or member.left_at is not None:
+        return CountFigures(bound=True, claimed=True)
+    day_contributions = _execute(
+        session,
+        """INSERT INTO activity_days
+            (team_id, community_id, channel_id, user_id, day, contributions, reactions)
+        VALUES (:team_id, :community_id, :channel_id, :user_id, :day, :contributions, :reactions)
+        ON CONFLICT (team_id, community_id, channel_id, user_id, day) DO UPDATE SET
+            contributions = activity_days.contributions + excluded.contributions,
+            reactions = activity_days.reactions + excluded.reactions
+        RETURNING contributions""",
+        params,
+    ).scalar_one()
+    figures = CountFigures(
+        bound=True,
+        claimed=True,
+        membership_id=member.id,
+        circle=member.circle,
+        role=member.role,
+        day_contributions=day_contributions,
+    )
+    if member.circle != "outer":
+        return figures
+    others: Any = _execute(
+        session,
+        """SELECT COALESCE(SUM(contributions), 0),
+                  COUNT(DISTINCT CASE WHEN contributions > 0 AND day <> :day THEN day END),
+                  COALESCE(SUM(CASE WHEN day = :day THEN contributions END), 0)
+        FROM activity_days
+        WHERE team_id = :team_id AND community_id = :community_id AND user_id = :user_id
+          AND day >= :window_start AND day <= :today AND NOT (channel_id = :channel_id AND day = :day)""",
+        params,
+    ).one()
+    return CountFigures(
+        bound=True,
+        claimed=True,
+        membership_id=member.id,
+        circle=member.circle,
+        role=member.role,
+        day_contributions=day_contributions,
+        other_contributions=others[0],
+        other_days=others[1],
+        other_on_day=others[2],
+    )

@@ -1,0 +1,417 @@
+"""The event path (issue 9): the channel-binding cache, the counting statement, a dead connection.
+
+End to end through the real app where the behaviour is the app's (what Slack's events do); at the
+service level for the property test that holds the counting statement to the pure circle rule.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import event, func, select, text, update
+
+from bot.domain import cadence
+from bot.domain import circles as rule_domain
+from bot.services import circles as circle_service
+from bot.services import communities as svc
+from bot.services.circles import Counted
+from bot.services.communities import ChannelChoice, CommunityDraft
+from storage import bindings
+from storage.db import Database
+from storage.models import ActivityDay, CircleChange, Community, CommunityChannel, Membership
+from storage.repositories import counting
+from tests import test_e2e_circles as circles_e2e
+from tests.conftest import BRUNO, CHLOE, Harness
+
+CHANNEL = circles_e2e.CHANNEL
+
+
+# ---- helpers -----------------------------------------------------------------------------------
+@contextmanager
+def statements(harness: Harness) -> Iterator[list[str]]:
+    """Every SQL statement the app sends for the requests of the block (SQLite's BEGIN included), less the
+    outbox worker's, which polls in its own thread whatever the requests do."""
+    seen: list[str] = []
+
+    def listener(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not threading.current_thread().name.startswith("cdp-outbox"):
+            seen.append(statement)
+
+    harness.slack.answer_only = True
+    event.listen(harness.db.engine, "before_cursor_execute", listener)
+    try:
+        yield seen
+    finally:
+        event.remove(harness.db.engine, "before_cursor_execute", listener)
+        harness.slack.answer_only = False
+
+
+def cache_of(db: Database) -> bindings.BindingCache:
+    with db.session() as session:
+        return bindings.cache_for(session)
+
+
+def contributions(db: Database, user: str) -> int:
+    with db.session() as session:
+        total = session.scalar(
+            select(func.coalesce(func.sum(ActivityDay.contributions), 0)).where(ActivityDay.user_id == user)
+        )
+        return int(total or 0)
+
+
+def send(harness: Harness, user: str, channel: str = CHANNEL, event_id: str | None = None) -> None:
+    body = {**circles_e2e.message(harness, user), "channel": channel}
+    result = harness.slack.event(body, event_id=event_id)
+    assert result.status == 200, result.text
+    harness.clock.advance(timedelta(minutes=1))
+
+
+def community_in(db: Database, team: str, at: datetime, timezone: str = "UTC") -> int:
+    """A community of `team` bound to CX and CY since `at`, created at the service level; its id."""
+    with db.session() as session:
+        community = svc.create(
+            session,
+            team_id=team,
+            creator="UFOUNDER",
+            draft=CommunityDraft(
+                name="Prop",
+                domain="d",
+                objectives=(),
+                objectives_other="",
+                key_people=(),
+                moderators=("UFOUNDER",),
+                visibility="open",
+                language="en",
+                timezone=timezone,
+                cadence_weeks=4,
+            ),
+            channel=ChannelChoice("CX", "x", False),
+            now=at,
+        )
+        session.flush()
+        svc.bind_channel(session, community=community, channel=ChannelChoice("CY", "y", False), now=at)
+        return int(community.id)
+
+
+# ---- the cache -----------------------------------------------------------------------------------
+def test_a_message_in_an_unbound_channel_costs_no_sql(harness: Harness) -> None:
+    circles_e2e.make_community(harness)
+    cache_of(harness.db).ttl = 3600  # the once-a-second version check would make this test flaky
+    send(harness, BRUNO, channel="CGENERAL")  # fills the cache: CGENERAL is bound to nothing
+    with statements(harness) as seen:
+        send(harness, BRUNO, channel="CGENERAL")
+        send(harness, CHLOE, channel="CGENERAL")
+    assert seen == [], "\n---\n".join(seen)
+    assert contributions(harness.db, BRUNO) == 0
+
+
+def test_a_counted_message_of_a_member_is_one_statement_on_postgresql(harness: Harness) -> None:
+    circles_e2e.make_community(harness)
+    cache_of(harness.db).ttl = 3600
+    send(harness, BRUNO)  # joins via the channel: a second statement, with the forgotten check's hash
+    with statements(harness) as seen:
+        send(harness, BRUNO)
+    counted = [s for s in seen if not s.startswith(("BEGIN", "COMMIT", "ROLLBACK"))]
+    if harness.db.backend == "postgresql":
+        assert len(counted) == 1, counted
+    else:
+        assert 1 < len(counted) <= 6, counted  # SQLite: a few local statements in one transaction
+    assert contributions(harness.db, BRUNO) == 2
+
+
+def test_a_channel_bound_by_another_instance_counts_once_its_version_is_seen(harness: Harness) -> None:
+    community_id = circles_e2e.make_community(harness)
+    cache = cache_of(harness.db)
+    cache.ttl = 3600
+    send(harness, BRUNO, channel="CGENERAL")  # cached as unbound
+    other = Database(harness.db.url)  # another instance, writing to the same database
+    try:
+        with other.session() as session:
+            community = session.get(Community, community_id)
+            assert community is not None
+            svc.bind_channel(
+                session,
+                community=community,
+                channel=ChannelChoice("CGENERAL", "general", False),
+                now=harness.clock.now(),
+            )
+    finally:
+        other.dispose()
+    send(harness, BRUNO, channel="CGENERAL")
+    assert contributions(harness.db, BRUNO) == 0  # the cache has not looked at the version yet
+    cache.ttl = 0
+    send(harness, BRUNO, channel="CGENERAL")
+    assert contributions(harness.db, BRUNO) == 1
+
+
+def test_a_stale_cache_never_counts_for_a_dissolved_community_nor_for_a_former_binding(
+    harness: Harness,
+) -> None:
+    community_id = circles_e2e.make_community(harness)
+    cache = cache_of(harness.db)
+    cache.ttl = 3600  # the cache will not re-read the version: only the statement's re-check protects
+    send(harness, BRUNO)
+    assert contributions(harness.db, BRUNO) == 1
+    other = Database(harness.db.url)  # another instance
+    try:
+        with other.session() as session:
+            session.execute(update(Community).where(Community.id == community_id).values(status="dissolved"))
+        send(harness, BRUNO)
+        assert contributions(harness.db, BRUNO) == 1  # the cache said bound; the statement said no
+        with other.session() as session:
+            session.execute(update(Community).where(Community.id == community_id).values(status="active"))
+        cache.clear()  # as the version check would, a second later
+        send(harness, BRUNO)
+        assert contributions(harness.db, BRUNO) == 2
+        # Another instance moves the channel to a new community: the cache still names the old binding.
+        with other.session() as session:
+            session.execute(text("DELETE FROM community_channels WHERE channel_id = :c"), {"c": CHANNEL})
+        second = community_in(other, harness.emulator.team_id, harness.clock.now() - timedelta(hours=1))
+        with other.session() as session:
+            session.execute(
+                update(CommunityChannel)
+                .where(CommunityChannel.community_id == second, CommunityChannel.channel_id == "CX")
+                .values(channel_id=CHANNEL)
+            )
+        send(harness, BRUNO)
+        with harness.db.session() as session:
+            rows = session.execute(
+                select(ActivityDay.community_id, func.sum(ActivityDay.contributions))
+                .where(ActivityDay.user_id == BRUNO)
+                .group_by(ActivityDay.community_id)
+                .order_by(ActivityDay.community_id)
+            ).all()
+        assert [tuple(row) for row in rows] == [(community_id, 2), (second, 1)]
+    finally:
+        other.dispose()
+
+
+def test_a_channel_bound_in_this_process_counts_its_next_message(harness: Harness) -> None:
+    community_id = circles_e2e.make_community(harness)
+    cache_of(harness.db).ttl = 3600
+    send(harness, BRUNO, channel="CGENERAL")
+    with harness.db.session() as session:  # the app's own engine: its commit clears the cache
+        community = session.get(Community, community_id)
+        assert community is not None
+        svc.bind_channel(
+            session,
+            community=community,
+            channel=ChannelChoice("CGENERAL", "general", False),
+            now=harness.clock.now(),
+        )
+    send(harness, BRUNO, channel="CGENERAL")
+    assert contributions(harness.db, BRUNO) == 1
+
+
+# ---- a dead connection -------------------------------------------------------------------------
+def test_a_connection_killed_between_two_events_still_counts_the_second_once(db: Database) -> None:
+    """At the service level, with a pool nothing else uses: the second event's first statement is sure
+    to meet the dead connection (through the app, the outbox worker may meet it first)."""
+    if db.backend != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite has no server to lose")
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    team = "TKILL"
+    community_in(db, team, now - timedelta(days=1))
+
+    def count(event_id: str) -> Counted:
+        with db.session() as session:
+            outcome = circle_service.record_contribution(
+                session,
+                team_id=team,
+                event_id=event_id,
+                channel_id="CX",
+                user_id="UA",
+                ts=now.timestamp(),
+                now=now,
+            )
+            return outcome.result
+
+    assert count("Ev1") == Counted.COUNTED
+    assert db.engine.pool.checkedin() == 1  # type: ignore[attr-defined]
+    with db.engine.connect() as connection:
+        pid = int(connection.execute(text("SELECT pg_backend_pid()")).scalar_one())
+    killer = Database(db.url)
+    try:
+        with killer.engine.begin() as connection:
+            assert connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar_one()
+    finally:
+        killer.dispose()
+    assert count("Ev2") == Counted.COUNTED
+    assert count("Ev2") == Counted.DUPLICATE  # Slack's retry
+    assert contributions(db, "UA") == 2
+
+
+# ---- the index -----------------------------------------------------------------------------------
+def test_the_counting_statement_reads_activity_through_an_index(db: Database) -> None:
+    if db.backend != "postgresql":
+        pytest.skip("PostgreSQL only: EXPLAIN of its statement")
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    community_id = community_in(db, "T1", now - timedelta(days=1))
+    with db.session() as session:
+        session.execute(
+            text(
+                "INSERT INTO activity_days (team_id, community_id, channel_id, user_id, day, contributions, "
+                "reactions) SELECT 'T1', :cid, 'CX', 'U' || (n % 500), DATE '2026-01-01' + (n / 500), 1, 0 "
+                "FROM generate_series(0, 19999) AS n"
+            ),
+            {"cid": community_id},
+        )
+        session.execute(text("ANALYZE activity_days"))
+        binding = bindings.read(session, team_id="T1", channel_id="CX")
+        assert binding is not None
+    params = {
+        "team_id": "T1",
+        "channel_id": "CX",
+        "user_id": "U7",
+        "event_id": "Ev1",
+        "user_hash": None,
+        "community_id": binding.community_id,
+        "binding_id": binding.id,
+        "timezone": binding.timezone,
+        "window_days": binding.window_days,
+        "min_contributions": binding.inner_min_contributions,
+        "min_days": binding.inner_min_days,
+        "grace_days": binding.demotion_grace_days,
+        "now": now,
+        "day": date(2026, 3, 2),
+        "today": date(2026, 3, 2),
+        "window_start": date(2026, 2, 1),
+        "contributions": 1,
+        "reactions": 0,
+        "create": True,
+    }
+    statement = counting.pg_statement("EXPLAIN ")
+    with db.session() as session:
+        plan = "\n".join(row[0] for row in session.execute(statement, params))
+        assert "activity_days" in plan, plan
+        assert "Seq Scan on activity_days" not in plan, plan
+        # The same with sequential scans made unattractive: without a usable index one would still show.
+        session.execute(text("SET LOCAL enable_seqscan = off"))
+        plan = "\n".join(row[0] for row in session.execute(statement, params))
+        assert "Seq Scan on activity_days" not in plan, plan
+        # ...as one does once the indexes are gone (rolled back below): the check above can fail. (The
+        # counting statement cannot be planned without its ON CONFLICT index: its aggregate alone.)
+        session.execute(text("DROP INDEX ix_activity_days_member"))
+        session.execute(text("ALTER TABLE activity_days DROP CONSTRAINT uq_activity_days_key"))
+        plan = "\n".join(
+            row[0]
+            for row in session.execute(
+                text(
+                    "EXPLAIN SELECT sum(contributions) FROM activity_days WHERE team_id = 'T1' "
+                    "AND community_id = 1 AND user_id = 'U7' AND day >= DATE '2026-02-01'"
+                )
+            )
+        )
+        session.rollback()
+    assert "Seq Scan on activity_days" in plan, plan
+
+
+# ---- the statement holds to the rule -------------------------------------------------------------
+EVENT = st.tuples(
+    st.sampled_from(["UA", "UB", "UC"]),
+    st.integers(min_value=0, max_value=40),  # days before today
+    st.sampled_from(["CX", "CY"]),
+    st.sampled_from(["message", "message", "message", "reaction", "retry"]),
+)
+RULE = st.tuples(st.integers(7, 12), st.integers(1, 6), st.integers(1, 4), st.integers(1, 20))
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(events=st.lists(EVENT, min_size=1, max_size=25), rule_values=RULE)
+def test_counting_gives_the_circles_and_counters_of_the_pure_rule(
+    db: Database, events: list[tuple[str, int, str, str]], rule_values: tuple[int, int, int, int]
+) -> None:
+    team = f"T{uuid.uuid4().hex[:10]}"
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    window, min_contributions, min_days, grace = rule_values
+    rule = rule_domain.CircleRule.within_bounds(
+        window_days=window,
+        inner_min_contributions=min_contributions,
+        inner_min_days=min_days,
+        demotion_grace_days=grace,
+    )
+    community_id = community_in(db, team, now - timedelta(days=90), timezone="Europe/Paris")
+    with db.session() as session:  # a rule of this example's own (and the cache must see it at once)
+        session.execute(
+            update(Community)
+            .where(Community.id == community_id)
+            .values(
+                circle_window_days=window,
+                inner_min_contributions=min_contributions,
+                inner_min_days=min_days,
+                demotion_grace_days=grace,
+            )
+        )
+    today = now.date()
+    expected_days: dict[tuple[str, str, date], list[int]] = defaultdict(lambda: [0, 0])
+    circles: dict[str, str] = {}
+    claimed: set[str] = set()
+    last_id = None
+    for index, (user, back, channel, kind) in enumerate(events):
+        ts = (now - timedelta(days=back, hours=10)).timestamp()
+        day = datetime.fromtimestamp(ts, UTC).astimezone(cadence.zone("Europe/Paris")).date()
+        event_id = last_id if kind == "retry" and last_id else f"{team}-E{index}"
+        with db.session() as session:
+            if kind == "reaction":
+                result = circle_service.record_reaction(
+                    session, team_id=team, event_id=event_id, channel_id=channel, user_id=user, ts=ts, now=now
+                )
+            else:
+                result = circle_service.record_contribution(
+                    session, team_id=team, event_id=event_id, channel_id=channel, user_id=user, ts=ts, now=now
+                ).result
+        last_id = event_id
+        # What should happen, by the pure rule and the rules of counting:
+        if day < today - timedelta(days=rule.history_days):
+            assert result == Counted.IGNORED  # too old for the rule to see: not even claimed
+            continue
+        if event_id in claimed:
+            assert result == Counted.DUPLICATE
+            continue
+        claimed.add(event_id)
+        if kind == "reaction":
+            if user in circles:
+                expected_days[(user, channel, day)][1] += 1
+            assert result == (Counted.COUNTED if user in circles else Counted.IGNORED)
+            continue
+        assert result == Counted.COUNTED
+        expected_days[(user, channel, day)][0] += 1
+        circles.setdefault(user, "outer")
+        activity = [
+            rule_domain.ActivityDay(day=d, contributions=c, reactions=r)
+            for (u, _ch, d), (c, r) in expected_days.items()
+            if u == user
+        ]
+        if circles[user] == "outer":
+            decision = rule_domain.decide(
+                activity, rule, today=today, current="outer", circle_since=today, joined_on=today
+            )
+            circles[user] = decision.circle
+    with db.session() as session:
+        stored = {
+            (r.user_id, r.channel_id, r.day): [r.contributions, r.reactions]
+            for r in session.scalars(select(ActivityDay).where(ActivityDay.team_id == team))
+        }
+        members = {
+            m.user_id: m.circle
+            for m in session.scalars(
+                select(Membership).where(
+                    Membership.community_id == community_id, Membership.user_id != "UFOUNDER"
+                )
+            )
+        }
+        promoted = session.scalars(
+            select(CircleChange.user_id).where(CircleChange.community_id == community_id)
+        ).all()
+    assert stored == {key: value for key, value in expected_days.items() if value != [0, 0]}
+    assert members == circles
+    assert sorted(promoted) == sorted(user for user, circle in circles.items() if circle == "inner")
