@@ -50,7 +50,7 @@ def migrate(settings: Settings) -> int:
     from storage.migrate import current_revision, upgrade
 
     configure(settings.log_level_number)
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, durability=settings.commit_durability)
     try:
         upgrade(db.engine)
         print(f"database at revision {current_revision(db.engine)}")
@@ -70,7 +70,7 @@ def recompute(settings: Settings) -> int:
     from storage.migrate import upgrade
 
     configure(settings.log_level_number)
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, durability=settings.commit_durability)
     try:
         upgrade(db.engine)
     except Exception as exc:  # unreachable, wrong credentials, a file that cannot be opened

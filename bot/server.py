@@ -158,7 +158,7 @@ class Runtime:
     @classmethod
     def start(cls, settings: Settings, clock: Clock | None = None, *, run_scheduler: bool = True) -> Runtime:
         identity = check_slack(settings)  # first: a refused token or no network leaves no database behind
-        db = Database(settings.database_url)
+        db = Database(settings.database_url, durability=settings.commit_durability)
         try:
             upgrade(db.engine)
         except Exception as exc:

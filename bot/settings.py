@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     # (or the next start) sends it after this. Longer than a send can take (each Slack call gives up
     # after 10 s), or two instances could both send it.
     outbox_lease_seconds: int = Field(default=60, ge=10, le=3600, alias="OUTBOX_LEASE_SECONDS")
+    # "full": a commit waits for the disk, so nothing acknowledged to Slack is ever lost (the default).
+    # "fast": the database flushes a fraction of a second later; an app crash still loses nothing, a
+    # crash of the database server or of the machine can lose the last ~0.6 s (README, "Performance").
+    commit_durability: Literal["full", "fast"] = Field(default="full", alias="COMMIT_DURABILITY")
 
     @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", mode="before")
     @classmethod

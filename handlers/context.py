@@ -90,7 +90,8 @@ def replayed(deps: Deps, body: dict[str, Any]) -> bool:
         return False
     team = body.get("team")
     team_id = str(body.get("team_id") or (team.get("id") if isinstance(team, dict) else "") or "")[:32]
-    with deps.db.session() as session:
+    # A light commit: a claim lost in a database crash would only let that one replay through.
+    with deps.db.light_session() as session:
         first = event_service.first_time(session=session, team_id=team_id, event_id=key, now=deps.clock.now())
     if not first:
         kind = "slash_command" if "command" in body else str(body.get("type"))

@@ -70,13 +70,17 @@ def test_socket_mode_needs_no_signing_secret(tmp_path: Path) -> None:
 
 def test_malformed_values_are_named(tmp_path: Path) -> None:
     env = clean_env(
-        SLACK_BOT_TOKEN="not-a-token", PORT="eighty", DEFAULT_LANGUAGE="de", DATABASE_URL="mysql://x/y"
+        SLACK_BOT_TOKEN="not-a-token",
+        PORT="eighty",
+        DEFAULT_LANGUAGE="de",
+        DATABASE_URL="mysql://x/y",
+        COMMIT_DURABILITY="sometimes",
     )
     result = subprocess.run(
         [CDP_BOT, "run"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 2
-    for variable in ("SLACK_BOT_TOKEN", "PORT", "DEFAULT_LANGUAGE", "DATABASE_URL"):
+    for variable in ("SLACK_BOT_TOKEN", "PORT", "DEFAULT_LANGUAGE", "DATABASE_URL", "COMMIT_DURABILITY"):
         assert f"  - {variable}:" in result.stderr
     assert "Traceback" not in result.stderr
 
