@@ -11,6 +11,8 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage import schedule
+
 SQLITE_BUSY_TIMEOUT_S = 10
 
 
@@ -58,6 +60,8 @@ class Database:
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Every unit of work keeps the scheduler's due times in step (storage/schedule.py).
+        event.listen(self._sessions, "before_flush", schedule.before_flush)
         # SQLite: one unit of work at a time in this process (see `_turn`).
         self._turn_lock = threading.RLock() if self.backend == "sqlite" else None
 

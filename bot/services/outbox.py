@@ -70,6 +70,30 @@ def message(
     return _add(session, team_id=team_id, kind=MESSAGE, target=to, payload=payload, dedupe_key=once, ref=ref)
 
 
+def messages(session: Session, deliveries: list[dict[str, Any]]) -> None:
+    """Several `message` deliveries in one statement (a scheduled job's batch). Each dict: team_id, to,
+    render, args, once, ref and optionally fallback (see bot.outbox: who gets it when nobody could)."""
+    if not deliveries:
+        return
+    rows = []
+    for d in deliveries:
+        payload: dict[str, Any] = {"render": d["render"], "args": d["args"]}
+        if d.get("fallback") is not None:
+            payload["fallback"] = d["fallback"]
+        rows.append(
+            {
+                "team_id": d["team_id"],
+                "kind": MESSAGE,
+                "target": d["to"],
+                "payload": payload,
+                "dedupe_key": d.get("once"),
+                "ref": d.get("ref"),
+            }
+        )
+    repo.add_many(session, rows=rows, now=transport_now())
+    session.info[ENQUEUED] = True
+
+
 def text(
     session: Session,
     *,

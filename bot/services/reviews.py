@@ -17,6 +17,7 @@ from bot.services import circles as circle_service
 from bot.services import communities as community_service
 from bot.services.communities import CommunityProblem
 from bot.services.privacy import is_former_member
+from storage import schedule
 from storage.models import Community, Membership, Review
 from storage.repositories import activity as activity_repo
 from storage.repositories import communities as community_repo
@@ -24,7 +25,7 @@ from storage.repositories import memberships as membership_repo
 from storage.repositories import reviews as review_repo
 
 # A claim older than this whose prompt is still unsent is taken again (the sender crashed or failed).
-CLAIM_LEASE = timedelta(minutes=10)
+CLAIM_LEASE = schedule.CLAIM_LEASE
 WEEKS_COMPARED = 8
 
 
@@ -40,34 +41,9 @@ def schedule_of(community: Community) -> cadence.ReviewSchedule:
 
 # ---- what is due -----------------------------------------------------------------------------
 def open_due_reviews(session: Session, *, now: datetime) -> int:
-    """Create the review row of every community whose review date has come (idempotent)."""
-    opened = 0
-    for community in community_repo.all_active(session):
-        if community.next_review_on is None:
-            continue
-        if cadence.is_due(schedule_of(community), community.next_review_on, now):
-            review_repo.ensure(
-                session, team_id=community.team_id, community_id=community.id, due_on=community.next_review_on
-            )
-            opened += 1
-    return opened
-
-
-@dataclass(frozen=True)
-class Sendable:
-    review_id: int
-    team_id: str
-    community_id: int
-
-
-def sendable_reviews(session: Session, *, now: datetime) -> list[Sendable]:
-    """Unsent reviews whose community is within working hours now."""
-    result = []
-    for review in review_repo.unsent(session):
-        community = community_repo.get(session, team_id=review.team_id, community_id=review.community_id)
-        if community is not None and cadence.within_working_hours(community.timezone, now):
-            result.append(Sendable(review.id, review.team_id, review.community_id))
-    return result
+    """Create the review row of every community whose review date has come (idempotent): only the
+    communities whose `next_due_at` has come are read (storage/schedule.py keeps it in step)."""
+    return review_repo.open_due(session, now=now)
 
 
 def claim(session: Session, *, review_id: int, now: datetime) -> bool:
@@ -99,6 +75,51 @@ def mark_sent(session: Session, *, review: Review, now: datetime) -> None:
         counts["core"],
         counts["inner"],
         counts["outer"],
+    )
+
+
+def mark_sent_many(session: Session, *, items: list[tuple[int, str, int]], now: datetime) -> None:
+    """`mark_sent` for a batch of (review id, team, community): one count query, one UPDATE."""
+    by_team: dict[str, set[int]] = defaultdict(set)
+    for _, team_id, community_id in items:
+        by_team[team_id].add(community_id)
+    counts: dict[int, Counter[str]] = {}
+    for team_id, ids in by_team.items():
+        counts.update(membership_repo.counts(session, team_id=team_id, community_ids=ids))
+    review_repo.mark_sent_many(
+        session,
+        sent=[
+            {
+                "rid": rid,
+                "core": counts[cid]["core"],
+                "inner": counts[cid]["inner"],
+                "outer": counts[cid]["outer"],
+            }
+            for rid, _, cid in items
+        ],
+        now=now,
+    )
+
+
+def advance_due(session: Session, *, item: review_repo.DueReview, to_level: int, now: datetime) -> bool:
+    """`advance` from what the tick read (no reload): compare-and-set on the level and the snooze."""
+    if to_level == 0:
+        return review_repo.advance(
+            session,
+            review_id=item.id,
+            from_level=item.escalation_level,
+            snoozed_until=item.snoozed_until,
+            to_level=0,
+            values={"snoozed_until": None, "sent_at": now},
+        )
+    return review_repo.advance(
+        session,
+        review_id=item.id,
+        from_level=item.escalation_level,
+        snoozed_until=None,
+        to_level=to_level,
+        values={},
+        current_sent_at=item.sent_at,
     )
 
 
@@ -144,6 +165,7 @@ def advance(session: Session, *, review: Review, to_level: int, now: datetime) -
         snoozed_until=None,
         to_level=to_level,
         values={},
+        current_sent_at=review.sent_at,
     )
 
 
@@ -258,6 +280,16 @@ class ReviewSummary:
     usual_week: float | None  # median of the community's own previous weeks; None: no such week yet
     next_review_on: date | None
     weeks_compared: int = WEEKS_COMPARED  # how many previous weeks `usual_week` is the median of
+
+
+def summaries(session: Session, *, review_ids: list[int], now: datetime) -> dict[int, ReviewSummary]:
+    """The summary of each review of a batch."""
+    result = {}
+    for review_id in review_ids:
+        review = review_repo.by_id(session, review_id)
+        assert review is not None
+        result[review_id] = summary(session, review=review, now=now)
+    return result
 
 
 def summary(session: Session, *, review: Review, now: datetime) -> ReviewSummary:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -63,6 +63,22 @@ def moderators(session: Session, *, team_id: str, community_id: int) -> list[str
             .order_by(Membership.joined_at, Membership.id)
         )
     )
+
+
+def moderators_of(session: Session, *, community_ids: Iterable[int]) -> dict[int, list[str]]:
+    """`moderators` of several communities in one query."""
+    ids = sorted(set(community_ids))
+    result: dict[int, list[str]] = defaultdict(list)
+    if not ids:
+        return result
+    rows = session.execute(
+        select(Membership.community_id, Membership.user_id)
+        .where(Membership.community_id.in_(ids), Membership.left_at.is_(None), Membership.role == "core")
+        .order_by(Membership.community_id, Membership.joined_at, Membership.id)
+    ).all()
+    for community_id, user_id in rows:
+        result[community_id].append(user_id)
+    return result
 
 
 def counts(session: Session, *, team_id: str, community_ids: Iterable[int]) -> dict[int, Counter[str]]:

@@ -57,6 +57,39 @@ def add(
     return int(row[0]) if row is not None else None
 
 
+def add_many(session: Session, *, rows: Sequence[dict[str, Any]], now: datetime) -> None:
+    """`add` for a batch in one statement (a scheduled job's deliveries); rows carry team_id, kind,
+    target, payload, dedupe_key, ref. A row whose `dedupe_key` exists is skipped, as in `add`."""
+    if not rows:
+        return
+    values = [
+        {
+            "team_id": row["team_id"],
+            "kind": row["kind"],
+            "target": row["target"],
+            "payload": row["payload"],
+            "dedupe_key": row.get("dedupe_key"),
+            "ref": row.get("ref"),
+            "status": PENDING,
+            "created_at": now,
+            "not_before": now,
+            "attempts": 0,
+        }
+        for row in rows
+    ]
+    session.execute(insert_ignoring_conflicts(session, OutboxMessage, ["dedupe_key"]).values(values))
+
+
+def group_alive(session: Session, *, group: str) -> bool:
+    """Whether any copy of a message group (dedupe keys `group:...`) was sent or may still be."""
+    found = session.execute(
+        select(OutboxMessage.id)
+        .where(OutboxMessage.dedupe_key.like(f"{group}:%"), OutboxMessage.status.in_((PENDING, SENT)))
+        .limit(1)
+    ).first()
+    return found is not None
+
+
 def _due(now: datetime) -> Any:
     return (
         (OutboxMessage.status == PENDING)
