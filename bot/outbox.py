@@ -527,7 +527,15 @@ def _send_export(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
     return SENT
 
 
+def _send_lookup(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
+    """users.info of one person, to refresh what the scheduled jobs know (bot.people.known_reachable)."""
+    worker._turn(row.team_id, "users.info")
+    worker.people.lookup(worker.client, row.target)
+    return Outcome(repo.SENT)
+
+
 SENDERS: dict[str, Callable[[OutboxWorker, OutboxMessage], Outcome]] = {
+    service.LOOKUP: _send_lookup,
     service.MESSAGE: _send_message,
     service.INVITE: _send_invite,
     service.UPDATE: _send_update,

@@ -27,6 +27,9 @@ log = logging.getLogger("cdp_bot.people")
 
 PROFILE_TTL = 3600.0  # language, time zone, bot-ness
 RIGHTS_TTL = 300.0  # admin rights and deactivation: trust, so asked again after five minutes
+# How long the scheduled jobs trust what they know of a person without asking (the outbox worker still
+# checks at send time, so a stale "reachable" costs a fallback, never a lost message).
+KNOWN_TTL = 86400.0
 # Slack's answers about a person that will not change by asking again.
 UNKNOWN_PERSON = {"user_not_found", "user_not_visible", "account_inactive"}
 
@@ -72,6 +75,7 @@ class People:
         # How long an answer about admin rights and deactivation is trusted (tests shorten it).
         self.rights_ttl = RIGHTS_TTL
         self._cache: dict[str, tuple[Person, float]] = {}
+        self._gone: dict[str, float] = {}  # people Slack said it does not know, and when
         self._lock = threading.Lock()
 
     def fetch(self, client: WebClient, user_id: str) -> Person:
@@ -132,6 +136,30 @@ class People:
         with ThreadPoolExecutor(max_workers=min(8, len(wanted))) as pool:
             found = pool.map(lambda u: self.get(client, u, max_age=max_age), wanted)
             return dict(zip(wanted, found, strict=True))
+
+    def known_reachable(self, user_id: str, *, max_age: float = KNOWN_TTL) -> bool | None:
+        """What this process already knows, without asking Slack: True (can receive a DM), False
+        (deactivated, a bot, unknown to Slack), None (never asked, or asked too long ago). Scheduled
+        jobs decide with this; the outbox worker asks Slack at send time (see bot.outbox)."""
+        with self._lock:
+            cached = self._cache.get(user_id)
+            gone = self._gone.get(user_id)
+        if gone is not None and self._monotonic() - gone <= max_age:
+            return False
+        if cached is None or self._monotonic() - cached[1] > max_age:
+            return None
+        return cached[0].is_human
+
+    def lookup(self, client: WebClient, user_id: str) -> None:
+        """Refresh what is known of one person (the outbox worker's `lookup` deliveries); a person
+        Slack does not know (any more) is remembered as unreachable."""
+        try:
+            self.fetch(client, user_id)
+        except SlackApiError as exc:
+            if str(exc.response.get("error")) not in UNKNOWN_PERSON:
+                raise
+            with self._lock:
+                self._gone[user_id] = self._monotonic()
 
     def reachable(self, client: WebClient, user_ids: Iterable[str]) -> list[str]:
         """People who can receive a DM now: not bots, not deactivated (asked again after `rights_ttl`)."""

@@ -10,7 +10,7 @@ refusals on its own (Retry-After, backoff) without holding up any other recipien
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -20,10 +20,10 @@ from sqlalchemy.orm import Session
 from bot.domain import cadence, momentum
 from bot.logs import error_fields
 from bot.runtime import Deps
-from bot.services import circles as circle_service
 from bot.services import outbox
 from bot.services import reviews as review_service
 from storage.repositories import memberships as membership_repo
+from storage.repositories import momentum as momentum_repo
 from storage.repositories import reviews as review_repo
 
 log = logging.getLogger("cdp_bot.reminders")
@@ -189,91 +189,137 @@ def escalate(
 
 
 # ---- momentum --------------------------------------------------------------------------------
-def momentum_pass(deps: Deps, client: WebClient) -> int:
+TOP_CONTRIBUTORS = 3
+
+
+def momentum_pass(deps: Deps, client: WebClient | None = None) -> int:
     """Evaluate every community's momentum; each kind of alert at most once a week per community.
-    One community that fails (a Slack outage, a broken row) is logged and the pass goes on."""
+
+    Set-based and without any Slack call: the signals of every community come from a few queries
+    (bot.services.reviews.momentum_candidates); who can receive is what the app already knows
+    (bot.people.known_reachable: a person never asked counts as reachable), and the people it does not
+    know yet are looked up by the outbox worker after the pass, for the next one. The outbox worker
+    checks every recipient at send time and falls back to the creator when no moderator could receive.
+    One community that fails is logged and the pass goes on."""
     now = deps.clock.now()
     with deps.db.session() as session:
         review_service.drop_stale_alerts(session, now=now)
-        targets = circle_service.active_community_ids(session)
-    sent = failed = 0
-    for team_id, community_id in targets:
+        candidates = review_service.momentum_candidates(session, now=now)
+        claimed = momentum_repo.claimed_alerts(
+            session, periods={momentum.period_key(c.today) for c in candidates}
+        )
+    known = deps.people.known_reachable
+    to_learn: dict[str, list[str]] = {}
+    decided: list[tuple[review_service.MomentumCandidate, momentum.Alert]] = []
+    failed = 0
+    for candidate in candidates:
+        check = candidate.check
         try:
-            with deps.db.session() as session:
-                check = review_service.momentum_check(
-                    session, team_id=team_id, community_id=community_id, now=now
-                )
-            if check is not None:
-                sent += _momentum_of(deps, client, check, now)
+            states = {u: known(u) for u in check.moderators}
+            unknown = [u for u, state in states.items() if state is None]
+            to_learn.setdefault(check.team_id, []).extend(unknown)
+            active = sum(1 for state in states.values() if state is not False)
+            signals = replace(candidate.signals, moderators_active=active)
+            period = momentum.period_key(candidate.today)
+            for alert in momentum.evaluate(signals):
+                if (check.community_id, alert.kind.value, period) not in claimed:
+                    decided.append((candidate, alert))
         except Exception as exc:
             failed += 1
             log.error(
                 "momentum pass failed for a community",
-                extra={"fields": {"team": team_id, "community": community_id, **error_fields(exc)}},
+                extra={
+                    "fields": {"team": check.team_id, "community": check.community_id, **error_fields(exc)}
+                },
             )
+    sent = 0
+    for start in range(0, len(decided), BATCH):
+        try:
+            sent += _send_alerts(deps, decided[start : start + BATCH], now)
+        except Exception as exc:
+            failed += 1
+            log.error("momentum alerts failed", extra={"fields": error_fields(exc)})
+    if to_learn:
+        with deps.db.session() as session:
+            for team_id, users in to_learn.items():
+                outbox.lookups(session, team_id=team_id, user_ids=users, period=now.strftime("%Y-%m-%d"))
     log.info(
-        "momentum pass", extra={"fields": {"communities": len(targets), "alerts": sent, "failed": failed}}
+        "momentum pass",
+        extra={"fields": {"communities": len(candidates), "alerts": sent, "failed": failed}},
     )
     return sent
 
 
-def _momentum_of(deps: Deps, client: WebClient, check: review_service.MomentumCheck, now: datetime) -> int:
-    active = len(deps.people.reachable(client, check.moderators))
-    with deps.db.session() as session:
-        signals = review_service.signals(session, check=check, moderators_active=active, now=now)
+def _send_alerts(
+    deps: Deps, decided: list[tuple[review_service.MomentumCandidate, momentum.Alert]], now: datetime
+) -> int:
+    """Claim each alert (its unique key) and write its deliveries, a batch in one transaction."""
     sent = 0
-    for alert in momentum.evaluate(signals):
-        recipients = _alert_recipients(deps, client, check, alert.kind)
-        if not recipients:
-            continue  # nobody to tell yet: the next pass tries again
-        with deps.db.session() as session:
+    with deps.db.session() as session:
+        deliveries: list[dict[str, Any]] = []
+        for candidate, alert in decided:
+            check = candidate.check
+            recipients, fallback = _alert_recipients(deps, session, candidate, alert.kind)
+            if not recipients:
+                continue  # nobody to tell yet: the next pass tries again
             alert_id = review_service.claim_alert(
-                session, check=check, alert=alert, today=signals.today, now=now
+                session, check=check, alert=alert, today=candidate.today, now=now
             )
             if alert_id is None:
                 continue  # already sent this week
+            group = f"alert:{alert_id}"
+            args = {
+                "name": check.name,
+                "community_id": check.community_id,
+                "alert": {
+                    "kind": alert.kind.value,
+                    "reason": _json(alert.reason.as_dict()),
+                    "suggestion": _json(alert.suggestion.as_dict()),
+                    "figures": dict(alert.figures),
+                },
+            }
             for user_id in recipients:
-                outbox.message(
-                    session,
-                    team_id=check.team_id,
-                    to=user_id,
-                    render="reviews.alert",
-                    once=f"alert:{alert_id}:{user_id}",
-                    name=check.name,
-                    community_id=check.community_id,
-                    alert={
-                        "kind": alert.kind.value,
-                        "reason": _json(alert.reason.as_dict()),
-                        "suggestion": _json(alert.suggestion.as_dict()),
-                        "figures": dict(alert.figures),
-                    },
+                deliveries.append(
+                    {
+                        "team_id": check.team_id,
+                        "to": user_id,
+                        "render": "reviews.alert",
+                        "args": args,
+                        "once": f"{group}:{user_id}",
+                        "fallback": {"group": group, "to": fallback},
+                    }
                 )
             review_service.mark_alert_sent(session, alert_id=alert_id, now=now)
-        sent += 1
-        log.info(
-            "momentum alert", extra={"fields": {"community": check.community_id, "kind": alert.kind.value}}
-        )
+            sent += 1
+            log.info(
+                "momentum alert",
+                extra={"fields": {"community": check.community_id, "kind": alert.kind.value}},
+            )
+        outbox.messages(session, deliveries)
     return sent
 
 
-TOP_CONTRIBUTORS = 3
-
-
 def _alert_recipients(
-    deps: Deps, client: WebClient, check: review_service.MomentumCheck, kind: str
-) -> list[str]:
-    """The moderators; with no moderator left, the creator and the most active members still here."""
+    deps: Deps, session: Session, candidate: review_service.MomentumCandidate, kind: str
+) -> tuple[list[str], list[str]]:
+    """(recipients, fallback): the moderators, falling back to the creator; with no moderator left,
+    the creator and the most active members still here (read only for such a community), the next
+    most active as the fallback. Nobody known to be unreachable is chosen."""
+    check = candidate.check
+    known = deps.people.known_reachable
     if kind != momentum.AlertKind.NO_MODERATOR:
-        return deps.people.reachable(client, check.moderators)
-    creator = deps.people.reachable(client, [check.creator])
-    active: list[str] = []
-    candidates = [u for u in check.contributors if u not in creator]
-    # Asked a few at a time, most active first: a big community is not looked up whole.
-    for start in range(0, len(candidates), TOP_CONTRIBUTORS):
-        active += deps.people.reachable(client, candidates[start : start + TOP_CONTRIBUTORS])
-        if len(active) >= TOP_CONTRIBUTORS:
-            break
-    return creator + active[:TOP_CONTRIBUTORS]
+        moderators = [u for u in check.moderators if known(u) is not False]
+        creator = (
+            [check.creator] if check.creator not in moderators and known(check.creator) is not False else []
+        )
+        return moderators, creator
+    creator = [check.creator] if known(check.creator) is not False else []
+    candidates = [
+        u
+        for u in review_service.contributors_of(session, candidate=candidate)
+        if u not in creator and known(u) is not False
+    ]
+    return creator + candidates[:TOP_CONTRIBUTORS], candidates[TOP_CONTRIBUTORS : 2 * TOP_CONTRIBUTORS]
 
 
 def tick(deps: Deps, client: WebClient | None = None) -> None:

@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, bindparam, inspect, select, update
+from sqlalchemy import Connection, Table, bindparam, inspect, select, update
 from sqlalchemy.orm import Session
 
 from bot.domain import cadence
 from storage.models import Community, Review
+
+COMMUNITIES = cast(Table, Community.__table__)
+REVIEWS = cast(Table, Review.__table__)
 
 log = logging.getLogger("cdp_bot.schedule")
 
@@ -90,8 +93,8 @@ def fill_next_due(connection: Connection) -> int:
 
     Communities whose review is already open (an unsent or open review on that date) are left NULL:
     the tick must not open it again."""
-    communities = Community.__table__
-    reviews = Review.__table__
+    communities = COMMUNITIES
+    reviews = REVIEWS
     open_review = (
         select(reviews.c.id)
         .where(
@@ -136,7 +139,7 @@ def fill_next_due(connection: Connection) -> int:
 def fill_next_steps(connection: Connection) -> int:
     """Set `next_step_at` of every open review that has none (raw SQL rows, or before the column).
     Row by row in Python (the open reviews are few: at most one per community)."""
-    reviews = Review.__table__
+    reviews = REVIEWS
     rows = connection.execute(
         select(reviews).where(reviews.c.completed_at.is_(None), reviews.c.next_step_at.is_(None))
     ).all()

@@ -3,6 +3,7 @@ each reminder go out once, across restarts and across instances sharing one data
 
 from __future__ import annotations
 
+import logging
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -13,6 +14,8 @@ from sqlalchemy.orm import Session
 
 from bot.domain import cadence, checklist, momentum
 from bot.domain.checklist import ChecklistResult, Decision
+from bot.domain.circles import CircleRule
+from bot.logs import error_fields
 from bot.services import circles as circle_service
 from bot.services import communities as community_service
 from bot.services.communities import CommunityProblem
@@ -22,7 +25,10 @@ from storage.models import Community, Membership, Review
 from storage.repositories import activity as activity_repo
 from storage.repositories import communities as community_repo
 from storage.repositories import memberships as membership_repo
+from storage.repositories import momentum as momentum_repo
 from storage.repositories import reviews as review_repo
+
+log = logging.getLogger("cdp_bot.reviews")
 
 # A claim older than this whose prompt is still unsent is taken again (the sender crashed or failed).
 CLAIM_LEASE = schedule.CLAIM_LEASE
@@ -493,3 +499,89 @@ def mark_greeted(
         if membership.user_id in waiting:
             membership.greeted_at = now
     return len(waiting)
+
+
+# ---- momentum, for every community at once ---------------------------------------------------
+@dataclass(frozen=True)
+class MomentumCandidate:
+    """One active community within its working hours: its signals (`moderators_active` still to be
+    set by who can receive) and the people an alert could go to, all from the database."""
+
+    check: MomentumCheck
+    signals: momentum.CommunitySignals
+    members: list[str]
+    today: date
+
+
+def momentum_candidates(session: Session, *, now: datetime) -> list[MomentumCandidate]:
+    """`momentum_check` and `signals` for every active community within its working hours, from a
+    few set-based queries (communities; memberships; contributions per community and day over the
+    rules' window; each member's last contribution; the inner circle at the last review). The same
+    figures as the per-community functions above; contributors are read only when an alert needs them.
+    A community whose row is broken (an unknown timezone) is logged and left out."""
+    rows: list[tuple[momentum_repo.CommunityRow, date]] = []
+    for row in momentum_repo.active_communities(session):
+        try:
+            if cadence.within_working_hours(row.timezone, now):
+                rows.append((row, now.astimezone(cadence.zone(row.timezone)).date()))
+        except ValueError as exc:
+            log.error(
+                "momentum pass failed for a community",
+                extra={"fields": {"team": row.team_id, "community": row.id, **error_fields(exc)}},
+            )
+    if not rows:
+        return []
+    ids = [row.id for row, _ in rows]
+    members = momentum_repo.members(session, community_ids=ids)
+    since = min(today for _, today in rows) - timedelta(days=momentum.HISTORY_DAYS)
+    daily = momentum_repo.daily_contributions(session, community_ids=ids, since=since)
+    last_days = momentum_repo.last_contribution_days(session, community_ids=ids)
+    inner_before = momentum_repo.inner_at_last_review(session, community_ids=ids)
+    result = []
+    for row, today in rows:
+        zone = cadence.zone(row.timezone)
+        people = members.get(row.id, [])
+        last = last_days.get(row.id, {})
+        core = [m for m in people if m.role == "core"]
+        lurking_days = CircleRule.within_bounds(
+            window_days=row.window_days,
+            inner_min_contributions=row.inner_min_contributions,
+            inner_min_days=row.inner_min_days,
+            demotion_grace_days=row.demotion_grace_days,
+        ).lurking_days
+        waiting = 0
+        for m in people:
+            if m.role == "core" or m.greeted:
+                continue
+            joined_on = m.joined_at.astimezone(zone).date()
+            # The circle rule's lurking flag (bot.domain.circles.decide), with the "contributed since
+            # joining, however long ago" correction of bot.services.circles: nothing since joining.
+            contributed = m.user_id in last and last[m.user_id] >= joined_on
+            if (today - joined_on).days >= lurking_days and not contributed:
+                waiting += 1
+        first_day = today - timedelta(days=momentum.HISTORY_DAYS)
+        signals = momentum.CommunitySignals(
+            today=today,
+            moderators_active=0,
+            core_last_contribution=max((last[m.user_id] for m in core if m.user_id in last), default=None),
+            daily_contributions={d: n for d, n in daily.get(row.id, {}).items() if d >= first_day},
+            lurkers_not_greeted=waiting,
+            inner_now=sum(1 for m in people if m.role != "core" and m.circle == "inner"),
+            inner_at_last_review=inner_before.get(row.id),
+            created_on=row.created_at.astimezone(zone).date(),
+        )
+        check = MomentumCheck(
+            row.id, row.team_id, row.name, row.language, row.created_by, [m.user_id for m in core], []
+        )
+        result.append(MomentumCandidate(check, signals, [m.user_id for m in people], today))
+    return result
+
+
+def contributors_of(session: Session, *, candidate: MomentumCandidate) -> list[str]:
+    """Members by contributions in the last 30 days, most first (`MomentumCheck.contributors`)."""
+    return momentum_repo.contributors(
+        session,
+        community_id=candidate.check.community_id,
+        since=candidate.today - timedelta(days=29),
+        members=candidate.members,
+    )

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from bot.domain import cadence
 from storage.models import Alert, Community, Review
 from storage.repositories.upsert import insert_ignoring_conflicts
-from storage.schedule import CLAIM_LEASE, DUE_AT_ONCE
+from storage.schedule import CLAIM_LEASE, DUE_AT_ONCE, REVIEWS
 
 
 def get(session: Session, *, team_id: str, review_id: int) -> Review | None:
@@ -129,8 +129,8 @@ def mark_sent_many(session: Session, *, sent: Sequence[dict[str, Any]], now: dat
         return
     first_reminder = now + cadence.Escalation.MODERATORS_REMINDER.delay
     session.execute(
-        update(Review.__table__)
-        .where(Review.__table__.c.id == bindparam("rid"))
+        update(REVIEWS)
+        .where(REVIEWS.c.id == bindparam("rid"))
         .values(
             sent_at=now,
             core_count=bindparam("core"),
@@ -146,9 +146,7 @@ def reschedule(session: Session, *, steps: Sequence[dict[str, Any]]) -> None:
     """Move the next step of some reviews (`rid`, `step`): e.g. to the next working hour."""
     if steps:
         session.execute(
-            update(Review.__table__)
-            .where(Review.__table__.c.id == bindparam("rid"))
-            .values(next_step_at=bindparam("step")),
+            update(REVIEWS).where(REVIEWS.c.id == bindparam("rid")).values(next_step_at=bindparam("step")),
             list(steps),
         )
 
