@@ -289,13 +289,82 @@ class ReviewSummary:
 
 
 def summaries(session: Session, *, review_ids: list[int], now: datetime) -> dict[int, ReviewSummary]:
-    """The summary of each review of a batch."""
-    result = {}
-    for review_id in review_ids:
-        review = review_repo.by_id(session, review_id)
-        assert review is not None
-        result[review_id] = summary(session, review=review, now=now)
+    """`summary` of every review of a batch from five set-based queries (the reviews and their
+    communities; the earlier reviews; the memberships; contributions per community and day; each
+    member's last contribution). `summary` below stays the specification (a test holds them equal)."""
+    found = momentum_repo.reviews_of(session, review_ids=review_ids)
+    if not found:
+        return {}
+    ids = {community.id for _, community, _ in found}
+    earlier = momentum_repo.done_reviews(session, community_ids=ids)
+    members = momentum_repo.members(session, community_ids=ids)
+    todays = {
+        community.id: now.astimezone(cadence.zone(community.timezone)).date() for _, community, _ in found
+    }
+    first = min(todays.values()) - timedelta(days=7 * (WEEKS_COMPARED + 1) - 1)
+    daily = momentum_repo.daily_contributions(session, community_ids=ids, since=first)
+    last_days = momentum_repo.last_contribution_days(session, community_ids=ids)
+    result: dict[int, ReviewSummary] = {}
+    for review, community, next_review_on in found:
+        zone = cadence.zone(community.timezone)
+        today = todays[community.id]
+        people = members.get(community.id, [])
+        last = last_days.get(community.id, {})
+        counts: Counter[str] = Counter()
+        for m in people:
+            counts["core" if m.role == "core" else m.circle] += 1
+        before = next((r for r in earlier.get(community.id, []) if r.id != review.id), None)
+        previous_counts = None
+        since = community.created_at
+        if before is not None and before.inner_count is not None:
+            previous_counts = (before.core_count or 0, before.inner_count, before.outer_count or 0)
+            since = before.sent_at or before.completed_at or since
+        lurking_days = CircleRule.within_bounds(
+            window_days=community.window_days,
+            inner_min_contributions=community.inner_min_contributions,
+            inner_min_days=community.inner_min_days,
+            demotion_grace_days=community.demotion_grace_days,
+        ).lurking_days
+        lurking = 0
+        for m in people:
+            joined_on = m.joined_at.astimezone(zone).date()
+            contributed = m.user_id in last and last[m.user_id] >= joined_on
+            if m.role != "core" and (today - joined_on).days >= lurking_days and not contributed:
+                lurking += 1
+        weekly = [0] * (WEEKS_COMPARED + 1)
+        for day, number in daily.get(community.id, {}).items():
+            if today - timedelta(days=7 * (WEEKS_COMPARED + 1) - 1) <= day <= today:
+                weekly[(today - day).days // 7] += number
+        created_on = community.created_at.astimezone(zone).date()
+        history = _weeks_before(weekly, today=today, created_on=created_on, last=last)
+        result[review.id] = ReviewSummary(
+            name=community.name,
+            counts=counts,
+            previous_counts=previous_counts,
+            new_members=sum(1 for m in people if m.joined_at >= since and m.joined_via != "creation"),
+            lurking=lurking,
+            this_week=weekly[0],
+            usual_week=statistics.median(history) if history else None,
+            next_review_on=next_review_on,
+            weeks_compared=len(history),
+        )
     return result
+
+
+def _weeks_before(weekly: list[int], *, today: date, created_on: date, last: dict[str, date]) -> list[int]:
+    """`_previous_weeks` on figures already read."""
+    active_weeks = [week for week in range(1, len(weekly)) if weekly[week]]
+    start = created_on
+    if active_weeks:
+        start = min(start, today - timedelta(days=7 * max(active_weeks) + 6))
+    history = [
+        count
+        for week, count in enumerate(weekly[1:], start=1)
+        if today - timedelta(days=7 * week + 6) >= start
+    ]
+    if not any(history) and not any(day < today - timedelta(days=6) for day in last.values()):
+        return []
+    return history
 
 
 def summary(session: Session, *, review: Review, now: datetime) -> ReviewSummary:

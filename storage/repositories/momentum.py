@@ -38,6 +38,7 @@ class MemberRow:
     circle: str
     joined_at: datetime
     greeted: bool
+    joined_via: str
 
 
 def active_communities(session: Session) -> list[CommunityRow]:
@@ -76,6 +77,7 @@ def members(session: Session, *, community_ids: Collection[int]) -> dict[int, li
             Membership.circle,
             Membership.joined_at,
             Membership.greeted_at.is_not(None),
+            Membership.joined_via,
         )
         .where(Membership.community_id.in_(_ids(community_ids)), Membership.left_at.is_(None))
         .order_by(Membership.community_id, Membership.joined_at, Membership.id)
@@ -151,3 +153,72 @@ def contributors(session: Session, *, community_id: int, since: date, members: C
     totals = [(user_id, int(total or 0)) for user_id, total in rows if user_id in wanted and (total or 0) > 0]
     totals.sort(key=lambda pair: -pair[1])
     return [user_id for user_id, _ in totals]
+
+
+@dataclass(frozen=True)
+class ReviewRow:
+    id: int
+    community_id: int
+    core_count: int | None
+    inner_count: int | None
+    outer_count: int | None
+    sent_at: datetime | None
+    completed_at: datetime | None
+
+
+def reviews_of(session: Session, *, review_ids: Collection[int]) -> list[tuple[ReviewRow, CommunityRow, Any]]:
+    """Reviews with their community (and its next review date)."""
+    rows = session.execute(
+        select(
+            Review.id,
+            Review.community_id,
+            Review.core_count,
+            Review.inner_count,
+            Review.outer_count,
+            Review.sent_at,
+            Review.completed_at,
+            Community.id,
+            Community.team_id,
+            Community.name,
+            Community.language,
+            Community.timezone,
+            Community.created_by,
+            Community.created_at,
+            Community.circle_window_days,
+            Community.inner_min_contributions,
+            Community.inner_min_days,
+            Community.demotion_grace_days,
+            Community.next_review_on,
+        )
+        .join(Community, Community.id == Review.community_id)
+        .where(Review.id.in_(sorted(set(review_ids))))
+    ).all()
+    result = []
+    for row in rows:
+        values: tuple[Any, ...] = tuple(row)
+        result.append((ReviewRow(*values[:7]), CommunityRow(*values[7:18]), values[18]))
+    return result
+
+
+def done_reviews(session: Session, *, community_ids: Collection[int]) -> dict[int, list[ReviewRow]]:
+    """Reviews that went out (sent or completed), by community, newest first."""
+    result: dict[int, list[ReviewRow]] = defaultdict(list)
+    rows = session.execute(
+        select(
+            Review.id,
+            Review.community_id,
+            Review.core_count,
+            Review.inner_count,
+            Review.outer_count,
+            Review.sent_at,
+            Review.completed_at,
+        )
+        .where(
+            Review.community_id.in_(_ids(community_ids)),
+            or_(Review.sent_at.is_not(None), Review.completed_at.is_not(None)),
+        )
+        .order_by(Review.community_id, Review.id.desc())
+    ).all()
+    for row in rows:
+        result[row[1]].append(ReviewRow(*row))
+    return result
