@@ -253,18 +253,32 @@ def momentum_pass(deps: Deps, client: WebClient | None = None) -> int:
 def _send_alerts(
     deps: Deps, decided: list[tuple[review_service.MomentumCandidate, momentum.Alert]], now: datetime
 ) -> int:
-    """Claim each alert (its unique key) and write its deliveries, a batch in one transaction."""
-    sent = 0
+    """Claim a batch of alerts (their unique keys, one statement) and write their deliveries (one
+    statement), in one transaction: an alert is claimed with its messages or not at all."""
     with deps.db.session() as session:
-        deliveries: list[dict[str, Any]] = []
+        chosen = []
         for candidate, alert in decided:
-            check = candidate.check
             recipients, fallback = _alert_recipients(deps, session, candidate, alert.kind)
-            if not recipients:
-                continue  # nobody to tell yet: the next pass tries again
-            alert_id = review_service.claim_alert(
-                session, check=check, alert=alert, today=candidate.today, now=now
-            )
+            if recipients:  # else nobody to tell yet: the next pass tries again
+                chosen.append((candidate, alert, recipients, fallback))
+        claimed = review_repo.claim_alerts(
+            session,
+            alerts=[
+                {
+                    "team_id": candidate.check.team_id,
+                    "community_id": candidate.check.community_id,
+                    "kind": alert.kind.value,
+                    "period": momentum.period_key(candidate.today),
+                    "figures": dict(alert.figures),
+                }
+                for candidate, alert, _, _ in chosen
+            ],
+            now=now,
+        )
+        deliveries: list[dict[str, Any]] = []
+        for candidate, alert, recipients, fallback in chosen:
+            check = candidate.check
+            alert_id = claimed.get((check.community_id, alert.kind.value))
             if alert_id is None:
                 continue  # already sent this week
             group = f"alert:{alert_id}"
@@ -278,25 +292,21 @@ def _send_alerts(
                     "figures": dict(alert.figures),
                 },
             }
-            for user_id in recipients:
-                deliveries.append(
-                    {
-                        "team_id": check.team_id,
-                        "to": user_id,
-                        "render": "reviews.alert",
-                        "args": args,
-                        "once": f"{group}:{user_id}",
-                        "fallback": {"group": group, "to": fallback},
-                    }
-                )
-            review_service.mark_alert_sent(session, alert_id=alert_id, now=now)
-            sent += 1
-            log.info(
-                "momentum alert",
-                extra={"fields": {"community": check.community_id, "kind": alert.kind.value}},
+            deliveries.extend(
+                {
+                    "team_id": check.team_id,
+                    "to": user_id,
+                    "render": "reviews.alert",
+                    "args": args,
+                    "once": f"{group}:{user_id}",
+                    "fallback": {"group": group, "to": fallback},
+                }
+                for user_id in recipients
             )
         outbox.messages(session, deliveries)
-    return sent
+        review_repo.mark_alerts_sent(session, alert_ids=claimed.values(), now=now)
+    log.info("momentum alerts", extra={"fields": {"alerts": len(claimed)}})
+    return len(claimed)
 
 
 def _alert_recipients(

@@ -600,12 +600,15 @@ def momentum_candidates(session: Session, *, now: datetime) -> list[MomentumCand
             )
     if not rows:
         return []
-    ids = [row.id for row, _ in rows]
-    members = momentum_repo.members(session, community_ids=ids)
-    since = min(today for _, today in rows) - timedelta(days=momentum.HISTORY_DAYS)
-    daily = momentum_repo.daily_contributions(session, community_ids=ids, since=since)
-    last_days = momentum_repo.last_contribution_days(session, community_ids=ids)
-    inner_before = momentum_repo.inner_at_last_review(session, community_ids=ids)
+    # Every active community is read: the queries scan them by a subquery, not by a list of ids.
+    members = momentum_repo.members(session, community_ids=None)
+    weeks = momentum.HISTORY_DAYS // 7
+    blocks = {
+        day: momentum_repo.weekly_blocks(session, today=day, weeks=weeks, community_ids=None)
+        for day in sorted({today for _, today in rows})
+    }
+    last_days = momentum_repo.last_contribution_days(session, community_ids=None)
+    inner_before = momentum_repo.inner_at_last_review(session, community_ids=None)
     result = []
     for row, today in rows:
         zone = cadence.zone(row.timezone)
@@ -628,12 +631,15 @@ def momentum_candidates(session: Session, *, now: datetime) -> list[MomentumCand
             contributed = m.user_id in last and last[m.user_id] >= joined_on
             if (today - joined_on).days >= lurking_days and not contributed:
                 waiting += 1
-        first_day = today - timedelta(days=momentum.HISTORY_DAYS)
+        # Every range the momentum rules sum (the last 14 days, each of the 8 weeks before) is a union
+        # of whole 7-day blocks ending today, so each block's total stands on its last day: the
+        # database sums ten blocks per community instead of returning seventy days.
+        per_block = blocks[today].get(row.id, {})
         signals = momentum.CommunitySignals(
             today=today,
             moderators_active=0,
             core_last_contribution=max((last[m.user_id] for m in core if m.user_id in last), default=None),
-            daily_contributions={d: n for d, n in daily.get(row.id, {}).items() if d >= first_day},
+            daily_contributions={today - timedelta(days=7 * k): n for k, n in per_block.items()},
             lurkers_not_greeted=waiting,
             inner_now=sum(1 for m in people if m.role != "core" and m.circle == "inner"),
             inner_at_last_review=inner_before.get(row.id),

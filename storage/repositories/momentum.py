@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Date, Integer, and_, cast, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from storage.models import ActivityDay, Alert, Community, Membership, Review
@@ -66,24 +66,65 @@ def _ids(community_ids: Collection[int]) -> list[int]:
     return sorted(set(community_ids))
 
 
-def members(session: Session, *, community_ids: Collection[int]) -> dict[int, list[MemberRow]]:
+def _in_scope(column: Any, community_ids: Collection[int] | None) -> Any:
+    """`column` in these communities; None: every active community (a subquery, not a long IN list)."""
+    if community_ids is None:
+        return column.in_(select(Community.id).where(Community.status == "active").scalar_subquery())
+    return column.in_(_ids(community_ids))
+
+
+def members(session: Session, *, community_ids: Collection[int] | None) -> dict[int, list[MemberRow]]:
     """Active memberships by community, in joining order (the moderators' order)."""
     result: dict[int, list[MemberRow]] = defaultdict(list)
-    rows = session.execute(
-        select(
-            Membership.community_id,
-            Membership.user_id,
-            Membership.role,
-            Membership.circle,
-            Membership.joined_at,
-            Membership.greeted_at.is_not(None),
-            Membership.joined_via,
+    rows = (
+        session.connection()
+        .execute(
+            select(
+                Membership.community_id,
+                Membership.user_id,
+                Membership.role,
+                Membership.circle,
+                Membership.joined_at,
+                Membership.greeted_at.is_not(None),
+                Membership.joined_via,
+            )
+            .where(_in_scope(Membership.community_id, community_ids), Membership.left_at.is_(None))
+            .order_by(Membership.community_id, Membership.joined_at, Membership.id)
         )
-        .where(Membership.community_id.in_(_ids(community_ids)), Membership.left_at.is_(None))
-        .order_by(Membership.community_id, Membership.joined_at, Membership.id)
-    ).all()
+        .all()
+    )
     for row in rows:
         result[row[0]].append(MemberRow(*row))
+    return result
+
+
+def weekly_blocks(
+    session: Session, *, today: date, weeks: int, community_ids: Collection[int] | None
+) -> dict[int, dict[int, int]]:
+    """Contributions per community in 7-day blocks ending `today`: block k covers today - 7k - 6 ...
+    today - 7k, for k < `weeks`. Summed by the database (GROUP BY community, block)."""
+    first = today - timedelta(days=7 * weeks - 1)
+    if session.get_bind().dialect.name == "postgresql":
+        age: Any = literal(today, Date) - ActivityDay.day
+    else:
+        age = cast(func.julianday(literal(today.isoformat())) - func.julianday(ActivityDay.day), Integer)
+    block = (age // 7).label("block")  # integer division on both databases
+    result: dict[int, dict[int, int]] = defaultdict(dict)
+    rows = (
+        session.connection()
+        .execute(
+            select(ActivityDay.community_id, block, func.sum(ActivityDay.contributions))
+            .where(
+                _in_scope(ActivityDay.community_id, community_ids),
+                ActivityDay.day >= first,
+                ActivityDay.day <= today,
+            )
+            .group_by(ActivityDay.community_id, block)
+        )
+        .all()
+    )
+    for community_id, number, total in rows:
+        result[community_id][int(number)] = int(total or 0)
     return result
 
 
@@ -102,27 +143,33 @@ def daily_contributions(
     return result
 
 
-def last_contribution_days(session: Session, *, community_ids: Collection[int]) -> dict[int, dict[str, date]]:
+def last_contribution_days(
+    session: Session, *, community_ids: Collection[int] | None
+) -> dict[int, dict[str, date]]:
     """Each member's latest day with a contribution, however long ago, by community."""
     result: dict[int, dict[str, date]] = defaultdict(dict)
-    rows = session.execute(
-        select(ActivityDay.community_id, ActivityDay.user_id, func.max(ActivityDay.day))
-        .where(ActivityDay.community_id.in_(_ids(community_ids)), ActivityDay.contributions > 0)
-        .group_by(ActivityDay.community_id, ActivityDay.user_id)
-    ).all()
+    rows = (
+        session.connection()
+        .execute(
+            select(ActivityDay.community_id, ActivityDay.user_id, func.max(ActivityDay.day))
+            .where(_in_scope(ActivityDay.community_id, community_ids), ActivityDay.contributions > 0)
+            .group_by(ActivityDay.community_id, ActivityDay.user_id)
+        )
+        .all()
+    )
     for community_id, user_id, day in rows:
         result[community_id][user_id] = day
     return result
 
 
-def inner_at_last_review(session: Session, *, community_ids: Collection[int]) -> dict[int, int]:
+def inner_at_last_review(session: Session, *, community_ids: Collection[int] | None) -> dict[int, int]:
     """The inner circle at each community's latest review that went out (`latest_done`)."""
     done = and_(
         Review.inner_count.is_not(None), or_(Review.sent_at.is_not(None), Review.completed_at.is_not(None))
     )
     latest = (
         select(Review.community_id, func.max(Review.id).label("rid"))
-        .where(Review.community_id.in_(_ids(community_ids)), done)
+        .where(_in_scope(Review.community_id, community_ids), done)
         .group_by(Review.community_id)
         .subquery()
     )

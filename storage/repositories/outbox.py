@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Table, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import OutboxMessage
@@ -77,7 +77,9 @@ def add_many(session: Session, *, rows: Sequence[dict[str, Any]], now: datetime)
         }
         for row in rows
     ]
-    session.execute(insert_ignoring_conflicts(session, OutboxMessage, ["dedupe_key"]).values(values))
+    # One executemany of a one-row statement: a multi-row VALUES compiles every parameter (slow in Python).
+    table = cast(Table, OutboxMessage.__table__)
+    session.execute(insert_ignoring_conflicts(session, table, ["dedupe_key"]), values)
 
 
 def group_alive(session: Session, *, group: str) -> bool:

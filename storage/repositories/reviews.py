@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, delete, or_, select, update
+from sqlalchemy import Table, and_, bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.domain import cadence
@@ -315,6 +315,32 @@ def claim_alert(
     )
     row = session.execute(statement).first()
     return session.get(Alert, row[0]) if row is not None else None
+
+
+def claim_alerts(
+    session: Session, *, alerts: Sequence[dict[str, Any]], now: datetime
+) -> dict[tuple[int, str], int]:
+    """`claim_alert` for a batch (dicts of team_id, community_id, kind, period, figures) in one
+    executemany: the (community, kind) this caller claimed, with the alert's id. An alert whose unique
+    key exists (fired this period, or claimed by another instance) is not returned."""
+    if not alerts:
+        return {}
+    table = cast(Table, Alert.__table__)
+    statement = insert_ignoring_conflicts(
+        session, table, ["team_id", "community_id", "kind", "period"]
+    ).returning(table.c.id, table.c.community_id, table.c.kind)
+    rows = session.execute(statement, [{**alert, "claimed_at": now} for alert in alerts]).all()
+    return {(int(community_id), str(kind)): int(alert_id) for alert_id, community_id, kind in rows}
+
+
+def mark_alerts_sent(session: Session, *, alert_ids: Collection[int], now: datetime) -> None:
+    if alert_ids:
+        session.execute(
+            update(Alert)
+            .where(Alert.id.in_(sorted(alert_ids)))
+            .values(sent_at=now)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def stale_unsent_alerts(session: Session, *, stale_before: datetime) -> Sequence[Alert]:
