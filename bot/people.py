@@ -76,6 +76,7 @@ class People:
         self.rights_ttl = RIGHTS_TTL
         self._cache: dict[str, tuple[Person, float]] = {}
         self._gone: dict[str, float] = {}  # people Slack said it does not know, and when
+        self._asked: dict[str, float] = {}  # people whose lookup a scheduled job wrote to the outbox
         self._lock = threading.Lock()
 
     def fetch(self, client: WebClient, user_id: str) -> Person:
@@ -149,6 +150,23 @@ class People:
         if cached is None or self._monotonic() - cached[1] > max_age:
             return None
         return cached[0].is_human
+
+    def to_ask(self, user_ids: Iterable[str], *, max_age: float = KNOWN_TTL) -> list[str]:
+        """Of these people, those this process neither knows nor asked the outbox to look up within
+        `max_age`; they are noted as asked (a scheduled job asks the worker once a day, not each pass)."""
+        now = self._monotonic()
+        wanted = []
+        with self._lock:
+            for user_id in dict.fromkeys(user_ids):
+                cached = self._cache.get(user_id)
+                if cached is not None and now - cached[1] <= max_age:
+                    continue
+                asked = self._asked.get(user_id)
+                if asked is not None and now - asked <= max_age:
+                    continue
+                self._asked[user_id] = now
+                wanted.append(user_id)
+        return wanted
 
     def lookup(self, client: WebClient, user_id: str) -> None:
         """Refresh what is known of one person (the outbox worker's `lookup` deliveries); a person

@@ -239,9 +239,10 @@ def momentum_pass(deps: Deps, client: WebClient | None = None) -> int:
         except Exception as exc:
             failed += 1
             log.error("momentum alerts failed", extra={"fields": error_fields(exc)})
-    if to_learn:
+    asks = {team: wanted for team, users in to_learn.items() if (wanted := deps.people.to_ask(users))}
+    if asks:
         with deps.db.session() as session:
-            for team_id, users in to_learn.items():
+            for team_id, users in asks.items():
                 outbox.lookups(session, team_id=team_id, user_ids=users, period=now.strftime("%Y-%m-%d"))
     log.info(
         "momentum pass",
