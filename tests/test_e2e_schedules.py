@@ -6,12 +6,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import event, select, text
 
-from bot.domain import cadence
+from bot.domain import cadence, momentum
 from bot.reminders import tick
 from bot.server import Runtime
 from bot.services import communities as svc
@@ -296,3 +297,62 @@ def test_batch_summaries_equal_the_per_review_summary(harness: Harness) -> None:
         }
     assert len(open_ids) == 3
     assert batch == one_by_one
+
+
+# ---- the momentum pass's signals are the per-community signals ------------------------------------
+def test_momentum_signals_of_every_community_equal_the_per_community_signals(harness: Harness) -> None:
+    ids = [
+        community(harness, f"Topic {n}", f"CT{n}", moderators=(ALICE, BRUNO)[: 1 + n % 2]) for n in range(4)
+    ]
+    start = harness.clock.now() - timedelta(days=90)
+    with harness.db.session() as session:
+        for n, cid in enumerate(ids):
+            row = session.get(Community, cid)
+            assert row is not None
+            row.created_at = start - timedelta(days=10 * n)
+            for k, user in enumerate((CHLOE, DAVID)):
+                svc.join(session, community=row, user_id=user, now=start + timedelta(days=20 * k + 7 * n))
+            for day in range(0, 85, 2 + n):
+                activity_repo.increment(
+                    session,
+                    team_id=row.team_id,
+                    community_id=cid,
+                    channel_id=f"CT{n}",
+                    user_id=(ALICE, CHLOE, DAVID)[(day + n) % 3] if n != 3 else BRUNO,
+                    day=date(2026, 3, 15) - timedelta(days=day),
+                    contributions=1 + day % 5 if n != 1 or day > 20 else 0,
+                )
+        greeted = session.scalars(select(Membership).where(Membership.community_id == ids[2])).all()
+        for m in greeted:
+            m.greeted_at = harness.clock.now()
+            m.circle = "inner" if m.role != "core" else m.circle
+    harness.clock.set(FIRST_DUE)
+    run(harness)  # the reviews go out: the inner circle at the last review is known
+    now = FIRST_DUE + timedelta(days=8)
+    kinds: set[str] = set()
+    with harness.db.session() as session:
+        candidates = review_service.momentum_candidates(session, now=now)
+        assert sorted(c.check.community_id for c in candidates) == sorted(ids)
+        for candidate in candidates:
+            check = review_service.momentum_check(
+                session, team_id=candidate.check.team_id, community_id=candidate.check.community_id, now=now
+            )
+            assert check is not None
+            assert candidate.check.moderators == check.moderators
+            assert review_service.contributors_of(session, candidate=candidate) == check.contributors
+            for active in (0, 1):
+                spec = review_service.signals(session, check=check, moderators_active=active, now=now)
+                mine = replace(candidate.signals, moderators_active=active)
+                assert momentum.evaluate(mine) == momentum.evaluate(spec)
+                kinds |= {alert.kind.value for alert in momentum.evaluate(mine)}
+                assert momentum.channel_activity(mine) == momentum.channel_activity(spec)
+                for field in (
+                    "today",
+                    "core_last_contribution",
+                    "lurkers_not_greeted",
+                    "inner_now",
+                    "inner_at_last_review",
+                    "created_on",
+                ):
+                    assert getattr(mine, field) == getattr(spec, field), field
+    assert len(kinds) >= 3, kinds  # the data makes several rules fire: the comparison is not vacuous

@@ -23,7 +23,6 @@ from bot.services.privacy import is_former_member
 from storage import schedule
 from storage.models import Community, Membership, Review
 from storage.repositories import activity as activity_repo
-from storage.repositories import communities as community_repo
 from storage.repositories import memberships as membership_repo
 from storage.repositories import momentum as momentum_repo
 from storage.repositories import reviews as review_repo
@@ -58,17 +57,6 @@ def claim(session: Session, *, review_id: int, now: datetime) -> bool:
 
 def release(session: Session, *, review_id: int) -> None:
     review_repo.release(session, review_id=review_id)
-
-
-def people_of(session: Session, *, team_id: str, review_id: int) -> tuple[list[str], str]:
-    """A review's moderators and the community's creator."""
-    review = review_repo.get(session, team_id=team_id, review_id=review_id)
-    if review is None:
-        raise CommunityProblem("reviews.errors.unknown")
-    community = community_service.require_by_id(session, team_id=team_id, community_id=review.community_id)
-    return membership_repo.moderators(
-        session, team_id=team_id, community_id=community.id
-    ), community.created_by
 
 
 def mark_sent(session: Session, *, review: Review, now: datetime) -> None:
@@ -127,30 +115,6 @@ def advance_due(session: Session, *, item: review_repo.DueReview, to_level: int,
         values={},
         current_sent_at=item.sent_at,
     )
-
-
-@dataclass(frozen=True)
-class Escalation:
-    review_id: int
-    level: int
-
-
-def due_escalations(session: Session, *, now: datetime) -> list[Escalation]:
-    """Unanswered reviews whose next reminder (or end of snooze) has come, within working hours."""
-    due = []
-    for review in review_repo.open_sent(session):
-        community = community_repo.get(session, team_id=review.team_id, community_id=review.community_id)
-        if community is None or not cadence.within_working_hours(community.timezone, now):
-            continue
-        if review.snoozed_until is not None:
-            if now >= review.snoozed_until:
-                due.append(Escalation(review.id, 0))  # the snooze is over: prompt again from the start
-            continue
-        assert review.sent_at is not None
-        level = cadence.escalation_due(review.sent_at, review.escalation_level, now)
-        if level is not None:
-            due.append(Escalation(review.id, int(level)))
-    return due
 
 
 def advance(session: Session, *, review: Review, to_level: int, now: datetime) -> bool:

@@ -243,24 +243,6 @@ def advance(
     return session.execute(statement).first() is not None
 
 
-def unsent(session: Session) -> Sequence[Review]:
-    return session.scalars(
-        select(Review)
-        .join(Community, Community.id == Review.community_id)
-        .where(Review.sent_at.is_(None), Review.completed_at.is_(None), Community.status == "active")
-        .order_by(Review.id)
-    ).all()
-
-
-def open_sent(session: Session) -> Sequence[Review]:
-    return session.scalars(
-        select(Review)
-        .join(Community, Community.id == Review.community_id)
-        .where(Review.sent_at.is_not(None), Review.completed_at.is_(None), Community.status == "active")
-        .order_by(Review.id)
-    ).all()
-
-
 def previous(session: Session, *, team_id: str, community_id: int, before_id: int) -> Review | None:
     """The last review that went out before this one (the baseline of its summary)."""
     return session.scalars(
