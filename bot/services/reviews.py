@@ -9,6 +9,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cache
 
 from sqlalchemy.orm import Session
 
@@ -283,12 +284,12 @@ def summaries(session: Session, *, review_ids: list[int], now: datetime) -> dict
         if before is not None and before.inner_count is not None:
             previous_counts = (before.core_count or 0, before.inner_count, before.outer_count or 0)
             since = before.sent_at or before.completed_at or since
-        lurking_days = CircleRule.within_bounds(
-            window_days=community.window_days,
-            inner_min_contributions=community.inner_min_contributions,
-            inner_min_days=community.inner_min_days,
-            demotion_grace_days=community.demotion_grace_days,
-        ).lurking_days
+        lurking_days = _lurking_days(
+            community.window_days,
+            community.inner_min_contributions,
+            community.inner_min_days,
+            community.demotion_grace_days,
+        )
         lurking = 0
         for m in people:
             joined_on = m.joined_at.astimezone(zone).date()
@@ -579,12 +580,9 @@ def momentum_candidates(session: Session, *, now: datetime) -> list[MomentumCand
         people = members.get(row.id, [])
         last = last_days.get(row.id, {})
         core = [m for m in people if m.role == "core"]
-        lurking_days = CircleRule.within_bounds(
-            window_days=row.window_days,
-            inner_min_contributions=row.inner_min_contributions,
-            inner_min_days=row.inner_min_days,
-            demotion_grace_days=row.demotion_grace_days,
-        ).lurking_days
+        lurking_days = _lurking_days(
+            row.window_days, row.inner_min_contributions, row.inner_min_days, row.demotion_grace_days
+        )
         waiting = 0
         for m in people:
             if m.role == "core" or m.greeted:
@@ -614,6 +612,17 @@ def momentum_candidates(session: Session, *, now: datetime) -> list[MomentumCand
         )
         result.append(MomentumCandidate(check, signals, [m.user_id for m in people], today))
     return result
+
+
+@cache
+def _lurking_days(window: int, contributions: int, days: int, grace: int) -> int:
+    """The circle rule's lurking threshold for these settings (few distinct settings: computed once)."""
+    return CircleRule.within_bounds(
+        window_days=window,
+        inner_min_contributions=contributions,
+        inner_min_days=days,
+        demotion_grace_days=grace,
+    ).lurking_days
 
 
 def contributors_of(session: Session, *, candidate: MomentumCandidate) -> list[str]:

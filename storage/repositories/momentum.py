@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Date, Integer, and_, cast, func, literal, or_, select
@@ -36,9 +36,13 @@ class MemberRow:
     user_id: str
     role: str
     circle: str
-    joined_at: datetime
+    joined_naive: datetime  # UTC without its tzinfo: read raw, as a pass reads every member
     greeted: bool
     joined_via: str
+
+    @property
+    def joined_at(self) -> datetime:
+        return self.joined_naive.replace(tzinfo=UTC)
 
 
 def active_communities(session: Session) -> list[CommunityRow]:
