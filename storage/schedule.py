@@ -140,8 +140,16 @@ def fill_next_steps(connection: Connection) -> int:
     """Set `next_step_at` of every open review that has none (raw SQL rows, or before the column).
     Row by row in Python (the open reviews are few: at most one per community)."""
     reviews = REVIEWS
+    # Only the columns named here: the migration runs this while later migrations may not have added
+    # the models' newer columns yet.
     rows = connection.execute(
-        select(reviews).where(reviews.c.completed_at.is_(None), reviews.c.next_step_at.is_(None))
+        select(
+            reviews.c.id,
+            reviews.c.sent_at,
+            reviews.c.claimed_at,
+            reviews.c.snoozed_until,
+            reviews.c.escalation_level,
+        ).where(reviews.c.completed_at.is_(None), reviews.c.next_step_at.is_(None))
     ).all()
     params = []
     for row in rows:

@@ -22,7 +22,7 @@ from storage.models import Community, Membership, OutboxMessage, Review
 from storage.repositories import activity as activity_repo
 from storage.repositories import communities as community_repo
 from storage.repositories import reviews as review_repo
-from storage.schedule import fill_next_due
+from storage.schedule import fill_next_due, fill_next_steps
 from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, Harness, app_settings
 from tests.test_e2e_communities import community_named, create_community, open_form, submit
 from tests.test_e2e_reviews import FIRST_DUE, make_community, prompts_to, reviews, run
@@ -188,6 +188,26 @@ def test_rows_inserted_by_sql_get_their_due_time_from_the_fill(harness: Harness)
         due = dict(session.execute(select(Community.name, Community.next_due_at)).all())
     assert due["ny"] == datetime(2026, 3, 30, 13, 0, tzinfo=UTC)  # 09:00 EDT
     assert due["paris"] == datetime(2026, 3, 30, 7, 0, tzinfo=UTC)  # 09:00 CEST (summer time from 29 March)
+
+    sent = datetime(2026, 3, 30, 13, 0)
+    with harness.db.engine.begin() as connection:
+        cid = connection.execute(text("SELECT id FROM communities WHERE name = 'ny'")).scalar_one()
+        connection.execute(
+            text(
+                "INSERT INTO reviews (team_id, community_id, due_on, on_demand, escalation_level, sent_at,"
+                " claimed_at) VALUES ('T1', :cid, :day, false, :level, :sent, :sent)"
+            ),
+            [
+                {"cid": cid, "day": date(2026, 3, 30), "level": 0, "sent": sent},
+                {"cid": cid, "day": date(2026, 3, 31), "level": 1, "sent": sent},
+                {"cid": cid, "day": date(2026, 4, 1), "level": 2, "sent": sent},
+            ],
+        )
+        assert fill_next_steps(connection) == 3
+    with harness.db.session() as session:
+        steps = [r.next_step_at for r in session.scalars(select(Review).order_by(Review.due_on))]
+    aware = sent.replace(tzinfo=UTC)
+    assert steps == [aware + timedelta(days=3), aware + timedelta(days=6), None]  # the reminders, then none
 
 
 # ---- sending in batches, once ------------------------------------------------------------------
