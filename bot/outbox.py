@@ -335,6 +335,12 @@ class OutboxWorker:
             )
             return
         with self.db.session() as session:
+            group = _fallback_group(row)
+            if group is not None:
+                # The copies of one scheduled message are recorded one after the other (their rows
+                # locked in id order on PostgreSQL): of two copies refused at the same moment, the
+                # second to record sees the first, so when none reached anyone one of them falls back.
+                repo.lock_group(session, group=group)
             repo.finish(
                 session,
                 message_id=row.id,
@@ -525,6 +531,13 @@ def _send_export(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
         initial_comment=t("activity.privacy.export_comment", lang),
     )
     return SENT
+
+
+def _fallback_group(row: OutboxMessage) -> str | None:
+    fallback = row.payload.get("fallback") if isinstance(row.payload, dict) else None
+    if isinstance(fallback, dict) and fallback.get("to") and fallback.get("group"):
+        return str(fallback["group"])
+    return None
 
 
 def _send_lookup(worker: OutboxWorker, row: OutboxMessage) -> Outcome:

@@ -82,6 +82,17 @@ def add_many(session: Session, *, rows: Sequence[dict[str, Any]], now: datetime)
     session.execute(insert_ignoring_conflicts(session, table, ["dedupe_key"]), values)
 
 
+def lock_group(session: Session, *, group: str) -> None:
+    """Lock the copies of a message group (dedupe keys `group:...`) in id order until the end of the
+    transaction (PostgreSQL; SQLite runs one writing transaction at a time and omits the clause)."""
+    session.execute(
+        select(OutboxMessage.id)
+        .where(OutboxMessage.dedupe_key.like(f"{group}:%"))
+        .order_by(OutboxMessage.id)
+        .with_for_update()
+    ).all()
+
+
 def group_alive(session: Session, *, group: str) -> bool:
     """Whether any copy of a message group (dedupe keys `group:...`) was sent or may still be."""
     found = session.execute(
