@@ -335,6 +335,12 @@ class OutboxWorker:
             )
             return
         with self.db.session() as session:
+            group = _fallback_group(row)
+            if group is not None:
+                # The copies of one scheduled message are recorded one after the other (their rows
+                # locked in id order on PostgreSQL): of two copies refused at the same moment, the
+                # second to record sees the first, so when none reached anyone one of them falls back.
+                repo.lock_group(session, group=group)
             repo.finish(
                 session,
                 message_id=row.id,
@@ -344,10 +350,40 @@ class OutboxWorker:
                 channel=outcome.channel,
                 ts=outcome.ts,
             )
+            if outcome.status in (repo.SKIPPED, repo.FAILED):
+                self._fall_back(session, row)
         if outcome.status == repo.FAILED:
             log.error("outbox: gave up", extra={"fields": {**fields, "error": outcome.error}})
         elif outcome.status == repo.SKIPPED:
             log.warning("outbox: recipient refused", extra={"fields": {**fields, "error": outcome.error}})
+
+    def _fall_back(self, session: Session, row: OutboxMessage) -> None:
+        """When no copy of a scheduled message could reach anyone (every moderator deactivated, a bot,
+        refused), it goes to its fallback recipients (the creator) instead, once (dedupe keys)."""
+        fallback = row.payload.get("fallback")
+        if not isinstance(fallback, dict) or not fallback.get("to") or not fallback.get("group"):
+            return
+        group = str(fallback["group"])
+        if repo.group_alive(session, group=group):
+            return
+        service.messages(
+            session,
+            [
+                {
+                    "team_id": row.team_id,
+                    "to": str(user_id),
+                    "render": row.payload["render"],
+                    "args": row.payload.get("args") or {},
+                    "once": f"{group}:fallback:{user_id}",
+                    "ref": row.ref,
+                    "fallback": {"group": f"{group}:fallback", "to": []},
+                }
+                for user_id in fallback["to"]
+            ],
+        )
+        log.info(
+            "outbox: fallback", extra={"fields": {"delivery": row.id, "recipients": len(fallback["to"])}}
+        )
 
     # ---- the calls -------------------------------------------------------------------------------
     def _turn(self, team_id: str, method: str, channel: str | None = None) -> None:
@@ -382,6 +418,13 @@ class OutboxWorker:
 
 def _send_message(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
     payload = row.payload
+    if "fallback" in payload and is_user_id(row.target):
+        # A scheduled job chose this person from the database (a moderator); whether they can still
+        # receive (not deactivated, not a bot) is asked here, at send time, through the people cache.
+        worker._turn(row.team_id, "users.info")
+        person = worker.people.get(worker.client, row.target, max_age=worker.people.rights_ttl)
+        if person is not None and not person.is_human:
+            return Outcome(repo.SKIPPED, "unreachable")
     lang = worker.language_of(row, payload.get("lang"))
     text, blocks = render(payload["render"], lang, payload.get("args") or {})
     return worker.post(row, row.target, text, blocks)
@@ -490,7 +533,22 @@ def _send_export(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
     return SENT
 
 
+def _fallback_group(row: OutboxMessage) -> str | None:
+    fallback = row.payload.get("fallback") if isinstance(row.payload, dict) else None
+    if isinstance(fallback, dict) and fallback.get("to") and fallback.get("group"):
+        return str(fallback["group"])
+    return None
+
+
+def _send_lookup(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
+    """users.info of one person, to refresh what the scheduled jobs know (bot.people.known_reachable)."""
+    worker._turn(row.team_id, "users.info")
+    worker.people.lookup(worker.client, row.target)
+    return Outcome(repo.SENT)
+
+
 SENDERS: dict[str, Callable[[OutboxWorker, OutboxMessage], Outcome]] = {
+    service.LOOKUP: _send_lookup,
     service.MESSAGE: _send_message,
     service.INVITE: _send_invite,
     service.UPDATE: _send_update,

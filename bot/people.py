@@ -27,6 +27,9 @@ log = logging.getLogger("cdp_bot.people")
 
 PROFILE_TTL = 3600.0  # language, time zone, bot-ness
 RIGHTS_TTL = 300.0  # admin rights and deactivation: trust, so asked again after five minutes
+# How long the scheduled jobs trust what they know of a person without asking (the outbox worker still
+# checks at send time, so a stale "reachable" costs a fallback, never a lost message).
+KNOWN_TTL = 86400.0
 # Slack's answers about a person that will not change by asking again.
 UNKNOWN_PERSON = {"user_not_found", "user_not_visible", "account_inactive"}
 
@@ -72,6 +75,8 @@ class People:
         # How long an answer about admin rights and deactivation is trusted (tests shorten it).
         self.rights_ttl = RIGHTS_TTL
         self._cache: dict[str, tuple[Person, float]] = {}
+        self._gone: dict[str, float] = {}  # people Slack said it does not know, and when
+        self._asked: dict[str, float] = {}  # people whose lookup a scheduled job wrote to the outbox
         self._lock = threading.Lock()
 
     def fetch(self, client: WebClient, user_id: str) -> Person:
@@ -132,6 +137,47 @@ class People:
         with ThreadPoolExecutor(max_workers=min(8, len(wanted))) as pool:
             found = pool.map(lambda u: self.get(client, u, max_age=max_age), wanted)
             return dict(zip(wanted, found, strict=True))
+
+    def known_reachable(self, user_id: str, *, max_age: float = KNOWN_TTL) -> bool | None:
+        """What this process already knows, without asking Slack: True (can receive a DM), False
+        (deactivated, a bot, unknown to Slack), None (never asked, or asked too long ago). Scheduled
+        jobs decide with this; the outbox worker asks Slack at send time (see bot.outbox)."""
+        with self._lock:
+            cached = self._cache.get(user_id)
+            gone = self._gone.get(user_id)
+        if gone is not None and self._monotonic() - gone <= max_age:
+            return False
+        if cached is None or self._monotonic() - cached[1] > max_age:
+            return None
+        return cached[0].is_human
+
+    def to_ask(self, user_ids: Iterable[str], *, max_age: float = KNOWN_TTL) -> list[str]:
+        """Of these people, those this process neither knows nor asked the outbox to look up within
+        `max_age`; they are noted as asked (a scheduled job asks the worker once a day, not each pass)."""
+        now = self._monotonic()
+        wanted = []
+        with self._lock:
+            for user_id in dict.fromkeys(user_ids):
+                cached = self._cache.get(user_id)
+                if cached is not None and now - cached[1] <= max_age:
+                    continue
+                asked = self._asked.get(user_id)
+                if asked is not None and now - asked <= max_age:
+                    continue
+                self._asked[user_id] = now
+                wanted.append(user_id)
+        return wanted
+
+    def lookup(self, client: WebClient, user_id: str) -> None:
+        """Refresh what is known of one person (the outbox worker's `lookup` deliveries); a person
+        Slack does not know (any more) is remembered as unreachable."""
+        try:
+            self.fetch(client, user_id)
+        except SlackApiError as exc:
+            if str(exc.response.get("error")) not in UNKNOWN_PERSON:
+                raise
+            with self._lock:
+                self._gone[user_id] = self._monotonic()
 
     def reachable(self, client: WebClient, user_ids: Iterable[str]) -> list[str]:
         """People who can receive a DM now: not bots, not deactivated (asked again after `rights_ttl`)."""

@@ -12,6 +12,8 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage import schedule
+
 SQLITE_BUSY_TIMEOUT_S = 10
 # COMMIT_DURABILITY: "full" waits for each commit to reach the disk (the default: nothing acknowledged is
 # ever lost); "fast" lets the database flush a fraction of a second later (PostgreSQL synchronous_commit=off,
@@ -103,6 +105,8 @@ class Database:
         self.durability = durability
         self.engine = make_engine(url, durability=durability, **engine_kwargs)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Every unit of work keeps the scheduler's due times in step (storage/schedule.py).
+        event.listen(self._sessions, "before_flush", schedule.before_flush)
         # SQLite: one unit of work at a time in this process (see `_turn`).
         self._turn_lock = threading.RLock() if self.backend == "sqlite" else None
 

@@ -64,6 +64,10 @@ class Community(Base):
     dissolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     dissolved_by: Mapped[str | None] = mapped_column(String(SLACK_ID), nullable=True)
     next_review_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    # The UTC instant `next_review_on` falls due (09:00 local), NULL once its review is opened or when
+    # nothing is scheduled: the tick reads only `next_due_at <= now` (an index range scan). Kept in step
+    # by storage/schedule.py on every flush that changes the date, the cadence, the timezone or the status.
+    next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
     # The circle rule's knobs (PRODUCT.md: "an explainable, configurable rule").
     circle_window_days: Mapped[int] = mapped_column(Integer, default=30)
     inner_min_contributions: Mapped[int] = mapped_column(Integer, default=4)
@@ -290,6 +294,10 @@ class Review(Base):
     completed_by: Mapped[str | None] = mapped_column(String(SLACK_ID), nullable=True)
     answers: Mapped[list[dict[str, str]] | None] = mapped_column(JSON, nullable=True)
     decision: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # The next instant the tick has something to do for this review (send the prompt, retake a stale
+    # claim, escalate, end a snooze); NULL when nothing is left (completed, or every step sent). The tick
+    # reads only `next_step_at <= now`; see storage/schedule.py.
+    next_step_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
 
 
 class Alert(Base):

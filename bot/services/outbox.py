@@ -27,6 +27,7 @@ UPDATE = "update"  # chat.update of every delivered copy of a message (its `ref`
 EDIT = "edit"  # chat.update of one message Slack told us about (a button's message)
 RESPOND = "respond"  # an ephemeral answer through an interaction's response_url
 EXPORT = "export"  # a person's data, uploaded to them as a file
+LOOKUP = "lookup"  # users.info of one person: what the scheduled jobs know of who can receive
 
 
 DONE_KEPT = timedelta(days=7)  # a delivery done this long ago is deleted (see prune)...
@@ -68,6 +69,49 @@ def message(
     if lang is not None:
         payload["lang"] = lang
     return _add(session, team_id=team_id, kind=MESSAGE, target=to, payload=payload, dedupe_key=once, ref=ref)
+
+
+def messages(session: Session, deliveries: list[dict[str, Any]]) -> None:
+    """Several `message` deliveries in one statement (a scheduled job's batch). Each dict: team_id, to,
+    render, args, once, ref and optionally fallback (see bot.outbox: who gets it when nobody could)."""
+    if not deliveries:
+        return
+    rows = []
+    for d in deliveries:
+        payload: dict[str, Any] = {"render": d["render"], "args": d["args"]}
+        if d.get("fallback") is not None:
+            payload["fallback"] = d["fallback"]
+        rows.append(
+            {
+                "team_id": d["team_id"],
+                "kind": MESSAGE,
+                "target": d["to"],
+                "payload": payload,
+                "dedupe_key": d.get("once"),
+                "ref": d.get("ref"),
+            }
+        )
+    repo.add_many(session, rows=rows, now=transport_now())
+    session.info[ENQUEUED] = True
+
+
+def lookups(session: Session, *, team_id: str, user_ids: list[str], period: str) -> None:
+    """Ask Slack about these people after the job (once per `period`, whoever asks): scheduled jobs
+    never call Slack themselves, they decide with what is known and learn for the next pass."""
+    rows = [
+        {
+            "team_id": team_id,
+            "kind": LOOKUP,
+            "target": u,
+            "payload": {},
+            "dedupe_key": f"lookup:{team_id}:{u}:{period}",
+        }
+        for u in dict.fromkeys(user_ids)
+    ]
+    for start in range(0, len(rows), 1000):
+        repo.add_many(session, rows=rows[start : start + 1000], now=transport_now())
+    if rows:
+        session.info[ENQUEUED] = True
 
 
 def text(

@@ -3,28 +3,35 @@ each reminder go out once, across restarts and across instances sharing one data
 
 from __future__ import annotations
 
+import logging
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cache
 
 from sqlalchemy.orm import Session
 
 from bot.domain import cadence, checklist, momentum
 from bot.domain.checklist import ChecklistResult, Decision
+from bot.domain.circles import CircleRule
+from bot.logs import error_fields
 from bot.services import circles as circle_service
 from bot.services import communities as community_service
 from bot.services.communities import CommunityProblem
 from bot.services.privacy import is_former_member
+from storage import schedule
 from storage.models import Community, Membership, Review
 from storage.repositories import activity as activity_repo
-from storage.repositories import communities as community_repo
 from storage.repositories import memberships as membership_repo
+from storage.repositories import momentum as momentum_repo
 from storage.repositories import reviews as review_repo
 
+log = logging.getLogger("cdp_bot.reviews")
+
 # A claim older than this whose prompt is still unsent is taken again (the sender crashed or failed).
-CLAIM_LEASE = timedelta(minutes=10)
+CLAIM_LEASE = schedule.CLAIM_LEASE
 WEEKS_COMPARED = 8
 
 
@@ -40,34 +47,9 @@ def schedule_of(community: Community) -> cadence.ReviewSchedule:
 
 # ---- what is due -----------------------------------------------------------------------------
 def open_due_reviews(session: Session, *, now: datetime) -> int:
-    """Create the review row of every community whose review date has come (idempotent)."""
-    opened = 0
-    for community in community_repo.all_active(session):
-        if community.next_review_on is None:
-            continue
-        if cadence.is_due(schedule_of(community), community.next_review_on, now):
-            review_repo.ensure(
-                session, team_id=community.team_id, community_id=community.id, due_on=community.next_review_on
-            )
-            opened += 1
-    return opened
-
-
-@dataclass(frozen=True)
-class Sendable:
-    review_id: int
-    team_id: str
-    community_id: int
-
-
-def sendable_reviews(session: Session, *, now: datetime) -> list[Sendable]:
-    """Unsent reviews whose community is within working hours now."""
-    result = []
-    for review in review_repo.unsent(session):
-        community = community_repo.get(session, team_id=review.team_id, community_id=review.community_id)
-        if community is not None and cadence.within_working_hours(community.timezone, now):
-            result.append(Sendable(review.id, review.team_id, review.community_id))
-    return result
+    """Create the review row of every community whose review date has come (idempotent): only the
+    communities whose `next_due_at` has come are read (storage/schedule.py keeps it in step)."""
+    return review_repo.open_due(session, now=now)
 
 
 def claim(session: Session, *, review_id: int, now: datetime) -> bool:
@@ -76,17 +58,6 @@ def claim(session: Session, *, review_id: int, now: datetime) -> bool:
 
 def release(session: Session, *, review_id: int) -> None:
     review_repo.release(session, review_id=review_id)
-
-
-def people_of(session: Session, *, team_id: str, review_id: int) -> tuple[list[str], str]:
-    """A review's moderators and the community's creator."""
-    review = review_repo.get(session, team_id=team_id, review_id=review_id)
-    if review is None:
-        raise CommunityProblem("reviews.errors.unknown")
-    community = community_service.require_by_id(session, team_id=team_id, community_id=review.community_id)
-    return membership_repo.moderators(
-        session, team_id=team_id, community_id=community.id
-    ), community.created_by
 
 
 def mark_sent(session: Session, *, review: Review, now: datetime) -> None:
@@ -102,28 +73,49 @@ def mark_sent(session: Session, *, review: Review, now: datetime) -> None:
     )
 
 
-@dataclass(frozen=True)
-class Escalation:
-    review_id: int
-    level: int
+def mark_sent_many(session: Session, *, items: list[tuple[int, str, int]], now: datetime) -> None:
+    """`mark_sent` for a batch of (review id, team, community): one count query, one UPDATE."""
+    by_team: dict[str, set[int]] = defaultdict(set)
+    for _, team_id, community_id in items:
+        by_team[team_id].add(community_id)
+    counts: dict[int, Counter[str]] = {}
+    for team_id, ids in by_team.items():
+        counts.update(membership_repo.counts(session, team_id=team_id, community_ids=ids))
+    review_repo.mark_sent_many(
+        session,
+        sent=[
+            {
+                "rid": rid,
+                "core": counts[cid]["core"],
+                "inner": counts[cid]["inner"],
+                "outer": counts[cid]["outer"],
+            }
+            for rid, _, cid in items
+        ],
+        now=now,
+    )
 
 
-def due_escalations(session: Session, *, now: datetime) -> list[Escalation]:
-    """Unanswered reviews whose next reminder (or end of snooze) has come, within working hours."""
-    due = []
-    for review in review_repo.open_sent(session):
-        community = community_repo.get(session, team_id=review.team_id, community_id=review.community_id)
-        if community is None or not cadence.within_working_hours(community.timezone, now):
-            continue
-        if review.snoozed_until is not None:
-            if now >= review.snoozed_until:
-                due.append(Escalation(review.id, 0))  # the snooze is over: prompt again from the start
-            continue
-        assert review.sent_at is not None
-        level = cadence.escalation_due(review.sent_at, review.escalation_level, now)
-        if level is not None:
-            due.append(Escalation(review.id, int(level)))
-    return due
+def advance_due(session: Session, *, item: review_repo.DueReview, to_level: int, now: datetime) -> bool:
+    """`advance` from what the tick read (no reload): compare-and-set on the level and the snooze."""
+    if to_level == 0:
+        return review_repo.advance(
+            session,
+            review_id=item.id,
+            from_level=item.escalation_level,
+            snoozed_until=item.snoozed_until,
+            to_level=0,
+            values={"snoozed_until": None, "sent_at": now},
+        )
+    return review_repo.advance(
+        session,
+        review_id=item.id,
+        from_level=item.escalation_level,
+        snoozed_until=None,
+        to_level=to_level,
+        values={},
+        current_sent_at=item.sent_at,
+    )
 
 
 def advance(session: Session, *, review: Review, to_level: int, now: datetime) -> bool:
@@ -144,6 +136,7 @@ def advance(session: Session, *, review: Review, to_level: int, now: datetime) -
         snoozed_until=None,
         to_level=to_level,
         values={},
+        current_sent_at=review.sent_at,
     )
 
 
@@ -258,6 +251,85 @@ class ReviewSummary:
     usual_week: float | None  # median of the community's own previous weeks; None: no such week yet
     next_review_on: date | None
     weeks_compared: int = WEEKS_COMPARED  # how many previous weeks `usual_week` is the median of
+
+
+def summaries(session: Session, *, review_ids: list[int], now: datetime) -> dict[int, ReviewSummary]:
+    """`summary` of every review of a batch from five set-based queries (the reviews and their
+    communities; the earlier reviews; the memberships; contributions per community and day; each
+    member's last contribution). `summary` below stays the specification (a test holds them equal)."""
+    found = momentum_repo.reviews_of(session, review_ids=review_ids)
+    if not found:
+        return {}
+    ids = {community.id for _, community, _ in found}
+    earlier = momentum_repo.done_reviews(session, community_ids=ids)
+    members = momentum_repo.members(session, community_ids=ids)
+    todays = {
+        community.id: now.astimezone(cadence.zone(community.timezone)).date() for _, community, _ in found
+    }
+    first = min(todays.values()) - timedelta(days=7 * (WEEKS_COMPARED + 1) - 1)
+    daily = momentum_repo.daily_contributions(session, community_ids=ids, since=first)
+    last_days = momentum_repo.last_contribution_days(session, community_ids=ids)
+    result: dict[int, ReviewSummary] = {}
+    for review, community, next_review_on in found:
+        zone = cadence.zone(community.timezone)
+        today = todays[community.id]
+        people = members.get(community.id, [])
+        last = last_days.get(community.id, {})
+        counts: Counter[str] = Counter()
+        for m in people:
+            counts["core" if m.role == "core" else m.circle] += 1
+        before = next((r for r in earlier.get(community.id, []) if r.id != review.id), None)
+        previous_counts = None
+        since = community.created_at
+        if before is not None and before.inner_count is not None:
+            previous_counts = (before.core_count or 0, before.inner_count, before.outer_count or 0)
+            since = before.sent_at or before.completed_at or since
+        lurking_days = _lurking_days(
+            community.window_days,
+            community.inner_min_contributions,
+            community.inner_min_days,
+            community.demotion_grace_days,
+        )
+        lurking = 0
+        for m in people:
+            joined_on = m.joined_at.astimezone(zone).date()
+            contributed = m.user_id in last and last[m.user_id] >= joined_on
+            if m.role != "core" and (today - joined_on).days >= lurking_days and not contributed:
+                lurking += 1
+        weekly = [0] * (WEEKS_COMPARED + 1)
+        for day, number in daily.get(community.id, {}).items():
+            if today - timedelta(days=7 * (WEEKS_COMPARED + 1) - 1) <= day <= today:
+                weekly[(today - day).days // 7] += number
+        created_on = community.created_at.astimezone(zone).date()
+        history = _weeks_before(weekly, today=today, created_on=created_on, last=last)
+        result[review.id] = ReviewSummary(
+            name=community.name,
+            counts=counts,
+            previous_counts=previous_counts,
+            new_members=sum(1 for m in people if m.joined_at >= since and m.joined_via != "creation"),
+            lurking=lurking,
+            this_week=weekly[0],
+            usual_week=statistics.median(history) if history else None,
+            next_review_on=next_review_on,
+            weeks_compared=len(history),
+        )
+    return result
+
+
+def _weeks_before(weekly: list[int], *, today: date, created_on: date, last: dict[str, date]) -> list[int]:
+    """`_previous_weeks` on figures already read."""
+    active_weeks = [week for week in range(1, len(weekly)) if weekly[week]]
+    start = created_on
+    if active_weeks:
+        start = min(start, today - timedelta(days=7 * max(active_weeks) + 6))
+    history = [
+        count
+        for week, count in enumerate(weekly[1:], start=1)
+        if today - timedelta(days=7 * week + 6) >= start
+    ]
+    if not any(history) and not any(day < today - timedelta(days=6) for day in last.values()):
+        return []
+    return history
 
 
 def summary(session: Session, *, review: Review, now: datetime) -> ReviewSummary:
@@ -461,3 +533,103 @@ def mark_greeted(
         if membership.user_id in waiting:
             membership.greeted_at = now
     return len(waiting)
+
+
+# ---- momentum, for every community at once ---------------------------------------------------
+@dataclass(frozen=True)
+class MomentumCandidate:
+    """One active community within its working hours: its signals (`moderators_active` still to be
+    set by who can receive) and the people an alert could go to, all from the database."""
+
+    check: MomentumCheck
+    signals: momentum.CommunitySignals
+    members: list[str]
+    today: date
+
+
+def momentum_candidates(session: Session, *, now: datetime) -> list[MomentumCandidate]:
+    """`momentum_check` and `signals` for every active community within its working hours, from a
+    few set-based queries (communities; memberships; contributions per community and day over the
+    rules' window; each member's last contribution; the inner circle at the last review). The same
+    figures as the per-community functions above; contributors are read only when an alert needs them.
+    A community whose row is broken (an unknown timezone) is logged and left out."""
+    rows: list[tuple[momentum_repo.CommunityRow, date]] = []
+    for row in momentum_repo.active_communities(session):
+        try:
+            if cadence.within_working_hours(row.timezone, now):
+                rows.append((row, now.astimezone(cadence.zone(row.timezone)).date()))
+        except ValueError as exc:
+            log.error(
+                "momentum pass failed for a community",
+                extra={"fields": {"team": row.team_id, "community": row.id, **error_fields(exc)}},
+            )
+    if not rows:
+        return []
+    # Every active community is read: the queries scan them by a subquery, not by a list of ids.
+    members = momentum_repo.members(session, community_ids=None)
+    weeks = momentum.HISTORY_DAYS // 7
+    blocks = {
+        day: momentum_repo.weekly_blocks(session, today=day, weeks=weeks, community_ids=None)
+        for day in sorted({today for _, today in rows})
+    }
+    last_days = momentum_repo.last_contribution_days(session, community_ids=None)
+    inner_before = momentum_repo.inner_at_last_review(session, community_ids=None)
+    result = []
+    for row, today in rows:
+        zone = cadence.zone(row.timezone)
+        people = members.get(row.id, [])
+        last = last_days.get(row.id, {})
+        core = [m for m in people if m.role == "core"]
+        lurking_days = _lurking_days(
+            row.window_days, row.inner_min_contributions, row.inner_min_days, row.demotion_grace_days
+        )
+        waiting = 0
+        for m in people:
+            if m.role == "core" or m.greeted:
+                continue
+            joined_on = m.joined_at.astimezone(zone).date()
+            # The circle rule's lurking flag (bot.domain.circles.decide), with the "contributed since
+            # joining, however long ago" correction of bot.services.circles: nothing since joining.
+            contributed = m.user_id in last and last[m.user_id] >= joined_on
+            if (today - joined_on).days >= lurking_days and not contributed:
+                waiting += 1
+        # Every range the momentum rules sum (the last 14 days, each of the 8 weeks before) is a union
+        # of whole 7-day blocks ending today, so each block's total stands on its last day: the
+        # database sums ten blocks per community instead of returning seventy days.
+        per_block = blocks[today].get(row.id, {})
+        signals = momentum.CommunitySignals(
+            today=today,
+            moderators_active=0,
+            core_last_contribution=max((last[m.user_id] for m in core if m.user_id in last), default=None),
+            daily_contributions={today - timedelta(days=7 * k): n for k, n in per_block.items()},
+            lurkers_not_greeted=waiting,
+            inner_now=sum(1 for m in people if m.role != "core" and m.circle == "inner"),
+            inner_at_last_review=inner_before.get(row.id),
+            created_on=row.created_at.astimezone(zone).date(),
+        )
+        check = MomentumCheck(
+            row.id, row.team_id, row.name, row.language, row.created_by, [m.user_id for m in core], []
+        )
+        result.append(MomentumCandidate(check, signals, [m.user_id for m in people], today))
+    return result
+
+
+@cache
+def _lurking_days(window: int, contributions: int, days: int, grace: int) -> int:
+    """The circle rule's lurking threshold for these settings (few distinct settings: computed once)."""
+    return CircleRule.within_bounds(
+        window_days=window,
+        inner_min_contributions=contributions,
+        inner_min_days=days,
+        demotion_grace_days=grace,
+    ).lurking_days
+
+
+def contributors_of(session: Session, *, candidate: MomentumCandidate) -> list[str]:
+    """Members by contributions in the last 30 days, most first (`MomentumCheck.contributors`)."""
+    return momentum_repo.contributors(
+        session,
+        community_id=candidate.check.community_id,
+        since=candidate.today - timedelta(days=29),
+        members=candidate.members,
+    )

@@ -138,7 +138,9 @@ def dissolve(session: Session, *, community_id: int, actor: str, now: datetime) 
     result = session.execute(
         update(Community)
         .where(Community.id == community_id, Community.status == "active")
-        .values(status="dissolved", dissolved_at=now, dissolved_by=actor, next_review_on=None)
+        .values(
+            status="dissolved", dissolved_at=now, dissolved_by=actor, next_review_on=None, next_due_at=None
+        )
         .returning(Community.id)
         .execution_options(synchronize_session="fetch")
     )

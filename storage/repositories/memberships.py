@@ -65,16 +65,20 @@ def moderators(session: Session, *, team_id: str, community_id: int) -> list[str
     )
 
 
-def moderators_of(session: Session, *, team_id: str, community_ids: Iterable[int]) -> dict[int, list[str]]:
-    """The core group of each community, by one query (the directory: not one query per community)."""
-    ids = list(community_ids)
+def moderators_of(
+    session: Session, *, community_ids: Iterable[int], team_id: str | None = None
+) -> dict[int, list[str]]:
+    """The core group of each community, by one query (the directory, the clock: not one per community).
+    Every id asked about is a key, with an empty list when nobody moderates it; `team_id` narrows the
+    query to one workspace (the directory), the clock's batches span several."""
+    ids = sorted(set(community_ids))
     result: dict[int, list[str]] = {community_id: [] for community_id in ids}
     if not ids:
         return result
     rows = session.execute(
         select(Membership.community_id, Membership.user_id)
         .where(
-            Membership.team_id == team_id,
+            *([Membership.team_id == team_id] if team_id is not None else []),
             Membership.community_id.in_(ids),
             Membership.left_at.is_(None),
             Membership.role == "core",

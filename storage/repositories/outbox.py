@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Table, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import OutboxMessage
@@ -55,6 +55,52 @@ def add(
     )
     row = session.execute(statement).first()
     return int(row[0]) if row is not None else None
+
+
+def add_many(session: Session, *, rows: Sequence[dict[str, Any]], now: datetime) -> None:
+    """`add` for a batch in one statement (a scheduled job's deliveries); rows carry team_id, kind,
+    target, payload, dedupe_key, ref. A row whose `dedupe_key` exists is skipped, as in `add`."""
+    if not rows:
+        return
+    values = [
+        {
+            "team_id": row["team_id"],
+            "kind": row["kind"],
+            "target": row["target"],
+            "payload": row["payload"],
+            "dedupe_key": row.get("dedupe_key"),
+            "ref": row.get("ref"),
+            "status": PENDING,
+            "created_at": now,
+            "not_before": now,
+            "attempts": 0,
+        }
+        for row in rows
+    ]
+    # One executemany of a one-row statement: a multi-row VALUES compiles every parameter (slow in Python).
+    table = cast(Table, OutboxMessage.__table__)
+    session.execute(insert_ignoring_conflicts(session, table, ["dedupe_key"]), values)
+
+
+def lock_group(session: Session, *, group: str) -> None:
+    """Lock the copies of a message group (dedupe keys `group:...`) in id order until the end of the
+    transaction (PostgreSQL; SQLite runs one writing transaction at a time and omits the clause)."""
+    session.execute(
+        select(OutboxMessage.id)
+        .where(OutboxMessage.dedupe_key.like(f"{group}:%"))
+        .order_by(OutboxMessage.id)
+        .with_for_update()
+    ).all()
+
+
+def group_alive(session: Session, *, group: str) -> bool:
+    """Whether any copy of a message group (dedupe keys `group:...`) was sent or may still be."""
+    found = session.execute(
+        select(OutboxMessage.id)
+        .where(OutboxMessage.dedupe_key.like(f"{group}:%"), OutboxMessage.status.in_((PENDING, SENT)))
+        .limit(1)
+    ).first()
+    return found is not None
 
 
 def _due(now: datetime) -> Any:

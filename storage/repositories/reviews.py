@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import Table, and_, bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session
 
+from bot.domain import cadence
 from storage.models import Alert, Community, Review
 from storage.repositories.upsert import insert_ignoring_conflicts
+from storage.schedule import CLAIM_LEASE, DUE_AT_ONCE, REVIEWS
 
 
 def get(session: Session, *, team_id: str, review_id: int) -> Review | None:
@@ -28,7 +31,12 @@ def ensure(
     """The review of `community` due on `due_on`, created if needed: two instances create one row."""
     session.execute(
         insert_ignoring_conflicts(session, Review, ["team_id", "community_id", "due_on"]).values(
-            team_id=team_id, community_id=community_id, due_on=due_on, on_demand=on_demand, escalation_level=0
+            team_id=team_id,
+            community_id=community_id,
+            due_on=due_on,
+            on_demand=on_demand,
+            escalation_level=0,
+            next_step_at=DUE_AT_ONCE,
         )
     )
     return session.scalars(
@@ -36,6 +44,42 @@ def ensure(
             Review.team_id == team_id, Review.community_id == community_id, Review.due_on == due_on
         )
     ).one()
+
+
+def open_due(session: Session, *, now: datetime) -> int:
+    """Create the review of every active community whose review date has come, and clear its due time
+    (the review row now carries the schedule). Reads only `next_due_at <= now` (an index range scan);
+    of two instances, both may insert, the unique key keeps one row."""
+    due = session.execute(
+        select(Community.id, Community.team_id, Community.next_review_on).where(
+            Community.next_due_at <= now, Community.status == "active"
+        )
+    ).all()
+    if not due:
+        return 0
+    rows = [
+        {
+            "team_id": team_id,
+            "community_id": community_id,
+            "due_on": day,
+            "on_demand": False,
+            "escalation_level": 0,
+            "next_step_at": DUE_AT_ONCE,
+        }
+        for community_id, team_id, day in due
+        if day is not None
+    ]
+    if rows:
+        session.execute(
+            insert_ignoring_conflicts(session, Review, ["team_id", "community_id", "due_on"]).values(rows)
+        )
+    session.execute(
+        update(Community)
+        .where(Community.id.in_([row[0] for row in due]), Community.next_due_at <= now)
+        .values(next_due_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    return len(rows)
 
 
 def claim(session: Session, *, review_id: int, now: datetime, stale_before: datetime) -> bool:
@@ -51,10 +95,97 @@ def claim(session: Session, *, review_id: int, now: datetime, stale_before: date
             Review.completed_at.is_(None),
             or_(Review.claimed_at.is_(None), Review.claimed_at < stale_before),
         )
-        .values(claimed_at=now)
+        .values(claimed_at=now, next_step_at=now + CLAIM_LEASE)
         .returning(Review.id)
     )
     return session.execute(statement).first() is not None
+
+
+def claim_many(
+    session: Session, *, review_ids: Collection[int], now: datetime, stale_before: datetime
+) -> list[int]:
+    """`claim` for a batch, in one statement: the ids this caller won (the others are another's)."""
+    if not review_ids:
+        return []
+    statement = (
+        update(Review)
+        .where(
+            Review.id.in_(list(review_ids)),
+            Review.sent_at.is_(None),
+            Review.completed_at.is_(None),
+            or_(Review.claimed_at.is_(None), Review.claimed_at < stale_before),
+        )
+        .values(claimed_at=now, next_step_at=now + CLAIM_LEASE)
+        .returning(Review.id)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(int(row[0]) for row in session.execute(statement))
+
+
+def mark_sent_many(session: Session, *, sent: Sequence[dict[str, Any]], now: datetime) -> None:
+    """The prompts of a batch went to the outbox: sent, with the circles as they were, and the first
+    escalation's time as the next step. `sent`: dicts of rid, core, inner, outer."""
+    if not sent:
+        return
+    first_reminder = now + cadence.Escalation.MODERATORS_REMINDER.delay
+    session.execute(
+        update(REVIEWS)
+        .where(REVIEWS.c.id == bindparam("rid"))
+        .values(
+            sent_at=now,
+            core_count=bindparam("core"),
+            inner_count=bindparam("inner"),
+            outer_count=bindparam("outer"),
+            next_step_at=first_reminder,
+        ),
+        list(sent),
+    )
+
+
+def reschedule(session: Session, *, steps: Sequence[dict[str, Any]]) -> None:
+    """Move the next step of some reviews (`rid`, `step`): e.g. to the next working hour."""
+    if steps:
+        session.execute(
+            update(REVIEWS).where(REVIEWS.c.id == bindparam("rid")).values(next_step_at=bindparam("step")),
+            list(steps),
+        )
+
+
+@dataclass(frozen=True)
+class DueReview:
+    """An open review whose next step has come, with what the tick needs of its community."""
+
+    id: int
+    team_id: str
+    community_id: int
+    claimed_at: datetime | None
+    sent_at: datetime | None
+    escalation_level: int
+    snoozed_until: datetime | None
+    timezone: str
+    created_by: str
+
+
+def due(session: Session, *, now: datetime, limit: int = 1000) -> list[DueReview]:
+    """Open reviews of active communities whose `next_step_at` has come (an index range scan)."""
+    rows = session.execute(
+        select(
+            Review.id,
+            Review.team_id,
+            Review.community_id,
+            Review.claimed_at,
+            Review.sent_at,
+            Review.escalation_level,
+            Review.snoozed_until,
+            Community.timezone,
+            Community.created_by,
+        )
+        .join(Community, Community.id == Review.community_id)
+        .where(Review.next_step_at <= now, Review.completed_at.is_(None), Community.status == "active")
+        .order_by(Review.next_step_at, Review.id)
+        .limit(limit)
+    ).all()
+    return [DueReview(*row) for row in rows]
 
 
 def complete(session: Session, *, review_id: int, values: dict[str, Any]) -> bool:
@@ -62,7 +193,7 @@ def complete(session: Session, *, review_id: int, values: dict[str, Any]) -> boo
     statement = (
         update(Review)
         .where(Review.id == review_id, Review.completed_at.is_(None))
-        .values(**values)
+        .values(next_step_at=None, **values)
         .returning(Review.id)
         .execution_options(synchronize_session="fetch")
     )
@@ -72,7 +203,9 @@ def complete(session: Session, *, review_id: int, values: dict[str, Any]) -> boo
 def release(session: Session, *, review_id: int) -> None:
     """The send failed: let the next tick try again."""
     session.execute(
-        update(Review).where(Review.id == review_id, Review.sent_at.is_(None)).values(claimed_at=None)
+        update(Review)
+        .where(Review.id == review_id, Review.sent_at.is_(None))
+        .values(claimed_at=None, next_step_at=DUE_AT_ONCE)
     )
 
 
@@ -84,8 +217,15 @@ def advance(
     snoozed_until: datetime | None,
     to_level: int,
     values: dict[str, Any],
+    current_sent_at: datetime | None = None,
 ) -> bool:
-    """Move an open review to its next step, once: compare-and-set on the level and the snooze."""
+    """Move an open review to its next step, once: compare-and-set on the level and the snooze.
+    `values` must carry `sent_at` when it changes (the end of a snooze), for the next step's time."""
+    sent_at = values.get("sent_at")
+    next_step = None
+    if to_level < max(cadence.Escalation):
+        base = sent_at if sent_at is not None else current_sent_at
+        next_step = base + cadence.Escalation(to_level + 1).delay if base is not None else None
     snooze_matches = (
         Review.snoozed_until.is_(None) if snoozed_until is None else Review.snoozed_until == snoozed_until
     )
@@ -97,28 +237,10 @@ def advance(
             snooze_matches,
             Review.completed_at.is_(None),
         )
-        .values(escalation_level=to_level, **values)
+        .values(escalation_level=to_level, next_step_at=next_step, **values)
         .returning(Review.id)
     )
     return session.execute(statement).first() is not None
-
-
-def unsent(session: Session) -> Sequence[Review]:
-    return session.scalars(
-        select(Review)
-        .join(Community, Community.id == Review.community_id)
-        .where(Review.sent_at.is_(None), Review.completed_at.is_(None), Community.status == "active")
-        .order_by(Review.id)
-    ).all()
-
-
-def open_sent(session: Session) -> Sequence[Review]:
-    return session.scalars(
-        select(Review)
-        .join(Community, Community.id == Review.community_id)
-        .where(Review.sent_at.is_not(None), Review.completed_at.is_(None), Community.status == "active")
-        .order_by(Review.id)
-    ).all()
 
 
 def previous(session: Session, *, team_id: str, community_id: int, before_id: int) -> Review | None:
@@ -175,6 +297,32 @@ def claim_alert(
     )
     row = session.execute(statement).first()
     return session.get(Alert, row[0]) if row is not None else None
+
+
+def claim_alerts(
+    session: Session, *, alerts: Sequence[dict[str, Any]], now: datetime
+) -> dict[tuple[int, str], int]:
+    """`claim_alert` for a batch (dicts of team_id, community_id, kind, period, figures) in one
+    executemany: the (community, kind) this caller claimed, with the alert's id. An alert whose unique
+    key exists (fired this period, or claimed by another instance) is not returned."""
+    if not alerts:
+        return {}
+    table = cast(Table, Alert.__table__)
+    statement = insert_ignoring_conflicts(
+        session, table, ["team_id", "community_id", "kind", "period"]
+    ).returning(table.c.id, table.c.community_id, table.c.kind)
+    rows = session.execute(statement, [{**alert, "claimed_at": now} for alert in alerts]).all()
+    return {(int(community_id), str(kind)): int(alert_id) for alert_id, community_id, kind in rows}
+
+
+def mark_alerts_sent(session: Session, *, alert_ids: Collection[int], now: datetime) -> None:
+    if alert_ids:
+        session.execute(
+            update(Alert)
+            .where(Alert.id.in_(sorted(alert_ids)))
+            .values(sent_at=now)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def stale_unsent_alerts(session: Session, *, stale_before: datetime) -> Sequence[Alert]:

@@ -1,0 +1,275 @@
+"""The momentum pass's reads: a few set-based queries over every active community at once (GROUP BY
+community over the window the rules need), never one query per community."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Date, Integer, and_, cast, func, literal, or_, select
+from sqlalchemy.orm import Session
+
+from storage.models import ActivityDay, Alert, Community, Membership, Review
+
+
+@dataclass(frozen=True)
+class CommunityRow:
+    id: int
+    team_id: str
+    name: str
+    language: str
+    timezone: str
+    created_by: str
+    created_at: datetime
+    window_days: int
+    inner_min_contributions: int
+    inner_min_days: int
+    demotion_grace_days: int
+
+
+@dataclass(frozen=True)
+class MemberRow:
+    community_id: int
+    user_id: str
+    role: str
+    circle: str
+    joined_naive: datetime  # UTC without its tzinfo: read raw, as a pass reads every member
+    greeted: bool
+    joined_via: str
+
+    @property
+    def joined_at(self) -> datetime:
+        return self.joined_naive.replace(tzinfo=UTC)
+
+
+def active_communities(session: Session) -> list[CommunityRow]:
+    rows = session.execute(
+        select(
+            Community.id,
+            Community.team_id,
+            Community.name,
+            Community.language,
+            Community.timezone,
+            Community.created_by,
+            Community.created_at,
+            Community.circle_window_days,
+            Community.inner_min_contributions,
+            Community.inner_min_days,
+            Community.demotion_grace_days,
+        )
+        .where(Community.status == "active")
+        .order_by(Community.id)
+    ).all()
+    return [CommunityRow(*row) for row in rows]
+
+
+def _ids(community_ids: Collection[int]) -> list[int]:
+    return sorted(set(community_ids))
+
+
+def _in_scope(column: Any, community_ids: Collection[int] | None) -> Any:
+    """`column` in these communities; None: every active community (a subquery, not a long IN list)."""
+    if community_ids is None:
+        return column.in_(select(Community.id).where(Community.status == "active").scalar_subquery())
+    return column.in_(_ids(community_ids))
+
+
+def members(session: Session, *, community_ids: Collection[int] | None) -> dict[int, list[MemberRow]]:
+    """Active memberships by community, in joining order (the moderators' order)."""
+    result: dict[int, list[MemberRow]] = defaultdict(list)
+    rows = (
+        session.connection()
+        .execute(
+            select(
+                Membership.community_id,
+                Membership.user_id,
+                Membership.role,
+                Membership.circle,
+                Membership.joined_at,
+                Membership.greeted_at.is_not(None),
+                Membership.joined_via,
+            )
+            .where(_in_scope(Membership.community_id, community_ids), Membership.left_at.is_(None))
+            .order_by(Membership.community_id, Membership.joined_at, Membership.id)
+        )
+        .all()
+    )
+    for row in rows:
+        result[row[0]].append(MemberRow(*row))
+    return result
+
+
+def weekly_blocks(
+    session: Session, *, today: date, weeks: int, community_ids: Collection[int] | None
+) -> dict[int, dict[int, int]]:
+    """Contributions per community in 7-day blocks ending `today`: block k covers today - 7k - 6 ...
+    today - 7k, for k < `weeks`. Summed by the database (GROUP BY community, block)."""
+    first = today - timedelta(days=7 * weeks - 1)
+    if session.get_bind().dialect.name == "postgresql":
+        age: Any = literal(today, Date) - ActivityDay.day
+    else:
+        age = cast(func.julianday(literal(today.isoformat())) - func.julianday(ActivityDay.day), Integer)
+    block = (age // 7).label("block")  # integer division on both databases
+    result: dict[int, dict[int, int]] = defaultdict(dict)
+    rows = (
+        session.connection()
+        .execute(
+            select(ActivityDay.community_id, block, func.sum(ActivityDay.contributions))
+            .where(
+                _in_scope(ActivityDay.community_id, community_ids),
+                ActivityDay.day >= first,
+                ActivityDay.day <= today,
+            )
+            .group_by(ActivityDay.community_id, block)
+        )
+        .all()
+    )
+    for community_id, number, total in rows:
+        result[community_id][int(number)] = int(total or 0)
+    return result
+
+
+def daily_contributions(
+    session: Session, *, community_ids: Collection[int], since: date
+) -> dict[int, dict[date, int]]:
+    """Contributions per community and day from `since` on."""
+    result: dict[int, dict[date, int]] = defaultdict(dict)
+    rows = session.execute(
+        select(ActivityDay.community_id, ActivityDay.day, func.sum(ActivityDay.contributions))
+        .where(ActivityDay.community_id.in_(_ids(community_ids)), ActivityDay.day >= since)
+        .group_by(ActivityDay.community_id, ActivityDay.day)
+    ).all()
+    for community_id, day, total in rows:
+        result[community_id][day] = int(total or 0)
+    return result
+
+
+def last_contribution_days(
+    session: Session, *, community_ids: Collection[int] | None
+) -> dict[int, dict[str, date]]:
+    """Each member's latest day with a contribution, however long ago, by community."""
+    result: dict[int, dict[str, date]] = defaultdict(dict)
+    rows = (
+        session.connection()
+        .execute(
+            select(ActivityDay.community_id, ActivityDay.user_id, func.max(ActivityDay.day))
+            .where(_in_scope(ActivityDay.community_id, community_ids), ActivityDay.contributions > 0)
+            .group_by(ActivityDay.community_id, ActivityDay.user_id)
+        )
+        .all()
+    )
+    for community_id, user_id, day in rows:
+        result[community_id][user_id] = day
+    return result
+
+
+def inner_at_last_review(session: Session, *, community_ids: Collection[int] | None) -> dict[int, int]:
+    """The inner circle at each community's latest review that went out (`latest_done`)."""
+    done = and_(
+        Review.inner_count.is_not(None), or_(Review.sent_at.is_not(None), Review.completed_at.is_not(None))
+    )
+    latest = (
+        select(Review.community_id, func.max(Review.id).label("rid"))
+        .where(_in_scope(Review.community_id, community_ids), done)
+        .group_by(Review.community_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Review.community_id, Review.inner_count).join(latest, Review.id == latest.c.rid)
+    ).all()
+    return {community_id: int(count) for community_id, count in rows if count is not None}
+
+
+def claimed_alerts(session: Session, *, periods: Collection[str]) -> set[tuple[int, str, str]]:
+    """(community, kind, period) of the alerts already claimed in these periods."""
+    rows = session.execute(
+        select(Alert.community_id, Alert.kind, Alert.period).where(Alert.period.in_(sorted(set(periods))))
+    ).all()
+    return {(int(c), str(k), str(p)) for c, k, p in rows}
+
+
+def contributors(session: Session, *, community_id: int, since: date, members: Collection[str]) -> list[str]:
+    """Members by contributions since `since`, most first (ties: as the database groups them)."""
+    rows: list[Any] = list(
+        session.execute(
+            select(ActivityDay.user_id, func.sum(ActivityDay.contributions).label("total"))
+            .where(ActivityDay.community_id == community_id, ActivityDay.day >= since)
+            .group_by(ActivityDay.user_id)
+        ).all()
+    )
+    wanted = set(members)
+    totals = [(user_id, int(total or 0)) for user_id, total in rows if user_id in wanted and (total or 0) > 0]
+    totals.sort(key=lambda pair: -pair[1])
+    return [user_id for user_id, _ in totals]
+
+
+@dataclass(frozen=True)
+class ReviewRow:
+    id: int
+    community_id: int
+    core_count: int | None
+    inner_count: int | None
+    outer_count: int | None
+    sent_at: datetime | None
+    completed_at: datetime | None
+
+
+def reviews_of(session: Session, *, review_ids: Collection[int]) -> list[tuple[ReviewRow, CommunityRow, Any]]:
+    """Reviews with their community (and its next review date)."""
+    rows = session.execute(
+        select(
+            Review.id,
+            Review.community_id,
+            Review.core_count,
+            Review.inner_count,
+            Review.outer_count,
+            Review.sent_at,
+            Review.completed_at,
+            Community.id,
+            Community.team_id,
+            Community.name,
+            Community.language,
+            Community.timezone,
+            Community.created_by,
+            Community.created_at,
+            Community.circle_window_days,
+            Community.inner_min_contributions,
+            Community.inner_min_days,
+            Community.demotion_grace_days,
+            Community.next_review_on,
+        )
+        .join(Community, Community.id == Review.community_id)
+        .where(Review.id.in_(sorted(set(review_ids))))
+    ).all()
+    result = []
+    for row in rows:
+        values: tuple[Any, ...] = tuple(row)
+        result.append((ReviewRow(*values[:7]), CommunityRow(*values[7:18]), values[18]))
+    return result
+
+
+def done_reviews(session: Session, *, community_ids: Collection[int]) -> dict[int, list[ReviewRow]]:
+    """Reviews that went out (sent or completed), by community, newest first."""
+    result: dict[int, list[ReviewRow]] = defaultdict(list)
+    rows = session.execute(
+        select(
+            Review.id,
+            Review.community_id,
+            Review.core_count,
+            Review.inner_count,
+            Review.outer_count,
+            Review.sent_at,
+            Review.completed_at,
+        )
+        .where(
+            Review.community_id.in_(_ids(community_ids)),
+            or_(Review.sent_at.is_not(None), Review.completed_at.is_not(None)),
+        )
+        .order_by(Review.community_id, Review.id.desc())
+    ).all()
+    for row in rows:
+        result[row[1]].append(ReviewRow(*row))
+    return result
