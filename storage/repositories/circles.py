@@ -1,0 +1,233 @@
+"""The circle rule as SQL, for many communities at once: who moves between circles today, and the moves.
+
+`bot/domain/circles.py` is the specification (tests/test_circles_sql.py holds this module to it on
+random histories, on both databases). This module returns only the members whose circle changes,
+never every membership, so the daily pass costs memory in proportion to what changes.
+
+How the rule becomes SQL (T = the community's local today, W = window, G = grace):
+- **promotion**: an outer member whose window [T-W+1, T] has at least `min_contributions` contributions
+  on at least `min_days` distinct days: one GROUP BY over the window's rows only;
+- **demotion**: an inner member who has been inner since before T-G+1 (local date) and who qualified on
+  no day D of the grace period [F, T], F = T-G+1. It is enough to look at D = F and at the days in
+  [F, T] with a contribution: for any D, the window ending on the last active day d <= D inside
+  [D-W+1, D] holds all of D's window activity (if d >= F), else the window ending on F does (d < F <= D).
+  The windows ending on active days are running sums over days (a RANGE frame of W-1 days, so one
+  statement per distinct window length); the window ending on F is one more GROUP BY.
+Dates are computed in Python (each community's local "today" from its timezone) and passed with the
+community as one JSON parameter, so both databases run the same statement shape.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from itertools import groupby
+from typing import Any
+
+from sqlalchemy import insert, text, update
+from sqlalchemy.orm import Session
+
+from storage.models import CircleChange, Membership
+
+# Ids per UPDATE: well under SQLite's 32,766 bound parameters and PostgreSQL's 65,535.
+MOVE_CHUNK = 5000
+
+
+@dataclass(frozen=True)
+class CircleTarget:
+    """One community to evaluate, with its rule (already clamped into bounds) and its local today."""
+
+    community_id: int
+    team_id: str
+    today: date
+    window_days: int
+    min_contributions: int
+    min_days: int
+    grace_days: int
+    # Inner since before this instant (UTC) means inner since before the local day T-G+1.
+    since_cutoff: datetime
+
+    def as_json(self) -> dict[str, Any]:
+        window_start = self.today - timedelta(days=self.window_days - 1)
+        check_start = self.today - timedelta(days=self.grace_days - 1)
+        horizon = check_start - timedelta(days=self.window_days - 1)
+        return {
+            "community_id": self.community_id,
+            "team_id": self.team_id,
+            "today": self.today.isoformat(),
+            "window_start": window_start.isoformat(),
+            "check_start": check_start.isoformat(),
+            "horizon": horizon.isoformat(),
+            # Naive UTC with microseconds: how UTCDateTime is stored (SQLite compares it as text).
+            "since_cutoff": self.since_cutoff.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"),
+            "min_contributions": self.min_contributions,
+            "min_days": self.min_days,
+        }
+
+
+@dataclass(frozen=True)
+class CircleMove:
+    """A member whose circle changes today; `contributions` and `days` are their window's figures."""
+
+    membership_id: int
+    team_id: str
+    community_id: int
+    user_id: str
+    from_circle: str
+    to_circle: str
+    contributions: int
+    days: int
+
+
+_TARGETS = {
+    "postgresql": """
+        SELECT * FROM jsonb_to_recordset(CAST(:targets AS jsonb)) AS x(
+            community_id integer, team_id text, today date, window_start date, check_start date,
+            horizon date, since_cutoff timestamp, min_contributions integer, min_days integer)
+    """,
+    "sqlite": """
+        SELECT json_extract(value, '$.community_id') AS community_id,
+               json_extract(value, '$.team_id') AS team_id,
+               json_extract(value, '$.today') AS today,
+               json_extract(value, '$.window_start') AS window_start,
+               json_extract(value, '$.check_start') AS check_start,
+               json_extract(value, '$.horizon') AS horizon,
+               json_extract(value, '$.since_cutoff') AS since_cutoff,
+               json_extract(value, '$.min_contributions') AS min_contributions,
+               json_extract(value, '$.min_days') AS min_days
+        FROM json_each(:targets)
+    """,
+}
+
+# A day as a whole number, for the RANGE frame (consecutive days differ by one on both databases).
+_DAY_NUMBER = {"postgresql": "(a.day - DATE '2000-01-01')", "sqlite": "CAST(julianday(a.day) AS INTEGER)"}
+
+_MOVES = """
+WITH t AS ({targets}),
+-- Promotions: today's window, for every member who contributed in it.
+win AS (
+    SELECT a.community_id, a.user_id, SUM(a.contributions) AS total, COUNT(DISTINCT a.day) AS days
+    FROM t JOIN activity_days a
+      ON a.team_id = t.team_id AND a.community_id = t.community_id
+     AND a.day >= t.window_start AND a.day <= t.today
+    WHERE a.contributions > 0
+    GROUP BY a.community_id, a.user_id
+),
+promoted AS (
+    SELECT m.id, m.team_id, m.community_id, m.user_id, 'outer' AS from_circle, 'inner' AS to_circle,
+           win.total, win.days
+    FROM win
+    JOIN t ON t.community_id = win.community_id
+    JOIN memberships m
+      ON m.team_id = t.team_id AND m.community_id = win.community_id AND m.user_id = win.user_id
+    WHERE m.left_at IS NULL AND m.circle = 'outer'
+      AND win.total >= t.min_contributions AND win.days >= t.min_days
+),
+-- Demotions: inner members whose grace period could be over, and their days in [horizon, today].
+cand AS (
+    SELECT m.id, m.team_id, m.community_id, m.user_id, t.today, t.window_start, t.check_start, t.horizon,
+           t.min_contributions, t.min_days
+    FROM t JOIN memberships m ON m.team_id = t.team_id AND m.community_id = t.community_id
+    WHERE m.left_at IS NULL AND m.circle = 'inner' AND m.circle_since < t.since_cutoff
+),
+daily AS (
+    SELECT c.id, a.day, {day_number} AS day_number, SUM(a.contributions) AS n
+    FROM cand c JOIN activity_days a
+      ON a.team_id = c.team_id AND a.community_id = c.community_id AND a.user_id = c.user_id
+     AND a.day >= c.horizon AND a.day <= c.today
+    WHERE a.contributions > 0
+    GROUP BY c.id, a.day
+),
+sliding AS (
+    SELECT id, day, SUM(n) OVER w AS total, COUNT(*) OVER w AS days
+    FROM daily
+    WINDOW w AS (PARTITION BY id ORDER BY day_number RANGE BETWEEN {preceding} PRECEDING AND CURRENT ROW)
+),
+kept AS (
+    -- qualified on an active day of the grace period...
+    SELECT s.id FROM sliding s JOIN cand c ON c.id = s.id
+    WHERE s.day >= c.check_start AND s.total >= c.min_contributions AND s.days >= c.min_days
+    UNION
+    -- ...or on its first day (its window starts on the horizon)
+    SELECT d.id FROM daily d JOIN cand c ON c.id = d.id
+    WHERE d.day <= c.check_start
+    GROUP BY d.id, c.min_contributions, c.min_days
+    HAVING SUM(d.n) >= c.min_contributions AND COUNT(*) >= c.min_days
+),
+demoted AS (
+    SELECT c.id, c.team_id, c.community_id, c.user_id, 'inner' AS from_circle, 'outer' AS to_circle,
+           COALESCE(SUM(d.n), 0) AS total, COUNT(d.id) AS days
+    FROM cand c LEFT JOIN daily d ON d.id = c.id AND d.day >= c.window_start
+    WHERE c.id NOT IN (SELECT id FROM kept)
+    GROUP BY c.id, c.team_id, c.community_id, c.user_id
+)
+SELECT id, team_id, community_id, user_id, from_circle, to_circle, total, days FROM promoted
+UNION ALL
+SELECT id, team_id, community_id, user_id, from_circle, to_circle, total, days FROM demoted
+"""
+
+
+def moves(session: Session, targets: Sequence[CircleTarget]) -> list[CircleMove]:
+    """Every member of these communities whose circle changes today (by the rule), nothing else.
+
+    One statement per distinct window length among the targets (a RANGE frame takes a constant).
+    """
+    dialect = session.get_bind().dialect.name
+    result: list[CircleMove] = []
+    by_window = sorted(targets, key=lambda target: target.window_days)
+    for window_days, group in groupby(by_window, key=lambda target: target.window_days):
+        statement = _MOVES.format(
+            targets=_TARGETS[dialect],
+            day_number=_DAY_NUMBER[dialect],
+            preceding=int(window_days) - 1,  # an int, validated by the rule: safe in the SQL text
+        )
+        payload = json.dumps([target.as_json() for target in group])
+        rows = session.execute(text(statement), {"targets": payload})
+        result.extend(
+            CircleMove(
+                membership_id=int(row.id),
+                team_id=str(row.team_id),
+                community_id=int(row.community_id),
+                user_id=str(row.user_id),
+                from_circle=str(row.from_circle),
+                to_circle=str(row.to_circle),
+                contributions=int(row.total),
+                days=int(row.days),
+            )
+            for row in rows
+        )
+    return result
+
+
+def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def move(
+    session: Session, *, membership_ids: Sequence[int], from_circle: str, to_circle: str, now: datetime
+) -> set[int]:
+    """Compare-and-set, in batches: move each still-active member who is still in `from_circle`.
+
+    Returns the ids actually moved; a member a concurrent event already moved is left out (one change,
+    one history row), exactly as `memberships.move_circle` does for one member.
+    """
+    moved: set[int] = set()
+    for chunk in _chunks(list(membership_ids), MOVE_CHUNK):
+        result = session.execute(
+            update(Membership)
+            .where(Membership.id.in_(chunk), Membership.circle == from_circle, Membership.left_at.is_(None))
+            .values(circle=to_circle, circle_since=now)
+            .returning(Membership.id)
+            .execution_options(synchronize_session="fetch")
+        )
+        moved.update(int(row[0]) for row in result)
+    return moved
+
+
+def record_changes(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """The history rows of the moves made, in one INSERT (batched by the driver if large)."""
+    if rows:
+        session.execute(insert(CircleChange), list(rows))
