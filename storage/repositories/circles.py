@@ -104,64 +104,64 @@ _TARGETS = {
 # A day as a whole number, for the RANGE frame (consecutive days differ by one on both databases).
 _DAY_NUMBER = {"postgresql": "(a.day - DATE '2000-01-01')", "sqlite": "CAST(julianday(a.day) AS INTEGER)"}
 
+# Each CTE reads the one before it, or a table through an index: never a join between two CTEs, whose
+# row counts PostgreSQL cannot estimate (a JSON function says 100 rows) and would join in nested loops.
 _MOVES = """
 WITH t AS ({targets}),
--- Promotions: today's window, for every member who contributed in it.
-win AS (
-    SELECT a.community_id, a.user_id, SUM(a.contributions) AS total, COUNT(DISTINCT a.day) AS days
-    FROM t JOIN activity_days a
-      ON a.team_id = t.team_id AND a.community_id = t.community_id
-     AND a.day >= t.window_start AND a.day <= t.today
-    WHERE a.contributions > 0
-    GROUP BY a.community_id, a.user_id
+-- Every active member of these communities with today's window: GROUP BY over the window's rows only.
+tm AS MATERIALIZED (
+    SELECT m.id, m.team_id, m.community_id, m.user_id, m.circle, m.circle_since, t.since_cutoff,
+           t.today, t.window_start, t.check_start, t.horizon, t.min_contributions, t.min_days
+    FROM t JOIN memberships m ON m.team_id = t.team_id AND m.community_id = t.community_id
+    WHERE m.left_at IS NULL
+),
+members AS (
+    SELECT tm.id, tm.team_id, tm.community_id, tm.user_id, tm.circle, tm.circle_since, tm.since_cutoff,
+           tm.today, tm.window_start, tm.check_start, tm.horizon, tm.min_contributions, tm.min_days,
+           COALESCE(SUM(a.contributions), 0) AS total, COUNT(DISTINCT a.day) AS days
+    FROM tm LEFT JOIN activity_days a
+      ON a.team_id = tm.team_id AND a.community_id = tm.community_id AND a.user_id = tm.user_id
+     AND a.day >= tm.window_start AND a.day <= tm.today AND a.contributions > 0
+    GROUP BY tm.id, tm.team_id, tm.community_id, tm.user_id, tm.circle, tm.circle_since, tm.since_cutoff,
+             tm.today, tm.window_start, tm.check_start, tm.horizon, tm.min_contributions, tm.min_days
 ),
 promoted AS (
-    SELECT m.id, m.team_id, m.community_id, m.user_id, 'outer' AS from_circle, 'inner' AS to_circle,
-           win.total, win.days
-    FROM win
-    JOIN t ON t.community_id = win.community_id
-    JOIN memberships m
-      ON m.team_id = t.team_id AND m.community_id = win.community_id AND m.user_id = win.user_id
-    WHERE m.left_at IS NULL AND m.circle = 'outer'
-      AND win.total >= t.min_contributions AND win.days >= t.min_days
+    SELECT id, team_id, community_id, user_id, 'outer' AS from_circle, 'inner' AS to_circle, total, days
+    FROM members
+    WHERE circle = 'outer' AND total >= min_contributions AND days >= min_days
 ),
--- Demotions: inner members whose grace period could be over, and their days in [horizon, today].
+-- Inner members who do not qualify today and whose grace period could be over...
 cand AS (
-    SELECT m.id, m.team_id, m.community_id, m.user_id, t.today, t.window_start, t.check_start, t.horizon,
-           t.min_contributions, t.min_days
-    FROM t JOIN memberships m ON m.team_id = t.team_id AND m.community_id = t.community_id
-    WHERE m.left_at IS NULL AND m.circle = 'inner' AND m.circle_since < t.since_cutoff
+    SELECT * FROM members
+    WHERE circle = 'inner' AND circle_since < since_cutoff
+      AND NOT (total >= min_contributions AND days >= min_days)
 ),
+-- ...their days with contributions from the horizon on (one row with no day when there are none)...
 daily AS (
-    SELECT c.id, a.day, {day_number} AS day_number, SUM(a.contributions) AS n
-    FROM cand c JOIN activity_days a
+    SELECT c.id, c.team_id, c.community_id, c.user_id, c.check_start, c.min_contributions, c.min_days,
+           c.total, c.days, a.day, {day_number} AS day_number, SUM(a.contributions) AS n
+    FROM cand c LEFT JOIN activity_days a
       ON a.team_id = c.team_id AND a.community_id = c.community_id AND a.user_id = c.user_id
-     AND a.day >= c.horizon AND a.day <= c.today
-    WHERE a.contributions > 0
-    GROUP BY c.id, a.day
+     AND a.day >= c.horizon AND a.day <= c.today AND a.contributions > 0
+    GROUP BY c.id, c.team_id, c.community_id, c.user_id, c.check_start, c.min_contributions, c.min_days,
+             c.total, c.days, a.day
 ),
+-- ...the window ending on each of those days (running sums over the last W days)...
 sliding AS (
-    SELECT id, day, SUM(n) OVER w AS total, COUNT(*) OVER w AS days
+    SELECT daily.*, SUM(n) OVER w AS run_total, COUNT(n) OVER w AS run_days
     FROM daily
     WINDOW w AS (PARTITION BY id ORDER BY day_number RANGE BETWEEN {preceding} PRECEDING AND CURRENT ROW)
 ),
-kept AS (
-    -- qualified on an active day of the grace period...
-    SELECT s.id FROM sliding s JOIN cand c ON c.id = s.id
-    WHERE s.day >= c.check_start AND s.total >= c.min_contributions AND s.days >= c.min_days
-    UNION
-    -- ...or on its first day (its window starts on the horizon)
-    SELECT d.id FROM daily d JOIN cand c ON c.id = d.id
-    WHERE d.day <= c.check_start
-    GROUP BY d.id, c.min_contributions, c.min_days
-    HAVING SUM(d.n) >= c.min_contributions AND COUNT(*) >= c.min_days
-),
+-- ...demoted when none of those windows in the grace period qualifies, nor the one ending on its
+-- first day (which starts on the horizon: the sum of the days up to the grace period's first).
 demoted AS (
-    SELECT c.id, c.team_id, c.community_id, c.user_id, 'inner' AS from_circle, 'outer' AS to_circle,
-           COALESCE(SUM(d.n), 0) AS total, COUNT(d.id) AS days
-    FROM cand c LEFT JOIN daily d ON d.id = c.id AND d.day >= c.window_start
-    WHERE c.id NOT IN (SELECT id FROM kept)
-    GROUP BY c.id, c.team_id, c.community_id, c.user_id
+    SELECT id, team_id, community_id, user_id, 'inner' AS from_circle, 'outer' AS to_circle, total, days
+    FROM sliding
+    GROUP BY id, team_id, community_id, user_id, check_start, min_contributions, min_days, total, days
+    HAVING MAX(CASE WHEN day >= check_start AND run_total >= min_contributions AND run_days >= min_days
+                    THEN 1 ELSE 0 END) = 0
+       AND NOT (COALESCE(SUM(CASE WHEN day <= check_start THEN n END), 0) >= min_contributions
+                AND COUNT(CASE WHEN day <= check_start THEN n END) >= min_days)
 )
 SELECT id, team_id, community_id, user_id, from_circle, to_circle, total, days FROM promoted
 UNION ALL
@@ -175,6 +175,9 @@ def moves(session: Session, targets: Sequence[CircleTarget]) -> list[CircleMove]
     One statement per distinct window length among the targets (a RANGE frame takes a constant).
     """
     dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        # The server's memory, not ours: sorts of a few hundred thousand window rows stay off the disk.
+        session.execute(text("SET LOCAL work_mem = '64MB'"))
     result: list[CircleMove] = []
     by_window = sorted(targets, key=lambda target: target.window_days)
     for window_days, group in groupby(by_window, key=lambda target: target.window_days):

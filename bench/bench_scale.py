@@ -1,0 +1,186 @@
+"""Benchmark at scale: the hourly circle recompute (and, later, the tick and momentum passes) over
+generated data, against a floor measured in the same run.
+
+    .venv/bin/python bench/bench_scale.py --database postgresql \\
+        [--communities 10000] [--members 100000] [--activity-rows 10000000] [--seed 1]
+
+Generates the data (bench/scale_data.py, set-based SQL) into a fresh database (PostgreSQL: a schema
+named with this process id, dropped at the end; SQLite: a temporary file), then runs each pass in a
+child process that does only that pass, so its peak RSS (ru_maxrss) and its statement count are the
+pass's own, not the generator's. The recompute is `bot.scheduler.recompute_all`, what
+`cdp-bot recompute` and the hourly job run.
+
+The floor: one aggregate over the activity rows of the last 30 days, with no index to help
+(`SELECT count(*), sum(contributions) FROM activity_days WHERE day >= ...`), the least a pass that
+looks at every member's window must read. Timings on a shared machine are noisy: compare ratios.
+
+The last line printed is one JSON object: recompute_s, tick_s, tick_send_s, momentum_s, peak_rss_mb,
+memberships, activity_rows, communities (null for a pass not measured yet).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
+
+from bench.scale_data import generate
+from storage.db import Database
+from storage.migrate import upgrade
+
+PG_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+# ---- the passes, each run alone in a child process ---------------------------------------------------
+def _count_statements(engine: Engine) -> list[int]:
+    counter = [0]
+
+    def count(*_args: Any) -> None:
+        counter[0] += 1
+
+    event.listen(engine, "before_cursor_execute", count)
+    return counter
+
+
+def _recompute(url: str) -> dict[str, Any]:
+    from bot.clock import SystemClock
+    from bot.runtime import Deps
+    from bot.scheduler import recompute_all
+    from bot.settings import Settings
+
+    db = Database(url)
+    statements = _count_statements(db.engine)
+    deps = Deps(settings=Settings(_env_file=None, DATABASE_URL=url), db=db, clock=SystemClock())  # type: ignore[call-arg]
+    started = time.perf_counter()
+    changes = recompute_all(deps)
+    seconds = time.perf_counter() - started
+    db.dispose()
+    return {"seconds": seconds, "statements": statements[0], "changes": changes}
+
+
+# Plug the tick, the tick that sends, and the momentum pass in here (each returns seconds, statements).
+PASSES: dict[str, Callable[[str], dict[str, Any]]] = {"recompute": _recompute}
+
+
+def _child(name: str, url: str) -> None:
+    result = PASSES[name](url)
+    # Linux reports ru_maxrss in kilobytes.
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(result))
+
+
+def run_pass(name: str, url: str) -> dict[str, Any]:
+    completed = subprocess.run(
+        [sys.executable, __file__, "--child", name, "--url", url],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise SystemExit(f"the {name} pass failed:\n{completed.stderr}")
+    return dict(json.loads(completed.stdout.strip().splitlines()[-1]))
+
+
+# ---- the run ------------------------------------------------------------------------------------------
+def fresh_database(kind: str, folder: Path) -> tuple[str, Callable[[], None]]:
+    if kind == "sqlite":
+        return f"sqlite:///{folder / 'scale.db'}", lambda: None
+    schema = f"cdp_bench_recompute_{os.getpid()}"
+    admin = Database(PG_URL)
+    with admin.engine.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+
+    def drop() -> None:
+        with admin.engine.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        admin.dispose()
+
+    return f"{PG_URL}?options=-csearch_path%3D{schema}", drop
+
+
+def floor_seconds(db: Database) -> float:
+    since = datetime.now(UTC).date() - timedelta(days=29)
+    with db.engine.connect() as connection:
+        started = time.perf_counter()
+        connection.execute(
+            text("SELECT count(*), sum(contributions) FROM activity_days WHERE day + 0 >= :since"),
+            {"since": since},
+        ).one()
+        return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql")
+    parser.add_argument("--communities", type=int, default=10_000)
+    parser.add_argument("--members", type=int, default=100_000)
+    parser.add_argument("--activity-rows", type=int, default=10_000_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--child", choices=sorted(PASSES), help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(args.child, args.url)
+        return
+
+    with tempfile.TemporaryDirectory() as folder:
+        url, drop = fresh_database(args.database, Path(folder))
+        try:
+            db = Database(url)
+            upgrade(db.engine)
+            started = time.perf_counter()
+            generate(
+                db.engine,
+                communities=args.communities,
+                memberships=args.members,
+                activity_rows=args.activity_rows,
+                seed=args.seed,
+            )
+            print(
+                f"generated {args.communities:,} communities, {args.members:,} memberships, "
+                f"{args.activity_rows:,} activity rows on {args.database} "
+                f"in {time.perf_counter() - started:.1f} s"
+            )
+            floor = min(floor_seconds(db) for _ in range(3))
+            db.dispose()
+            print(f"floor (one unindexed aggregate over the last 30 days of activity): {floor:.3f} s")
+            recompute = run_pass("recompute", url)
+            print(
+                f"recompute: {recompute['seconds']:.3f} s ({recompute['seconds'] / floor:.2f}x the floor), "
+                f"{recompute['statements']} statements, {recompute['changes']:,} changes, "
+                f"peak RSS {recompute['peak_rss_mb']:.0f} MB"
+            )
+        finally:
+            drop()
+    summary = {
+        "recompute_s": round(recompute["seconds"], 3),
+        "tick_s": None,  # the tick benchmark plugs in here (PASSES["tick"])
+        "tick_send_s": None,
+        "momentum_s": None,
+        "peak_rss_mb": round(recompute["peak_rss_mb"], 1),
+        "memberships": args.members,
+        "activity_rows": args.activity_rows,
+        "communities": args.communities,
+    }
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
