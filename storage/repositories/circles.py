@@ -169,6 +169,19 @@ SELECT id, team_id, community_id, user_id, from_circle, to_circle, total, days F
 """
 
 
+def statement(targets: Sequence[CircleTarget], dialect: str = "postgresql") -> tuple[str, str]:
+    """The SQL and its one parameter (`targets`, JSON) for communities sharing one window length."""
+    windows = {target.window_days for target in targets}
+    if len(windows) != 1:
+        raise ValueError(f"one window length per statement, not {sorted(windows)}")
+    sql = _MOVES.format(
+        targets=_TARGETS[dialect],
+        day_number=_DAY_NUMBER[dialect],
+        preceding=int(windows.pop()) - 1,  # an int, validated by the rule: safe in the SQL text
+    )
+    return sql, json.dumps([target.as_json() for target in targets])
+
+
 def moves(session: Session, targets: Sequence[CircleTarget]) -> list[CircleMove]:
     """Every member of these communities whose circle changes today (by the rule), nothing else.
 
@@ -180,14 +193,9 @@ def moves(session: Session, targets: Sequence[CircleTarget]) -> list[CircleMove]
         session.execute(text("SET LOCAL work_mem = '64MB'"))
     result: list[CircleMove] = []
     by_window = sorted(targets, key=lambda target: target.window_days)
-    for window_days, group in groupby(by_window, key=lambda target: target.window_days):
-        statement = _MOVES.format(
-            targets=_TARGETS[dialect],
-            day_number=_DAY_NUMBER[dialect],
-            preceding=int(window_days) - 1,  # an int, validated by the rule: safe in the SQL text
-        )
-        payload = json.dumps([target.as_json() for target in group])
-        rows = session.execute(text(statement), {"targets": payload})
+    for _, group in groupby(by_window, key=lambda target: target.window_days):
+        sql, payload = statement(list(group), dialect)
+        rows = session.execute(text(sql), {"targets": payload})
         result.extend(
             CircleMove(
                 membership_id=int(row.id),
