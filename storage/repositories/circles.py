@@ -104,6 +104,29 @@ _TARGETS = {
 # A day as a whole number, for the RANGE frame (consecutive days differ by one on both databases).
 _DAY_NUMBER = {"postgresql": "(a.day - DATE '2000-01-01')", "sqlite": "CAST(julianday(a.day) AS INTEGER)"}
 
+# Every active member with today's window: GROUP BY over the window's rows only. PostgreSQL aggregates
+# each member's few rows in a LATERAL subquery (one index-only probe each, no sort of all the rows by
+# member); SQLite, which has no LATERAL, groups the joined rows.
+_MEMBERS = {
+    "postgresql": """
+    SELECT tm.*, COALESCE(w.total, 0) AS total, w.days
+    FROM tm LEFT JOIN LATERAL (
+        SELECT SUM(a.contributions) AS total, COUNT(DISTINCT a.day) AS days
+        FROM activity_days a
+        WHERE a.team_id = tm.team_id AND a.community_id = tm.community_id AND a.user_id = tm.user_id
+          AND a.day >= tm.window_start AND a.day <= tm.today AND a.contributions > 0
+    ) AS w ON true""",
+    "sqlite": """
+    SELECT tm.id, tm.team_id, tm.community_id, tm.user_id, tm.circle, tm.circle_since, tm.since_cutoff,
+           tm.today, tm.window_start, tm.check_start, tm.horizon, tm.min_contributions, tm.min_days,
+           COALESCE(SUM(a.contributions), 0) AS total, COUNT(DISTINCT a.day) AS days
+    FROM tm LEFT JOIN activity_days a
+      ON a.team_id = tm.team_id AND a.community_id = tm.community_id AND a.user_id = tm.user_id
+     AND a.day >= tm.window_start AND a.day <= tm.today AND a.contributions > 0
+    GROUP BY tm.id, tm.team_id, tm.community_id, tm.user_id, tm.circle, tm.circle_since, tm.since_cutoff,
+             tm.today, tm.window_start, tm.check_start, tm.horizon, tm.min_contributions, tm.min_days""",
+}
+
 # Each CTE reads the one before it, or a table through an index: never a join between two CTEs, whose
 # row counts PostgreSQL cannot estimate (a JSON function says 100 rows) and would join in nested loops.
 _MOVES = """
@@ -115,15 +138,7 @@ tm AS MATERIALIZED (
     FROM t JOIN memberships m ON m.team_id = t.team_id AND m.community_id = t.community_id
     WHERE m.left_at IS NULL
 ),
-members AS (
-    SELECT tm.id, tm.team_id, tm.community_id, tm.user_id, tm.circle, tm.circle_since, tm.since_cutoff,
-           tm.today, tm.window_start, tm.check_start, tm.horizon, tm.min_contributions, tm.min_days,
-           COALESCE(SUM(a.contributions), 0) AS total, COUNT(DISTINCT a.day) AS days
-    FROM tm LEFT JOIN activity_days a
-      ON a.team_id = tm.team_id AND a.community_id = tm.community_id AND a.user_id = tm.user_id
-     AND a.day >= tm.window_start AND a.day <= tm.today AND a.contributions > 0
-    GROUP BY tm.id, tm.team_id, tm.community_id, tm.user_id, tm.circle, tm.circle_since, tm.since_cutoff,
-             tm.today, tm.window_start, tm.check_start, tm.horizon, tm.min_contributions, tm.min_days
+members AS ({members}
 ),
 promoted AS (
     SELECT id, team_id, community_id, user_id, 'outer' AS from_circle, 'inner' AS to_circle, total, days
@@ -176,6 +191,7 @@ def statement(targets: Sequence[CircleTarget], dialect: str = "postgresql") -> t
         raise ValueError(f"one window length per statement, not {sorted(windows)}")
     sql = _MOVES.format(
         targets=_TARGETS[dialect],
+        members=_MEMBERS[dialect],
         day_number=_DAY_NUMBER[dialect],
         preceding=int(windows.pop()) - 1,  # an int, validated by the rule: safe in the SQL text
     )
