@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -347,15 +348,6 @@ class RuleSettings:
     inner_min_days: int
     demotion_grace_days: int
 
-    def rule(self) -> CircleRule:
-        # Clamped like rule_of(): a row saved out of bounds still gets the pass.
-        return CircleRule.within_bounds(
-            window_days=self.window_days,
-            inner_min_contributions=self.inner_min_contributions,
-            inner_min_days=self.inner_min_days,
-            demotion_grace_days=self.demotion_grace_days,
-        )
-
 
 def _settings_of(community: Community) -> RuleSettings:
     return RuleSettings(
@@ -374,14 +366,40 @@ def active_rule_settings(session: Session) -> list[RuleSettings]:
     return [RuleSettings(*row) for row in community_repo.active_rule_settings(session)]
 
 
+@lru_cache(maxsize=1024)
+def _calendar(timezone: str, grace_days: int, now: datetime) -> tuple[date, datetime]:
+    """A timezone's today, and the instant before which an inner member's grace period is over.
+
+    Inner since a local day <= today - grace <=> inner since before the first instant of the local day
+    today - grace + 1 (that midnight, or the end of a gap that skips it: zoneinfo's fold=0 gives both).
+    Cached: the pass asks it for thousands of communities, in a handful of timezones and graces.
+    """
+    zone = cadence.zone(timezone)
+    today = now.astimezone(zone).date()
+    first_kept = datetime.combine(today - timedelta(days=grace_days - 1), time.min, tzinfo=zone)
+    return today, first_kept.astimezone(UTC)
+
+
+@lru_cache(maxsize=1024)
+def _clamped(window_days: int, min_contributions: int, min_days: int, grace_days: int) -> CircleRule:
+    # Clamped like rule_of(): a row saved out of bounds still gets the pass.
+    return CircleRule.within_bounds(
+        window_days=window_days,
+        inner_min_contributions=min_contributions,
+        inner_min_days=min_days,
+        demotion_grace_days=grace_days,
+    )
+
+
 def circle_target(settings: RuleSettings, now: datetime) -> circles_repo.CircleTarget:
     """The community's rule and calendar for the SQL rule; ValueError when its timezone is unknown."""
-    zone = cadence.zone(settings.timezone)
-    rule = settings.rule()
-    today = now.astimezone(zone).date()
-    # Inner since a local day <= today - grace <=> inner since before the first instant of the local day
-    # today - grace + 1 (that midnight, or the end of a gap that skips it: zoneinfo's fold=0 gives both).
-    first_kept = datetime.combine(today - timedelta(days=rule.demotion_grace_days - 1), time.min, tzinfo=zone)
+    rule = _clamped(
+        settings.window_days,
+        settings.inner_min_contributions,
+        settings.inner_min_days,
+        settings.demotion_grace_days,
+    )
+    today, since_cutoff = _calendar(settings.timezone, rule.demotion_grace_days, now)
     return circles_repo.CircleTarget(
         community_id=settings.community_id,
         team_id=settings.team_id,
@@ -390,7 +408,7 @@ def circle_target(settings: RuleSettings, now: datetime) -> circles_repo.CircleT
         min_contributions=rule.inner_min_contributions,
         min_days=rule.inner_min_days,
         grace_days=rule.demotion_grace_days,
-        since_cutoff=first_kept.astimezone(UTC),
+        since_cutoff=since_cutoff,
     )
 
 

@@ -255,6 +255,10 @@ def move(
 
 
 def record_changes(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """The history rows of the moves made, in one INSERT (batched by the driver if large)."""
+    """The history rows of the moves made, as multi-row INSERTs of up to 1,000 rows.
+
+    RETURNING is what makes SQLAlchemy use its "insertmanyvalues" batches on both databases; without
+    it, psycopg would send one INSERT per row.
+    """
     if rows:
-        session.execute(insert(CircleChange), list(rows))
+        session.execute(insert(CircleChange).returning(CircleChange.id), list(rows))
