@@ -72,8 +72,55 @@ def _recompute(url: str) -> dict[str, Any]:
     return {"seconds": seconds, "statements": statements[0], "changes": changes}
 
 
+BASELINE_COMMUNITIES = 100
+
+
+def _python_baseline(url: str) -> dict[str, Any]:
+    """The rule as it ran before issue 9, for comparison: per community, every membership and activity
+    row of the window and grace period as ORM objects, and decide() per member in Python. Read and decide
+    only (nothing written), on the first BASELINE_COMMUNITIES communities."""
+    from bot.domain import circles as rule_domain
+    from bot.services.circles import local_day_of, local_today, rule_of
+    from storage.repositories import activity as activity_repo
+    from storage.repositories import communities as community_repo
+    from storage.repositories import memberships as membership_repo
+
+    db = Database(url)
+    now = datetime.now(UTC)
+    members = 0
+    started = time.perf_counter()
+    with db.session() as session:
+        for community in community_repo.all_active(session)[:BASELINE_COMMUNITIES]:
+            rule, today = rule_of(community), local_today(community, now)
+            rows = activity_repo.for_community(
+                session,
+                team_id=community.team_id,
+                community_id=community.id,
+                since=today - timedelta(days=rule.history_days),
+            )
+            for membership in membership_repo.active(
+                session, team_id=community.team_id, community_id=community.id
+            ):
+                members += 1
+                rule_domain.decide(
+                    [
+                        rule_domain.ActivityDay(row.day, row.contributions, row.reactions)
+                        for row in rows
+                        if row.user_id == membership.user_id
+                    ],
+                    rule,
+                    today=today,
+                    current="inner" if membership.circle == "inner" else "outer",
+                    circle_since=local_day_of(community, membership.circle_since.timestamp()),
+                    joined_on=local_day_of(community, membership.joined_at.timestamp()),
+                )
+    seconds = time.perf_counter() - started
+    db.dispose()
+    return {"seconds": seconds, "memberships": members}
+
+
 # Plug the tick, the tick that sends, and the momentum pass in here (each returns seconds, statements).
-PASSES: dict[str, Callable[[str], dict[str, Any]]] = {"recompute": _recompute}
+PASSES: dict[str, Callable[[str], dict[str, Any]]] = {"recompute": _recompute, "baseline": _python_baseline}
 
 
 def _child(name: str, url: str) -> None:
@@ -166,6 +213,14 @@ def main() -> None:
                 f"recompute: {recompute['seconds']:.3f} s ({recompute['seconds'] / floor:.2f}x the floor), "
                 f"{recompute['statements']} statements, {recompute['changes']:,} changes, "
                 f"peak RSS {recompute['peak_rss_mb']:.0f} MB"
+            )
+            baseline = run_pass("baseline", url)
+            old_ms = baseline["seconds"] / max(baseline["memberships"], 1) * 1000
+            new_ms = recompute["seconds"] / args.members * 1000
+            print(
+                f"before issue 9 (per community, ORM rows, decide() in Python; read and decide only, "
+                f"{baseline['memberships']:,} memberships): {old_ms:.3f} ms per membership; "
+                f"the SQL pass: {new_ms:.4f} ms per membership ({old_ms / new_ms:.0f}x less)"
             )
         finally:
             drop()

@@ -131,17 +131,6 @@ def _rows_by_user(session: Session, *, community: Community, today: date) -> dic
     return by_user
 
 
-def _decisions(
-    session: Session, *, community: Community, memberships: Sequence[Membership], today: date
-) -> dict[str, CircleDecision]:
-    """Every member's decision from one read of the community's activity."""
-    by_user = _rows_by_user(session, community=community, today=today)
-    last = activity_repo.last_contribution_days(session, team_id=community.team_id, community_id=community.id)
-    return {
-        m.user_id: _decide(community, m, by_user[m.user_id], today, last.get(m.user_id)) for m in memberships
-    }
-
-
 def _per_channel(
     community: Community, membership: Membership, rows: Iterable[Any], today: date
 ) -> list[tuple[str, CircleDecision]]:
