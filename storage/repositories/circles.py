@@ -136,7 +136,8 @@ tm AS MATERIALIZED (
     SELECT m.id, m.team_id, m.community_id, m.user_id, m.circle, m.circle_since, t.since_cutoff,
            t.today, t.window_start, t.check_start, t.horizon, t.min_contributions, t.min_days
     FROM t JOIN memberships m ON m.team_id = t.team_id AND m.community_id = t.community_id
-    WHERE m.left_at IS NULL
+    -- Inner since the grace period began: nothing can move them today, nothing to read.
+    WHERE m.left_at IS NULL AND (m.circle = 'outer' OR (m.circle = 'inner' AND m.circle_since < t.since_cutoff))
 ),
 members AS ({members}
 ),
