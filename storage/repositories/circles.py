@@ -137,7 +137,8 @@ tm AS MATERIALIZED (
            t.today, t.window_start, t.check_start, t.horizon, t.min_contributions, t.min_days
     FROM t JOIN memberships m ON m.team_id = t.team_id AND m.community_id = t.community_id
     -- Inner since the grace period began: nothing can move them today, nothing to read.
-    WHERE m.left_at IS NULL AND (m.circle = 'outer' OR (m.circle = 'inner' AND m.circle_since < t.since_cutoff))
+    WHERE m.left_at IS NULL
+      AND (m.circle = 'outer' OR (m.circle = 'inner' AND m.circle_since < t.since_cutoff))
 ),
 members AS ({members}
 ),
