@@ -458,10 +458,9 @@ def recompute_targets(
                     "to_circle": to_circle,
                     "reason_key": reason.key,
                     "reason_params": dict(reason.params),
-                    "changed_at": now,
                 }
             )
-    circles_repo.record_changes(session, history)
+    circles_repo.record_changes(session, history, changed_at=now)
     return changes
 
 

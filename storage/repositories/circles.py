@@ -26,10 +26,12 @@ from datetime import UTC, date, datetime, timedelta
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import insert, text, update
+from sqlalchemy import Integer, any_, bindparam, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from storage.models import CircleChange, Membership
+from storage.models import Membership
+from storage.types import UTCDateTime
 
 # Ids per UPDATE: well under SQLite's 32,766 bound parameters and PostgreSQL's 65,535.
 MOVE_CHUNK = 5000
@@ -241,13 +243,23 @@ def move(
     """Compare-and-set, in batches: move each still-active member who is still in `from_circle`.
 
     Returns the ids actually moved; a member a concurrent event already moved is left out (one change,
-    one history row), exactly as `memberships.move_circle` does for one member.
+    one history row), exactly as `memberships.move_circle` does for one member. PostgreSQL gets all the
+    ids as one array parameter (thousands of placeholders cost psycopg more to send than the update
+    costs); SQLite gets them in chunks of placeholders, under its limit.
     """
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    ids = list(membership_ids)
+    chunks = [ids] if postgresql else list(_chunks(ids, MOVE_CHUNK))
     moved: set[int] = set()
-    for chunk in _chunks(list(membership_ids), MOVE_CHUNK):
+    for chunk in chunks:
+        chosen = (
+            Membership.id == any_(bindparam("ids", list(chunk), type_=ARRAY(Integer)))
+            if postgresql
+            else Membership.id.in_(chunk)
+        )
         result = session.execute(
             update(Membership)
-            .where(Membership.id.in_(chunk), Membership.circle == from_circle, Membership.left_at.is_(None))
+            .where(chosen, Membership.circle == from_circle, Membership.left_at.is_(None))
             .values(circle=to_circle, circle_since=now)
             .returning(Membership.id)
             .execution_options(synchronize_session="fetch")
@@ -256,11 +268,32 @@ def move(
     return moved
 
 
-def record_changes(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """The history rows of the moves made, as multi-row INSERTs of up to 1,000 rows.
+_CHANGES = {
+    "postgresql": """
+        INSERT INTO circle_changes (team_id, community_id, user_id, from_circle, to_circle, reason_key,
+                                    reason_params, changed_at)
+        SELECT team_id, community_id, user_id, from_circle, to_circle, reason_key, reason_params, :changed_at
+        FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS x(team_id text, community_id integer, user_id text,
+             from_circle text, to_circle text, reason_key text, reason_params json)
+    """,
+    "sqlite": """
+        INSERT INTO circle_changes (team_id, community_id, user_id, from_circle, to_circle, reason_key,
+                                    reason_params, changed_at)
+        SELECT json_extract(value, '$.team_id'), json_extract(value, '$.community_id'),
+               json_extract(value, '$.user_id'), json_extract(value, '$.from_circle'),
+               json_extract(value, '$.to_circle'), json_extract(value, '$.reason_key'),
+               json(json_extract(value, '$.reason_params')), :changed_at
+        FROM json_each(:rows)
+    """,
+}
 
-    RETURNING is what makes SQLAlchemy use its "insertmanyvalues" batches on both databases; without
-    it, psycopg would send one INSERT per row.
-    """
-    if rows:
-        session.execute(insert(CircleChange).returning(CircleChange.id), list(rows))
+
+def record_changes(session: Session, rows: Sequence[dict[str, Any]], *, changed_at: datetime) -> None:
+    """The history rows of the moves made (team_id, community_id, user_id, from_circle, to_circle,
+    reason_key, reason_params), all at `changed_at`, in one INSERT ... SELECT from one JSON parameter."""
+    if not rows:
+        return
+    statement = text(_CHANGES[session.get_bind().dialect.name]).bindparams(
+        bindparam("changed_at", type_=UTCDateTime())
+    )
+    session.execute(statement, {"rows": json.dumps(list(rows)), "changed_at": changed_at})
