@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -12,9 +13,9 @@ from bot import reminders
 from bot.logs import error_fields
 from bot.runtime import Deps
 from bot.services import circles as circle_service
-from bot.services import communities as community_service
 from bot.services import events as event_service
 from bot.services import outbox as outbox_service
+from storage.repositories import circles as circles_repo
 
 log = logging.getLogger("cdp_bot.scheduler")
 
@@ -57,33 +58,63 @@ def prune_outbox(deps: Deps) -> int:
     return removed
 
 
+# Communities per transaction of the daily pass: few statements for 10,000 communities, and a failing
+# batch is split until the community at fault stands alone (logged), the others applied.
+RECOMPUTE_BATCH = 2000
+
+
 def recompute_all(deps: Deps) -> int:
     """The daily pass: demotion and decay, each community on its own calendar day (its timezone).
 
-    Safe to run often: a member whose circle does not change is left alone. A community whose recompute
-    fails is logged and skipped; the pass goes on to the others and tries it again next hour.
-    Returns the number of circle changes.
+    The circle rule runs in SQL for a batch of communities at once and returns only who moves. Safe to
+    run often: a member whose circle does not change is left alone. A community that cannot be computed
+    (an unknown timezone, a batch that fails and, split, fails on it alone) is logged and skipped; the
+    pass goes on to the others and tries it again next hour. Returns the number of circle changes.
     """
+    now = deps.clock.now()
     with deps.db.session() as session:
-        targets = circle_service.active_community_ids(session)
-    changed = failed = 0
-    for team_id, community_id in targets:
+        settings = circle_service.active_rule_settings(session)
+    targets = []
+    failed = 0
+    for community in settings:
         try:
-            with deps.db.session() as session:  # one transaction per community: one failure spoils no other
-                community = community_service.find_by_id(session, team_id=team_id, community_id=community_id)
-                if community is not None:
-                    changes = circle_service.recompute(session, community=community, now=deps.clock.now())
-                    changed += len(changes)
+            targets.append(circle_service.circle_target(community, now))
         except Exception as exc:
             failed += 1
-            # The exception's type and where it was raised, not its message: messages quote stored values
-            # that people typed (a timezone, a name).
-            log.error(
-                "circle recompute failed",
-                extra={"fields": {"team": team_id, "community": community_id, **error_fields(exc)}},
-            )
+            _recompute_failed(community.team_id, community.community_id, exc)
+    changed = 0
+    for start in range(0, len(targets), RECOMPUTE_BATCH):
+        batch_changed, batch_failed = _recompute_batch(deps, targets[start : start + RECOMPUTE_BATCH], now)
+        changed += batch_changed
+        failed += batch_failed
     log.info(
         "circles recomputed",
-        extra={"fields": {"communities": len(targets), "changes": changed, "failed": failed}},
+        extra={"fields": {"communities": len(settings), "changes": changed, "failed": failed}},
     )
     return changed
+
+
+def _recompute_batch(
+    deps: Deps, targets: Sequence[circles_repo.CircleTarget], now: datetime
+) -> tuple[int, int]:
+    """(changes, failed communities) of one batch, in its own transaction; split in two when it fails."""
+    try:
+        with deps.db.session() as session:
+            return len(circle_service.recompute_targets(session, targets=targets, now=now)), 0
+    except Exception as exc:
+        if len(targets) == 1:
+            _recompute_failed(targets[0].team_id, targets[0].community_id, exc)
+            return 0, 1
+        middle = len(targets) // 2
+        first = _recompute_batch(deps, targets[:middle], now)
+        second = _recompute_batch(deps, targets[middle:], now)
+        return first[0] + second[0], first[1] + second[1]
+
+
+def _recompute_failed(team_id: str, community_id: int, exc: BaseException) -> None:
+    # The exception's type and where it was raised, not its message: messages quote stored values that
+    # people typed (a timezone, a name).
+    log.error(
+        "circle recompute failed",
+        extra={"fields": {"team": team_id, "community": community_id, **error_fields(exc)}},
+    )

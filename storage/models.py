@@ -205,7 +205,15 @@ class ActivityDay(Base):
         UniqueConstraint(
             "team_id", "community_id", "channel_id", "user_id", "day", name="uq_activity_days_key"
         ),
-        Index("ix_activity_days_member", "team_id", "community_id", "user_id", "day"),
+        # INCLUDE on PostgreSQL (migration 0008): the circle pass reads windows by index-only scans.
+        Index(
+            "ix_activity_days_member",
+            "team_id",
+            "community_id",
+            "user_id",
+            "day",
+            postgresql_include=["contributions"],
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

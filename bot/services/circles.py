@@ -12,8 +12,9 @@ import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -28,6 +29,7 @@ from storage.bindings import Binding
 from storage.db import retrying_on_disconnect
 from storage.models import CircleChange, Community, Membership
 from storage.repositories import activity as activity_repo
+from storage.repositories import circles as circles_repo
 from storage.repositories import communities as community_repo
 from storage.repositories import counting as counting_repo
 from storage.repositories import memberships as membership_repo
@@ -134,17 +136,6 @@ def _rows_by_user(session: Session, *, community: Community, today: date) -> dic
     ):
         by_user[row.user_id].append(row)
     return by_user
-
-
-def _decisions(
-    session: Session, *, community: Community, memberships: Sequence[Membership], today: date
-) -> dict[str, CircleDecision]:
-    """Every member's decision from one read of the community's activity."""
-    by_user = _rows_by_user(session, community=community, today=today)
-    last = activity_repo.last_contribution_days(session, team_id=community.team_id, community_id=community.id)
-    return {
-        m.user_id: _decide(community, m, by_user[m.user_id], today, last.get(m.user_id)) for m in memberships
-    }
 
 
 def _per_channel(
@@ -435,26 +426,159 @@ def record_reaction(
 # ---- the daily pass --------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Change:
+    """A member moved by the daily pass, with the reason recorded in their history."""
+
     user_id: str
     community_id: int
-    decision: CircleDecision
+    previous: str
+    circle: str
+    reason: Reason
+
+
+@dataclass(frozen=True)
+class RuleSettings:
+    """What the daily pass reads of a community: where it is, its clock and its rule's settings."""
+
+    team_id: str
+    community_id: int
+    timezone: str
+    window_days: int
+    inner_min_contributions: int
+    inner_min_days: int
+    demotion_grace_days: int
+
+
+def _settings_of(community: Community) -> RuleSettings:
+    return RuleSettings(
+        team_id=community.team_id,
+        community_id=community.id,
+        timezone=community.timezone,
+        window_days=community.circle_window_days,
+        inner_min_contributions=community.inner_min_contributions,
+        inner_min_days=community.inner_min_days,
+        demotion_grace_days=community.demotion_grace_days,
+    )
+
+
+def active_rule_settings(session: Session) -> list[RuleSettings]:
+    """Every active community's clock and rule (a few columns each, not ORM objects)."""
+    return [RuleSettings(*row) for row in community_repo.active_rule_settings(session)]
+
+
+@lru_cache(maxsize=1024)
+def _calendar(timezone: str, grace_days: int, now: datetime) -> tuple[date, datetime]:
+    """A timezone's today, and the instant before which an inner member's grace period is over.
+
+    Inner since a local day <= today - grace <=> inner since before the first instant of the local day
+    today - grace + 1 (that midnight, or the end of a gap that skips it: zoneinfo's fold=0 gives both).
+    Cached: the pass asks it for thousands of communities, in a handful of timezones and graces.
+    """
+    zone = cadence.zone(timezone)
+    today = now.astimezone(zone).date()
+    first_kept = datetime.combine(today - timedelta(days=grace_days - 1), time.min, tzinfo=zone)
+    return today, first_kept.astimezone(UTC)
+
+
+@lru_cache(maxsize=1024)
+def _clamped(window_days: int, min_contributions: int, min_days: int, grace_days: int) -> CircleRule:
+    # Clamped like rule_of(): a row saved out of bounds still gets the pass.
+    return CircleRule.within_bounds(
+        window_days=window_days,
+        inner_min_contributions=min_contributions,
+        inner_min_days=min_days,
+        demotion_grace_days=grace_days,
+    )
+
+
+def circle_target(settings: RuleSettings, now: datetime) -> circles_repo.CircleTarget:
+    """The community's rule and calendar for the SQL rule; ValueError when its timezone is unknown."""
+    rule = _clamped(
+        settings.window_days,
+        settings.inner_min_contributions,
+        settings.inner_min_days,
+        settings.demotion_grace_days,
+    )
+    today, since_cutoff = _calendar(settings.timezone, rule.demotion_grace_days, now)
+    return circles_repo.CircleTarget(
+        community_id=settings.community_id,
+        team_id=settings.team_id,
+        today=today,
+        window_days=rule.window_days,
+        min_contributions=rule.inner_min_contributions,
+        min_days=rule.inner_min_days,
+        grace_days=rule.demotion_grace_days,
+        since_cutoff=since_cutoff,
+    )
+
+
+def _reason(move: circles_repo.CircleMove, target: circles_repo.CircleTarget) -> Reason:
+    """The reason the pure rule (`decide`) gives for this move, with the same parameters."""
+    if move.to_circle == "inner":
+        return Reason.of(
+            rule_domain.REASON_PROMOTED,
+            contributions=move.contributions,
+            days=move.days,
+            window=target.window_days,
+        )
+    return Reason.of(
+        rule_domain.REASON_DEMOTED,
+        grace=target.grace_days,
+        min_contributions=target.min_contributions,
+        min_days=target.min_days,
+        window=target.window_days,
+    )
+
+
+def recompute_targets(
+    session: Session, *, targets: Sequence[circles_repo.CircleTarget], now: datetime
+) -> list[Change]:
+    """Demotion and decay for these communities at once, each on its own calendar day.
+
+    The rule runs in SQL and returns only the members who move; they are moved by compare-and-set (a
+    member a concurrent event already moved is skipped) and each move gets its history row.
+    """
+    if not targets:
+        return []
+    by_community = {target.community_id: target for target in targets}
+    found = circles_repo.moves(session, targets)
+    changes: list[Change] = []
+    history: list[dict[str, Any]] = []
+    for from_circle, to_circle in (("outer", "inner"), ("inner", "outer")):
+        wanted = [m for m in found if (m.from_circle, m.to_circle) == (from_circle, to_circle)]
+        if not wanted:
+            continue
+        moved = circles_repo.move(
+            session,
+            membership_ids=[m.membership_id for m in wanted],
+            from_circle=from_circle,
+            to_circle=to_circle,
+            now=now,
+        )
+        for m in wanted:
+            if m.membership_id not in moved:
+                continue
+            reason = _reason(m, by_community[m.community_id])
+            changes.append(Change(m.user_id, m.community_id, from_circle, to_circle, reason))
+            history.append(
+                {
+                    "team_id": m.team_id,
+                    "community_id": m.community_id,
+                    "user_id": m.user_id,
+                    "from_circle": from_circle,
+                    "to_circle": to_circle,
+                    "reason_key": reason.key,
+                    "reason_params": dict(reason.params),
+                }
+            )
+    circles_repo.record_changes(session, history, changed_at=now)
+    return changes
 
 
 def recompute(session: Session, *, community: Community, now: datetime) -> list[Change]:
-    """Demotion and decay for one community, on its own calendar day."""
+    """Demotion and decay for one community, on its own calendar day (the backfill's last page)."""
     if community.status != "active":
         return []
-    today = local_today(community, now)
-    memberships = membership_repo.active(session, team_id=community.team_id, community_id=community.id)
-    decisions = _decisions(session, community=community, memberships=memberships, today=today)
-    changes = []
-    for membership in memberships:
-        decision = decisions[membership.user_id]
-        if decision.changed and _apply(
-            session, community=community, membership=membership, decision=decision, now=now
-        ):
-            changes.append(Change(membership.user_id, community.id, decision))
-    return changes
+    return recompute_targets(session, targets=[circle_target(_settings_of(community), now)], now=now)
 
 
 def active_community_ids(session: Session) -> list[tuple[str, int]]:

@@ -112,6 +112,24 @@ def all_active(session: Session) -> Sequence[Community]:
     return session.scalars(select(Community).where(Community.status == "active").order_by(Community.id)).all()
 
 
+def active_rule_settings(session: Session) -> list[tuple[str, int, str, int, int, int, int]]:
+    """Each active community's clock and circle-rule settings, as plain rows (the daily pass)."""
+    rows = session.execute(
+        select(
+            Community.team_id,
+            Community.id,
+            Community.timezone,
+            Community.circle_window_days,
+            Community.inner_min_contributions,
+            Community.inner_min_days,
+            Community.demotion_grace_days,
+        )
+        .where(Community.status == "active")
+        .order_by(Community.id)
+    )
+    return [(str(t), int(i), str(z), int(w), int(c), int(d), int(g)) for t, i, z, w, c, d, g in rows]
+
+
 def pending_backfills(session: Session) -> Sequence[CommunityChannel]:
     return session.scalars(
         select(CommunityChannel)
