@@ -45,6 +45,18 @@ _WATCHED = (
     "UPDATE communities",
     "DELETE FROM communities",
 )
+# An UPDATE of communities matters only when it sets what counting reads (the clock moves next_due_at
+# every time it opens a review: that must not empty the cache).
+_COMMUNITY_COLUMNS = ("status", "timezone", "circle_window_days", "inner_min_", "demotion_grace_days")
+
+
+def _may_change_a_binding(statement: str) -> bool:
+    if not statement.startswith(_WATCHED):
+        return False
+    if not statement.startswith("UPDATE communities"):
+        return True
+    assignments = statement.split(" WHERE ", 1)[0]
+    return any(column in assignments for column in _COMMUNITY_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -161,7 +173,7 @@ def _watch(engine: Engine, cache: BindingCache) -> None:
     """Clear the cache when a transaction of this engine that wrote a binding commits."""
 
     def before_cursor_execute(connection: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.startswith(_WATCHED):
+        if _may_change_a_binding(statement):
             connection.info[_DIRTY] = True
 
     def commit(connection: Connection) -> None:

@@ -415,3 +415,15 @@ def test_counting_gives_the_circles_and_counters_of_the_pure_rule(
     assert stored == {key: value for key, value in expected_days.items() if value != [0, 0]}
     assert members == circles
     assert sorted(promoted) == sorted(user for user, circle in circles.items() if circle == "inner")
+
+
+def test_only_writes_that_can_change_a_binding_empty_the_cache() -> None:
+    from storage.bindings import _may_change_a_binding
+
+    assert _may_change_a_binding("INSERT INTO community_channels (team_id) VALUES (?)")
+    assert _may_change_a_binding("UPDATE communities SET status=?, dissolved_at=? WHERE communities.id = ?")
+    assert _may_change_a_binding("UPDATE communities SET circle_window_days=? WHERE communities.id = ?")
+    # The clock moving a review's due time, or a rename, leaves every binding as it was.
+    assert not _may_change_a_binding("UPDATE communities SET next_due_at=? WHERE communities.id = ?")
+    assert not _may_change_a_binding("UPDATE communities SET name=?, slug=? WHERE communities.status = ?")
+    assert not _may_change_a_binding("UPDATE memberships SET circle=? WHERE memberships.id = ?")
