@@ -1,5 +1,5 @@
-"""Benchmark at scale: the hourly circle recompute (and, later, the tick and momentum passes) over
-generated data, against a floor measured in the same run.
+"""Benchmark at scale: the hourly circle recompute, the scheduler's tick (sending, then steady) and the
+momentum pass over generated data, against a floor measured in the same run.
 
     .venv/bin/python bench/bench_scale.py --database postgresql \\
         [--communities 10000] [--members 100000] [--activity-rows 10000000] [--seed 1]
@@ -8,7 +8,9 @@ Generates the data (bench/scale_data.py, set-based SQL) into a fresh database (P
 named with this process id, dropped at the end; SQLite: a temporary file), then runs each pass in a
 child process that does only that pass, so its peak RSS and its statement count are the pass's own,
 not the generator's (VmHWM on Linux: ru_maxrss survives execve, see peak_rss_mb). The recompute is
-`bot.scheduler.recompute_all`, what `cdp-bot recompute` and the hourly job run.
+`bot.scheduler.recompute_all`, what `cdp-bot recompute` and the hourly job run; the tick and the
+momentum pass are `bot.reminders.tick` and `momentum_pass` (bench/bench_schedules.py), at the next
+working instant in UTC: the due communities whose timezone is in working hours then get their prompts.
 
 The floor: one aggregate over the activity rows of the last 30 days, with no index to help
 (`SELECT count(*), sum(contributions) FROM activity_days WHERE day >= ...`), the least a pass that
@@ -119,8 +121,45 @@ def _python_baseline(url: str) -> dict[str, Any]:
     return {"seconds": seconds, "memberships": members}
 
 
-# Plug the tick, the tick that sends, and the momentum pass in here (each returns seconds, statements).
-PASSES: dict[str, Callable[[str], dict[str, Any]]] = {"recompute": _recompute, "baseline": _python_baseline}
+def _schedule_pass(timed: Callable[[str], tuple[float, int]]) -> Callable[[str], dict[str, Any]]:
+    """A pass of bench/bench_schedules.py (the real tick or momentum code, one pass), as a child's result."""
+
+    def run(url: str) -> dict[str, Any]:
+        seconds, statements = timed(url)
+        return {"seconds": seconds, "statements": statements}
+
+    return run
+
+
+def _tick_send(url: str) -> tuple[float, int]:
+    from bench.bench_schedules import time_tick_send
+
+    return time_tick_send(url)
+
+
+def _tick(url: str) -> tuple[float, int]:
+    """Steady: the clock runs each minute in a process that has run it before (its statements compiled
+    and cached, its modules imported), so the first of three ticks warms up and the median is kept."""
+    from bench.bench_schedules import time_tick
+
+    runs = sorted(time_tick(url) for _ in range(3))
+    return runs[1]
+
+
+def _momentum(url: str) -> tuple[float, int]:
+    from bench.bench_schedules import time_momentum
+
+    return time_momentum(url)
+
+
+# Each returns seconds and statements; run in this order (the steady tick follows the one that sends).
+PASSES: dict[str, Callable[[str], dict[str, Any]]] = {
+    "recompute": _recompute,
+    "baseline": _python_baseline,
+    "tick_send": _schedule_pass(_tick_send),
+    "tick": _schedule_pass(_tick),
+    "momentum": _schedule_pass(_momentum),
+}
 
 
 def peak_rss_mb() -> float:
@@ -219,6 +258,9 @@ def main() -> None:
                 f"{args.activity_rows:,} activity rows on {args.database} "
                 f"in {time.perf_counter() - started:.1f} s"
             )
+            from bench.bench_schedules import fill_due_times
+
+            fill_due_times(url)  # rows inserted by SQL get their next due times, as the migration does
             floor = min(floor_seconds(db) for _ in range(3))
             db.dispose()
             print(f"floor (one unindexed aggregate over the last 30 days of activity): {floor:.3f} s")
@@ -237,14 +279,25 @@ def main() -> None:
                 f"{baseline['memberships']:,} memberships): {old_ms:.3f} ms per membership; "
                 f"the SQL pass: {new_ms:.4f} ms per membership ({old_ms / new_ms:.0f}x less)"
             )
+            schedules = {name: run_pass(name, url) for name in ("tick_send", "tick", "momentum")}
+            for name, label in (
+                ("tick_send", "tick that opens the due reviews and writes their prompts"),
+                ("tick", "steady tick (nothing new due)"),
+                ("momentum", "momentum pass over every community"),
+            ):
+                result = schedules[name]
+                print(
+                    f"{label}: {result['seconds']:.3f} s ({result['seconds'] / floor:.2f}x the floor), "
+                    f"{result['statements']} statements, peak RSS {result['peak_rss_mb']:.0f} MB"
+                )
         finally:
             drop()
     summary = {
         "recompute_s": round(recompute["seconds"], 3),
-        "tick_s": None,  # the tick benchmark plugs in here (PASSES["tick"])
-        "tick_send_s": None,
-        "momentum_s": None,
-        "peak_rss_mb": round(recompute["peak_rss_mb"], 1),
+        "tick_s": round(schedules["tick"]["seconds"], 3),
+        "tick_send_s": round(schedules["tick_send"]["seconds"], 3),
+        "momentum_s": round(schedules["momentum"]["seconds"], 3),
+        "peak_rss_mb": round(max(r["peak_rss_mb"] for r in (recompute, *schedules.values())), 1),
         "memberships": args.members,
         "activity_rows": args.activity_rows,
         "communities": args.communities,
