@@ -15,7 +15,8 @@ the machine's noise hits every kind alike:
 Prints p50/p99 per kind and their ratios to the no-op's, per (size, concurrency). No pass/fail: these
 shared machines are noisy; compare ratios between commits.
 
-    .venv/bin/python bench/bench_commands.py [--database sqlite|postgresql] [--rounds 3]
+    .venv/bin/python bench/bench_commands.py [--database sqlite|postgresql] [--durability full|fast]
+        [--rounds 3]
         [--sizes 10,10000] [--communities 500] [--requests 40] [--concurrent-requests 100]
 """
 
@@ -253,6 +254,12 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument(
+        "--durability",
+        choices=["full", "fast"],
+        default="full",
+        help="COMMIT_DURABILITY of our app: full (the default) waits for the disk at each commit",
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sizes", default="10,10000", help="community sizes, comma-separated")
     parser.add_argument(
@@ -300,6 +307,7 @@ def main() -> None:
                 "SLACK_SIGNING_SECRET": SECRET,
                 "SLACK_API_URL": emulator.api_url,
                 "DATABASE_URL": url,
+                "COMMIT_DURABILITY": args.durability,
                 "HOST": "127.0.0.1",
                 "PORT": str(app_port),
                 "LOG_LEVEL": "WARNING",
