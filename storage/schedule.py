@@ -149,7 +149,14 @@ def fill_next_steps(connection: Connection) -> int:
             reviews.c.claimed_at,
             reviews.c.snoozed_until,
             reviews.c.escalation_level,
-        ).where(reviews.c.completed_at.is_(None), reviews.c.next_step_at.is_(None))
+        )
+        .join(COMMUNITIES, COMMUNITIES.c.id == reviews.c.community_id)
+        # A dissolved community's open review is over: given a due time, every tick would read it again.
+        .where(
+            reviews.c.completed_at.is_(None),
+            reviews.c.next_step_at.is_(None),
+            COMMUNITIES.c.status == "active",
+        )
     ).all()
     params = []
     for row in rows:

@@ -125,6 +125,8 @@ def test_due_times_follow_creation_opening_completion_and_dissolution(harness: H
     with harness.db.session() as session:
         row = session.get(Community, cid)
         assert row is not None and row.next_due_at is None and row.next_review_on is None
+    # Its open review leaves the clock's due range: no tick reads it again.
+    assert reviews(harness)[0].next_step_at is None
     harness.clock.set(FIRST_DUE + timedelta(days=3))
     run(harness)
     assert len(prompts_to(harness, ALICE)) == 1  # a dissolved community's review is not escalated
@@ -219,14 +221,24 @@ def test_thirty_due_communities_two_instances_each_prompt_once(harness: Harness)
         clock=harness.clock,
         run_scheduler=False,
     )
+    failures: list[BaseException] = []
+
+    def ticking(runtime: Runtime) -> None:
+        try:
+            tick(runtime.deps)
+        except BaseException as exc:  # a tick that dies must fail the test, not pass it quietly
+            failures.append(exc)
+
     try:
         threads = [
-            threading.Thread(target=tick, args=(runtime.deps,)) for runtime in (harness.runtime, other) * 2
+            threading.Thread(target=ticking, args=(runtime,)) for runtime in (harness.runtime, other) * 2
         ]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(timeout=120)
+        assert not any(thread.is_alive() for thread in threads)
+        assert failures == []
         other.deps.background.drain(30)
     finally:
         other.close()
@@ -238,6 +250,23 @@ def test_thirty_due_communities_two_instances_each_prompt_once(harness: Harness)
     assert prompts_to(harness, CHLOE) == []
     assert {r.community_id for r in reviews(harness)} == set(ids)
     assert all(r.sent_at == FIRST_DUE and r.core_count == 2 for r in reviews(harness))
+
+
+def test_a_burst_of_due_communities_opens_the_oldest_first_then_the_rest(harness: Harness) -> None:
+    """Bounded per tick (a statement has at most 65,535 parameters): none is dropped, the rest follow."""
+    ids = [community(harness, f"Burst {n}", f"CB{n}", moderators=(ALICE,)) for n in range(3)]
+    with harness.db.session() as session:  # the third has waited longest
+        session.execute(
+            text("UPDATE communities SET next_due_at = :at WHERE id = :id"),
+            {"at": FIRST_DUE - timedelta(days=3), "id": ids[2]},
+        )
+    with harness.db.session() as session:
+        assert review_repo.open_due(session, now=FIRST_DUE, limit=2) == 2
+    assert ids[2] in {r.community_id for r in reviews(harness)}
+    with harness.db.session() as session:
+        assert review_repo.open_due(session, now=FIRST_DUE, limit=2) == 1
+        assert review_repo.open_due(session, now=FIRST_DUE, limit=2) == 0
+    assert {r.community_id for r in reviews(harness)} == set(ids)
 
 
 def test_the_tick_asks_slack_nothing(harness: Harness) -> None:

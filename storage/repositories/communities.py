@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
-from storage.models import Community, CommunityChannel, CommunityNames
+from storage.models import Community, CommunityChannel, CommunityNames, Review
 from storage.repositories.upsert import dialect_insert
 
 
@@ -162,4 +162,13 @@ def dissolve(session: Session, *, community_id: int, actor: str, now: datetime) 
         .returning(Community.id)
         .execution_options(synchronize_session="fetch")
     )
-    return result.first() is not None
+    if result.first() is None:
+        return False
+    # Its open review is over too: out of the clock's due range, or every tick would read it for ever.
+    session.execute(
+        update(Review)
+        .where(Review.community_id == community_id, Review.completed_at.is_(None))
+        .values(next_step_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    return True

@@ -46,14 +46,21 @@ def ensure(
     ).one()
 
 
-def open_due(session: Session, *, now: datetime) -> int:
-    """Create the review of every active community whose review date has come, and clear its due time
-    (the review row now carries the schedule). Reads only `next_due_at <= now` (an index range scan);
-    of two instances, both may insert, the unique key keeps one row."""
+# Reviews opened per tick, at most: the oldest due first, the rest on the next minutes' ticks. Bounded so
+# that a burst (thousands of communities created together, a restart after downtime) never builds a
+# statement past the driver's 65,535 parameters, which would fail every tick and open nothing.
+OPEN_PER_TICK = 2000
+
+
+def open_due(session: Session, *, now: datetime, limit: int = OPEN_PER_TICK) -> int:
+    """Create the review of every active community whose review date has come (the `limit` most overdue),
+    and clear its due time (the review row now carries the schedule). Reads only `next_due_at <= now` (an
+    index range scan); of two instances, both may insert, the unique key keeps one row."""
     due = session.execute(
-        select(Community.id, Community.team_id, Community.next_review_on).where(
-            Community.next_due_at <= now, Community.status == "active"
-        )
+        select(Community.id, Community.team_id, Community.next_review_on)
+        .where(Community.next_due_at <= now, Community.status == "active")
+        .order_by(Community.next_due_at, Community.id)
+        .limit(limit)
     ).all()
     if not due:
         return 0
