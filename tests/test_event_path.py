@@ -427,3 +427,33 @@ def test_only_writes_that_can_change_a_binding_empty_the_cache() -> None:
     assert not _may_change_a_binding("UPDATE communities SET next_due_at=? WHERE communities.id = ?")
     assert not _may_change_a_binding("UPDATE communities SET name=?, slug=? WHERE communities.status = ?")
     assert not _may_change_a_binding("UPDATE memberships SET circle=? WHERE memberships.id = ?")
+
+
+def test_downgrading_and_upgrading_the_schedules_keeps_the_binding_triggers(database_url: str) -> None:
+    """Migration 0009 goes down and up again without losing 0006's triggers (a SQLite table rebuild would)."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from storage.db import Database
+    from storage.migrate import alembic_config, upgrade
+
+    db = Database(database_url)
+
+    def triggers() -> set[str]:
+        query = (
+            "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+            if db.backend == "sqlite"
+            else "SELECT DISTINCT trigger_name FROM information_schema.triggers "
+            "WHERE event_object_schema = current_schema()"
+        )
+        with db.engine.connect() as connection:
+            return {str(name) for (name,) in connection.execute(text(query))}
+
+    try:
+        before = triggers()
+        assert before  # 0006's triggers are there
+        command.downgrade(alembic_config(db.engine), "0008")
+        upgrade(db.engine)
+        assert triggers() == before
+    finally:
+        db.dispose()

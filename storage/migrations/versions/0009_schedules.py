@@ -33,9 +33,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("reviews", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_reviews_next_step_at"))
-        batch_op.drop_column("next_step_at")
-    with op.batch_alter_table("communities", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_communities_next_due_at"))
-        batch_op.drop_column("next_due_at")
+    # Plain DROP INDEX / DROP COLUMN (SQLite 3.35+ has it), not a batch table rebuild: a rebuild of
+    # `communities` on SQLite would silently drop the binding-version triggers of migration 0006.
+    for table, column in (("reviews", "next_step_at"), ("communities", "next_due_at")):
+        op.drop_index(op.f(f"ix_{table}_{column}"), table_name=table)
+        op.drop_column(table, column)
