@@ -336,10 +336,12 @@ class OutboxWorker:
             return
         with self.db.session() as session:
             group = _fallback_group(row)
-            if group is not None:
-                # The copies of one scheduled message are recorded one after the other (their rows
-                # locked in id order on PostgreSQL): of two copies refused at the same moment, the
+            if group is not None and outcome.status in (repo.SKIPPED, repo.FAILED):
+                # The refused copies of one scheduled message are recorded one after the other (their
+                # rows locked in id order on PostgreSQL): of two copies refused at the same moment, the
                 # second to record sees the first, so when none reached anyone one of them falls back.
+                # A copy that was delivered needs no lock: until recorded it is still pending, which
+                # `group_alive` counts as reaching someone, so no refusal falls back meanwhile.
                 repo.lock_group(session, group=group)
             repo.finish(
                 session,

@@ -340,6 +340,9 @@ class OutboxMessage(Base):
     __table_args__ = (
         Index("ix_outbox_due", "status", "not_before"),
         Index("ix_outbox_ref", "ref"),
+        # The copies of a scheduled message are found by the prefix of their dedupe key (LIKE 'group:%'):
+        # pattern ops let PostgreSQL walk an index for it whatever the database's collation.
+        Index("ix_outbox_dedupe_prefix", "dedupe_key", postgresql_ops={"dedupe_key": "varchar_pattern_ops"}),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -23,6 +23,12 @@ def upgrade() -> None:
     with op.batch_alter_table("reviews", schema=None) as batch_op:
         batch_op.add_column(sa.Column("next_step_at", sa.DateTime(), nullable=True))
         batch_op.create_index(batch_op.f("ix_reviews_next_step_at"), ["next_step_at"], unique=False)
+    op.create_index(
+        "ix_outbox_dedupe_prefix",
+        "outbox",
+        ["dedupe_key"],
+        postgresql_ops={"dedupe_key": "varchar_pattern_ops"},
+    )
     # The data: the same set-based fill the benchmarks use for rows inserted by raw SQL. The UTC instant
     # comes from the pure cadence rule (DST-safe), so the code is shared rather than frozen here.
     from storage.schedule import fill_next_due, fill_next_steps
@@ -35,6 +41,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     # Plain DROP INDEX / DROP COLUMN (SQLite 3.35+ has it), not a batch table rebuild: a rebuild of
     # `communities` on SQLite would silently drop the binding-version triggers of migration 0006.
+    op.drop_index("ix_outbox_dedupe_prefix", table_name="outbox")
     for table, column in (("reviews", "next_step_at"), ("communities", "next_due_at")):
         op.drop_index(op.f(f"ix_{table}_{column}"), table_name=table)
         op.drop_column(table, column)
