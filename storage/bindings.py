@@ -83,11 +83,15 @@ class BindingCache:
         self._entries: dict[tuple[str, str], Binding | None] = {}
         self._version: int | None = None
         self._checked_at = float("-inf")
+        # Bumped by every clear: a lookup that read the database before a clear must not store what it
+        # read after it (it could be the state the clear was for, and would then look current for ever).
+        self._generation = 0
 
     def clear(self) -> None:
         with self._lock:
             self._entries = {}
             self._checked_at = float("-inf")
+            self._generation += 1
 
     def forget(self, *, team_id: str, channel_id: str) -> None:
         self._entries.pop((team_id, channel_id), None)
@@ -108,10 +112,13 @@ class BindingCache:
             return self._entries[key]
         except KeyError:
             pass
+        generation = self._generation
         binding = read(session, team_id=team_id, channel_id=channel_id)
-        if len(self._entries) >= MAX_ENTRIES:
-            self._entries = {}
-        self._entries[key] = binding
+        with self._lock:
+            if generation == self._generation:
+                if len(self._entries) >= MAX_ENTRIES:
+                    self._entries = {}
+                self._entries[key] = binding
         return binding
 
     def _check_version(self, session: Session) -> None:
@@ -120,6 +127,7 @@ class BindingCache:
             if version != self._version:
                 self._entries = {}
                 self._version = version
+                self._generation += 1
             self._checked_at = self._monotonic()
 
 

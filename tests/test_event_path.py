@@ -457,3 +457,30 @@ def test_downgrading_and_upgrading_the_schedules_keeps_the_binding_triggers(data
         assert triggers() == before
     finally:
         db.dispose()
+
+
+def test_a_lookup_that_read_before_a_clear_does_not_store_what_it_read(db: Database) -> None:
+    """A channel read as unbound just before another thread emptied the cache (it saw a binding change)
+    must be read again next time, not remembered as unbound for ever."""
+    from sqlalchemy import event
+
+    from storage.bindings import BindingCache
+
+    cache = BindingCache(ttl=3600)
+    cleared: list[bool] = []
+
+    def meanwhile(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if "FROM community_channels" in statement and not cleared:
+            cleared.append(True)
+            cache.clear()  # what another request does when it sees the binding version move
+
+    event.listen(db.engine, "before_cursor_execute", meanwhile)
+    try:
+        with db.session() as session:
+            assert cache.lookup(session, team_id="T1", channel_id="CNEW") is None
+    finally:
+        event.remove(db.engine, "before_cursor_execute", meanwhile)
+    assert cleared
+    with db.session() as session:
+        cache._check_version(session)  # fresh again: an entry, if stored, would now be trusted
+    assert not cache.surely_unbound(team_id="T1", channel_id="CNEW")
