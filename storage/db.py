@@ -103,6 +103,14 @@ class Database:
         self.durability = durability
         self.engine = make_engine(url, durability=durability, **engine_kwargs)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # PostgreSQL: sessions whose every statement commits on its own (the driver sends no BEGIN and no
+        # COMMIT: psycopg's autocommit is a client-side flag, set at checkout and reset at return, both
+        # without a round trip). Same pool as `engine`.
+        self._autocommit_sessions = (
+            sessionmaker(self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
+            if self.backend == "postgresql"
+            else None
+        )
         # SQLite: one unit of work at a time in this process (see `_turn`).
         self._turn_lock = threading.RLock() if self.backend == "sqlite" else None
 
@@ -153,6 +161,26 @@ class Database:
                 raise
             finally:
                 session.close()
+
+    @contextmanager
+    def statement_session(self) -> Iterator[Session]:
+        """On PostgreSQL, a session in autocommit: each statement is its own transaction, committed when it
+        returns; one round trip for a one-statement unit of work instead of three (BEGIN, it, COMMIT).
+        Only for work whose every statement is atomic and safe on its own (the counting statement: a
+        claim and the count it guards, in one statement). Elsewhere an ordinary `session()`."""
+        if self._autocommit_sessions is None:
+            with self.session() as session:
+                yield session
+            return
+        session = self._autocommit_sessions()
+        try:
+            yield session
+            session.commit()  # nothing left to commit on the server: no round trip
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
 
     @contextmanager
     def light_session(self) -> Iterator[Session]:
