@@ -20,6 +20,13 @@ SQLITE_BUSY_TIMEOUT_S = 10
 DURABILITIES = ("full", "fast")
 # Connections older than this are replaced at checkout: servers and proxies close idle ones.
 POOL_RECYCLE_S = 1800
+# Kept open: enough for the requests the HTTP server runs at once (16 concurrent senders in
+# bench/bench_events.py) plus the outbox and the scheduler. SQLAlchemy's default, 5, made every request past
+# the fifth open a connection and close it at return ("overflow"): a new PostgreSQL backend per request, a
+# third of the request's time under load, and 16 senders slower than one. Past POOL_SIZE, overflow still
+# serves a burst (up to the threadpool's 40 threads) rather than queuing it.
+POOL_SIZE = 20
+POOL_MAX_OVERFLOW = 20
 T = TypeVar("T")
 
 
@@ -66,6 +73,9 @@ def make_engine(url: str, *, durability: str = "full", **kwargs: Any) -> Engine:
         raise ValueError(f"durability must be one of {DURABILITIES}, not {durability!r}")
     fast = durability == "fast"
     parsed = make_url(url)
+    if parsed.database not in (None, "", ":memory:"):  # an in-memory SQLite has a single-connection pool
+        kwargs.setdefault("pool_size", POOL_SIZE)
+        kwargs.setdefault("max_overflow", POOL_MAX_OVERFLOW)
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
         event.listen(engine, "connect", lambda conn, record: _sqlite_pragmas(conn, record, fast=fast))
