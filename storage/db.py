@@ -177,7 +177,8 @@ class Database:
         """On PostgreSQL, a session in autocommit: each statement is its own transaction, committed when it
         returns; one round trip for a one-statement unit of work instead of three (BEGIN, it, COMMIT).
         Only for work whose every statement is atomic and safe on its own (the counting statement: a
-        claim and the count it guards, in one statement). Elsewhere an ordinary `session()`."""
+        claim and the count it guards, in one statement). Elsewhere an ordinary `session()`. Nothing is
+        enqueued for the outbox here: its worker wakes on `session()` commits (bot/outbox.py)."""
         if self._autocommit_sessions is None:
             with self.session() as session:
                 yield session
