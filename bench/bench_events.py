@@ -11,9 +11,12 @@ kind alike:
   - counted:   a message in a community's channel (50 posters, so counters see inserts and updates);
   - retried:   the same events again, with Slack's retry headers (the claim refuses them);
   - unbound:   a message in a channel no community is bound to (the binding cache answers).
-It prints events/s per kind and its ratio to the floor of the same round (median over the rounds).
+It prints events/s per kind and its ratio to the floor of the same round (median over the rounds), and,
+for insight, the disk's share: the time of one durable commit (a one-row INSERT, committed with the
+database's full durability, whatever --durability says) on the same database, measured in every round.
 
-    .venv/bin/python bench/bench_events.py [--database sqlite|postgresql] [--events 400] [--rounds 3]
+    .venv/bin/python bench/bench_events.py [--database sqlite|postgresql] [--durability full|fast]
+        [--events 400] [--rounds 3]
     .venv/bin/python bench/bench_events.py --profile [--database ...]   # SQL per event + cProfile
 
 `--profile` runs our app in this process instead: it counts the SQL statements each kind of event sends
@@ -259,6 +262,7 @@ def measure(args: argparse.Namespace) -> None:
             "HOST": "127.0.0.1",
             "PORT": str(ours_port),
             "LOG_LEVEL": "WARNING",
+            "COMMIT_DURABILITY": args.durability,
         }
         env.pop("SLACK_APP_TOKEN", None)
         ours = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env)
@@ -270,16 +274,60 @@ def measure(args: argparse.Namespace) -> None:
         try:
             wait_healthy(ours_port, ours)
             wait_healthy(noop_port, noop)
-            results = run_rounds(args, ours_port, noop_port)
+            with DurableCommit(url) as durable:
+                results = run_rounds(args, ours_port, noop_port, durable)
+            floor = durable.seconds
         finally:
             for process in (ours, noop):
                 process.terminate()
             for process in (ours, noop):
                 process.wait(timeout=30)
-    report(args, results)
+    report(args, results, floor)
 
 
-def run_rounds(args: argparse.Namespace, ours: int, noop: int) -> dict[tuple[str, int], list[float]]:
+class DurableCommit:
+    """The disk's floor: one synchronous commit of a one-row INSERT, on the database the app uses (a table
+    of its own; PostgreSQL synchronous_commit=on, SQLite synchronous=FULL in WAL mode: durability full)."""
+
+    def __init__(self, url: str) -> None:
+        from storage.db import Database
+
+        self.db = Database(url, durability="full")
+        self.table = f"bench_floor_{os.getpid()}"
+        self.seconds: list[float] = []
+
+    def __enter__(self) -> DurableCommit:
+        from sqlalchemy import text
+
+        with self.db.engine.begin() as connection:
+            connection.execute(text(f"CREATE TABLE {self.table} (id INTEGER PRIMARY KEY, v INTEGER)"))
+        return self
+
+    def measure(self, commits: int = 50) -> None:
+        """Median seconds of one commit over `commits`, appended to `seconds` (one figure per round)."""
+        from sqlalchemy import text
+
+        insert = text(f"INSERT INTO {self.table} (id, v) VALUES (:id, 1)")
+        spent: list[float] = []
+        with self.db.engine.connect() as connection:
+            for _ in range(commits):
+                started = time.perf_counter()
+                connection.execute(insert, {"id": len(self.seconds) * 100_000 + len(spent)})
+                connection.commit()
+                spent.append(time.perf_counter() - started)
+        self.seconds.append(statistics.median(spent))
+
+    def __exit__(self, *_exc: object) -> None:
+        from sqlalchemy import text
+
+        with self.db.engine.begin() as connection:
+            connection.execute(text(f"DROP TABLE {self.table}"))
+        self.db.dispose()
+
+
+def run_rounds(
+    args: argparse.Namespace, ours: int, noop: int, durable: DurableCommit
+) -> dict[tuple[str, int], list[float]]:
     """Each round sends every kind in small batches taken in turn (noop, counted, retried, unbound, noop,
     ...), so a burst of noise from the machine's other work falls on all kinds alike; the time of each
     kind is summed over its batches. A warm-up round (pools, prepared statements, members) is not kept."""
@@ -305,6 +353,7 @@ def run_rounds(args: argparse.Namespace, ours: int, noop: int) -> dict[tuple[str
                     spent["unbound"] += pool.elapsed(ours, unbound)
                 if not round_:
                     continue  # the warm-up
+                durable.measure()
                 for kind, seconds in spent.items():
                     results.setdefault((kind, senders), []).append(n / seconds)
                 print(
@@ -317,10 +366,16 @@ def run_rounds(args: argparse.Namespace, ours: int, noop: int) -> dict[tuple[str
     return results
 
 
-def report(args: argparse.Namespace, results: dict[tuple[str, int], list[float]]) -> None:
+def report(args: argparse.Namespace, results: dict[tuple[str, int], list[float]], floor: list[float]) -> None:
     print(
-        f"\ndatabase: {args.database}; {args.events} events per kind, round and concurrency; "
-        f"{args.rounds} rounds"
+        f"\ndatabase: {args.database}; COMMIT_DURABILITY={args.durability}; {args.events} events per kind, "
+        f"round and concurrency; {args.rounds} rounds"
+    )
+    commit = statistics.median(floor)
+    print(
+        f"floor: one durable commit of a one-row INSERT {commit * 1000:.2f} ms (median; rounds: "
+        f"{', '.join(f'{s * 1000:.2f}' for s in floor)} ms), i.e. at most {1 / commit:.0f} durable "
+        "commits/s, one at a time"
     )
     for senders in (1, args.senders):
         floors = results[("noop", senders)]
@@ -360,6 +415,7 @@ def profile(args: argparse.Namespace) -> None:
             SLACK_API_URL=emulator.api_url,
             DATABASE_URL=url,
             LOG_LEVEL="WARNING",
+            COMMIT_DURABILITY=args.durability,
         )
         runtime = Runtime.start(settings, clock=SystemClock(), run_scheduler=False)
         server = HttpServer(runtime)
@@ -430,6 +486,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument(
+        "--durability", choices=["full", "fast"], default="full", help="COMMIT_DURABILITY of our app"
+    )
     parser.add_argument("--events", type=int, default=400, help="events per kind, round and concurrency")
     parser.add_argument("--senders", type=int, default=16, help="concurrent senders")
     parser.add_argument("--rounds", type=int, default=3)

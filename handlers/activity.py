@@ -7,6 +7,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
+from sqlalchemy.orm import Session
 
 from bot.backfill import is_contribution
 from bot.domain.circles import progress_reason
@@ -16,6 +17,7 @@ from bot.services import circles as circle_service
 from bot.services import communities as community_service
 from bot.services import outbox
 from bot.services import privacy as privacy_service
+from bot.services.circles import Promotion
 from bot.services.communities import CommunityProblem
 from bot.views import communities as community_views
 from bot.views.common import plain, section
@@ -44,19 +46,9 @@ def message_callback(
     team_id = str(body.get("team_id") or "")
     if circle_service.surely_uncounted(deps.db.engine, team_id=team_id, channel_id=channel_id):
         return  # most messages: a channel no community counts, known without a session
-    with deps.db.session() as session:
-        outcome = circle_service.record_contribution(
-            session,
-            team_id=team_id,
-            event_id=body.get("event_id"),
-            channel_id=channel_id,
-            user_id=str(event["user"]),
-            ts=ts,
-            now=deps.clock.now(),
-        )
-        promotion = outcome.promotion
-        if promotion is not None and promotion.send_note:
-            # Written with the count it follows from, sent after the ack.
+
+    def note(session: Session, promotion: Promotion) -> None:
+        if promotion.send_note:  # written with the promotion it follows from, sent after the ack
             outbox.text(
                 session,
                 team_id=team_id,
@@ -64,6 +56,17 @@ def message_callback(
                 key_name="activity.promotion.note",
                 name=promotion.community_name,
             )
+
+    circle_service.record_contribution(
+        deps.db,
+        team_id=team_id,
+        event_id=body.get("event_id"),
+        channel_id=channel_id,
+        user_id=str(event["user"]),
+        ts=ts,
+        now=deps.clock.now(),
+        on_promotion=note,
+    )
 
 
 def reaction_callback(body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
@@ -76,16 +79,15 @@ def reaction_callback(body: dict[str, Any], event: dict[str, Any], context: Bolt
     team_id = str(body.get("team_id") or "")
     if circle_service.surely_uncounted(deps.db.engine, team_id=team_id, channel_id=channel_id):
         return
-    with deps.db.session() as session:
-        circle_service.record_reaction(
-            session,
-            team_id=team_id,
-            event_id=body.get("event_id"),
-            channel_id=channel_id,
-            user_id=user_id,
-            ts=ts,
-            now=deps.clock.now(),
-        )
+    circle_service.record_reaction(
+        deps.db,
+        team_id=team_id,
+        event_id=body.get("event_id"),
+        channel_id=channel_id,
+        user_id=user_id,
+        ts=ts,
+        now=deps.clock.now(),
+    )
 
 
 # ---- /cdp me ---------------------------------------------------------------------------------

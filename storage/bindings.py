@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import event, select
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine.base import OptionEngine
 from sqlalchemy.orm import Session
 
 from storage.models import BindingVersion, Community, CommunityChannel
@@ -166,6 +167,10 @@ def cache_for(session: Session) -> BindingCache:
 
 
 def cache_of_engine(engine: Engine) -> BindingCache:
+    # One cache per pool: an engine with other execution options (the autocommit sessions of the event
+    # path, storage.db.Database.statement_session) shares its parent's pool, listeners and cache.
+    while isinstance(engine, OptionEngine):
+        engine = engine._proxied
     cache = _caches.get(engine)
     if cache is None:
         with _caches_lock:

@@ -22,6 +22,13 @@ SQLITE_BUSY_TIMEOUT_S = 10
 DURABILITIES = ("full", "fast")
 # Connections older than this are replaced at checkout: servers and proxies close idle ones.
 POOL_RECYCLE_S = 1800
+# Kept open: enough for the requests the HTTP server runs at once (16 concurrent senders in
+# bench/bench_events.py) plus the outbox and the scheduler. SQLAlchemy's default, 5, made every request past
+# the fifth open a connection and close it at return ("overflow"): a new PostgreSQL backend per request, a
+# third of the request's time under load, and 16 senders slower than one. Past POOL_SIZE, overflow still
+# serves a burst (up to the threadpool's 40 threads) rather than queuing it.
+POOL_SIZE = 20
+POOL_MAX_OVERFLOW = 20
 T = TypeVar("T")
 
 
@@ -68,6 +75,9 @@ def make_engine(url: str, *, durability: str = "full", **kwargs: Any) -> Engine:
         raise ValueError(f"durability must be one of {DURABILITIES}, not {durability!r}")
     fast = durability == "fast"
     parsed = make_url(url)
+    if parsed.database not in (None, "", ":memory:"):  # an in-memory SQLite has a single-connection pool
+        kwargs.setdefault("pool_size", POOL_SIZE)
+        kwargs.setdefault("max_overflow", POOL_MAX_OVERFLOW)
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
         event.listen(engine, "connect", lambda conn, record: _sqlite_pragmas(conn, record, fast=fast))
@@ -107,6 +117,14 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         # Every unit of work keeps the scheduler's due times in step (storage/schedule.py).
         event.listen(self._sessions, "before_flush", schedule.before_flush)
+        # PostgreSQL: sessions whose every statement commits on its own (the driver sends no BEGIN and no
+        # COMMIT: psycopg's autocommit is a client-side flag, set at checkout and reset at return, both
+        # without a round trip). Same pool as `engine`.
+        self._autocommit_sessions = (
+            sessionmaker(self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
+            if self.backend == "postgresql"
+            else None
+        )
         # SQLite: one unit of work at a time in this process (see `_turn`).
         self._turn_lock = threading.RLock() if self.backend == "sqlite" else None
 
@@ -157,6 +175,27 @@ class Database:
                 raise
             finally:
                 session.close()
+
+    @contextmanager
+    def statement_session(self) -> Iterator[Session]:
+        """On PostgreSQL, a session in autocommit: each statement is its own transaction, committed when it
+        returns; one round trip for a one-statement unit of work instead of three (BEGIN, it, COMMIT).
+        Only for work whose every statement is atomic and safe on its own (the counting statement: a
+        claim and the count it guards, in one statement). Elsewhere an ordinary `session()`. Nothing is
+        enqueued for the outbox here: its worker wakes on `session()` commits (bot/outbox.py)."""
+        if self._autocommit_sessions is None:
+            with self.session() as session:
+                yield session
+            return
+        session = self._autocommit_sessions()
+        try:
+            yield session
+            session.commit()  # nothing left to commit on the server: no round trip
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
 
     @contextmanager
     def light_session(self) -> Iterator[Session]:

@@ -128,6 +128,48 @@ def test_a_counted_message_of_a_member_is_one_statement_on_postgresql(harness: H
     assert contributions(harness.db, BRUNO) == 2
 
 
+def test_a_counted_message_on_postgresql_is_one_round_trip_with_no_transaction_around_it(
+    harness: Harness,
+) -> None:
+    """No BEGIN and no COMMIT: psycopg sends BEGIN before a statement unless in autocommit, and a
+    statement run in a transaction leaves the connection in it (INTRANS) until a COMMIT. Here the driver
+    is in autocommit and the server holds no transaction once the one statement has returned."""
+    if harness.db.backend != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite runs its statements in one local BEGIN IMMEDIATE transaction")
+    from psycopg.pq import TransactionStatus
+
+    circles_e2e.make_community(harness)
+    cache_of(harness.db).ttl = 3600
+    send(harness, BRUNO)  # joins via the channel
+    after: list[tuple[str, bool, TransactionStatus]] = []
+    began: list[str] = []
+
+    def executed(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not threading.current_thread().name.startswith("cdp-outbox"):
+            driver = conn.connection.dbapi_connection
+            after.append((statement, driver.autocommit, driver.info.transaction_status))
+
+    def begun(_conn: Any) -> None:
+        if not threading.current_thread().name.startswith("cdp-outbox"):
+            began.append(threading.current_thread().name)
+
+    event.listen(harness.db.engine, "after_cursor_execute", executed)
+    event.listen(harness.db.engine, "begin", begun)
+    harness.slack.answer_only = True
+    try:
+        with statements(harness) as seen:
+            send(harness, BRUNO)
+    finally:
+        event.remove(harness.db.engine, "after_cursor_execute", executed)
+        event.remove(harness.db.engine, "begin", begun)
+    assert len(seen) == 1, seen
+    assert len(after) == 1, after
+    statement, autocommit, status = after[0]
+    assert autocommit, statement
+    assert status == TransactionStatus.IDLE, (statement, status)
+    assert contributions(harness.db, BRUNO) == 2
+
+
 def test_a_channel_bound_by_another_instance_counts_once_its_version_is_seen(harness: Harness) -> None:
     community_id = circles_e2e.make_community(harness)
     cache = cache_of(harness.db)
@@ -223,17 +265,16 @@ def test_a_connection_killed_between_two_events_still_counts_the_second_once(db:
     community_in(db, team, now - timedelta(days=1))
 
     def count(event_id: str) -> Counted:
-        with db.session() as session:
-            outcome = circle_service.record_contribution(
-                session,
-                team_id=team,
-                event_id=event_id,
-                channel_id="CX",
-                user_id="UA",
-                ts=now.timestamp(),
-                now=now,
-            )
-            return outcome.result
+        outcome = circle_service.record_contribution(
+            db,
+            team_id=team,
+            event_id=event_id,
+            channel_id="CX",
+            user_id="UA",
+            ts=now.timestamp(),
+            now=now,
+        )
+        return outcome.result
 
     assert count("Ev1") == Counted.COUNTED
     assert db.engine.pool.checkedin() == 1  # type: ignore[attr-defined]
@@ -248,6 +289,75 @@ def test_a_connection_killed_between_two_events_still_counts_the_second_once(db:
     assert count("Ev2") == Counted.COUNTED
     assert count("Ev2") == Counted.DUPLICATE  # Slack's retry
     assert contributions(db, "UA") == 2
+
+
+# ---- a crash between the count and the promotion ------------------------------------------------
+class Crash(BaseException):
+    """The process dying: not an Exception, nothing of ours catches it."""
+
+
+def one_message_rule(db: Database, community_id: int) -> None:
+    with db.session() as session:  # one message is enough to join the inner circle
+        session.execute(
+            update(Community)
+            .where(Community.id == community_id)
+            .values(inner_min_contributions=1, inner_min_days=1)
+        )
+
+
+def circle_of(db: Database, team: str, user: str) -> tuple[str, int]:
+    with db.session() as session:
+        membership = session.scalars(
+            select(Membership).where(Membership.team_id == team, Membership.user_id == user)
+        ).one()
+        changes = session.scalar(
+            select(func.count()).select_from(CircleChange).where(CircleChange.user_id == user)
+        )
+        return membership.circle, int(changes or 0)
+
+
+@pytest.mark.parametrize("fixed_by", ["next message", "recompute"])
+def test_a_crash_between_the_count_and_the_promotion_keeps_the_count_and_the_circle_is_fixed_later(
+    db: Database, fixed_by: str
+) -> None:
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    team = f"T{uuid.uuid4().hex[:10]}"
+    community_id = community_in(db, team, now - timedelta(days=1))
+    one_message_rule(db, community_id)
+
+    def crash(_session: Any, _promotion: Any) -> None:
+        raise Crash
+
+    def message(event_id: str, on_promotion: Any = None) -> circle_service.CountOutcome:
+        return circle_service.record_contribution(
+            db,
+            team_id=team,
+            event_id=event_id,
+            channel_id="CX",
+            user_id="UA",
+            ts=now.timestamp(),
+            now=now,
+            on_promotion=on_promotion,
+        )
+
+    with pytest.raises(Crash):  # dies inside the promotion's transaction: it is rolled back
+        message("Ev1", on_promotion=crash)
+    assert contributions(db, "UA") == 1  # the fact is kept...
+    assert circle_of(db, team, "UA") == ("outer", 0)  # ...the derived circle is behind
+    assert message("Ev1").result == Counted.DUPLICATE  # Slack's retry counts nothing twice
+    assert contributions(db, "UA") == 1
+    if fixed_by == "next message":
+        outcome = message("Ev2")
+        assert outcome.result == Counted.COUNTED
+        assert outcome.promotion is not None
+        assert contributions(db, "UA") == 2
+    else:
+        with db.session() as session:
+            community = session.get(Community, community_id)
+            assert community is not None
+            changes = circle_service.recompute(session, community=community, now=now)
+        assert [(c.user_id, c.decision.circle) for c in changes] == [("UA", "inner")]
+    assert circle_of(db, team, "UA") == ("inner", 1)
 
 
 # ---- the index -----------------------------------------------------------------------------------
@@ -360,15 +470,14 @@ def test_counting_gives_the_circles_and_counters_of_the_pure_rule(
         ts = (now - timedelta(days=back, hours=10)).timestamp()
         day = datetime.fromtimestamp(ts, UTC).astimezone(cadence.zone("Europe/Paris")).date()
         event_id = last_id if kind == "retry" and last_id else f"{team}-E{index}"
-        with db.session() as session:
-            if kind == "reaction":
-                result = circle_service.record_reaction(
-                    session, team_id=team, event_id=event_id, channel_id=channel, user_id=user, ts=ts, now=now
-                )
-            else:
-                result = circle_service.record_contribution(
-                    session, team_id=team, event_id=event_id, channel_id=channel, user_id=user, ts=ts, now=now
-                ).result
+        if kind == "reaction":
+            result = circle_service.record_reaction(
+                db, team_id=team, event_id=event_id, channel_id=channel, user_id=user, ts=ts, now=now
+            )
+        else:
+            result = circle_service.record_contribution(
+                db, team_id=team, event_id=event_id, channel_id=channel, user_id=user, ts=ts, now=now
+            ).result
         last_id = event_id
         # What should happen, by the pure rule and the rules of counting:
         if day < today - timedelta(days=rule.history_days):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -26,7 +26,7 @@ from bot.domain.circles import ActivityDay, CircleDecision, CircleRule, ParamVal
 from bot.services import communities as community_service
 from storage import bindings
 from storage.bindings import Binding
-from storage.db import retrying_on_disconnect
+from storage.db import Database, retrying_on_disconnect
 from storage.models import CircleChange, Community, Membership
 from storage.repositories import activity as activity_repo
 from storage.repositories import circles as circles_repo
@@ -311,7 +311,7 @@ def surely_uncounted(engine: Engine, *, team_id: str, channel_id: str) -> bool:
 
 
 def record_contribution(
-    session: Session,
+    db: Database,
     *,
     team_id: str,
     event_id: str | None,
@@ -319,44 +319,38 @@ def record_contribution(
     user_id: str,
     ts: float,
     now: datetime,
+    on_promotion: Callable[[Session, Promotion], None] | None = None,
 ) -> CountOutcome:
-    """Count a contribution and promote at once when it crosses the threshold (the rule). The first
-    statement of the handler's transaction: a connection found dead is replaced and the count retried once
-    (safe: the transaction that failed wrote nothing, and the event id is claimed with the count)."""
-    return retrying_on_disconnect(
-        session,
-        lambda: _record_contribution(
+    """Count a contribution, then promote at once when it crosses the threshold (the rule).
+
+    The count is one unit of work of its own: on PostgreSQL one statement in autocommit, one round trip
+    (claim, membership, counter and window figures together; see storage/repositories/counting.py). The
+    promotion, rare, follows in a short transaction of its own, with whatever `on_promotion` writes (the
+    warm note, through the outbox). Both are committed before the caller acknowledges the event.
+
+    Crash safety: should the process die between the two, the count is kept (it is the fact, claimed
+    with its event id: Slack's retry is refused, nothing is counted twice) and the member stays in the
+    outer circle one moment too long, a derived value: their next counted message re-reads the window
+    and promotes them (the figures come from the stored rows, not from this event), and so does the
+    daily recompute (`recompute`: the rule promotes as well as demotes). Only the warm note of that
+    promotion can be lost; nothing is ever counted twice or lost.
+    """
+    with db.statement_session() as session:
+        # A connection found dead by the first statement is replaced and the count run again: safe, as a
+        # statement that failed wrote nothing, and one that committed claimed its event id with its count.
+        result, binding, figures = retrying_on_disconnect(
             session,
-            team_id=team_id,
-            event_id=event_id,
-            channel_id=channel_id,
-            user_id=user_id,
-            ts=ts,
-            now=now,
-        ),
-    )
-
-
-def _record_contribution(
-    session: Session,
-    *,
-    team_id: str,
-    event_id: str | None,
-    channel_id: str,
-    user_id: str,
-    ts: float,
-    now: datetime,
-) -> CountOutcome:
-    result, binding, figures = _count(
-        session,
-        team_id=team_id,
-        event_id=event_id,
-        channel_id=channel_id,
-        user_id=user_id,
-        ts=ts,
-        now=now,
-        reaction=False,
-    )
+            lambda: _count(
+                session,
+                team_id=team_id,
+                event_id=event_id,
+                channel_id=channel_id,
+                user_id=user_id,
+                ts=ts,
+                now=now,
+                reaction=False,
+            ),
+        )
     if result != Counted.COUNTED or binding is None or figures is None or figures.circle != "outer":
         return CountOutcome(result)
     assert figures.membership_id is not None
@@ -367,11 +361,38 @@ def _record_contribution(
     reason = rule_domain.promotion_reason(summary, rule)
     if reason is None:
         return CountOutcome(Counted.COUNTED)
-    # Promote at once: compare-and-set on the circle, so of two messages crossing together one moves them.
+    with db.session() as session:
+        promotion = _promote(
+            session,
+            binding=binding,
+            figures=figures,
+            team_id=team_id,
+            user_id=user_id,
+            reason=reason,
+            now=now,
+        )
+        if promotion is not None and on_promotion is not None:
+            on_promotion(session, promotion)
+    return CountOutcome(Counted.COUNTED, promotion)
+
+
+def _promote(
+    session: Session,
+    *,
+    binding: Binding,
+    figures: CountFigures,
+    team_id: str,
+    user_id: str,
+    reason: Reason,
+    now: datetime,
+) -> Promotion | None:
+    """Move the counted member to the inner circle: compare-and-set on the circle, so of two messages
+    crossing together one moves them (None for the other)."""
+    assert figures.membership_id is not None
     if not membership_repo.move_circle(
         session, membership_id=figures.membership_id, from_circle="outer", to_circle="inner", now=now
     ):
-        return CountOutcome(Counted.COUNTED)
+        return None
     activity_repo.add_change(
         session,
         CircleChange(
@@ -387,17 +408,16 @@ def _record_contribution(
     )
     community = community_repo.get(session, team_id=team_id, community_id=binding.community_id)
     assert community is not None
-    promotion = Promotion(
+    return Promotion(
         user_id=user_id,
         community_name=community.name,
         language=community.language,
         send_note=community.promotion_dm and figures.role != "core",
     )
-    return CountOutcome(Counted.COUNTED, promotion)
 
 
 def record_reaction(
-    session: Session,
+    db: Database,
     *,
     team_id: str,
     event_id: str | None,
@@ -407,20 +427,21 @@ def record_reaction(
     now: datetime,
 ) -> Counted:
     """A reaction is a light signal, kept apart: it never moves anyone between circles, and never makes
-    anyone a member."""
-    return retrying_on_disconnect(
-        session,
-        lambda: _count(
+    anyone a member. One statement (autocommit on PostgreSQL), retried once on a dead connection."""
+    with db.statement_session() as session:
+        return retrying_on_disconnect(
             session,
-            team_id=team_id,
-            event_id=event_id,
-            channel_id=channel_id,
-            user_id=user_id,
-            ts=ts,
-            now=now,
-            reaction=True,
-        )[0],
-    )
+            lambda: _count(
+                session,
+                team_id=team_id,
+                event_id=event_id,
+                channel_id=channel_id,
+                user_id=user_id,
+                ts=ts,
+                now=now,
+                reaction=True,
+            )[0],
+        )
 
 
 # ---- the daily pass --------------------------------------------------------------------------
