@@ -356,7 +356,7 @@ def test_a_crash_between_the_count_and_the_promotion_keeps_the_count_and_the_cir
             community = session.get(Community, community_id)
             assert community is not None
             changes = circle_service.recompute(session, community=community, now=now)
-        assert [(c.user_id, c.decision.circle) for c in changes] == [("UA", "inner")]
+        assert [(c.user_id, c.circle) for c in changes] == [("UA", "inner")]
     assert circle_of(db, team, "UA") == ("inner", 1)
 
 
