@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage import schedule
@@ -20,6 +21,9 @@ SQLITE_BUSY_TIMEOUT_S = 10
 # SQLite synchronous=NORMAL in WAL mode). Both survive a crash of the app; "fast" can lose the last
 # ~0.6 s of acknowledged writes if the database server or the machine crashes. See README, "Performance".
 DURABILITIES = ("full", "fast")
+# A pooled connection idle for longer than this is pinged before it is handed out (see `_ping_if_idle`).
+IDLE_PING_S = 60
+_CHECKED_IN_AT = "cdp_checked_in_at"
 # Connections older than this are replaced at checkout: servers and proxies close idle ones.
 POOL_RECYCLE_S = 1800
 # Kept open: enough for the requests the HTTP server runs at once (16 concurrent senders in
@@ -83,15 +87,41 @@ def make_engine(url: str, *, durability: str = "full", **kwargs: Any) -> Engine:
         event.listen(engine, "connect", lambda conn, record: _sqlite_pragmas(conn, record, fast=fast))
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    # No pre-ping: it cost a round trip per checkout, i.e. per request. Old connections are recycled, and
-    # a connection that died anyway fails its first statement: SQLAlchemy then invalidates the pool, and
-    # the event path retries once on a fresh one (`retrying_on_disconnect`); other requests get a 500
-    # that Slack retries.
+    # No pre-ping on every checkout: it cost a round trip per request. Old connections are recycled; one
+    # that sat idle for a while (when a server restart or an idle-closing proxy most likely killed it) is
+    # pinged at checkout (`_ping_if_idle`), and a dead one is replaced before the request uses it. One
+    # that dies while busy fails its first statement: SQLAlchemy then invalidates the pool, and the event
+    # path retries once on a fresh one (`retrying_on_disconnect`); a slash command or a click answers
+    # with Slack's generic error (Slack never resends those), and the next one works.
     kwargs.setdefault("pool_recycle", POOL_RECYCLE_S)
     engine = create_engine(url, **kwargs)
+    event.listen(engine, "checkin", _note_checkin)
+    event.listen(engine, "checkout", _ping_if_idle)
     if fast and parsed.get_backend_name() == "postgresql":
         event.listen(engine, "connect", _postgresql_fast_commits)
     return engine
+
+
+def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+    record.info[_CHECKED_IN_AT] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """A connection idle for over IDLE_PING_S is checked with one round trip before it is handed out; a
+    DisconnectionError makes the pool replace it (and retry the checkout) instead of failing a request."""
+    checked_in_at = record.info.get(_CHECKED_IN_AT)
+    if checked_in_at is None or time.monotonic() - checked_in_at < IDLE_PING_S:
+        return
+    try:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT 1")
+        finally:
+            cursor.close()
+        if not dbapi_connection.autocommit:
+            dbapi_connection.rollback()  # leave no transaction open behind the ping
+    except Exception as exc:
+        raise DisconnectionError("an idle database connection was closed") from exc
 
 
 def retrying_on_disconnect(session: Session, work: Callable[[], T]) -> T:

@@ -70,3 +70,29 @@ def test_a_light_session_that_fails_writes_nothing(db: Database) -> None:
     with db.session() as session:
         assert session.scalar(select(ProcessedEvent.event_id)) is None
     assert flushes_at_commit(db)
+
+
+def test_an_idle_connection_closed_by_the_server_is_replaced_before_a_request_uses_it(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PostgreSQL restart or an idle-closing proxy kills pooled connections: the next slash command,
+    whose first statement is not retried, must not fail on one."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only: SQLite has no server to lose")
+    from storage import db as db_module
+
+    monkeypatch.setattr(db_module, "IDLE_PING_S", 0)  # every pooled connection counts as idle
+    database = Database(database_url, pool_size=1, max_overflow=0)
+    try:
+        with database.session() as session:
+            pid = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        admin = Database(database_url)
+        try:
+            with admin.engine.begin() as connection:
+                connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        finally:
+            admin.dispose()
+        with database.session() as session:  # the same pooled connection, now dead: replaced first
+            assert session.execute(text("SELECT pg_backend_pid()")).scalar_one() != pid
+    finally:
+        database.dispose()
