@@ -258,8 +258,8 @@ def momentum_pass(deps: Deps, client: WebClient | None = None) -> int:
 def _send_alerts(
     deps: Deps, decided: list[tuple[review_service.MomentumCandidate, momentum.Alert]], now: datetime
 ) -> int:
-    """Claim a batch of alerts (their unique keys, one statement) and write their deliveries (one
-    statement), in one transaction: an alert is claimed with its messages or not at all."""
+    """Claim a batch of alerts (their unique keys, one statement, marked sent) and write their
+    deliveries (one statement), in one transaction: an alert is claimed with its messages or not at all."""
     with deps.db.session() as session:
         chosen = []
         for candidate, alert in decided:
@@ -309,7 +309,6 @@ def _send_alerts(
                 for user_id in recipients
             )
         outbox.messages(session, deliveries)
-        review_repo.mark_alerts_sent(session, alert_ids=claimed.values(), now=now)
     log.info("momentum alerts", extra={"fields": {"alerts": len(claimed)}})
     return len(claimed)
 

@@ -306,18 +306,18 @@ def claim_alert(
 # alerts of a first pass). `WHERE true`: SQLite's parser needs it before an upsert clause.
 _CLAIM_ALERTS = {
     "postgresql": """
-        INSERT INTO alerts (team_id, community_id, kind, period, figures, claimed_at)
-        SELECT team_id, community_id, kind, period, figures, :now
+        INSERT INTO alerts (team_id, community_id, kind, period, figures, claimed_at, sent_at)
+        SELECT team_id, community_id, kind, period, figures, :now, :now
         FROM json_to_recordset(CAST(:alerts AS json))
              AS x(team_id text, community_id integer, kind text, period text, figures json)
         ON CONFLICT (team_id, community_id, kind, period) DO NOTHING
         RETURNING id, community_id, kind
     """,
     "sqlite": """
-        INSERT INTO alerts (team_id, community_id, kind, period, figures, claimed_at)
+        INSERT INTO alerts (team_id, community_id, kind, period, figures, claimed_at, sent_at)
         SELECT json_extract(value, '$.team_id'), json_extract(value, '$.community_id'),
                json_extract(value, '$.kind'), json_extract(value, '$.period'),
-               json(json_extract(value, '$.figures')), :now
+               json(json_extract(value, '$.figures')), :now, :now
         FROM json_each(:alerts) WHERE true
         ON CONFLICT (team_id, community_id, kind, period) DO NOTHING
         RETURNING id, community_id, kind
@@ -330,7 +330,10 @@ def claim_alerts(
 ) -> dict[tuple[int, str], int]:
     """`claim_alert` for a batch (dicts of team_id, community_id, kind, period, figures) in one
     statement: the (community, kind) this caller claimed, with the alert's id. An alert whose unique
-    key exists (fired this period, or claimed by another instance) is not returned."""
+    key exists (fired this period, or claimed by another instance) is not returned.
+
+    The alerts are claimed AND marked sent at `now`: the caller writes their deliveries in the same
+    transaction, so they are committed together or not at all (no separate UPDATE of sent_at)."""
     if not alerts:
         return {}
     payload = json.dumps(
@@ -350,16 +353,6 @@ def claim_alerts(
     )
     rows = session.execute(statement, {"alerts": payload, "now": now}).all()
     return {(int(community_id), str(kind)): int(alert_id) for alert_id, community_id, kind in rows}
-
-
-def mark_alerts_sent(session: Session, *, alert_ids: Collection[int], now: datetime) -> None:
-    if alert_ids:
-        session.execute(
-            update(Alert)
-            .where(Alert.id.in_(sorted(alert_ids)))
-            .values(sent_at=now)
-            .execution_options(synchronize_session=False)
-        )
 
 
 def stale_unsent_alerts(session: Session, *, stale_before: datetime) -> Sequence[Alert]:
