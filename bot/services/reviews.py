@@ -574,7 +574,8 @@ def momentum_candidates(session: Session, *, now: datetime) -> list[MomentumCand
         day: momentum_repo.weekly_blocks(session, today=day, weeks=weeks, community_ids=None)
         for day in sorted({today for _, today in rows})
     }
-    last_days = momentum_repo.last_contribution_days(session, community_ids=None)
+    last_days = momentum_repo.last_days_unless_indexed(session)  # SQLite: read once for both
+    core_last = momentum_repo.core_last_contribution(session, last_days=last_days)
     inner_before = momentum_repo.inner_at_last_review(session, community_ids=None)
     # The circle rule's lurking flag (bot.domain.circles.decide), with the "contributed since joining,
     # however long ago" correction of bot.services.circles: nothing since joining.
@@ -596,7 +597,6 @@ def momentum_candidates(session: Session, *, now: datetime) -> list[MomentumCand
     result = []
     for row, today in rows:
         zone = cadence.zone(row.timezone)
-        last = last_days.get(row.id, {})
         core = moderators.get(row.id, [])
         # Every range the momentum rules sum (the last 14 days, each of the 8 weeks before) is a union
         # of whole 7-day blocks ending today, so each block's total stands on its last day: the
@@ -605,7 +605,7 @@ def momentum_candidates(session: Session, *, now: datetime) -> list[MomentumCand
         signals = momentum.CommunitySignals(
             today=today,
             moderators_active=0,
-            core_last_contribution=max((last[u] for u in core if u in last), default=None),
+            core_last_contribution=core_last.get(row.id),
             daily_contributions={today - timedelta(days=7 * k): n for k, n in per_block.items()},
             lurkers_not_greeted=waiting.get(row.id, 0),
             inner_now=inner.get(row.id, 0),

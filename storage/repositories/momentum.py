@@ -330,6 +330,50 @@ def inner_counts(session: Session) -> dict[int, int]:
     return {int(community_id): int(count) for community_id, count in rows}
 
 
+# PostgreSQL: each moderator's latest contribution is one backward probe of ix_activity_days_member
+# (index-only: it INCLUDEs contributions), instead of grouping every activity row ever written (10M
+# rows: 2 s) for the few members whose last day the pass needs.
+_CORE_LAST_PG = """
+    SELECT m.community_id, MAX(l.day)
+    FROM memberships m
+    CROSS JOIN LATERAL (
+        SELECT a.day FROM activity_days a
+        WHERE a.team_id = m.team_id AND a.community_id = m.community_id AND a.user_id = m.user_id
+          AND a.contributions > 0
+        ORDER BY a.day DESC LIMIT 1
+    ) AS l
+    WHERE m.left_at IS NULL AND m.role = 'core'
+    GROUP BY m.community_id
+"""
+
+
+def last_days_unless_indexed(session: Session) -> dict[int, dict[str, date]] | None:
+    """SQLite: `last_contribution_days` of every community, read once for `core_last_contribution` and
+    `newcomers_waiting`. PostgreSQL: None (they probe the index or count in SQL instead)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return None
+    return last_contribution_days(session, community_ids=None)
+
+
+def core_last_contribution(
+    session: Session, *, last_days: dict[int, dict[str, date]] | None = None
+) -> dict[int, date]:
+    """Each community's latest day with a contribution by one of its moderators, however long ago
+    (communities whose moderators never contributed are absent). SQLite groups the activity rows
+    (`last_days`, read when not given)."""
+    if session.get_bind().dialect.name == "postgresql":
+        rows = session.connection().execute(text(_CORE_LAST_PG)).all()
+        return {int(community_id): day for community_id, day in rows}
+    if last_days is None:
+        last_days = last_contribution_days(session, community_ids=None)
+    result: dict[int, date] = {}
+    for community_id, users in moderators(session).items():
+        days = [last_days[community_id][u] for u in users if u in last_days.get(community_id, {})]
+        if days:
+            result[community_id] = max(days)
+    return result
+
+
 @dataclass(frozen=True)
 class WaitTarget:
     """A community whose waiting newcomers are counted: its timezone (a member's joining day is a
@@ -363,11 +407,11 @@ _WAITING_PG = """
 
 
 def newcomers_waiting(
-    session: Session, *, targets: Collection[WaitTarget], last_days: dict[int, dict[str, date]]
+    session: Session, *, targets: Collection[WaitTarget], last_days: dict[int, dict[str, date]] | None = None
 ) -> dict[int, int]:
     """Newcomers lurking whom nobody greeted, counted by community: members other than the moderators,
     not greeted, who joined `lurking_days` or more local days ago and contributed nothing since the day
-    they joined (however long ago; `last_days` is `last_contribution_days`). The rule of
+    they joined (however long ago). The rule of
     bot.services.reviews.signals (the specification) for many communities at once.
 
     PostgreSQL counts in one statement. SQLite, which has no time zones, returns the candidates (not
@@ -389,6 +433,8 @@ def newcomers_waiting(
         rows = session.connection().execute(text(_WAITING_PG), {"targets": payload}).all()
         return {int(community_id): int(count) for community_id, count in rows}
     wanted = {t.community_id: t for t in targets}
+    if last_days is None:
+        last_days = last_contribution_days(session, community_ids=None)
     zones = {name: ZoneInfo(name) for name in {t.timezone for t in targets}}
     result: dict[int, int] = defaultdict(int)
     rows = (
