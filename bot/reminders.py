@@ -190,6 +190,10 @@ def escalate(
 
 # ---- momentum --------------------------------------------------------------------------------
 TOP_CONTRIBUTORS = 3
+# Alerts claimed and written to the outbox in one transaction. Larger than the tick's BATCH: a first
+# pass (or a bad week) fires alerts in every community at once, and each transaction costs three
+# statements whatever its size; a batch that fails is claimed by the next pass.
+ALERT_BATCH = 1000
 
 
 def momentum_pass(deps: Deps, client: WebClient | None = None) -> int:
@@ -233,9 +237,9 @@ def momentum_pass(deps: Deps, client: WebClient | None = None) -> int:
                 },
             )
     sent = 0
-    for start in range(0, len(decided), BATCH):
+    for start in range(0, len(decided), ALERT_BATCH):
         try:
-            sent += _send_alerts(deps, decided[start : start + BATCH], now)
+            sent += _send_alerts(deps, decided[start : start + ALERT_BATCH], now)
         except Exception as exc:
             failed += 1
             log.error("momentum alerts failed", extra={"fields": error_fields(exc)})
@@ -254,8 +258,8 @@ def momentum_pass(deps: Deps, client: WebClient | None = None) -> int:
 def _send_alerts(
     deps: Deps, decided: list[tuple[review_service.MomentumCandidate, momentum.Alert]], now: datetime
 ) -> int:
-    """Claim a batch of alerts (their unique keys, one statement) and write their deliveries (one
-    statement), in one transaction: an alert is claimed with its messages or not at all."""
+    """Claim a batch of alerts (their unique keys, one statement, marked sent) and write their
+    deliveries (one statement), in one transaction: an alert is claimed with its messages or not at all."""
     with deps.db.session() as session:
         chosen = []
         for candidate, alert in decided:
@@ -305,7 +309,6 @@ def _send_alerts(
                 for user_id in recipients
             )
         outbox.messages(session, deliveries)
-        review_repo.mark_alerts_sent(session, alert_ids=claimed.values(), now=now)
     log.info("momentum alerts", extra={"fields": {"alerts": len(claimed)}})
     return len(claimed)
 

@@ -405,3 +405,70 @@ def test_momentum_signals_of_every_community_equal_the_per_community_signals(har
                 ):
                     assert getattr(mine, field) == getattr(spec, field), field
     assert len(kinds) >= 3, kinds  # the data makes several rules fire: the comparison is not vacuous
+
+
+def test_newcomers_waiting_count_from_the_local_joining_day(harness: Harness) -> None:
+    """The pass counts the newcomers waiting in SQL on PostgreSQL: the joining day and the contributions
+    "since joining" are local dates. In each community one member waits whichever dates are used, and
+    one is on the other side of the rule from what UTC dates would give (Auckland is UTC+13, Los
+    Angeles UTC-7 on this date): 1 waiting with local dates, 2 with UTC ones."""
+    now = datetime(
+        2026, 3, 17, 22, 0, tzinfo=UTC
+    )  # Tuesday 15:00 in Los Angeles, Wednesday 11:00 in Auckland
+    ids = {
+        tz: community(harness, f"Zone {n}", f"CZ{n}", moderators=(ALICE,))
+        for n, tz in enumerate(("Pacific/Auckland", "America/Los_Angeles"))
+    }
+
+    def at(day: date, hour: int) -> datetime:
+        return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
+
+    with harness.db.session() as session:
+        for tz, cid in ids.items():
+            row = session.get(Community, cid)
+            assert row is not None
+            row.timezone = tz
+            row.created_at = now - timedelta(days=200)
+            today = now.astimezone(cadence.zone(tz)).date()
+            lurk = review_service._lurking_days(
+                row.circle_window_days,
+                row.inner_min_contributions,
+                row.inner_min_days,
+                row.demotion_grace_days,
+            )
+            contributed: dict[str, date] = {}
+            if tz == "Pacific/Auckland":  # 12:00 UTC is 01:00 the next local day
+                # CHLOE joined lurk - 1 local days ago (lurk UTC days): not waiting yet.
+                joins = {
+                    CHLOE: at(today - timedelta(days=lurk), 12),
+                    DAVID: at(today - timedelta(days=lurk + 3), 12),
+                }
+            else:  # 03:00 UTC is 20:00 the previous local day
+                # DAVID contributed on his local joining day, the day before his UTC joining day.
+                joins = {
+                    CHLOE: at(today - timedelta(days=lurk + 3), 3),
+                    DAVID: at(today - timedelta(days=lurk), 3),
+                }
+                contributed = {DAVID: today - timedelta(days=lurk + 1)}
+            for user, joined in joins.items():
+                svc.join(session, community=row, user_id=user, now=joined)
+            for user, day in contributed.items():
+                activity_repo.increment(
+                    session,
+                    team_id=row.team_id,
+                    community_id=cid,
+                    channel_id="CZ0",
+                    user_id=user,
+                    day=day,
+                    contributions=2,
+                )
+    with harness.db.session() as session:
+        candidates = {c.check.community_id: c for c in review_service.momentum_candidates(session, now=now)}
+        assert sorted(candidates) == sorted(ids.values())
+        for tz, cid in ids.items():
+            check = review_service.momentum_check(
+                session, team_id=harness.emulator.team_id, community_id=cid, now=now
+            )
+            assert check is not None
+            spec = review_service.signals(session, check=check, moderators_active=1, now=now)
+            assert candidates[cid].signals.lurkers_not_greeted == spec.lurkers_not_greeted == 1, tz

@@ -81,6 +81,51 @@ def test_a_dedupe_key_is_written_once(db: Database) -> None:
         assert repo.pending_count(session) == 2
 
 
+def test_a_batch_is_written_in_order_once_per_dedupe_key_with_its_payload_intact(db: Database) -> None:
+    at = now().replace(microsecond=0)
+    assert add(db, dedupe_key="alert:1:UALICE") is not None  # written earlier, by another instance
+    payload = {"render": "reviews.alert", "args": {"name": "Café «vélo»", "n": 3, "z": [1, None], "a": {}}}
+    batch = [
+        {
+            "team_id": TEAM,
+            "kind": "message",
+            "target": ALICE,
+            "payload": payload,
+            "dedupe_key": "alert:1:UALICE",
+        },
+        {
+            "team_id": TEAM,
+            "kind": "message",
+            "target": BRUNO,
+            "payload": payload,
+            "dedupe_key": "alert:1:UBRUNO",
+        },
+        {"team_id": TEAM, "kind": "message", "target": BRUNO, "payload": {}, "dedupe_key": "alert:1:UBRUNO"},
+        {"team_id": TEAM, "kind": "lookup", "target": CHLOE, "payload": {}, "ref": "r1"},
+        {
+            "team_id": TEAM,
+            "kind": "message",
+            "target": DAVID,
+            "payload": payload,
+            "dedupe_key": "alert:1:UDAVID",
+        },
+    ]
+    with db.session() as session:
+        repo.add_many(session, rows=batch, now=at)
+    with db.session() as session:
+        written = list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all())[1:]
+        assert [(m.target, m.kind, m.dedupe_key, m.ref) for m in written] == [
+            (BRUNO, "message", "alert:1:UBRUNO", None),
+            (CHLOE, "lookup", None, "r1"),
+            (DAVID, "message", "alert:1:UDAVID", None),
+        ]
+        assert [m.payload for m in written] == [payload, {}, payload]
+        assert list(written[0].payload["args"]) == ["name", "n", "z", "a"]  # keys as written
+        assert {(m.status, m.created_at, m.not_before, m.attempts, m.claimed_until) for m in written} == {
+            ("pending", at, at, 0, None)
+        }
+
+
 def test_a_claim_is_a_lease_nobody_else_takes(db: Database) -> None:
     first = add(db)
     with db.session() as session:

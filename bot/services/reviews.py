@@ -543,7 +543,6 @@ class MomentumCandidate:
 
     check: MomentumCheck
     signals: momentum.CommunitySignals
-    members: list[str]
     today: date
 
 
@@ -565,34 +564,40 @@ def momentum_candidates(session: Session, *, now: datetime) -> list[MomentumCand
             )
     if not rows:
         return []
-    # Every active community is read: the queries scan them by a subquery, not by a list of ids.
-    members = momentum_repo.members(session, community_ids=None)
+    # Every active community is read: the queries scan them all (by a subquery, or every active
+    # membership), not a list of ids. The members' figures are counted by the database (moderators,
+    # the inner circle, the newcomers waiting): no membership is read one by one.
+    moderators = momentum_repo.moderators(session)
+    inner = momentum_repo.inner_counts(session)
     weeks = momentum.HISTORY_DAYS // 7
     blocks = {
         day: momentum_repo.weekly_blocks(session, today=day, weeks=weeks, community_ids=None)
         for day in sorted({today for _, today in rows})
     }
-    last_days = momentum_repo.last_contribution_days(session, community_ids=None)
+    last_days = momentum_repo.last_days_unless_indexed(session)  # SQLite: read once for both
+    core_last = momentum_repo.core_last_contribution(session, last_days=last_days)
     inner_before = momentum_repo.inner_at_last_review(session, community_ids=None)
+    # The circle rule's lurking flag (bot.domain.circles.decide), with the "contributed since joining,
+    # however long ago" correction of bot.services.circles: nothing since joining.
+    waiting = momentum_repo.newcomers_waiting(
+        session,
+        targets=[
+            momentum_repo.WaitTarget(
+                row.id,
+                row.timezone,
+                today,
+                _lurking_days(
+                    row.window_days, row.inner_min_contributions, row.inner_min_days, row.demotion_grace_days
+                ),
+            )
+            for row, today in rows
+        ],
+        last_days=last_days,
+    )
     result = []
     for row, today in rows:
         zone = cadence.zone(row.timezone)
-        people = members.get(row.id, [])
-        last = last_days.get(row.id, {})
-        core = [m for m in people if m.role == "core"]
-        lurking_days = _lurking_days(
-            row.window_days, row.inner_min_contributions, row.inner_min_days, row.demotion_grace_days
-        )
-        waiting = 0
-        for m in people:
-            if m.role == "core" or m.greeted:
-                continue
-            joined_on = m.joined_at.astimezone(zone).date()
-            # The circle rule's lurking flag (bot.domain.circles.decide), with the "contributed since
-            # joining, however long ago" correction of bot.services.circles: nothing since joining.
-            contributed = m.user_id in last and last[m.user_id] >= joined_on
-            if (today - joined_on).days >= lurking_days and not contributed:
-                waiting += 1
+        core = moderators.get(row.id, [])
         # Every range the momentum rules sum (the last 14 days, each of the 8 weeks before) is a union
         # of whole 7-day blocks ending today, so each block's total stands on its last day: the
         # database sums ten blocks per community instead of returning seventy days.
@@ -600,17 +605,15 @@ def momentum_candidates(session: Session, *, now: datetime) -> list[MomentumCand
         signals = momentum.CommunitySignals(
             today=today,
             moderators_active=0,
-            core_last_contribution=max((last[m.user_id] for m in core if m.user_id in last), default=None),
+            core_last_contribution=core_last.get(row.id),
             daily_contributions={today - timedelta(days=7 * k): n for k, n in per_block.items()},
-            lurkers_not_greeted=waiting,
-            inner_now=sum(1 for m in people if m.role != "core" and m.circle == "inner"),
+            lurkers_not_greeted=waiting.get(row.id, 0),
+            inner_now=inner.get(row.id, 0),
             inner_at_last_review=inner_before.get(row.id),
             created_on=row.created_at.astimezone(zone).date(),
         )
-        check = MomentumCheck(
-            row.id, row.team_id, row.name, row.language, row.created_by, [m.user_id for m in core], []
-        )
-        result.append(MomentumCandidate(check, signals, [m.user_id for m in people], today))
+        check = MomentumCheck(row.id, row.team_id, row.name, row.language, row.created_by, list(core), [])
+        result.append(MomentumCandidate(check, signals, today))
     return result
 
 
@@ -631,5 +634,4 @@ def contributors_of(session: Session, *, candidate: MomentumCandidate) -> list[s
         session,
         community_id=candidate.check.community_id,
         since=candidate.today - timedelta(days=29),
-        members=candidate.members,
     )

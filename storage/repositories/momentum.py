@@ -3,13 +3,15 @@ community over the window the rules need), never one query per community."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, Integer, and_, cast, func, literal, or_, select
+from sqlalchemy import Date, Integer, and_, cast, func, literal, or_, select, text, true
 from sqlalchemy.orm import Session
 
 from storage.models import ActivityDay, Alert, Community, Membership, Review
@@ -71,15 +73,26 @@ def _ids(community_ids: Collection[int]) -> list[int]:
 
 
 def _in_scope(column: Any, community_ids: Collection[int] | None) -> Any:
-    """`column` in these communities; None: every active community (a subquery, not a long IN list)."""
+    """`column` in these communities; None: no filter, every community's rows (archived ones' too: the
+    caller reads only its communities). Not `IN (SELECT id ... active)`: on tables just loaded, without
+    statistics, PostgreSQL estimated a handful of communities and ran it as a nested loop (minutes
+    over the activity rows of 10,000 communities); archived communities are few."""
     if community_ids is None:
-        return column.in_(select(Community.id).where(Community.status == "active").scalar_subquery())
+        return true()
     return column.in_(_ids(community_ids))
 
 
 def members(session: Session, *, community_ids: Collection[int] | None) -> dict[int, list[MemberRow]]:
-    """Active memberships by community, in joining order (the moderators' order)."""
+    """Active memberships by community, in joining order (the moderators' order). None: every active
+    membership, of archived communities too (the caller reads only its communities' lists).
+
+    No `community_id IN (SELECT ... active)` for None: without fresh statistics (a table just loaded,
+    not yet analysed) PostgreSQL estimated a handful of communities and ran a nested loop over
+    ix_memberships_active, whose leading column is team_id: a full index scan per community, 15-30 s at
+    10,000 communities instead of 0.1 s for one scan of the active memberships. Archived communities
+    are few, and their members cost less than any plan that depends on statistics."""
     result: dict[int, list[MemberRow]] = defaultdict(list)
+    scope = [] if community_ids is None else [Membership.community_id.in_(_ids(community_ids))]
     rows = (
         session.connection()
         .execute(
@@ -92,7 +105,7 @@ def members(session: Session, *, community_ids: Collection[int] | None) -> dict[
                 Membership.greeted_at.is_not(None),
                 Membership.joined_via,
             )
-            .where(_in_scope(Membership.community_id, community_ids), Membership.left_at.is_(None))
+            .where(*scope, Membership.left_at.is_(None))
             .order_by(Membership.community_id, Membership.joined_at, Membership.id)
         )
         .all()
@@ -191,17 +204,24 @@ def claimed_alerts(session: Session, *, periods: Collection[str]) -> set[tuple[i
     return {(int(c), str(k), str(p)) for c, k, p in rows}
 
 
-def contributors(session: Session, *, community_id: int, since: date, members: Collection[str]) -> list[str]:
-    """Members by contributions since `since`, most first (ties: as the database groups them)."""
+def contributors(session: Session, *, community_id: int, since: date) -> list[str]:
+    """The community's active members by contributions since `since`, most first (ties: as the
+    database groups them). Read only for a community with no moderator left (a few)."""
+    active = select(Membership.user_id).where(
+        Membership.community_id == community_id, Membership.left_at.is_(None)
+    )
     rows: list[Any] = list(
         session.execute(
             select(ActivityDay.user_id, func.sum(ActivityDay.contributions).label("total"))
-            .where(ActivityDay.community_id == community_id, ActivityDay.day >= since)
+            .where(
+                ActivityDay.community_id == community_id,
+                ActivityDay.day >= since,
+                ActivityDay.user_id.in_(active.scalar_subquery()),
+            )
             .group_by(ActivityDay.user_id)
         ).all()
     )
-    wanted = set(members)
-    totals = [(user_id, int(total or 0)) for user_id, total in rows if user_id in wanted and (total or 0) > 0]
+    totals = [(user_id, int(total or 0)) for user_id, total in rows if (total or 0) > 0]
     totals.sort(key=lambda pair: -pair[1])
     return [user_id for user_id, _ in totals]
 
@@ -273,3 +293,170 @@ def done_reviews(session: Session, *, community_ids: Collection[int]) -> dict[in
     for row in rows:
         result[row[1]].append(ReviewRow(*row))
     return result
+
+
+# ---- the members' figures, without reading every membership -------------------------------------
+# The pass needs, per community, its moderators (few rows), how many members are in the inner circle
+# (a count) and how many newcomers wait (a count): reading the 100,000 memberships of 10,000
+# communities into Python to derive them was most of a steady pass.
+
+
+def moderators(session: Session) -> dict[int, list[str]]:
+    """Every active community's moderators (the core group), in joining order, by community. Read over
+    every active membership (archived communities' too: no `IN (subquery)`, see `members`)."""
+    result: dict[int, list[str]] = defaultdict(list)
+    rows = (
+        session.connection()
+        .execute(
+            select(Membership.community_id, Membership.user_id)
+            .where(Membership.left_at.is_(None), Membership.role == "core")
+            .order_by(Membership.community_id, Membership.joined_at, Membership.id)
+        )
+        .all()
+    )
+    for community_id, user_id in rows:
+        result[community_id].append(user_id)
+    return result
+
+
+def inner_counts(session: Session) -> dict[int, int]:
+    """Members (moderators apart) in the inner circle, by community."""
+    rows = (
+        session.connection()
+        .execute(
+            select(Membership.community_id, func.count())
+            .where(Membership.left_at.is_(None), Membership.role != "core", Membership.circle == "inner")
+            .group_by(Membership.community_id)
+        )
+        .all()
+    )
+    return {int(community_id): int(count) for community_id, count in rows}
+
+
+# PostgreSQL: each moderator's latest contribution is one backward probe of ix_activity_days_member
+# (index-only: it INCLUDEs contributions), instead of grouping every activity row ever written (10M
+# rows: 2 s) for the few members whose last day the pass needs.
+_CORE_LAST_PG = """
+    SELECT m.community_id, MAX(l.day)
+    FROM memberships m
+    CROSS JOIN LATERAL (
+        SELECT a.day FROM activity_days a
+        WHERE a.team_id = m.team_id AND a.community_id = m.community_id AND a.user_id = m.user_id
+          AND a.contributions > 0
+        ORDER BY a.day DESC LIMIT 1
+    ) AS l
+    WHERE m.left_at IS NULL AND m.role = 'core'
+    GROUP BY m.community_id
+"""
+
+
+def last_days_unless_indexed(session: Session) -> dict[int, dict[str, date]] | None:
+    """SQLite: `last_contribution_days` of every community, read once for `core_last_contribution` and
+    `newcomers_waiting`. PostgreSQL: None (they probe the index or count in SQL instead)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return None
+    return last_contribution_days(session, community_ids=None)
+
+
+def core_last_contribution(
+    session: Session, *, last_days: dict[int, dict[str, date]] | None = None
+) -> dict[int, date]:
+    """Each community's latest day with a contribution by one of its moderators, however long ago
+    (communities whose moderators never contributed are absent). SQLite groups the activity rows
+    (`last_days`, read when not given)."""
+    if session.get_bind().dialect.name == "postgresql":
+        rows = session.connection().execute(text(_CORE_LAST_PG)).all()
+        return {int(community_id): day for community_id, day in rows}
+    if last_days is None:
+        last_days = last_contribution_days(session, community_ids=None)
+    result: dict[int, date] = {}
+    for community_id, users in moderators(session).items():
+        days = [last_days[community_id][u] for u in users if u in last_days.get(community_id, {})]
+        if days:
+            result[community_id] = max(days)
+    return result
+
+
+@dataclass(frozen=True)
+class WaitTarget:
+    """A community whose waiting newcomers are counted: its timezone (a member's joining day is a
+    local date), its local today and its circle rule's lurking threshold in days."""
+
+    community_id: int
+    timezone: str
+    today: date
+    lurking_days: int
+
+
+# PostgreSQL counts in SQL: the joining day in the community's timezone (AT TIME ZONE, joined_at being
+# naive UTC), then "nothing contributed since joining" as an anti-join on ix_activity_days_member.
+_WAITING_PG = """
+    SELECT m.community_id, COUNT(*)
+    FROM json_to_recordset(CAST(:targets AS json))
+         AS t(community_id integer, timezone text, today date, lurking_days integer)
+    JOIN memberships m ON m.community_id = t.community_id
+    CROSS JOIN LATERAL (
+        SELECT CAST((m.joined_at AT TIME ZONE 'UTC') AT TIME ZONE t.timezone AS date) AS joined_on
+    ) AS j
+    WHERE m.left_at IS NULL AND m.role <> 'core' AND m.greeted_at IS NULL
+      AND t.today - j.joined_on >= t.lurking_days
+      AND NOT EXISTS (
+          SELECT 1 FROM activity_days a
+          WHERE a.team_id = m.team_id AND a.community_id = m.community_id AND a.user_id = m.user_id
+            AND a.day >= j.joined_on AND a.contributions > 0
+      )
+    GROUP BY m.community_id
+"""
+
+
+def newcomers_waiting(
+    session: Session, *, targets: Collection[WaitTarget], last_days: dict[int, dict[str, date]] | None = None
+) -> dict[int, int]:
+    """Newcomers lurking whom nobody greeted, counted by community: members other than the moderators,
+    not greeted, who joined `lurking_days` or more local days ago and contributed nothing since the day
+    they joined (however long ago). The rule of
+    bot.services.reviews.signals (the specification) for many communities at once.
+
+    PostgreSQL counts in one statement. SQLite, which has no time zones, returns the candidates (not
+    greeted, not moderators) and their local joining day is computed here: simpler, and still correct."""
+    if not targets:
+        return {}
+    if session.get_bind().dialect.name == "postgresql":
+        payload = json.dumps(
+            [
+                {
+                    "community_id": t.community_id,
+                    "timezone": t.timezone,
+                    "today": t.today.isoformat(),
+                    "lurking_days": t.lurking_days,
+                }
+                for t in targets
+            ]
+        )
+        rows = session.connection().execute(text(_WAITING_PG), {"targets": payload}).all()
+        return {int(community_id): int(count) for community_id, count in rows}
+    wanted = {t.community_id: t for t in targets}
+    if last_days is None:
+        last_days = last_contribution_days(session, community_ids=None)
+    zones = {name: ZoneInfo(name) for name in {t.timezone for t in targets}}
+    result: dict[int, int] = defaultdict(int)
+    rows = (
+        session.connection()
+        .execute(
+            select(Membership.community_id, Membership.user_id, Membership.joined_at).where(
+                Membership.left_at.is_(None), Membership.role != "core", Membership.greeted_at.is_(None)
+            )
+        )
+        .all()
+    )
+    for community_id, user_id, joined_at in rows:
+        target = wanted.get(community_id)
+        if target is None:
+            continue
+        joined_on = joined_at.astimezone(zones[target.timezone]).date()
+        last = last_days.get(community_id, {}).get(user_id)
+        if (target.today - joined_on).days >= target.lurking_days and not (
+            last is not None and last >= joined_on
+        ):
+            result[community_id] += 1
+    return dict(result)

@@ -6,15 +6,17 @@ given by the caller.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from storage.models import OutboxMessage
 from storage.repositories.upsert import insert_ignoring_conflicts
+from storage.types import UTCDateTime
 
 PENDING = "pending"
 SENT = "sent"
@@ -57,9 +59,35 @@ def add(
     return int(row[0]) if row is not None else None
 
 
+# A batch in ONE statement from one JSON parameter: an executemany sends (and psycopg pipelines) one
+# statement per row, which was most of a momentum pass that fires alerts in every community at once
+# (40,000 deliveries: 1.8 s). json_to_recordset, not jsonb: `payload` keeps its keys as written.
+_ADD_MANY = {
+    "postgresql": """
+        INSERT INTO outbox (team_id, kind, target, payload, dedupe_key, ref, status, created_at,
+                            not_before, attempts)
+        SELECT team_id, kind, target, payload, dedupe_key, ref, :status, :now, :now, 0
+        FROM json_to_recordset(CAST(:rows AS json)) AS x(team_id text, kind text, target text,
+             payload json, dedupe_key text, ref text)
+        ON CONFLICT (dedupe_key) DO NOTHING
+    """,
+    # `WHERE true`: SQLite's parser needs it between INSERT ... SELECT and an upsert clause.
+    "sqlite": """
+        INSERT INTO outbox (team_id, kind, target, payload, dedupe_key, ref, status, created_at,
+                            not_before, attempts)
+        SELECT json_extract(value, '$.team_id'), json_extract(value, '$.kind'),
+               json_extract(value, '$.target'), json(json_extract(value, '$.payload')),
+               json_extract(value, '$.dedupe_key'), json_extract(value, '$.ref'), :status, :now, :now, 0
+        FROM json_each(:rows) WHERE true
+        ON CONFLICT (dedupe_key) DO NOTHING
+    """,
+}
+
+
 def add_many(session: Session, *, rows: Sequence[dict[str, Any]], now: datetime) -> None:
     """`add` for a batch in one statement (a scheduled job's deliveries); rows carry team_id, kind,
-    target, payload, dedupe_key, ref. A row whose `dedupe_key` exists is skipped, as in `add`."""
+    target, payload, dedupe_key, ref. A row whose `dedupe_key` exists is skipped, as in `add`; rows are
+    inserted (their ids given) in the order of `rows`."""
     if not rows:
         return
     values = [
@@ -70,16 +98,13 @@ def add_many(session: Session, *, rows: Sequence[dict[str, Any]], now: datetime)
             "payload": row["payload"],
             "dedupe_key": row.get("dedupe_key"),
             "ref": row.get("ref"),
-            "status": PENDING,
-            "created_at": now,
-            "not_before": now,
-            "attempts": 0,
         }
         for row in rows
     ]
-    # One executemany of a one-row statement: a multi-row VALUES compiles every parameter (slow in Python).
-    table = cast(Table, OutboxMessage.__table__)
-    session.execute(insert_ignoring_conflicts(session, table, ["dedupe_key"]), values)
+    statement = text(_ADD_MANY[session.get_bind().dialect.name]).bindparams(
+        bindparam("now", type_=UTCDateTime())
+    )
+    session.execute(statement, {"rows": json.dumps(values), "status": PENDING, "now": now})
 
 
 def lock_group(session: Session, *, group: str) -> None:
