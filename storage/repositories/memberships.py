@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from storage.models import Community, JoinRequest, Membership
@@ -90,18 +90,26 @@ def moderators_of(
     return result
 
 
+# Built once (see storage/repositories/activity.py, /cdp me's statements): no per-request construction.
+_WITH_COMMUNITIES = (
+    select(Membership, Community)
+    .join(Community, Community.id == Membership.community_id)
+    .where(
+        Membership.team_id == bindparam("team_id"),
+        Membership.user_id == bindparam("user_id"),
+        Membership.left_at.is_(None),
+    )
+    .order_by(Membership.id)
+    .options(selectinload(Community.channels))
+)
+
+
 def with_communities(
     session: Session, *, team_id: str, user_id: str
 ) -> Sequence[tuple[Membership, Community]]:
     """The person's active memberships with their communities (and channels), by two statements however
     many communities they belong to."""
-    rows = session.execute(
-        select(Membership, Community)
-        .join(Community, Community.id == Membership.community_id)
-        .where(Membership.team_id == team_id, Membership.user_id == user_id, Membership.left_at.is_(None))
-        .order_by(Membership.id)
-        .options(selectinload(Community.channels))
-    ).all()
+    rows = session.execute(_WITH_COMMUNITIES, {"team_id": team_id, "user_id": user_id}).all()
     return [(membership, community) for membership, community in rows]
 
 
