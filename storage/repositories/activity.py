@@ -208,10 +208,14 @@ def forget(session: Session, *, team_id: str, user_id: str, now: datetime) -> No
     )
 
 
+# Built once (every `/cdp join` runs it): see _MEMBER_WINDOW.
+_REMEMBER = delete(ForgottenUser).where(ForgottenUser.user_hash == bindparam("user_hash"))
+
+
 def remember(session: Session, *, team_id: str, user_id: str) -> None:
     """They joined again: count them again."""
     user_hash = privacy_repo.user_hash(session, team_id=team_id, user_id=user_id)
-    session.execute(delete(ForgottenUser).where(ForgottenUser.user_hash == user_hash))
+    session.execute(_REMEMBER, {"user_hash": user_hash})
 
 
 def last_contribution_days(session: Session, *, team_id: str, community_id: int) -> dict[str, date]:

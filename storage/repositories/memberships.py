@@ -11,20 +11,28 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from storage.models import Community, JoinRequest, Membership
-from storage.repositories.upsert import dialect_insert, insert_ignoring_conflicts
+from storage.repositories.upsert import (
+    dialect_insert,
+    prepared_insert_ignoring_conflicts,
+)
 
 MEMBERSHIP_KEY = ["team_id", "community_id", "user_id"]
 # Changed rows are fetched back into the session, so the objects callers hold show what the UPDATE did.
 FETCH = {"synchronize_session": "fetch"}
 
 
+# Statements on the request path of slash commands are built once, with bound parameters: building a
+# select (coercing each clause) and computing its cache key cost more CPU than the query itself.
+_GET = select(Membership).where(
+    Membership.team_id == bindparam("team_id"),
+    Membership.community_id == bindparam("community_id"),
+    Membership.user_id == bindparam("user_id"),
+)
+
+
 def get(session: Session, *, team_id: str, community_id: int, user_id: str) -> Membership | None:
     return session.scalars(
-        select(Membership).where(
-            Membership.team_id == team_id,
-            Membership.community_id == community_id,
-            Membership.user_id == user_id,
-        )
+        _GET, {"team_id": team_id, "community_id": community_id, "user_id": user_id}
     ).one_or_none()
 
 
@@ -90,7 +98,7 @@ def moderators_of(
     return result
 
 
-# Built once (see storage/repositories/activity.py, /cdp me's statements): no per-request construction.
+# Built once, like _GET.
 _WITH_COMMUNITIES = (
     select(Membership, Community)
     .join(Community, Community.id == Membership.community_id)
@@ -141,8 +149,8 @@ def insert_if_absent(session: Session, values: dict[str, Any]) -> bool:
     Two requests adding the same person at once (two messages from a newcomer, two joins) both get
     an answer: one inserts, the other finds the row, instead of a unique-key error.
     """
-    statement = insert_ignoring_conflicts(session, Membership, MEMBERSHIP_KEY).values(**values)
-    return session.execute(statement.returning(Membership.id)).first() is not None
+    statement = prepared_insert_ignoring_conflicts(session, Membership, tuple(MEMBERSHIP_KEY), returning="id")
+    return session.execute(statement, values).first() is not None
 
 
 def rejoin(session: Session, *, membership_id: int, values: dict[str, Any]) -> bool:
