@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from storage.models import Community, JoinRequest, Membership
 from storage.repositories.upsert import (
@@ -108,7 +108,8 @@ _WITH_COMMUNITIES = (
         Membership.left_at.is_(None),
     )
     .order_by(Membership.id)
-    .options(selectinload(Community.channels))
+    # Joined, not selectin: one round trip instead of two (a person's communities have few channels).
+    .options(joinedload(Community.channels))
 )
 
 
@@ -117,7 +118,7 @@ def with_communities(
 ) -> Sequence[tuple[Membership, Community]]:
     """The person's active memberships with their communities (and channels), by two statements however
     many communities they belong to."""
-    rows = session.execute(_WITH_COMMUNITIES, {"team_id": team_id, "user_id": user_id}).all()
+    rows = session.execute(_WITH_COMMUNITIES, {"team_id": team_id, "user_id": user_id}).unique().all()
     return [(membership, community) for membership, community in rows]
 
 
