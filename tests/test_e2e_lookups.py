@@ -225,6 +225,23 @@ def test_me_runs_as_many_statements_for_one_community_as_for_six(harness: Harnes
     assert len(one) == len(six), (one, six)
 
 
+def test_me_and_join_read_each_thing_once(harness: Harness) -> None:
+    """Every statement is a round trip and its CPU on the request path: a community comes with its
+    channels in the same statement, and /cdp join reads the person's membership once."""
+    harness.emulator.add_channel("CONE", "one", members=[ALICE])
+    create_community(harness, ALICE, "One", channel="CONE")
+    harness.emulator.add_user("UEVE", locale="en-US")
+    with statements(harness.db) as joined:
+        assert "Welcome to" in say(harness, "join one", "UEVE")
+    with statements(harness.db) as me:
+        assert "One" in say(harness, "me", "UEVE")
+    for seen in (joined, me):
+        reads = [st for st in seen if st.lstrip().upper().startswith("SELECT")]
+        assert not any(st.split("FROM")[1].strip().startswith("community_channels") for st in reads), seen
+    membership_reads = [st for st in joined if st.lstrip().upper().startswith("SELECT memberships.".upper())]
+    assert len(membership_reads) == 1, joined
+
+
 # ---- /cdp me: identical to reading the whole history, community by community ----------------------------
 def reference_standings(session: Session, *, team_id: str, user_id: str, now: Any) -> list[Any]:
     """What /cdp me computed before issue 9 (its specification): per community, the member's whole

@@ -381,11 +381,16 @@ def _upsert_member(
     via: str,
     role: str = "member",
     at: datetime | None = None,
+    known: tuple[Membership | None] | None = None,
 ) -> JoinOutcome:
     """Make `user_id` an active member (with `role` core: a moderator). Every change is a
-    compare-and-set, so of two concurrent requests exactly one reports it (and sends its messages)."""
+    compare-and-set, so of two concurrent requests exactly one reports it (and sends its messages).
+    `known`: the membership the caller just read in this transaction (one statement fewer)."""
     team_id = community.team_id
-    membership = membership_repo.get(session, team_id=team_id, community_id=community.id, user_id=user_id)
+    if known is not None:
+        membership = known[0]
+    else:
+        membership = membership_repo.get(session, team_id=team_id, community_id=community.id, user_id=user_id)
     if membership is None or membership.left_at is not None:
         # Joining again after `/cdp privacy forget`: they asked to be counted again.
         activity_repo.remember(session, team_id=team_id, user_id=user_id)
@@ -423,7 +428,9 @@ def join(
             session, team_id=community.team_id, community_id=community.id, user_id=user_id, now=now
         )
         return JoinOutcome.REQUESTED if added is not None else JoinOutcome.ALREADY_REQUESTED
-    return _upsert_member(session, community=community, user_id=user_id, now=now, via=via)
+    return _upsert_member(
+        session, community=community, user_id=user_id, now=now, via=via, known=(membership,)
+    )
 
 
 def _stale(membership: Membership | None, at: datetime) -> bool:

@@ -8,7 +8,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from storage.models import ProcessedEvent
-from storage.repositories.upsert import insert_ignoring_conflicts
+from storage.repositories.upsert import prepared_insert_ignoring_conflicts
 
 
 def claim(session: Session, *, team_id: str, event_id: str, now: datetime) -> bool:
@@ -18,9 +18,12 @@ def claim(session: Session, *, team_id: str, event_id: str, now: datetime) -> bo
     exactly one of them gets the row back.
     """
     values = {"event_id": event_id, "team_id": team_id, "received_at": now}
-    statement = insert_ignoring_conflicts(session, ProcessedEvent, ["event_id"]).values(values)
+    # Built once per dialect: every slash command and interaction claims its trigger_id here.
     # RETURNING says whether this statement inserted the row (rowcount is not reliable on every driver).
-    return session.execute(statement.returning(ProcessedEvent.event_id)).first() is not None
+    statement = prepared_insert_ignoring_conflicts(
+        session, ProcessedEvent, ("event_id",), returning="event_id"
+    )
+    return session.execute(statement, values).first() is not None
 
 
 def prune(session: Session, *, older_than: datetime) -> int:

@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from storage.models import OutboxMessage
-from storage.repositories.upsert import insert_ignoring_conflicts
+from storage.repositories.upsert import insert_ignoring_conflicts, prepared_insert_ignoring_conflicts
 from storage.types import UTCDateTime
 
 PENDING = "pending"
@@ -39,23 +39,21 @@ def add(
     not_before: datetime | None = None,
 ) -> int | None:
     """Write one delivery; None when a delivery with the same `dedupe_key` exists (already decided)."""
-    statement = (
-        insert_ignoring_conflicts(session, OutboxMessage, ["dedupe_key"])
-        .values(
-            team_id=team_id,
-            kind=kind,
-            target=target,
-            payload=payload,
-            dedupe_key=dedupe_key,
-            ref=ref,
-            status=PENDING,
-            created_at=now,
-            not_before=not_before or now,
-            attempts=0,
-        )
-        .returning(OutboxMessage.id)
-    )
-    row = session.execute(statement).first()
+    # Built once per dialect (every join, every message on the request path writes one).
+    statement = prepared_insert_ignoring_conflicts(session, OutboxMessage, ("dedupe_key",), returning="id")
+    values = {
+        "team_id": team_id,
+        "kind": kind,
+        "target": target,
+        "payload": payload,
+        "dedupe_key": dedupe_key,
+        "ref": ref,
+        "status": PENDING,
+        "created_at": now,
+        "not_before": not_before or now,
+        "attempts": 0,
+    }
+    row = session.execute(statement, values).first()
     return int(row[0]) if row is not None else None
 
 

@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import String, cast, delete, or_, select, update
+from sqlalchemy import String, bindparam, cast, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import (
@@ -33,6 +33,10 @@ FORGOTTEN_KEY = "forgotten_users_hmac"
 
 
 # ---- the keyed hash --------------------------------------------------------------------------
+# Built once: read on every join (the keyed hash of `remember`).
+_SECRET = select(AppSecret.value).where(AppSecret.name == bindparam("name"))
+
+
 def secret(session: Session, name: str) -> str:
     """A key generated once and kept in the database; created on first use if it is missing (a database
     emptied by hand). Insert-if-absent, then read: concurrent instances all use the one that won.
@@ -42,7 +46,7 @@ def secret(session: Session, name: str) -> str:
     cached = session.info.get(cache_key)
     if isinstance(cached, str):
         return cached
-    value = session.scalar(select(AppSecret.value).where(AppSecret.name == name))
+    value = session.scalar(_SECRET, {"name": name})
     if value is None:
         session.execute(
             insert_ignoring_conflicts(session, AppSecret, ["name"]).values(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from functools import cache
+from typing import Any, cast
 
+from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -17,3 +19,19 @@ def dialect_insert(session: Session, model: Any) -> Any:
 
 def insert_ignoring_conflicts(session: Session, model: Any, keys: list[str]) -> Any:
     return dialect_insert(session, model).on_conflict_do_nothing(index_elements=keys)
+
+
+def prepared_insert_ignoring_conflicts(
+    session: Session, model: Any, keys: tuple[str, ...], returning: str | None = None
+) -> Any:
+    """`insert_ignoring_conflicts` on the model's table (Core: no ORM bulk machinery), built once per
+    dialect and reused: executed with a dict of values, it costs no clause construction nor cache-key
+    computation on the request path (the values' keys pick the compiled form, cached by SQLAlchemy)."""
+    return _prepared(session.get_bind().dialect.name, cast(Table, model.__table__), keys, returning)
+
+
+@cache
+def _prepared(dialect: str, table: Table, keys: tuple[str, ...], returning: str | None) -> Any:
+    insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    statement = insert.on_conflict_do_nothing(index_elements=list(keys))
+    return statement.returning(table.c[returning]) if returning is not None else statement
