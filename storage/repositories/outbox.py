@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from storage.models import OutboxMessage
-from storage.repositories.upsert import insert_ignoring_conflicts, prepared_insert_ignoring_conflicts
+from storage.repositories.upsert import prepared_insert_ignoring_conflicts
 from storage.types import UTCDateTime
 
 PENDING = "pending"
