@@ -30,6 +30,17 @@ def test_bare_command_is_help_in_french(harness: Harness) -> None:
     assert "`/cdp aide` : afficher cette liste" in answer["text"]
 
 
+def test_help_in_turn_to_english_and_french_readers_stays_in_each_ones_language(harness: Harness) -> None:
+    """The help is rendered once per language and kept: each reader still gets their own."""
+    for user, expected in (
+        (ALICE, "`/cdp help`: show this list"),
+        (BRUNO, "`/cdp aide` : afficher cette liste"),
+    ) * 2:
+        answer = harness.slack.command("help", user).json()
+        assert expected in answer["text"]
+        assert expected in json.dumps(answer["blocks"], ensure_ascii=False)
+
+
 def test_french_canadian_locale_is_french(harness: Harness) -> None:
     answer = harness.slack.command("help", DAVID).json()
     assert "communautés de pratique" in answer["text"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 from bot.i18n import t
@@ -10,6 +12,13 @@ from bot.views.common import context_block, ephemeral, section
 
 
 def help_message(subcommands: Iterable[str], lang: str) -> dict[str, Any]:
+    """The same for everyone who reads a language: rendered once per language (about forty lookups and
+    formats, a fifth of a `/cdp help` request's time), then copied so no caller can change the cached one."""
+    return copy.deepcopy(_rendered(tuple(subcommands), lang))
+
+
+@lru_cache(maxsize=16)
+def _rendered(subcommands: tuple[str, ...], lang: str) -> dict[str, Any]:
     lines = [
         t(
             "help.usage",
