@@ -118,28 +118,6 @@ def advance_due(session: Session, *, item: review_repo.DueReview, to_level: int,
     )
 
 
-def advance(session: Session, *, review: Review, to_level: int, now: datetime) -> bool:
-    """Claim the escalation step (compare-and-set on the level) before its messages go out."""
-    if to_level == 0:  # end of a snooze: prompt again, and the escalation clock starts again
-        return review_repo.advance(
-            session,
-            review_id=review.id,
-            from_level=review.escalation_level,
-            snoozed_until=review.snoozed_until,
-            to_level=0,
-            values={"snoozed_until": None, "sent_at": now},
-        )
-    return review_repo.advance(
-        session,
-        review_id=review.id,
-        from_level=review.escalation_level,
-        snoozed_until=None,
-        to_level=to_level,
-        values={},
-        current_sent_at=review.sent_at,
-    )
-
-
 # ---- acting on a review ----------------------------------------------------------------------
 def open_review(
     session: Session, *, team_id: str, review_id: int, user_id: str, is_admin: bool
