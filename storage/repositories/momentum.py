@@ -32,6 +32,22 @@ class CommunityRow:
     demotion_grace_days: int
 
 
+# The columns of a CommunityRow, in its fields' order.
+COMMUNITY_ROW_COLUMNS = (
+    Community.id,
+    Community.team_id,
+    Community.name,
+    Community.language,
+    Community.timezone,
+    Community.created_by,
+    Community.created_at,
+    Community.circle_window_days,
+    Community.inner_min_contributions,
+    Community.inner_min_days,
+    Community.demotion_grace_days,
+)
+
+
 @dataclass(frozen=True)
 class MemberRow:
     community_id: int
@@ -49,21 +65,7 @@ class MemberRow:
 
 def active_communities(session: Session) -> list[CommunityRow]:
     rows = session.execute(
-        select(
-            Community.id,
-            Community.team_id,
-            Community.name,
-            Community.language,
-            Community.timezone,
-            Community.created_by,
-            Community.created_at,
-            Community.circle_window_days,
-            Community.inner_min_contributions,
-            Community.inner_min_days,
-            Community.demotion_grace_days,
-        )
-        .where(Community.status == "active")
-        .order_by(Community.id)
+        select(*COMMUNITY_ROW_COLUMNS).where(Community.status == "active").order_by(Community.id)
     ).all()
     return [CommunityRow(*row) for row in rows]
 
@@ -248,17 +250,7 @@ def reviews_of(session: Session, *, review_ids: Collection[int]) -> list[tuple[R
             Review.outer_count,
             Review.sent_at,
             Review.completed_at,
-            Community.id,
-            Community.team_id,
-            Community.name,
-            Community.language,
-            Community.timezone,
-            Community.created_by,
-            Community.created_at,
-            Community.circle_window_days,
-            Community.inner_min_contributions,
-            Community.inner_min_days,
-            Community.demotion_grace_days,
+            *COMMUNITY_ROW_COLUMNS,
             Community.next_review_on,
         )
         .join(Community, Community.id == Review.community_id)
@@ -267,7 +259,7 @@ def reviews_of(session: Session, *, review_ids: Collection[int]) -> list[tuple[R
     result = []
     for row in rows:
         values: tuple[Any, ...] = tuple(row)
-        result.append((ReviewRow(*values[:7]), CommunityRow(*values[7:18]), values[18]))
+        result.append((ReviewRow(*values[:7]), CommunityRow(*values[7:-1]), values[-1]))
     return result
 
 
