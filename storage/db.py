@@ -137,6 +137,20 @@ def retrying_on_disconnect(session: Session, work: Callable[[], T]) -> T:
         return work()
 
 
+@contextmanager
+def _committing(session: Session) -> Iterator[Session]:
+    """The session's unit of work: committed when the block ends normally, rolled back on any error,
+    closed either way."""
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
 class Database:
     """Owns the engine; `session()` is a unit of work that commits on success."""
 
@@ -195,16 +209,8 @@ class Database:
         Repositories never commit: the caller owns the transaction, so a Slack event is
         acknowledged only after everything it wrote is committed.
         """
-        with self._turn():
-            session = self._sessions()
-            try:
-                yield session
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
-            finally:
-                session.close()
+        with self._turn(), _committing(self._sessions()) as session:
+            yield session
 
     @contextmanager
     def statement_session(self) -> Iterator[Session]:
@@ -217,15 +223,9 @@ class Database:
             with self.session() as session:
                 yield session
             return
-        session = self._autocommit_sessions()
-        try:
+        # Its commit has nothing left to commit on the server: no round trip.
+        with _committing(self._autocommit_sessions()) as session:
             yield session
-            session.commit()  # nothing left to commit on the server: no round trip
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
 
     @contextmanager
     def light_session(self) -> Iterator[Session]:
@@ -249,15 +249,10 @@ class Database:
             driver = connection.connection.driver_connection
             assert driver is not None
             driver.execute("PRAGMA synchronous=NORMAL")
-            session = self._sessions(bind=connection)
             try:
-                yield session
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
+                with _committing(self._sessions(bind=connection)) as session:
+                    yield session
             finally:
-                session.close()
                 driver.execute("PRAGMA synchronous=FULL")
 
     def ping(self) -> bool:
