@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import insert, text  # noqa: E402
 
+from bench.databases import fresh_database  # noqa: E402
 from bot.services import communities as community_service  # noqa: E402
 from bot.services.communities import ChannelChoice, CommunityDraft  # noqa: E402
 from bot.testing.slack_emulator import SignedSender, SlackEmulator  # noqa: E402
@@ -51,8 +52,6 @@ from storage.migrate import upgrade  # noqa: E402
 from storage.models import ActivityDay, Community, Membership  # noqa: E402
 
 SECRET = "bench-secret"
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-SCHEMA = f"cdp_bench_lookups_{os.getpid()}"
 ME_USERS = 20  # one per concurrent sender
 ACTIVITY_DAYS = 60
 
@@ -88,25 +87,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def database_url(kind: str, folder: Path) -> str:
-    if kind == "sqlite":
-        return f"sqlite:///{folder / 'bench.db'}"
-    admin = Database(PG_URL)
-    with admin.engine.begin() as connection:
-        connection.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
-        connection.execute(text(f"CREATE SCHEMA {SCHEMA}"))
-    admin.dispose()
-    return f"{PG_URL}?options=-csearch_path%3D{SCHEMA}"
-
-
-def drop_schema(kind: str) -> None:
-    if kind == "postgresql":
-        admin = Database(PG_URL)
-        with admin.engine.begin() as connection:
-            connection.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
-        admin.dispose()
 
 
 def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
@@ -274,10 +254,13 @@ def main() -> None:
     levels = [(1, args.requests), (20, args.concurrent_requests)]
 
     processes: list[subprocess.Popen[bytes]] = []
-    with tempfile.TemporaryDirectory() as folder, SlackEmulator() as emulator:
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        SlackEmulator() as emulator,
+        fresh_database(args.database, Path(folder), "lookups") as url,
+    ):
         emulator.add_user("UMOD", "moderator")
         emulator.add_channel("CGENERAL", "general", members=["UMOD"])
-        url = database_url(args.database, Path(folder))
         try:
             db = Database(url)
             upgrade(db.engine)
@@ -325,7 +308,6 @@ def main() -> None:
                 process.terminate()
             for process in processes:
                 process.wait(10)
-            drop_schema(args.database)
 
     print(
         f"database: {args.database}, rounds: {args.rounds}, interleaved,"

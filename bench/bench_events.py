@@ -41,9 +41,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -51,8 +50,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.databases import fresh_database  # noqa: E402
+
 SECRET = "bench-secret"
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TEAM = "T0BENCH"
 POSTERS = 50
 
@@ -95,28 +95,6 @@ def serve_noop(port: int, api_url: str, token: str) -> None:
 
 
 # ---- databases ---------------------------------------------------------------------------------
-@contextmanager
-def database(kind: str, folder: Path) -> Iterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite:///{folder / 'bench.db'}"
-        return
-    from sqlalchemy import text
-
-    from storage.db import Database
-
-    schema = f"cdp_bench_evpath_{os.getpid()}"
-    admin = Database(PG_URL)
-    with admin.engine.begin() as connection:
-        connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.engine.begin() as connection:
-            connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        admin.dispose()
-
-
 def seed(url: str) -> None:
     """Migrate and create one community bound to CBOUND (CFREE stays unbound)."""
     from bot.services import communities as community_service
@@ -246,7 +224,7 @@ def measure(args: argparse.Namespace) -> None:
     with (
         tempfile.TemporaryDirectory() as folder,
         SlackEmulator() as emulator,
-        database(args.database, Path(folder)) as url,
+        fresh_database(args.database, Path(folder), "evpath") as url,
     ):
         emulator.add_user("UMOD", "moderator")
         emulator.add_channel("CBOUND", "bound", members=["UMOD"])
@@ -402,7 +380,7 @@ def profile(args: argparse.Namespace) -> None:
     with (
         tempfile.TemporaryDirectory() as folder,
         SlackEmulator() as emulator,
-        database(args.database, Path(folder)) as url,
+        fresh_database(args.database, Path(folder), "evpath") as url,
     ):
         emulator.add_user("UMOD", "moderator")
         emulator.add_channel("CBOUND", "bound", members=["UMOD"])

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -40,11 +39,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 
+from bench.databases import fresh_database
 from bench.scale_data import generate
 from storage.db import Database
 from storage.migrate import upgrade
-
-PG_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 # ---- the passes, each run alone in a child process ---------------------------------------------------
@@ -196,23 +194,6 @@ def run_pass(name: str, url: str) -> dict[str, Any]:
 
 
 # ---- the run ------------------------------------------------------------------------------------------
-def fresh_database(kind: str, folder: Path) -> tuple[str, Callable[[], None]]:
-    if kind == "sqlite":
-        return f"sqlite:///{folder / 'scale.db'}", lambda: None
-    schema = f"cdp_bench_recompute_{os.getpid()}"
-    admin = Database(PG_URL)
-    with admin.engine.begin() as connection:
-        connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-
-    def drop() -> None:
-        with admin.engine.begin() as connection:
-            connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        admin.dispose()
-
-    return f"{PG_URL}?options=-csearch_path%3D{schema}", drop
-
-
 def floor_seconds(db: Database) -> float:
     since = datetime.now(UTC).date() - timedelta(days=29)
     with db.engine.connect() as connection:
@@ -240,58 +221,54 @@ def main() -> None:
         _child(args.child, args.url)
         return
 
-    with tempfile.TemporaryDirectory() as folder:
-        url, drop = fresh_database(args.database, Path(folder))
-        try:
-            db = Database(url)
-            upgrade(db.engine)
-            started = time.perf_counter()
-            generate(
-                db.engine,
-                communities=args.communities,
-                memberships=args.members,
-                activity_rows=args.activity_rows,
-                seed=args.seed,
-            )
-            print(
-                f"generated {args.communities:,} communities, {args.members:,} memberships, "
-                f"{args.activity_rows:,} activity rows on {args.database} "
-                f"in {time.perf_counter() - started:.1f} s"
-            )
-            from bench.bench_schedules import fill_due_times
+    with tempfile.TemporaryDirectory() as folder, fresh_database(args.database, Path(folder), "scale") as url:
+        db = Database(url)
+        upgrade(db.engine)
+        started = time.perf_counter()
+        generate(
+            db.engine,
+            communities=args.communities,
+            memberships=args.members,
+            activity_rows=args.activity_rows,
+            seed=args.seed,
+        )
+        print(
+            f"generated {args.communities:,} communities, {args.members:,} memberships, "
+            f"{args.activity_rows:,} activity rows on {args.database} "
+            f"in {time.perf_counter() - started:.1f} s"
+        )
+        from bench.bench_schedules import fill_due_times
 
-            fill_due_times(url)  # rows inserted by SQL get their next due times, as the migration does
-            floor = min(floor_seconds(db) for _ in range(3))
-            db.dispose()
-            print(f"floor (one unindexed aggregate over the last 30 days of activity): {floor:.3f} s")
-            recompute = run_pass("recompute", url)
+        fill_due_times(url)  # rows inserted by SQL get their next due times, as the migration does
+        floor = min(floor_seconds(db) for _ in range(3))
+        db.dispose()
+        print(f"floor (one unindexed aggregate over the last 30 days of activity): {floor:.3f} s")
+        recompute = run_pass("recompute", url)
+        print(
+            f"recompute: {recompute['seconds']:.3f} s ({recompute['seconds'] / floor:.2f}x the floor), "
+            f"{recompute['statements']} statements, {recompute['changes']:,} changes, "
+            f"peak RSS {recompute['peak_rss_mb']:.0f} MB (VmHWM; ru_maxrss, which counts the parent's "
+            f"peak too: {recompute['ru_maxrss_mb']:.0f} MB)"
+        )
+        baseline = run_pass("baseline", url)
+        old_ms = baseline["seconds"] / max(baseline["memberships"], 1) * 1000
+        new_ms = recompute["seconds"] / args.members * 1000
+        print(
+            f"before issue 9 (per community, ORM rows, decide() in Python; read and decide only, "
+            f"{baseline['memberships']:,} memberships): {old_ms:.3f} ms per membership; "
+            f"the SQL pass: {new_ms:.4f} ms per membership ({old_ms / new_ms:.0f}x less)"
+        )
+        schedules = {name: run_pass(name, url) for name in ("tick_send", "tick", "momentum")}
+        for name, label in (
+            ("tick_send", "tick that opens the due reviews and writes their prompts"),
+            ("tick", "steady tick (nothing new due)"),
+            ("momentum", "momentum pass over every community"),
+        ):
+            result = schedules[name]
             print(
-                f"recompute: {recompute['seconds']:.3f} s ({recompute['seconds'] / floor:.2f}x the floor), "
-                f"{recompute['statements']} statements, {recompute['changes']:,} changes, "
-                f"peak RSS {recompute['peak_rss_mb']:.0f} MB (VmHWM; ru_maxrss, which counts the parent's "
-                f"peak too: {recompute['ru_maxrss_mb']:.0f} MB)"
+                f"{label}: {result['seconds']:.3f} s ({result['seconds'] / floor:.2f}x the floor), "
+                f"{result['statements']} statements, peak RSS {result['peak_rss_mb']:.0f} MB"
             )
-            baseline = run_pass("baseline", url)
-            old_ms = baseline["seconds"] / max(baseline["memberships"], 1) * 1000
-            new_ms = recompute["seconds"] / args.members * 1000
-            print(
-                f"before issue 9 (per community, ORM rows, decide() in Python; read and decide only, "
-                f"{baseline['memberships']:,} memberships): {old_ms:.3f} ms per membership; "
-                f"the SQL pass: {new_ms:.4f} ms per membership ({old_ms / new_ms:.0f}x less)"
-            )
-            schedules = {name: run_pass(name, url) for name in ("tick_send", "tick", "momentum")}
-            for name, label in (
-                ("tick_send", "tick that opens the due reviews and writes their prompts"),
-                ("tick", "steady tick (nothing new due)"),
-                ("momentum", "momentum pass over every community"),
-            ):
-                result = schedules[name]
-                print(
-                    f"{label}: {result['seconds']:.3f} s ({result['seconds'] / floor:.2f}x the floor), "
-                    f"{result['statements']} statements, peak RSS {result['peak_rss_mb']:.0f} MB"
-                )
-        finally:
-            drop()
     summary = {
         "recompute_s": round(recompute["seconds"], 3),
         "tick_s": round(schedules["tick"]["seconds"], 3),

@@ -28,7 +28,6 @@ SELECT round trip, and a tick with nothing due.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -43,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import event, text
 
+from bench.databases import fresh_database
 from bot import reminders
 from bot.clock import ManualClock
 from bot.domain import cadence
@@ -52,7 +52,6 @@ from storage import migrate
 from storage.db import Database
 from storage.schedule import fill_next_due, fill_next_steps
 
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 NOT_COUNTED = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "PRAGMA")
 
 
@@ -147,23 +146,6 @@ def fill_due_times(db_url: str) -> None:
 
 
 # ---- the standalone run ----------------------------------------------------------------------
-def _database_url(kind: str, folder: Path) -> tuple[str, Callable[[], None]]:
-    if kind == "sqlite":
-        return f"sqlite:///{folder / 'bench.db'}", lambda: None
-    schema = f"cdp_bench_schedules_{os.getpid()}"
-    admin = Database(PG_URL)
-    with admin.engine.begin() as connection:
-        connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-
-    def drop() -> None:
-        with admin.engine.begin() as connection:
-            connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        admin.dispose()
-
-    return f"{PG_URL}?options=-csearch_path%3D{schema}", drop
-
-
 def generate(db_url: str, *, communities: int, members: int, due_share: float, now: datetime) -> None:
     """Set-based data: `communities` communities of `members` members (the first two moderators), a
     `due_share` of them due today, the others in two weeks; activity on a third of the days of the last
@@ -244,8 +226,10 @@ def main() -> None:
 
     # A Monday at 10:00 UTC: every community (in UTC) is within working hours.
     now = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
-    with tempfile.TemporaryDirectory() as folder:
-        url, drop = _database_url(args.database, Path(folder))
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        fresh_database(args.database, Path(folder), "schedules") as url,
+    ):
         try:
             started = time.perf_counter()
             generate(url, communities=args.communities, members=args.members, due_share=args.due, now=now)
@@ -260,8 +244,7 @@ def main() -> None:
             results["momentum"] = time_momentum(url, now=now)
             results["momentum_again"] = time_momentum(url, now=now + timedelta(minutes=1))
         finally:
-            close(url)
-            drop()
+            close(url)  # its connections closed before the schema is dropped
     print(f"floor: one indexed SELECT round trip {floor * 1000:.3f} ms; steady tick (best of 5) = tick")
     for name, (seconds, statements) in results.items():
         print(
