@@ -7,7 +7,6 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
-from sqlalchemy.orm import Session
 
 from bot.backfill import is_contribution
 from bot.domain.circles import progress_reason
@@ -17,7 +16,6 @@ from bot.services import circles as circle_service
 from bot.services import communities as community_service
 from bot.services import outbox
 from bot.services import privacy as privacy_service
-from bot.services.circles import Promotion
 from bot.services.communities import CommunityProblem
 from bot.views import communities as community_views
 from bot.views.common import plain, section
@@ -47,16 +45,6 @@ def message_callback(
     if circle_service.surely_uncounted(deps.db.engine, team_id=team_id, channel_id=channel_id):
         return  # most messages: a channel no community counts, known without a session
 
-    def note(session: Session, promotion: Promotion) -> None:
-        if promotion.send_note:  # written with the promotion it follows from, sent after the ack
-            outbox.text(
-                session,
-                team_id=team_id,
-                to=promotion.user_id,
-                key_name="activity.promotion.note",
-                name=promotion.community_name,
-            )
-
     circle_service.record_contribution(
         deps.db,
         team_id=team_id,
@@ -65,7 +53,6 @@ def message_callback(
         user_id=str(event["user"]),
         ts=ts,
         now=deps.clock.now(),
-        on_promotion=note,
     )
 
 

@@ -325,23 +325,21 @@ def test_a_crash_between_the_count_and_the_promotion_keeps_the_count_and_the_cir
     community_id = community_in(db, team, now - timedelta(days=1))
     one_message_rule(db, community_id)
 
-    def crash(_session: Any, _promotion: Any) -> None:
-        raise Crash
+    def crash(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.startswith("INSERT INTO circle_changes"):
+            raise Crash
 
-    def message(event_id: str, on_promotion: Any = None) -> circle_service.CountOutcome:
+    def message(event_id: str) -> circle_service.CountOutcome:
         return circle_service.record_contribution(
-            db,
-            team_id=team,
-            event_id=event_id,
-            channel_id="CX",
-            user_id="UA",
-            ts=now.timestamp(),
-            now=now,
-            on_promotion=on_promotion,
+            db, team_id=team, event_id=event_id, channel_id="CX", user_id="UA", ts=now.timestamp(), now=now
         )
 
-    with pytest.raises(Crash):  # dies inside the promotion's transaction: it is rolled back
-        message("Ev1", on_promotion=crash)
+    event.listen(db.engine, "before_cursor_execute", crash)
+    try:
+        with pytest.raises(Crash):  # dies inside the promotion's transaction: it is rolled back
+            message("Ev1")
+    finally:
+        event.remove(db.engine, "before_cursor_execute", crash)
     assert contributions(db, "UA") == 1  # the fact is kept...
     assert circle_of(db, team, "UA") == ("outer", 0)  # ...the derived circle is behind
     assert message("Ev1").result == Counted.DUPLICATE  # Slack's retry counts nothing twice

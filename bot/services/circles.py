@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -24,6 +24,7 @@ from bot.domain import cadence
 from bot.domain import circles as rule_domain
 from bot.domain.circles import ActivityDay, CircleDecision, CircleRule, ParamValue, Reason, WindowSummary
 from bot.services import communities as community_service
+from bot.services import outbox
 from storage import bindings
 from storage.bindings import Binding
 from storage.db import Database, retrying_on_disconnect
@@ -319,14 +320,13 @@ def record_contribution(
     user_id: str,
     ts: float,
     now: datetime,
-    on_promotion: Callable[[Session, Promotion], None] | None = None,
 ) -> CountOutcome:
     """Count a contribution, then promote at once when it crosses the threshold (the rule).
 
     The count is one unit of work of its own: on PostgreSQL one statement in autocommit, one round trip
     (claim, membership, counter and window figures together; see storage/repositories/counting.py). The
-    promotion, rare, follows in a short transaction of its own, with whatever `on_promotion` writes (the
-    warm note, through the outbox). Both are committed before the caller acknowledges the event.
+    promotion, rare, follows in a short transaction of its own, with its warm note written to the outbox
+    (sent after the ack). Both are committed before the caller acknowledges the event.
 
     Crash safety: should the process die between the two, the count is kept (it is the fact, claimed
     with its event id: Slack's retry is refused, nothing is counted twice) and the member stays in the
@@ -371,8 +371,14 @@ def record_contribution(
             reason=reason,
             now=now,
         )
-        if promotion is not None and on_promotion is not None:
-            on_promotion(session, promotion)
+        if promotion is not None and promotion.send_note:
+            outbox.text(
+                session,
+                team_id=team_id,
+                to=promotion.user_id,
+                key_name="activity.promotion.note",
+                name=promotion.community_name,
+            )
     return CountOutcome(Counted.COUNTED, promotion)
 
 
