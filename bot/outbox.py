@@ -61,6 +61,7 @@ RECIPIENT_ERRORS = {
     "restricted_action",
     "expired_url",
     "used_url",
+    "user_not_in_channel",  # an ephemeral message to someone who already left the channel
 }
 # Slack said "not now" in words rather than with a status: try again later.
 TRANSIENT_ERRORS = {
@@ -85,6 +86,7 @@ TIER_PER_MINUTE = {
     "users.info": 100,
     "files.getUploadURLExternal": 100,
     "files.completeUploadExternal": 100,
+    "chat.postEphemeral": 100,  # Tier 4
 }
 POST_INTERVAL = 1.0  # seconds between two messages to one channel
 SHORT_WAIT = 2.0  # a sender waits this long for its turn; longer, the row is put back for later
@@ -549,6 +551,32 @@ def _send_lookup(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
     return Outcome(repo.SENT)
 
 
+def _send_welcome(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
+    """A newcomer's welcome (bot.services.welcome), gathered now: the moderators, channels and text as
+    they are, in the newcomer's language (their Slack locale, else the community's); ephemeral in the
+    channel they joined, else a DM. Nobody who left the workspace, nor a bot, is welcomed."""
+    from bot.services import welcome
+    from bot.views.welcome import welcome_message
+
+    payload = row.payload
+    with worker.db.session() as session:
+        said = welcome.content(session, team_id=row.team_id, community_id=int(payload["community_id"]))
+    if said is None or not said.still_due:
+        return Outcome(repo.SKIPPED, "welcome_off")  # dissolved or switched off since they joined
+    worker._turn(row.team_id, "users.info")
+    person = worker.people.get(worker.client, row.target, max_age=worker.people.rights_ttl)
+    if person is not None and not person.is_human:
+        return Outcome(repo.SKIPPED, "unreachable")
+    lang = (person.language if person is not None else None) or said.language
+    text, blocks = welcome_message(lang, said)
+    channel = payload.get("channel")
+    if not channel:
+        return worker.post(row, row.target, text, blocks)
+    worker._turn(row.team_id, "chat.postEphemeral")
+    worker.client.chat_postEphemeral(channel=str(channel), user=row.target, text=text, blocks=blocks)
+    return Outcome(repo.SENT, channel=str(channel))
+
+
 SENDERS: dict[str, Callable[[OutboxWorker, OutboxMessage], Outcome]] = {
     service.LOOKUP: _send_lookup,
     service.MESSAGE: _send_message,
@@ -557,4 +585,5 @@ SENDERS: dict[str, Callable[[OutboxWorker, OutboxMessage], Outcome]] = {
     service.EDIT: _send_edit,
     service.RESPOND: _send_response,
     service.EXPORT: _send_export,
+    service.WELCOME: _send_welcome,
 }

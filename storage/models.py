@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     text,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -36,6 +37,7 @@ TEAM_ID = 32
 SLACK_ID = 32
 NAME_MAX = 80
 TEXT_MAX = 1000
+WELCOME_TEXT_MAX = 2000  # the moderators' welcome text (bot.domain.welcome.TEXT_MAX)
 
 
 class Base(DeclarativeBase):
@@ -75,6 +77,10 @@ class Community(Base):
     demotion_grace_days: Mapped[int] = mapped_column(Integer, default=45)
     promotion_dm: Mapped[bool] = mapped_column(Boolean, default=True)
     review_outcome_in_channel: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The welcome a newcomer receives once (issue 10, item 1): switched per community; the moderators'
+    # own words (NULL: the default text from the card), which the app frames with names and channels.
+    welcome_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    welcome_text: Mapped[str | None] = mapped_column(String(WELCOME_TEXT_MAX), nullable=True)
 
     channels: Mapped[list[CommunityChannel]] = relationship(
         back_populates="community", lazy="raise", order_by="CommunityChannel.id"
@@ -153,6 +159,9 @@ class Membership(Base):
     # When the membership last changed (joined, left, came back): a Slack event older than this one is
     # a late retry and must not undo a newer change (member_joined_channel arriving after a leave).
     changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # When this membership's welcome was decided (written to the outbox): once per joining, never for a
+    # re-join within 30 days of leaving (bot.domain.welcome).
+    welcomed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     community: Mapped[Community] = relationship(back_populates="memberships", lazy="raise")
 

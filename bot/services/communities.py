@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from bot.domain import cadence
 from bot.domain.communities import Lookup, Named, exact_keys, resolve, slugify
+from bot.services import welcome
 from bot.services.privacy import is_former_member
 from storage.models import Community, CommunityChannel, JoinRequest, Membership
 from storage.repositories import activity as activity_repo
@@ -428,9 +429,13 @@ def join(
             session, team_id=community.team_id, community_id=community.id, user_id=user_id, now=now
         )
         return JoinOutcome.REQUESTED if added is not None else JoinOutcome.ALREADY_REQUESTED
-    return _upsert_member(
+    previous = welcome.before(membership)  # read before the join changes it
+    outcome = _upsert_member(
         session, community=community, user_id=user_id, now=now, via=via, known=(membership,)
     )
+    if outcome in (JoinOutcome.JOINED, JoinOutcome.REJOINED):
+        welcome.offer(session, community=community, user_id=user_id, previous=previous, now=now)
+    return outcome
 
 
 def _stale(membership: Membership | None, at: datetime) -> bool:
@@ -457,8 +462,23 @@ def join_via_channel(
     membership = membership_repo.get(session, team_id=team_id, community_id=community.id, user_id=user_id)
     if _stale(membership, at or now):
         return None
-    outcome = _upsert_member(session, community=community, user_id=user_id, now=now, via="channel", at=at)
-    return community if outcome in (JoinOutcome.JOINED, JoinOutcome.REJOINED) else None
+    previous = welcome.before(membership)
+    outcome = _upsert_member(
+        session, community=community, user_id=user_id, now=now, via="channel", at=at, known=(membership,)
+    )
+    if outcome not in (JoinOutcome.JOINED, JoinOutcome.REJOINED):
+        return None
+    # Welcomed where they are: an ephemeral message in the channel they just joined.
+    welcome.offer(
+        session,
+        community=community,
+        user_id=user_id,
+        previous=previous,
+        now=now,
+        at=at,
+        channel_id=channel_id,
+    )
+    return community
 
 
 def pending_request(session: Session, *, community: Community, user_id: str) -> JoinRequest | None:
@@ -496,7 +516,15 @@ def decide_request(
             f"communities.errors.request_{request.status}{former}", moderator=request.decided_by or "?"
         )
     if approve:
-        _upsert_member(session, community=community, user_id=request.user_id, now=now, via="command")
+        membership = membership_repo.get(
+            session, team_id=community.team_id, community_id=community.id, user_id=request.user_id
+        )
+        previous = welcome.before(membership)
+        outcome = _upsert_member(
+            session, community=community, user_id=request.user_id, now=now, via="command", known=(membership,)
+        )
+        if outcome in (JoinOutcome.JOINED, JoinOutcome.REJOINED):
+            welcome.offer(session, community=community, user_id=request.user_id, previous=previous, now=now)
     return request
 
 

@@ -28,6 +28,7 @@ EDIT = "edit"  # chat.update of one message Slack told us about (a button's mess
 RESPOND = "respond"  # an ephemeral answer through an interaction's response_url
 EXPORT = "export"  # a person's data, uploaded to them as a file
 LOOKUP = "lookup"  # users.info of one person: what the scheduled jobs know of who can receive
+WELCOME = "welcome"  # a newcomer's welcome: ephemeral in a channel, or a DM; gathered when it is sent
 
 
 DONE_KEPT = timedelta(days=7)  # a delivery done this long ago is deleted (see prune)...
@@ -180,6 +181,15 @@ def respond(
     `replace`: it takes the place of the ephemeral message that had the button."""
     payload = {"url": response_url, "render": render, "lang": lang, "replace": replace, "args": args}
     return _add(session, team_id=team_id, kind=RESPOND, target=user, payload=payload)
+
+
+def welcome(
+    session: Session, *, team_id: str, user: str, community_id: int, channel: str | None, once: str
+) -> bool:
+    """A newcomer's welcome to `community_id`: ephemeral in `channel` (they joined it in Slack), else a
+    DM. What it says (moderators, channels, the moderators' text) is read when it is sent."""
+    payload = {"community_id": community_id, "channel": channel}
+    return _add(session, team_id=team_id, kind=WELCOME, target=user, payload=payload, dedupe_key=once)
 
 
 def export(session: Session, *, team_id: str, user: str, lang: str) -> bool:

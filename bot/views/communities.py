@@ -18,6 +18,7 @@ from bot.domain.communities import (
 from bot.i18n import format_day, format_list, t
 from bot.views.common import Block, context_block, modal_title, plain, section
 from bot.views.messages import Rendered, renderer
+from bot.views.welcome import settings_blocks as welcome_settings_blocks
 
 CREATE_CALLBACK = "community_create"
 SETTINGS_CALLBACK = "community_settings"
@@ -242,6 +243,12 @@ def community_form(
             ),
             _input("options", t("communities.form.options", lang), options_element, optional=True),
         ]
+        blocks += welcome_settings_blocks(
+            lang,
+            enabled=values.get("welcome_enabled", True),
+            text=values.get("welcome_text"),
+            community_lang=values.get("welcome_language", lang),
+        )
     return {
         "type": "modal",
         "callback_id": callback_id,
