@@ -80,6 +80,7 @@ def capture(harness: Harness, seeded: Seeded) -> list[Sample]:
         "review_snooze": seeded.review_id,
         "alert_greeted": seeded.urbanism,
         "community_join_suggested": seeded.urbanism,  # the Join button under "did you mean X?"
+        "onramp_not_now": seeded.urbanism,  # "Not now" under a newcomer's welcome
     }
     assert REGISTERED["actions"] <= set(values), "give every block action a real value"
     for action_id in sorted(REGISTERED["actions"]):

@@ -118,6 +118,13 @@ def settings_blocks(lang: str, *, enabled: bool, text: str | None, community_lan
     ]
 
 
+NOT_NOW_ANSWERS = {  # services.welcome.NotNow -> the words that replace the welcome
+    "fine": "welcome.not_now.fine",
+    "dissolved": "welcome.not_now.dissolved",
+    "unknown": "welcome.not_now.unknown",
+}
+
+
 def not_now_answer(lang: str, outcome: str, name: str) -> str:
-    """The words that replace the welcome once "Not now" is pressed (services.welcome.NotNow)."""
-    return t(f"welcome.not_now.{outcome}", lang, name=name)
+    """The words that replace the welcome once "Not now" is pressed."""
+    return t(NOT_NOW_ANSWERS[outcome], lang, name=name)
