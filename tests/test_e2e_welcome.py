@@ -28,6 +28,7 @@ from tests.test_e2e_communities import (
     shown,
     submit,
 )
+from tests.test_e2e_privacy import exported
 
 JSON = dict[str, Any]
 INTRO, NOT_NOW = "onramp_intro_me", "onramp_not_now"
@@ -133,6 +134,9 @@ def test_joining_the_channel_gets_one_ephemeral_welcome_there_in_english(harness
     assert welcome_dms(harness, CHLOE) == []  # ephemeral only: no DM besides
     row = members(harness, community.id)[CHLOE]
     assert (row.joined_via, row.welcomed_at) == ("channel", harness.clock.now())
+    # What is stored about her says so (/cdp privacy export): when, never what it said.
+    (mine,) = exported(harness, CHLOE)["memberships"]
+    assert mine["welcomed_at"] == harness.clock.now().isoformat()
 
 
 def test_the_welcome_speaks_french_to_a_french_newcomer_and_the_rule_numbers_follow_the_settings(

@@ -86,6 +86,7 @@ def export(session: Session, *, team_id: str, user_id: str, lang: str, now: date
             "joined_via_label": label("joined_via", m.joined_via),
             "left_at": _at(m.left_at),
             "greeted_at": _at(m.greeted_at),
+            "welcomed_at": _at(m.welcomed_at),
         }
         for m in membership_repo.all_for_user(session, team_id=team_id, user_id=user_id)
     ]
