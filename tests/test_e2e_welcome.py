@@ -29,6 +29,7 @@ from tests.test_e2e_communities import (
     submit,
 )
 from tests.test_e2e_privacy import exported
+from tests.test_e2e_races import answers_only, at_once
 
 JSON = dict[str, Any]
 INTRO, NOT_NOW = "onramp_intro_me", "onramp_not_now"
@@ -197,6 +198,30 @@ def test_cdp_join_welcomes_by_dm_once_even_when_slack_then_reports_the_channel_j
     assert "already a member" in say(harness, "join Safe streets", CHLOE)
     assert len(welcomes(harness, CHLOE)) == 1
     assert ephemerals(harness, CHLOE) == []
+
+
+def test_two_join_paths_at_the_same_instant_welcome_once(harness: Harness) -> None:
+    """Five times: `/cdp join` typed while Slack reports the same person joining the channel, and the same
+    event retried, all at once: one membership, one welcome (a DM or an ephemeral, whichever won)."""
+    community = streets(harness)
+    for n in range(5):
+        user = f"UNEW{n:02d}"
+        harness.emulator.add_user(user, f"new{n}", locale="fr-FR" if n % 2 else "en-US")
+        harness.emulator.channels["CSTREETS"]["members"].add(user)
+        event = {"type": "member_joined_channel", "user": user, "channel": "CSTREETS", "team": "T0CDP"}
+        moment = int(harness.clock.now().timestamp())
+        sends = [
+            lambda u=user: harness.slack.command("join Safe streets", u),
+            lambda e=event, m=moment, u=user: harness.slack.event(e, event_id=f"Ev{u}", event_time=m),
+            lambda e=event, m=moment, u=user: harness.slack.event(
+                e, event_id=f"Ev{u}", event_time=m, retry_num=1
+            ),
+        ]
+        with answers_only(harness):
+            answers = at_once(len(sends), lambda i: sends[i]())  # noqa: B023
+        assert [a.status for a in answers] == [200, 200, 200]
+        assert len(welcomes(harness, user)) == 1, user
+        assert members(harness, community.id)[user].left_at is None
 
 
 def test_an_approved_request_to_a_protected_community_is_welcomed_by_dm(harness: Harness) -> None:
