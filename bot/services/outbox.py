@@ -28,6 +28,8 @@ EDIT = "edit"  # chat.update of one message Slack told us about (a button's mess
 RESPOND = "respond"  # an ephemeral answer through an interaction's response_url
 EXPORT = "export"  # a person's data, uploaded to them as a file
 LOOKUP = "lookup"  # users.info of one person: what the scheduled jobs know of who can receive
+REACT = "react"  # reactions.add of one emoji on one message (a newcomer's first post)
+EPHEMERAL = "ephemeral"  # chat.postEphemeral: a sentence only one person sees, in a channel
 
 
 DONE_KEPT = timedelta(days=7)  # a delivery done this long ago is deleted (see prune)...
@@ -185,6 +187,28 @@ def respond(
 def export(session: Session, *, team_id: str, user: str, lang: str) -> bool:
     """The person's data, gathered when it is sent (never copied into the outbox)."""
     return _add(session, team_id=team_id, kind=EXPORT, target=user, payload={"lang": lang})
+
+
+def react(session: Session, *, team_id: str, channel: str, ts: str, name: str, once: str) -> bool:
+    """Add the emoji `name` to the message `ts` of `channel` (once: `once` is its dedupe key)."""
+    payload = {"ts": ts, "name": name}
+    return _add(session, team_id=team_id, kind=REACT, target=channel, payload=payload, dedupe_key=once)
+
+
+def ephemeral(
+    session: Session,
+    *,
+    team_id: str,
+    channel: str,
+    user: str,
+    lang: str,
+    once: str,
+    key_name: str,
+    params: dict[str, Any],
+) -> bool:
+    """`t(key_name, lang, **params)` shown to `user` alone in `channel` (once: `once` is its dedupe key)."""
+    payload = {"channel": channel, "lang": lang, "key_name": key_name, "params": params}
+    return _add(session, team_id=team_id, kind=EPHEMERAL, target=user, payload=payload, dedupe_key=once)
 
 
 def prune(session: Session) -> int:
