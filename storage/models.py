@@ -118,6 +118,9 @@ class CommunityChannel(Base):
     # post). The counting statement returns it, so only then does a counted message cost a second
     # statement (recording the reply); not a binding column: changing it leaves the caches valid.
     awaiting_reply_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Whose first post waits, when it is one person's alone (NULL: several): their own next messages are
+    # no reply, so they do not cost the second statement either.
+    awaiting_reply_from: Mapped[str | None] = mapped_column(String(SLACK_ID), nullable=True)
 
     community: Mapped[Community] = relationship(back_populates="channels", lazy="raise")
 

@@ -114,7 +114,7 @@ def _notice(
         message_ts=message_ts,
         posted_at=posted_at,
     )
-    repo.mark_awaiting(session, binding_id=binding.id, since=posted_at)
+    repo.mark_awaiting(session, binding_id=binding.id, user_id=user_id, since=posted_at)
     key = f"{team_id}:{community.id}:{user_id}"
     if community.first_post_emoji:
         outbox.react(

@@ -71,29 +71,30 @@ def add(
 
 
 # Both statements begin with the words storage/bindings.py recognises as "no binding changed".
+# `awaiting_reply_from` names the one person whose first post waits, NULL when several do.
 _MARK_AWAITING = text(
-    "UPDATE community_channels SET awaiting_reply_since = COALESCE(awaiting_reply_since, :since) "
-    "WHERE id = :binding_id"
+    "UPDATE community_channels SET awaiting_reply_since = COALESCE(awaiting_reply_since, :since),"
+    " awaiting_reply_from = CASE WHEN awaiting_reply_since IS NULL OR awaiting_reply_from = :user_id"
+    " THEN :user_id END WHERE id = :binding_id"
 ).bindparams(bindparam("since", type_=UTCDateTime()))
-_CLEAR_AWAITING = text(
-    "UPDATE community_channels SET awaiting_reply_since = NULL WHERE id = :binding_id AND NOT EXISTS ("
-    "SELECT 1 FROM first_posts f WHERE f.team_id = :team_id AND f.channel_id = :channel_id"
-    " AND f.first_reply_at IS NULL)"
-)
+_SET_AWAITING = text(
+    "UPDATE community_channels SET awaiting_reply_since = :since, awaiting_reply_from = :user_id"
+    " WHERE id = :binding_id"
+).bindparams(bindparam("since", type_=UTCDateTime()))
 
 
-def mark_awaiting(session: Session, *, binding_id: int, since: datetime) -> None:
-    """The channel now has a first post waiting for a reply (takes the channel row's lock)."""
-    session.execute(_MARK_AWAITING, {"binding_id": binding_id, "since": since})
+def mark_awaiting(session: Session, *, binding_id: int, user_id: str, since: datetime) -> None:
+    """`user_id`'s first post in the channel now waits for a reply (takes the channel row's lock)."""
+    session.execute(_MARK_AWAITING, {"binding_id": binding_id, "user_id": user_id, "since": since})
 
 
 def record_reply(
     session: Session, *, team_id: str, binding_id: int, channel_id: str, user_id: str, at: datetime
 ) -> int:
     """`user_id` wrote in the channel at `at`: every earlier first post there by someone else that had
-    no reply gets this one. Then the channel's mark is cleared if nothing waits any more. The channel
-    row is locked first (as `mark_awaiting` does), so a first post recorded meanwhile is either seen
-    here or marks the channel after this clears it: never lost."""
+    no reply gets this one. Then the channel's mark says what still waits (nothing: cleared). The
+    channel row is locked first (as `mark_awaiting` does), so a first post recorded meanwhile is either
+    seen here or marks the channel after this: never lost."""
     session.execute(
         select(CommunityChannel.id).where(CommunityChannel.id == binding_id).with_for_update()
     ).all()
@@ -109,7 +110,25 @@ def record_reply(
         .values(first_reply_at=at, first_reply_by=user_id)
         .execution_options(synchronize_session=False)
     )
-    session.execute(_CLEAR_AWAITING, {"binding_id": binding_id, "team_id": team_id, "channel_id": channel_id})
+    waiting = session.execute(
+        select(FirstPost.user_id, FirstPost.posted_at)
+        .where(
+            FirstPost.team_id == team_id,
+            FirstPost.channel_id == channel_id,
+            FirstPost.first_reply_at.is_(None),
+        )
+        .order_by(FirstPost.posted_at)
+        .limit(50)
+    ).all()
+    people = {row[0] for row in waiting}
+    session.execute(
+        _SET_AWAITING,
+        {
+            "binding_id": binding_id,
+            "since": waiting[0][1] if waiting else None,
+            "user_id": next(iter(people)) if len(people) == 1 else None,
+        },
+    )
     return int(getattr(replied, "rowcount", 0) or 0)
 
 

@@ -58,6 +58,7 @@ def upgrade() -> None:
     op.create_index("ix_first_posts_recent", "first_posts", ["team_id", "community_id", "posted_at"])
     op.add_column("memberships", sa.Column("first_contribution_at", sa.DateTime(), nullable=True))
     op.add_column("community_channels", sa.Column("awaiting_reply_since", sa.DateTime(), nullable=True))
+    op.add_column("community_channels", sa.Column("awaiting_reply_from", sa.String(length=32), nullable=True))
     op.add_column(
         "communities",
         sa.Column("first_post_emoji", sa.String(length=64), nullable=False, server_default="wave"),
@@ -73,6 +74,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_column("communities", "first_post_emoji")
+    op.drop_column("community_channels", "awaiting_reply_from")
     op.drop_column("community_channels", "awaiting_reply_since")
     op.drop_column("memberships", "first_contribution_at")
     op.drop_index("ix_first_posts_recent", table_name="first_posts")
