@@ -18,6 +18,7 @@ from sqlalchemy import select, text
 
 from bot.reminders import send_due_reviews
 from bot.services import communities as svc
+from bot.services import privacy as privacy_service
 from bot.services.communities import ChannelChoice, CommunityDraft
 from bot.services.first_posts import FirstPostSeen, recent_first_posts
 from storage.models import ActivityDay, Base, CommunityChannel, FirstPost, Membership
@@ -312,11 +313,23 @@ def test_no_message_text_is_stored_anywhere(harness: Harness) -> None:
                 assert "SECRET" not in repr(tuple(values)), table.name
 
 
-def test_forgetting_a_newcomer_erases_their_first_post(harness: Harness) -> None:
+def test_the_export_shows_first_posts_and_forgetting_erases_them(harness: Harness) -> None:
     community_id = make_community(harness)
     first = post(harness, BRUNO)
     post(harness, CHLOE, thread_ts=first)
     harness.drain()
+    with harness.db.session() as s:
+        mine = privacy_service.export(
+            s, team_id=harness.emulator.team_id, user_id=BRUNO, lang="fr", now=harness.clock.now()
+        )
+        answered = privacy_service.export(
+            s, team_id=harness.emulator.team_id, user_id=ALICE, lang="en", now=harness.clock.now()
+        )
+    [own] = [p for p in mine["first_posts"] if p["yours"]]
+    assert (own["community"], own["message_ts"], own["first_reply_by"]) == ("Urbanism", first, CHLOE)
+    assert "jamais son texte" in mine["sections"]["first_posts"]
+    assert mine["memberships"][0]["first_contribution_at"] == own["posted_at"]
+    assert answered["first_posts"] == []
     with harness.db.session() as s:
         from storage.repositories import privacy as privacy_repo
 

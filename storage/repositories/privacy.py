@@ -147,6 +147,18 @@ def outbox_about(session: Session, *, team_id: str, user_id: str) -> list[Outbox
     return [m for m in candidates if m.target == user_id or names([m.payload, m.ref, m.dedupe_key], user_id)]
 
 
+def first_posts_of(session: Session, *, team_id: str, user_id: str) -> Sequence[FirstPost]:
+    """Their own first posts, and those they were the first to answer (issue 10)."""
+    return session.scalars(
+        select(FirstPost)
+        .where(
+            FirstPost.team_id == team_id,
+            or_(FirstPost.user_id == user_id, FirstPost.first_reply_by == user_id),
+        )
+        .order_by(FirstPost.posted_at, FirstPost.id)
+    ).all()
+
+
 # ---- forgetting ------------------------------------------------------------------------------
 def _rowcount(result: Any) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
