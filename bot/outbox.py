@@ -568,11 +568,10 @@ def _send_reaction(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
 
 
 def _send_ephemeral(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
-    """A sentence only `row.target` sees in a channel; they are no longer there: skipped."""
+    """Sentences only `row.target` sees in a channel; they are no longer there: skipped."""
     payload = row.payload
-    text = t(
-        payload["key_name"], worker.language_of(row, payload.get("lang")), **(payload.get("params") or {})
-    )
+    lang = worker.language_of(row, payload.get("lang"))
+    text = " ".join(t(line["key_name"], lang, **(line.get("params") or {})) for line in payload["lines"])
     worker._turn(row.team_id, "chat.postEphemeral")
     try:
         worker.client.chat_postEphemeral(channel=payload["channel"], user=row.target, text=text)

@@ -33,6 +33,9 @@ THANKS_EN = "Thank you for your first message in *Urbanism*!"
 RULE_EN = "4 contributions on 2 different days within 30 days bring you into the inner circle"
 THANKS_FR = "Merci pour votre premier message dans *Urbanisme* !"
 RULE_FR = "4 contributions sur 2 jours différents en 30 jours vous font entrer dans le cercle interne"
+# The circle rule's own words for what is left (bot/domain/circles.py progress_reason).
+PROGRESS_EN = "To join the inner circle: 3 more contributions, at least one of them on another day."
+PROGRESS_FR = "Pour rejoindre le cercle interne : encore 3 contributions, dont au moins une un autre jour."
 
 
 # ---- helpers -----------------------------------------------------------------------------------
@@ -127,7 +130,7 @@ def test_a_first_post_gets_one_reaction_and_one_thank_you_even_when_retried(harn
     assert harness.emulator.reactions_on(CHANNEL, body["ts"]) == ["wave"]
     assert len(reactions_added(harness)) == 1
     [thanks] = thanks_to(harness, BRUNO)
-    assert THANKS_EN in thanks and RULE_EN in thanks
+    assert THANKS_EN in thanks and RULE_EN in thanks and thanks.endswith(PROGRESS_EN)
     assert harness.emulator.ephemerals_to(BRUNO)[0]["channel"] == CHANNEL
     harness.clock.advance(timedelta(minutes=3))
 
@@ -146,7 +149,7 @@ def test_a_first_post_in_french(harness: Harness) -> None:
     harness.drain()
     assert harness.emulator.reactions_on(CHANNEL, ts) == ["wave"]
     [thanks] = thanks_to(harness, DAVID)
-    assert THANKS_FR in thanks and RULE_FR in thanks
+    assert THANKS_FR in thanks and RULE_FR in thanks and thanks.endswith(PROGRESS_FR)
     assert "cercle externe" in thanks
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from bot.domain.circles import CircleRule, Reason, WindowSummary, progress_reason, progress_towards_inner
+
 DEFAULT_EMOJI = "wave"
 EMOJI_MAX = 64
 # Slack's emoji names: lowercase letters, digits and _ + - ' (custom ones too), an optional skin tone.
@@ -21,6 +23,13 @@ def emoji_name(raw: str) -> str | None:
     if len(name) > EMOJI_MAX or _EMOJI.fullmatch(name) is None:
         return None
     return name
+
+
+def progress_after_first(rule: CircleRule) -> Reason | None:
+    """What brings someone whose only contribution is this one into the inner circle (the circle rule's
+    own words, bot/domain/circles.py); None when one contribution is already enough."""
+    summary = WindowSummary(contributions=1, days=1, reactions=0, window_days=rule.window_days)
+    return progress_reason(progress_towards_inner(summary, rule))
 
 
 def may_be_first(

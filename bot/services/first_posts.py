@@ -19,10 +19,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot.domain.first_posts import may_be_first
+from bot.domain.circles import CircleRule
+from bot.domain.first_posts import may_be_first, progress_after_first
 from bot.services import outbox
 from storage.bindings import Binding
 from storage.db import Database
@@ -125,6 +127,22 @@ def _notice(
             name=community.first_post_emoji,
             once=f"first-post:react:{key}",
         )
+    rule = CircleRule.within_bounds(
+        window_days=community.circle_window_days,
+        inner_min_contributions=community.inner_min_contributions,
+        inner_min_days=community.inner_min_days,
+        demotion_grace_days=community.demotion_grace_days,
+    )
+    thanks = {
+        "name": community.name,
+        "min_contributions": rule.inner_min_contributions,
+        "min_days": rule.inner_min_days,
+        "window": rule.window_days,
+    }
+    lines: list[tuple[str, dict[str, Any]]] = [("first_posts.thanks", thanks)]
+    progress = progress_after_first(rule)
+    if progress is not None:
+        lines.append((progress.key, progress.as_dict()))
     outbox.ephemeral(
         session,
         team_id=team_id,
@@ -132,13 +150,7 @@ def _notice(
         user=user_id,
         lang=community.language,
         once=f"first-post:thanks:{key}",
-        key_name="first_posts.thanks",
-        params={
-            "name": community.name,
-            "min_contributions": community.inner_min_contributions,
-            "min_days": community.inner_min_days,
-            "window": community.circle_window_days,
-        },
+        lines=lines,
     )
     log.info("first post", extra={"fields": {"team": team_id, "community": community.id}})
     return True

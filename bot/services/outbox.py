@@ -203,11 +203,12 @@ def ephemeral(
     user: str,
     lang: str,
     once: str,
-    key_name: str,
-    params: dict[str, Any],
+    lines: list[tuple[str, dict[str, Any]]],
 ) -> bool:
-    """`t(key_name, lang, **params)` shown to `user` alone in `channel` (once: `once` is its dedupe key)."""
-    payload = {"channel": channel, "lang": lang, "key_name": key_name, "params": params}
+    """Sentences of the catalogues (`t(key, lang, **params)` for each of `lines`, one paragraph) shown
+    to `user` alone in `channel` (once: `once` is its dedupe key)."""
+    said = [{"key_name": key, "params": params} for key, params in lines]
+    payload = {"channel": channel, "lang": lang, "lines": said}
     return _add(session, team_id=team_id, kind=EPHEMERAL, target=user, payload=payload, dedupe_key=once)
 
 
