@@ -87,6 +87,7 @@ TIER_PER_MINUTE = {
     "files.getUploadURLExternal": 100,
     "files.completeUploadExternal": 100,
     "chat.postEphemeral": 100,  # Tier 4
+    "reactions.add": 50,
 }
 POST_INTERVAL = 1.0  # seconds between two messages to one channel
 SHORT_WAIT = 2.0  # a sender waits this long for its turn; longer, the row is put back for later
@@ -577,6 +578,37 @@ def _send_welcome(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
     return Outcome(repo.SENT, channel=str(channel))
 
 
+def _send_reaction(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
+    """An emoji on a message (a newcomer's first post). Already there (a retry after Slack took it, or
+    a person added the same one as the app): done. An emoji the workspace does not have: skipped."""
+    worker._turn(row.team_id, "reactions.add")
+    try:
+        worker.client.reactions_add(channel=row.target, timestamp=row.payload["ts"], name=row.payload["name"])
+    except SlackApiError as exc:
+        error = slack_error(exc)
+        if error == "already_reacted":
+            return SENT
+        if error in ("invalid_name", "too_many_reactions", "too_many_emoji"):
+            return Outcome(repo.SKIPPED, error)
+        raise
+    return SENT
+
+
+def _send_ephemeral(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
+    """Sentences only `row.target` sees in a channel; they are no longer there: skipped."""
+    payload = row.payload
+    lang = worker.language_of(row, payload.get("lang"))
+    text = " ".join(t(line["key_name"], lang, **(line.get("params") or {})) for line in payload["lines"])
+    worker._turn(row.team_id, "chat.postEphemeral")
+    try:
+        worker.client.chat_postEphemeral(channel=payload["channel"], user=row.target, text=text)
+    except SlackApiError as exc:
+        if slack_error(exc) == "user_not_in_channel":
+            return Outcome(repo.SKIPPED, "user_not_in_channel")
+        raise
+    return SENT
+
+
 SENDERS: dict[str, Callable[[OutboxWorker, OutboxMessage], Outcome]] = {
     service.LOOKUP: _send_lookup,
     service.MESSAGE: _send_message,
@@ -586,4 +618,6 @@ SENDERS: dict[str, Callable[[OutboxWorker, OutboxMessage], Outcome]] = {
     service.RESPOND: _send_response,
     service.EXPORT: _send_export,
     service.WELCOME: _send_welcome,
+    service.REACT: _send_reaction,
+    service.EPHEMERAL: _send_ephemeral,
 }

@@ -53,6 +53,7 @@ def message_callback(
         user_id=str(event["user"]),
         ts=ts,
         now=deps.clock.now(),
+        message_ts=str(event["ts"]),  # Slack's own string: what reactions.add needs
     )
 
 

@@ -561,6 +561,7 @@ def settings_form_for(session: Any, *, community: Any, lang: str) -> dict[str, A
         "channels": [c.channel_id for c in community.channels],
         "promotion_dm": community.promotion_dm,
         "review_outcome_in_channel": community.review_outcome_in_channel,
+        "first_post_emoji": community.first_post_emoji,
         **{key: getattr(community, key) for key in CIRCLE_RULE_SETTINGS},
         **welcome.settings_values(community),
     }

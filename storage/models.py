@@ -81,6 +81,8 @@ class Community(Base):
     # own words (NULL: the default text from the card), which the app frames with names and channels.
     welcome_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     welcome_text: Mapped[str | None] = mapped_column(String(WELCOME_TEXT_MAX), nullable=True)
+    # The reaction the app adds to a newcomer's first message (an emoji name, no colons); "" for none.
+    first_post_emoji: Mapped[str] = mapped_column(String(64), default="wave", server_default="wave")
 
     channels: Mapped[list[CommunityChannel]] = relationship(
         back_populates="community", lazy="raise", order_by="CommunityChannel.id"
@@ -118,6 +120,13 @@ class CommunityChannel(Base):
     # so one message is never counted twice. The cursor lets a restarted backfill resume.
     backfill_status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
     backfill_cursor: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # Non-null while some newcomer's first post in this channel has no reply yet (the earliest such
+    # post). The counting statement returns it, so only then does a counted message cost a second
+    # statement (recording the reply); not a binding column: changing it leaves the caches valid.
+    awaiting_reply_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Whose first post waits, when it is one person's alone (NULL: several): their own next messages are
+    # no reply, so they do not cost the second statement either.
+    awaiting_reply_from: Mapped[str | None] = mapped_column(String(SLACK_ID), nullable=True)
 
     community: Mapped[Community] = relationship(back_populates="channels", lazy="raise")
 
@@ -162,8 +171,42 @@ class Membership(Base):
     # When this membership's welcome was decided (written to the outbox): once per joining, never for a
     # re-join within 30 days of leaving (bot.domain.welcome).
     welcomed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # When their first contribution as a member was noticed (claimed once: the reaction and thank-you
+    # go out at most once). Set for everyone who had contributed before the feature (migration 0011).
+    first_contribution_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     community: Mapped[Community] = relationship(back_populates="memberships", lazy="raise")
+
+
+class FirstPost(Base):
+    """A newcomer's first message in a community: who, where and when, and when someone else first
+    answered (CHAOSS "time to first response"). Timestamps only, never the message's text."""
+
+    __tablename__ = "first_posts"
+    __table_args__ = (
+        UniqueConstraint("team_id", "community_id", "user_id", name="uq_first_posts_member"),
+        # A reply looks only at the posts of its channel still waiting for one.
+        Index(
+            "ix_first_posts_awaiting",
+            "team_id",
+            "channel_id",
+            "posted_at",
+            sqlite_where=text("first_reply_at IS NULL"),
+            postgresql_where=text("first_reply_at IS NULL"),
+        ),
+        # The moderators' recent first posts of one community.
+        Index("ix_first_posts_recent", "team_id", "community_id", "posted_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_id: Mapped[str] = mapped_column(String(TEAM_ID))
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(String(SLACK_ID))
+    channel_id: Mapped[str] = mapped_column(String(SLACK_ID))
+    message_ts: Mapped[str] = mapped_column(String(32))  # Slack's id of the message (for the reaction)
+    posted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    first_reply_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    first_reply_by: Mapped[str | None] = mapped_column(String(SLACK_ID), nullable=True)
 
 
 class JoinRequest(Base):

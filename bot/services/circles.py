@@ -24,7 +24,7 @@ from bot.domain import cadence
 from bot.domain import circles as rule_domain
 from bot.domain.circles import ActivityDay, CircleDecision, CircleRule, ParamValue, Reason, WindowSummary
 from bot.services import communities as community_service
-from bot.services import outbox
+from bot.services import first_posts, outbox
 from storage import bindings
 from storage.bindings import Binding
 from storage.db import Database, retrying_on_disconnect
@@ -320,6 +320,7 @@ def record_contribution(
     user_id: str,
     ts: float,
     now: datetime,
+    message_ts: str | None = None,
 ) -> CountOutcome:
     """Count a contribution, then promote at once when it crosses the threshold (the rule).
 
@@ -351,11 +352,25 @@ def record_contribution(
                 reaction=False,
             ),
         )
-    if result != Counted.COUNTED or binding is None or figures is None or figures.circle != "outer":
+    if result != Counted.COUNTED or binding is None or figures is None:
         return CountOutcome(result)
-    assert figures.membership_id is not None
     days = _countable_day(binding, ts=ts, now=now)
     assert days is not None
+    # A newcomer's first post, or a reply to one (issue 10): a statement only when the figures say so.
+    first_posts.after_count(
+        db,
+        binding=binding,
+        figures=figures,
+        team_id=team_id,
+        channel_id=channel_id,
+        user_id=user_id,
+        message_ts=message_ts,
+        day=days[0],
+        posted_at=first_posts.moment_of(ts),
+    )
+    if figures.circle != "outer":
+        return CountOutcome(result)
+    assert figures.membership_id is not None
     rule = _binding_rule(binding)
     summary = window_summary(figures, day=days[0], today=days[1], rule=rule)
     reason = rule_domain.promotion_reason(summary, rule)

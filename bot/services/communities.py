@@ -70,6 +70,7 @@ class CommunityDraft:
     demotion_grace_days: int = 45
     promotion_dm: bool = True
     review_outcome_in_channel: bool = True
+    first_post_emoji: str | None = None  # the settings form's reaction to first posts; None: unchanged
 
 
 class JoinOutcome(StrEnum):
@@ -290,6 +291,8 @@ def _apply(community: Community, draft: CommunityDraft) -> None:
     community.demotion_grace_days = draft.demotion_grace_days
     community.promotion_dm = draft.promotion_dm
     community.review_outcome_in_channel = draft.review_outcome_in_channel
+    if draft.first_post_emoji is not None:
+        community.first_post_emoji = draft.first_post_emoji
 
 
 def create(

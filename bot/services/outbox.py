@@ -29,6 +29,8 @@ RESPOND = "respond"  # an ephemeral answer through an interaction's response_url
 EXPORT = "export"  # a person's data, uploaded to them as a file
 LOOKUP = "lookup"  # users.info of one person: what the scheduled jobs know of who can receive
 WELCOME = "welcome"  # a newcomer's welcome: ephemeral in a channel, or a DM; gathered when it is sent
+REACT = "react"  # reactions.add of one emoji on one message (a newcomer's first post)
+EPHEMERAL = "ephemeral"  # chat.postEphemeral: a sentence only one person sees, in a channel
 
 
 DONE_KEPT = timedelta(days=7)  # a delivery done this long ago is deleted (see prune)...
@@ -195,6 +197,29 @@ def welcome(
 def export(session: Session, *, team_id: str, user: str, lang: str) -> bool:
     """The person's data, gathered when it is sent (never copied into the outbox)."""
     return _add(session, team_id=team_id, kind=EXPORT, target=user, payload={"lang": lang})
+
+
+def react(session: Session, *, team_id: str, channel: str, ts: str, name: str, once: str) -> bool:
+    """Add the emoji `name` to the message `ts` of `channel` (once: `once` is its dedupe key)."""
+    payload = {"ts": ts, "name": name}
+    return _add(session, team_id=team_id, kind=REACT, target=channel, payload=payload, dedupe_key=once)
+
+
+def ephemeral(
+    session: Session,
+    *,
+    team_id: str,
+    channel: str,
+    user: str,
+    lang: str,
+    once: str,
+    lines: list[tuple[str, dict[str, Any]]],
+) -> bool:
+    """Sentences of the catalogues (`t(key, lang, **params)` for each of `lines`, one paragraph) shown
+    to `user` alone in `channel` (once: `once` is its dedupe key)."""
+    said = [{"key_name": key, "params": params} for key, params in lines]
+    payload = {"channel": channel, "lang": lang, "lines": said}
+    return _add(session, team_id=team_id, kind=EPHEMERAL, target=user, payload=payload, dedupe_key=once)
 
 
 def prune(session: Session) -> int:

@@ -87,6 +87,7 @@ def export(session: Session, *, team_id: str, user_id: str, lang: str, now: date
             "left_at": _at(m.left_at),
             "greeted_at": _at(m.greeted_at),
             "welcomed_at": _at(m.welcomed_at),
+            "first_contribution_at": _at(m.first_contribution_at),
         }
         for m in membership_repo.all_for_user(session, team_id=team_id, user_id=user_id)
     ]
@@ -187,6 +188,18 @@ def export(session: Session, *, team_id: str, user_id: str, lang: str, now: date
         if not (m.kind == "export" and m.status == "pending")  # this very export, on its way
     ]
     forgotten = activity_repo.is_forgotten(session, team_id=team_id, user_id=user_id)
+    first_posts = [
+        {
+            "community": names.get(p.community_id),
+            "channel_id": p.channel_id,
+            "yours": p.user_id == user_id,  # else: you were the first to answer it
+            "message_ts": p.message_ts if p.user_id == user_id else None,
+            "posted_at": _at(p.posted_at),
+            "first_reply_at": _at(p.first_reply_at),
+            "first_reply_by": _person(p.first_reply_by, lang),
+        }
+        for p in privacy_repo.first_posts_of(session, team_id=team_id, user_id=user_id)
+    ]
     return {
         "user_id": user_id,
         "team_id": team_id,
@@ -213,6 +226,7 @@ def export(session: Session, *, team_id: str, user_id: str, lang: str, now: date
         "reviews_completed": reviews,
         "review_notes_about_you": notes_about,
         "outbox": outbox,
+        "first_posts": first_posts,
         "forgotten": forgotten,
         "forgotten_label": t(f"activity.privacy.label.forgotten.{'yes' if forgotten else 'no'}", lang),
     }
@@ -232,6 +246,7 @@ SECTIONS = (
     "reviews_completed",
     "review_notes_about_you",
     "outbox",
+    "first_posts",
     "forgotten",
 )
 LABELLED = {

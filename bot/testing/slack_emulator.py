@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import re
 import secrets
 import threading
 import time
@@ -108,6 +109,7 @@ class SlackEmulator:
         self._expired_responses: set[str] = set()
         self.uploads: dict[str, Upload] = {}
         self.faults: dict[str, list[Fault]] = {}
+        self.unknown_emoji: set[str] = set()  # names reactions.add refuses (invalid_name)
         # Seconds every Web API call waits before it is answered (Slack is far away, or slow today).
         self.latency = 0.0
         self.lock = threading.RLock()
@@ -294,6 +296,13 @@ class SlackEmulator:
 
     def current_messages_to(self, target: str) -> list[JSON]:
         return [message for _, message in self.delivered(target)]
+
+    def reactions_on(self, channel_id: str, ts: str) -> list[str]:
+        """The emoji names the app added to a message (reactions.add), as Slack shows them on it."""
+        with self.lock:
+            message = next((m for m in self.history.get(channel_id, []) if m["ts"] == ts), None)
+            reactions = (message or {}).get("reactions") or []
+            return [r["name"] for r in reactions if self.bot_user_id in r["users"]]
 
     def ephemerals_to(self, user: str) -> list[JSON]:
         return [p for p in self.successful_calls_to("chat.postEphemeral") if p.get("user") == user]
@@ -891,6 +900,33 @@ def _files_complete_upload(s: SlackEmulator, p: JSON) -> JSON:
     return {"files": done}
 
 
+_EMOJI_NAME = re.compile(r"[a-z0-9_+'\-]+(::skin-tone-[2-6])?")
+
+
+def _reactions_add(s: SlackEmulator, p: JSON) -> JSON:
+    """An emoji on a message, as Slack keeps it on the message (`reactions`: name, users, count). The
+    same emoji twice by the same user: already_reacted, like Slack."""
+    channel = s.channel(p.get("channel"))
+    if channel["is_archived"]:
+        raise SlackApiFailure("is_archived")
+    name = str(p.get("name") or "").strip(":")
+    if not _EMOJI_NAME.fullmatch(name) or name in s.unknown_emoji:
+        raise SlackApiFailure("invalid_name")
+    message = next((m for m in s.history.get(channel["id"], []) if m["ts"] == p.get("timestamp")), None)
+    if message is None:
+        raise SlackApiFailure("message_not_found")
+    reactions: list[JSON] = message.setdefault("reactions", [])
+    reaction = next((r for r in reactions if r["name"] == name), None)
+    if reaction is None:
+        reaction = {"name": name, "users": [], "count": 0}
+        reactions.append(reaction)
+    if s.bot_user_id in reaction["users"]:
+        raise SlackApiFailure("already_reacted")
+    reaction["users"].append(s.bot_user_id)
+    reaction["count"] += 1
+    return {}
+
+
 METHODS: dict[str, Callable[[SlackEmulator, JSON], JSON]] = {
     "auth.test": _auth_test,
     "apps.connections.open": _apps_connections_open,
@@ -917,6 +953,8 @@ METHODS: dict[str, Callable[[SlackEmulator, JSON], JSON]] = {
     "team.info": _team_info,
     "files.getUploadURLExternal": _files_get_upload_url,
     "files.completeUploadExternal": _files_complete_upload,
+    # Issue 10 (first posts): the app's reaction on a newcomer's first message.
+    "reactions.add": _reactions_add,
 }
 
 

@@ -15,6 +15,7 @@ from bot.domain.communities import (
     OBJECTIVES,
     OBJECTIVES_OTHER_MAX,
 )
+from bot.domain.first_posts import EMOJI_MAX
 from bot.i18n import format_day, format_list, t
 from bot.views.common import Block, context_block, modal_title, plain, section
 from bot.views.messages import Rendered, renderer
@@ -242,6 +243,14 @@ def community_form(
                 for block_id, (default, low, high) in CIRCLE_RULE_SETTINGS.items()
             ),
             _input("options", t("communities.form.options", lang), options_element, optional=True),
+            # Issue 10 (first posts): the reaction on a newcomer's first message; empty for none.
+            _input(
+                "first_post_emoji",
+                t("first_posts.form.emoji", lang),
+                _text_input(str(values.get("first_post_emoji", "wave")), max_length=EMOJI_MAX + 2),
+                optional=True,
+                hint=t("first_posts.form.emoji_hint", lang),
+            ),
         ]
         blocks += welcome_settings_blocks(
             lang,

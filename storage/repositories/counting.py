@@ -41,6 +41,10 @@ class CountFigures:
     other_contributions: int = 0
     other_days: int = 0
     other_on_day: int = 0
+    # Some newcomer's first post in this channel (not the poster's own) waits for a reply
+    # (community_channels row): only then does the caller record this message as the reply
+    # (bot/services/first_posts.py).
+    awaiting_reply: bool = False
 
 
 # Each CTE reads the snapshot the statement started with; `bump` returns the counted row as written
@@ -48,7 +52,7 @@ class CountFigures:
 # channel and day both see each other. The aggregate uses ix_activity_days_member.
 _PG_COUNT = """
 WITH binding AS (
-    SELECT c.id AS community_id
+    SELECT c.id AS community_id, cc.awaiting_reply_since, cc.awaiting_reply_from
     FROM community_channels cc JOIN communities c ON c.id = cc.community_id
     WHERE cc.id = :binding_id AND cc.team_id = :team_id AND cc.channel_id = :channel_id
       AND cc.community_id = :community_id AND c.status = 'active' AND c.timezone = :timezone
@@ -113,7 +117,9 @@ SELECT EXISTS (SELECT 1 FROM binding) AS bound,
        (CAST(:event_id AS text) IS NULL OR EXISTS (SELECT 1 FROM claim)) AS claimed,
        counted.id, counted.circle, counted.role,
        (SELECT contributions FROM bump) AS day_contributions,
-       others.contributions, others.days, others.on_day
+       others.contributions, others.days, others.on_day,
+       EXISTS (SELECT 1 FROM binding WHERE awaiting_reply_since IS NOT NULL
+               AND (awaiting_reply_from IS NULL OR awaiting_reply_from <> :user_id)) AS awaiting_reply
 FROM (SELECT 1) AS one
 LEFT JOIN counted ON true
 LEFT JOIN others ON true
@@ -200,6 +206,7 @@ def count(
             other_contributions=row[7] or 0,
             other_days=row[8] or 0,
             other_on_day=row[9] or 0,
+            awaiting_reply=bool(row[10]),
         )
     return _count_simply(session, params)
 
@@ -214,9 +221,10 @@ def _execute(session: Session, sql: str, params: dict[str, object]) -> Result[An
 def _count_simply(session: Session, params: dict[str, object]) -> CountFigures:
     """SQLite: the same steps as separate statements in the caller's transaction (a local file: a round
     trip costs microseconds, and BEGIN IMMEDIATE makes the transaction serializable)."""
-    bound = _execute(
+    bound: Any = _execute(
         session,
-        """SELECT 1 FROM community_channels cc JOIN communities c ON c.id = cc.community_id
+        """SELECT cc.awaiting_reply_since, cc.awaiting_reply_from
+        FROM community_channels cc JOIN communities c ON c.id = cc.community_id
         WHERE cc.id = :binding_id AND cc.team_id = :team_id AND cc.channel_id = :channel_id
           AND cc.community_id = :community_id AND c.status = 'active' AND c.timezone = :timezone
           AND c.circle_window_days = :window_days AND c.inner_min_contributions = :min_contributions
@@ -225,6 +233,7 @@ def _count_simply(session: Session, params: dict[str, object]) -> CountFigures:
     ).first()
     if bound is None:
         return CountFigures(bound=False)
+    awaiting_reply = bound[0] is not None and bound[1] != params["user_id"]
     member_sql = """SELECT id, circle, role, left_at FROM memberships
         WHERE team_id = :team_id AND community_id = :community_id AND user_id = :user_id"""
     member = _execute(session, member_sql, params).first()
@@ -275,6 +284,7 @@ def _count_simply(session: Session, params: dict[str, object]) -> CountFigures:
         circle=member.circle,
         role=member.role,
         day_contributions=day_contributions,
+        awaiting_reply=awaiting_reply,
     )
     if member.circle != "outer":
         return figures
@@ -298,4 +308,5 @@ def _count_simply(session: Session, params: dict[str, object]) -> CountFigures:
         other_contributions=others[0],
         other_days=others[1],
         other_on_day=others[2],
+        awaiting_reply=awaiting_reply,
     )
