@@ -558,3 +558,8 @@ SENDERS: dict[str, Callable[[OutboxWorker, OutboxMessage], Outcome]] = {
     service.RESPOND: _send_response,
     service.EXPORT: _send_export,
 }
+
+# Pairing's group DMs (issue 10, item 3): a sender of its own module, registered here.
+from bot.pairing_delivery import send_pairing  # noqa: E402
+
+SENDERS[service.PAIRING] = send_pairing

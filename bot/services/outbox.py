@@ -28,6 +28,7 @@ EDIT = "edit"  # chat.update of one message Slack told us about (a button's mess
 RESPOND = "respond"  # an ephemeral answer through an interaction's response_url
 EXPORT = "export"  # a person's data, uploaded to them as a file
 LOOKUP = "lookup"  # users.info of one person: what the scheduled jobs know of who can receive
+PAIRING = "pairing"  # an intro in a new group DM (conversations.open), or its check-back there
 
 
 DONE_KEPT = timedelta(days=7)  # a delivery done this long ago is deleted (see prune)...
@@ -185,6 +186,16 @@ def respond(
 def export(session: Session, *, team_id: str, user: str, lang: str) -> bool:
     """The person's data, gathered when it is sent (never copied into the outbox)."""
     return _add(session, team_id=team_id, kind=EXPORT, target=user, payload={"lang": lang})
+
+
+def pairing(
+    session: Session, *, team_id: str, to: str, once: str, step: str, intro_id: int, **args: Any
+) -> bool:
+    """A step of an intro (bot/pairing_delivery.py): `intro` opens the group DM of the newcomer and their
+    partner and posts the intro there; `check_back` asks them there whether they talked. `to` is the
+    newcomer (one message at a time to them)."""
+    payload = {"step": step, "intro_id": intro_id, "args": args}
+    return _add(session, team_id=team_id, kind=PAIRING, target=to, payload=payload, dedupe_key=once)
 
 
 def prune(session: Session) -> int:
