@@ -83,17 +83,6 @@ def pairing_pass(deps: Deps, client: WebClient | None = None) -> int:
         return 0
     introduced = _introduce(deps, [d for d in due if d.status == repo.WAITING], now)
     checked = _check_back(deps, [d for d in due if d.status == repo.INTRODUCED], now)
-    # Whom the pass chose without knowing them: the outbox worker asks Slack after it, for next time.
-    unknown: dict[str, list[str]] = defaultdict(list)
-    for item in due:
-        for user in (item.newcomer, item.partner):
-            if user and known(user) is None:
-                unknown[item.team_id].append(user)
-    asks = {team: wanted for team, users in unknown.items() if (wanted := deps.people.to_ask(users))}
-    if asks:
-        with deps.db.session() as session:
-            for team_id, users in asks.items():
-                outbox.lookups(session, team_id=team_id, user_ids=users, period=now.strftime("%Y-%m-%d"))
     log.info(
         "pairing pass",
         extra={
@@ -129,8 +118,28 @@ def _introduce(deps: Deps, waiting: list[repo.DueIntro], now: datetime) -> int:
             newcomers = [i.newcomer for i in ready if i.team_id == team_id]
             met.update(repo.met(session, team_id=team_id, user_ids=newcomers))
             out |= repo.opted_out(session, team_id=team_id, user_ids=newcomers)
-    done = 0
+    # Time zones and who left the workspace come from the people cache, never from Slack here: people
+    # it does not know yet are looked up by the outbox worker after this pass, and their newcomer's
+    # request waits for the next pass (once: `to_ask` asks about a person at most once a day).
+    to_learn: dict[str, list[str]] = defaultdict(list)
+    decided: list[repo.DueIntro] = []
     for item in ready:
+        people = [item.newcomer, *(row.user_id for row in partners.get(item.community_id, []))]
+        asked = deps.people.to_ask([u for u in people if known(u) is None])
+        if asked:
+            to_learn[item.team_id].extend(asked)
+        else:
+            decided.append(item)
+    if to_learn:
+        with deps.db.session() as session:
+            for team_id, users in to_learn.items():
+                outbox.lookups(session, team_id=team_id, user_ids=users, period=now.strftime("%Y-%m-%d"))
+    done = 0
+    for item in decided:
+        if known(item.newcomer) is False:
+            with deps.db.session() as session:
+                repo.cancel(session, intro_ids=[item.id])  # Slack says they left the workspace
+            continue
         if item.newcomer in out:
             with deps.db.session() as session:
                 repo.cancel(session, intro_ids=[item.id])

@@ -90,7 +90,7 @@ def introduce_action(ack: Ack, body: dict[str, Any], client: WebClient, context:
             return
         groups = (("scheduled", done.scheduled), ("waiting", done.waiting), ("skipped", done.skipped))
         lines = [
-            t(f"pairing.introduce.{kind}", lang, name=done.name, people=views.people(found, lang))
+            t(views.INTRODUCED_KEYS[kind], lang, name=done.name, people=views.people(found, lang))
             for kind, found in groups
             if found
         ]
@@ -156,7 +156,7 @@ def outcome_action(ack: Ack, body: dict[str, Any], client: WebClient, context: B
             return
         answer = views.outcome_label(result.outcome, lang)
         if result.answer == rules.OutcomeAnswer.RECORDED:
-            text = t(f"pairing.outcome.{result.outcome}", lang)
+            text = t(views.OUTCOME_THANKS[result.outcome], lang)
         elif result.answer == rules.OutcomeAnswer.SAME:
             text = t("pairing.outcome.same", lang)
         else:

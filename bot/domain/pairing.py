@@ -34,8 +34,12 @@ AFTER_DAYS_MAX = 90
 MAX_INTRODUCE_AT_ONCE = 10
 """`lurkers_introduce` names at most this many newcomers (the alert's own limit)."""
 
-ICE_BREAKERS = 3
-"""Ice-breakers in the catalogues about the domain (pairing.ice_breaker.domain_1..N)."""
+DOMAIN_ICE_BREAKERS = (
+    "pairing.ice_breaker.domain_1",
+    "pairing.ice_breaker.domain_2",
+    "pairing.ice_breaker.domain_3",
+)
+"""Ice-breakers about the community's domain (catalogue keys)."""
 
 
 class Reason(StrEnum):
@@ -107,7 +111,7 @@ def ice_breaker(intro_id: int, *, has_domain: bool, objectives: list[str]) -> tu
     the community's domain and objectives, varied by intro so that two intros of one community differ."""
     choices: list[tuple[str, str | None]] = []
     if has_domain:
-        choices += [(f"pairing.ice_breaker.domain_{n}", None) for n in range(1, ICE_BREAKERS + 1)]
+        choices += [(key, None) for key in DOMAIN_ICE_BREAKERS]
     choices += [("pairing.ice_breaker.objective", objective) for objective in objectives]
     if not choices:
         return "pairing.ice_breaker.plain", None

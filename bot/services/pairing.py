@@ -38,6 +38,14 @@ def set_pairing(session: Session, *, team_id: str, user_id: str, on: bool, now: 
     return changed
 
 
+def configure(community: Community, *, enabled: bool, after_days: int) -> None:
+    """The settings modal's pairing switch and threshold (the caller checked the moderator)."""
+    if not rules.valid_after_days(after_days):
+        raise CommunityProblem("pairing.errors.after_days", field="pairing_after_days")
+    community.pairing_enabled = enabled
+    community.pairing_after_days = after_days
+
+
 def candidates(rows: list[repo.PartnerRow], *, known: Known, known_zone: KnownZone) -> list[rules.Candidate]:
     """The database's partners with what the people cache knows of them (no Slack call)."""
     return [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.domain.pairing import Outcome
+from bot.domain.pairing import AFTER_DAYS_DEFAULT, AFTER_DAYS_MAX, AFTER_DAYS_MIN, Outcome
 from bot.i18n import format_list, t
 from bot.views.common import Block, context_block, ephemeral, plain, section
 from bot.views.messages import Rendered, renderer
@@ -43,8 +43,25 @@ def status_message(lang: str, *, on: bool) -> dict[str, Any]:
     return ephemeral(text, [section(text), {"type": "actions", "elements": [toggle_button(lang, on=on)]}])
 
 
+OUTCOME_LABELS = {
+    Outcome.YES.value: "pairing.check_back.yes",
+    Outcome.NOT_YET.value: "pairing.check_back.not_yet",
+    Outcome.NO.value: "pairing.check_back.no",
+}
+OUTCOME_THANKS = {
+    Outcome.YES.value: "pairing.outcome.yes",
+    Outcome.NOT_YET.value: "pairing.outcome.not_yet",
+    Outcome.NO.value: "pairing.outcome.no",
+}
+INTRODUCED_KEYS = {
+    "scheduled": "pairing.introduce.scheduled",
+    "waiting": "pairing.introduce.waiting",
+    "skipped": "pairing.introduce.skipped",
+}
+
+
 def outcome_label(outcome: str, lang: str) -> str:
-    return t(f"pairing.check_back.{outcome}", lang)
+    return t(OUTCOME_LABELS[outcome], lang)
 
 
 @renderer("pairing.intro")
@@ -89,3 +106,41 @@ def render_check_back(lang: str, *, intro_id: int, newcomer: str, partner: str, 
     ]
     actions = {"type": "actions", "block_id": f"pairing_check_{intro_id}", "elements": buttons}
     return text, [section(text), actions]
+
+
+# ---- the settings modal's pairing blocks (handlers/pairing_form.py reads them) -----------------------
+ENABLED_BLOCK = "pairing_enabled"
+AFTER_DAYS_BLOCK = "pairing_after_days"
+
+
+def settings_blocks(lang: str, values: dict[str, Any]) -> list[Block]:
+    """The community's pairing switch and "after N days of reading", filled with `values`."""
+    option = {"text": plain(t("pairing.settings.enabled", lang)), "value": "on"}
+    switch: dict[str, Any] = {"type": "checkboxes", "options": [option], "action_id": ENABLED_BLOCK}
+    if values.get(ENABLED_BLOCK, True):
+        switch["initial_options"] = [option]
+    days = {
+        "type": "number_input",
+        "is_decimal_allowed": False,
+        "initial_value": str(values.get(AFTER_DAYS_BLOCK, AFTER_DAYS_DEFAULT)),
+        "min_value": str(AFTER_DAYS_MIN),
+        "max_value": str(AFTER_DAYS_MAX),
+        "action_id": AFTER_DAYS_BLOCK,
+    }
+    return [
+        {
+            "type": "input",
+            "block_id": ENABLED_BLOCK,
+            "label": plain(t("pairing.settings.label", lang)),
+            "element": switch,
+            "optional": True,
+        },
+        {
+            "type": "input",
+            "block_id": AFTER_DAYS_BLOCK,
+            "label": plain(t("pairing.settings.after_days", lang)),
+            "element": days,
+            "optional": False,
+            "hint": plain(t("pairing.settings.after_days_hint", lang)),
+        },
+    ]

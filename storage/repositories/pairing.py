@@ -163,7 +163,7 @@ _LURKERS_PG = """
     SELECT m.team_id, m.community_id, m.user_id
     FROM memberships m
     JOIN communities c ON c.id = m.community_id
-    WHERE m.left_at IS NULL AND m.role <> 'core'
+    WHERE m.left_at IS NULL AND m.role <> 'core' AND m.circle = 'outer'
       AND c.status = 'active' AND c.pairing_enabled
       AND m.joined_at <= CAST(:now AS timestamp) - make_interval(days => c.pairing_after_days)
       AND NOT EXISTS (
@@ -182,15 +182,15 @@ _LURKERS_PG = """
     ORDER BY m.joined_at, m.id
     LIMIT :limit
 """
-# SQLite stores naive UTC as 'YYYY-MM-DD HH:MM:SS[.ffffff]': text comparison orders it, and datetime()
-# subtracts the community's days.
+# SQLite stores naive UTC as 'YYYY-MM-DD HH:MM:SS.ffffff' (SQLAlchemy's format): text comparison orders
+# it; strftime() subtracts the community's days, to the millisecond, written in the same format.
 _LURKERS_SQLITE = """
     SELECT m.team_id, m.community_id, m.user_id
     FROM memberships m
     JOIN communities c ON c.id = m.community_id
-    WHERE m.left_at IS NULL AND m.role <> 'core'
+    WHERE m.left_at IS NULL AND m.role <> 'core' AND m.circle = 'outer'
       AND c.status = 'active' AND c.pairing_enabled
-      AND m.joined_at <= datetime(:now, '-' || c.pairing_after_days || ' days')
+      AND m.joined_at <= strftime('%Y-%m-%d %H:%M:%f', :now, '-' || c.pairing_after_days || ' days') || '000'
       AND NOT EXISTS (
           SELECT 1 FROM activity_days a
           WHERE a.team_id = m.team_id AND a.community_id = m.community_id AND a.user_id = m.user_id
