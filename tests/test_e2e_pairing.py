@@ -575,3 +575,33 @@ def test_with_no_inner_member_free_a_moderator_meets_the_newcomer_never_themself
     # Bruno rather than Alice: he lives in Paris, as Erin does (Alice is in New York).
     assert pairs(harness, cid) == [(ERIN, BRUNO, "introduced")]
     assert list(group_dms(harness)) == [frozenset({ERIN, BRUNO})]
+
+
+def test_help_lists_the_pairing_switch_in_both_languages(harness: Harness) -> None:
+    assert "pairing [on|off]" in say(harness, "help", ALICE)
+    assert "jumelage [activer|desactiver]" in say(harness, "aide", BRUNO)
+
+
+# ---- the emulator's group DMs ---------------------------------------------------------------------------
+def test_emulator_opens_one_group_dm_per_set_of_people() -> None:
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+
+    from bot.testing.slack_emulator import SlackEmulator
+
+    with SlackEmulator() as slack:
+        for user in ("UA", "UB", "UC"):
+            slack.add_user(user)
+        slack.add_user("UBOTTY", is_bot=True)
+        client = WebClient(token=slack.token, base_url=slack.api_url)
+        first = client.conversations_open(users="UA,UB")["channel"]["id"]
+        assert client.conversations_open(users="UB,UA")["channel"]["id"] == first
+        assert client.conversations_open(users="UA,UB,UC")["channel"]["id"] != first
+        assert first.startswith("G")
+        # One person: their DM, as before.
+        dm = client.conversations_open(users="UA")["channel"]["id"]
+        assert dm.startswith("D") and slack.channels[dm]["is_im"]
+        client.chat_postMessage(channel=first, text="hello")
+        assert [m["text"] for m in slack.history[first]] == ["hello"]
+        with pytest.raises(SlackApiError, match="cannot_dm_bot"):
+            client.conversations_open(users="UA,UBOTTY")
