@@ -605,3 +605,30 @@ def test_emulator_opens_one_group_dm_per_set_of_people() -> None:
         assert [m["text"] for m in slack.history[first]] == ["hello"]
         with pytest.raises(SlackApiError, match="cannot_dm_bot"):
             client.conversations_open(users="UA,UBOTTY")
+
+
+def test_concurrent_passes_introduce_each_newcomer_once_and_each_partner_once(harness: Harness) -> None:
+    import threading
+
+    cid = make_community(harness)
+    for inner_member in (CHLOE, ERIN, FRANK):
+        join(harness, cid, inner_member, LONG_AGO, circle="inner")
+    for newcomer in (BRUNO, GINA, HUGO):
+        join(harness, cid, newcomer, NOW - timedelta(days=1))
+        ask(harness, newcomer, cid)
+    say(harness, "pairing off", ALICE)
+
+    for _ in range(2):  # the first round may only learn who people are
+        threads = [threading.Thread(target=pairing_pass, args=(harness.runtime.deps,)) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        harness.drain()
+
+    found = pairs(harness, cid)
+    assert sorted(n for n, _, _ in found) == sorted([BRUNO, GINA, HUGO])
+    assert {s for _, _, s in found} == {"introduced"}
+    assert sorted(p for _, p, _ in found if p) == sorted([CHLOE, ERIN, FRANK])  # one intro each this week
+    assert len(group_dms(harness)) == 3
+    assert all(len(messages) == 1 for messages in group_dms(harness).values())

@@ -129,9 +129,9 @@ def add_requests(session: Session, *, rows: list[dict[str, Any]], now: datetime)
         .on_conflict_do_nothing(
             index_elements=["team_id", "community_id", "newcomer"], index_where=Intro.status == WAITING
         )
+        .returning(Intro.id)
     )
-    result = session.execute(statement)
-    return int(getattr(result, "rowcount", 0) or 0)
+    return len(session.execute(statement).all())
 
 
 def waiting_of(session: Session, *, team_id: str, community_id: int, newcomer: str) -> Intro | None:
