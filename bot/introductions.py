@@ -185,7 +185,9 @@ def _claim(deps: Deps, item: repo.DueIntro, ranked: list[str], now: datetime) ->
                 session,
                 team_id=item.team_id,
                 to=item.newcomer,
-                once=f"pairing:intro:{item.id}:{partner}",
+                # The claim's instant too: an intro released (someone switched off) and claimed again
+                # with the same partner later is a new message.
+                once=f"pairing:intro:{item.id}:{partner}:{int(now.timestamp())}",
                 step="intro",
                 intro_id=item.id,
                 newcomer=item.newcomer,

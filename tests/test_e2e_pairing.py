@@ -632,3 +632,12 @@ def test_concurrent_passes_introduce_each_newcomer_once_and_each_partner_once(ha
     assert sorted(p for _, p, _ in found if p) == sorted([CHLOE, ERIN, FRANK])  # one intro each this week
     assert len(group_dms(harness)) == 3
     assert all(len(messages) == 1 for messages in group_dms(harness).values())
+
+
+def test_the_scheduler_runs_the_pairing_pass(harness: Harness) -> None:
+    from bot.scheduler import build_scheduler
+
+    scheduler = build_scheduler(harness.runtime.deps, harness.jobs_client)
+    job = scheduler.get_job("pairing")
+    assert job is not None and job.func is pairing_pass
+    assert job.trigger.interval == timedelta(minutes=5)
