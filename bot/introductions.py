@@ -2,15 +2,14 @@
 the check-back. No Slack call here: the outbox worker opens the group DMs and posts
 (bot/pairing_delivery.py), and checks at send time who can still receive.
 
-Each pass:
-1. finds the new lurkers (one statement over every community: read N days, never posted, never asked)
-   and writes a waiting request for each;
-2. reads the intros that are due (`due_at <= now`, by index), at most BATCH;
-3. a request outside the newcomer's working hours (their time zone as Slack gave it, else the
+Hourly, `find_lurkers` writes a waiting request for each new lurker (one statement over every
+community: read N days, never posted, never asked). Every few minutes, `pairing_pass`:
+1. reads the intros that are due (`due_at <= now`, by index), at most BATCH;
+2. a request outside the newcomer's working hours (their time zone as Slack gave it, else the
    community's) is moved to their next working hour; the others get a partner chosen by the pure rule
    (bot.domain.pairing.rank_partners), claimed in the database (the partner's week, then the intro,
    compare-and-set; the pair's unique key) with its outbox delivery, in one transaction per intro;
-4. the check-backs that fell due are claimed and written to the outbox, in working hours too.
+3. the check-backs that fell due are claimed and written to the outbox, in working hours too.
 """
 
 from __future__ import annotations
@@ -56,13 +55,14 @@ def _working(deps: Deps, item: repo.DueIntro, now: datetime) -> tuple[bool, date
     return cadence.within_working_hours(tz, now), cadence.next_working_time(tz, now)
 
 
-def pairing_pass(deps: Deps, client: WebClient | None = None) -> int:
-    """One pass; safe at any time, from several instances. Returns the intros written to the outbox."""
+def find_lurkers(deps: Deps, client: WebClient | None = None) -> int:
+    """Hourly: a waiting request for each new lurker, found by one statement over every community
+    (it reads the active memberships, so it runs hourly, not with every pass). Returns how many."""
     now = deps.clock.now()
     known = deps.people.known_reachable
     with deps.db.session() as session:
         found = repo.new_lurkers(session, now=now, limit=LURKERS_PER_PASS)
-        repo.add_requests(
+        added = repo.add_requests(
             session,
             rows=[
                 {
@@ -77,6 +77,14 @@ def pairing_pass(deps: Deps, client: WebClient | None = None) -> int:
             ],
             now=now,
         )
+    log.info("pairing lurkers", extra={"fields": {"found": len(found), "requests": added}})
+    return added
+
+
+def pairing_pass(deps: Deps, client: WebClient | None = None) -> int:
+    """One pass over what is due; safe at any time, from several instances. Returns the intros written
+    to the outbox."""
+    now = deps.clock.now()
     with deps.db.session() as session:
         due = repo.due(session, now=now, limit=BATCH)
     if not due:
@@ -85,9 +93,7 @@ def pairing_pass(deps: Deps, client: WebClient | None = None) -> int:
     checked = _check_back(deps, [d for d in due if d.status == repo.INTRODUCED], now)
     log.info(
         "pairing pass",
-        extra={
-            "fields": {"lurkers": len(found), "due": len(due), "intros": introduced, "check_backs": checked}
-        },
+        extra={"fields": {"due": len(due), "intros": introduced, "check_backs": checked}},
     )
     return introduced
 

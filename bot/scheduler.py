@@ -39,7 +39,11 @@ def build_scheduler(deps: Deps, client: WebClient) -> BackgroundScheduler:
         next_run_time=datetime.now(UTC),
     )
     scheduler.add_job(reminders.momentum_pass, "interval", hours=1, args=[deps, client], id="momentum")
-    # Pairing: newcomers introduced (in their working hours) and the check-backs a week later.
+    # Pairing: the new lurkers found hourly; newcomers introduced (in their working hours) and the
+    # check-backs a week later, looked at every five minutes.
+    scheduler.add_job(
+        introductions.find_lurkers, "interval", hours=1, args=[deps, client], id="pairing_lurkers"
+    )
     scheduler.add_job(introductions.pairing_pass, "interval", minutes=5, args=[deps, client], id="pairing")
     return scheduler
 

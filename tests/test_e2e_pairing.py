@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.introductions import pairing_pass
+from bot.introductions import find_lurkers, pairing_pass
 from bot.services import communities as svc
 from bot.services import pairing as pairing_service
 from bot.services.communities import ChannelChoice, CommunityDraft
@@ -106,6 +106,7 @@ def membership(s: Any, community_id: int, user: str) -> Membership:
 def run_pass(harness: Harness) -> int:
     """The scheduled pass, twice (as the scheduler would, minutes apart): the first one may only ask
     Slack, through the outbox, about people it does not know yet (time zones, who left)."""
+    find_lurkers(harness.runtime.deps)
     made = pairing_pass(harness.runtime.deps)
     harness.drain()
     made += pairing_pass(harness.runtime.deps)
@@ -641,3 +642,6 @@ def test_the_scheduler_runs_the_pairing_pass(harness: Harness) -> None:
     job = scheduler.get_job("pairing")
     assert job is not None and job.func is pairing_pass
     assert job.trigger.interval == timedelta(minutes=5)
+    lurkers = scheduler.get_job("pairing_lurkers")
+    assert lurkers is not None and lurkers.func is find_lurkers
+    assert lurkers.trigger.interval == timedelta(hours=1)
