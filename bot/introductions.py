@@ -8,7 +8,8 @@ community: read N days, never posted, never asked). Every few minutes, `pairing_
 2. a request outside the newcomer's working hours (their time zone as Slack gave it, else the
    community's) is moved to their next working hour; the others get a partner chosen by the pure rule
    (bot.domain.pairing.rank_partners), claimed in the database (the partner's week, then the intro,
-   compare-and-set; the pair's unique key) with its outbox delivery, in one transaction per intro;
+   compare-and-set; the pair's unique key) with its outbox delivery, a savepoint per intro in one
+   transaction per batch;
 3. the check-backs that fell due are claimed and written to the outbox, in working hours too.
 """
 
@@ -21,10 +22,10 @@ from typing import Any
 
 from slack_sdk import WebClient
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from bot.domain import cadence
 from bot.domain import pairing as rules
-from bot.logs import error_fields
 from bot.runtime import Deps
 from bot.services import outbox
 from bot.services import pairing as service
@@ -140,69 +141,67 @@ def _introduce(deps: Deps, waiting: list[repo.DueIntro], now: datetime) -> int:
         with deps.db.session() as session:
             for team_id, users in to_learn.items():
                 outbox.lookups(session, team_id=team_id, user_ids=users, period=now.strftime("%Y-%m-%d"))
+    gone = [i.id for i in decided if known(i.newcomer) is False or i.newcomer in out]
     done = 0
-    for item in decided:
-        if known(item.newcomer) is False:
-            with deps.db.session() as session:
-                repo.cancel(session, intro_ids=[item.id])  # Slack says they left the workspace
-            continue
-        if item.newcomer in out:
-            with deps.db.session() as session:
-                repo.cancel(session, intro_ids=[item.id])
-            continue
-        ranked = rules.rank_partners(
-            service.candidates(
-                partners.get(item.community_id, []), known=known, known_zone=deps.people.known_timezone
-            ),
-            newcomer=item.newcomer,
-            newcomer_tz=_zone(deps, item),
-            already_met=met.get(item.newcomer, set()),
-            now=now,
-        )
-        try:
-            if _claim(deps, item, ranked, now):
-                done += 1
-        except (IntegrityError, _Lost):
-            log.info("pairing: intro taken by another pass", extra={"fields": {"intro": item.id}})
-        except Exception as exc:
-            log.error("pairing: intro failed", extra={"fields": {"intro": item.id, **error_fields(exc)}})
+    # One transaction for the batch (one durable commit, not one per intro), a savepoint per intro: an
+    # intro another pass claimed first (compare-and-set lost, or the pair's unique key) rolls back
+    # alone and the others stand.
+    with deps.db.session() as session:
+        repo.cancel(session, intro_ids=gone)  # left the workspace (Slack says), or switched off
+        for item in decided:
+            if item.id in gone:
+                continue
+            ranked = rules.rank_partners(
+                service.candidates(
+                    partners.get(item.community_id, []), known=known, known_zone=deps.people.known_timezone
+                ),
+                newcomer=item.newcomer,
+                newcomer_tz=_zone(deps, item),
+                already_met=met.get(item.newcomer, set()),
+                now=now,
+            )
+            try:
+                with session.begin_nested():
+                    if _claim(session, item, ranked, now):
+                        done += 1
+            except (IntegrityError, _Lost):
+                log.info("pairing: intro taken by another pass", extra={"fields": {"intro": item.id}})
     return done
 
 
-def _claim(deps: Deps, item: repo.DueIntro, ranked: list[str], now: datetime) -> bool:
+def _claim(session: Session, item: repo.DueIntro, ranked: list[str], now: datetime) -> bool:
     """The first free partner of `ranked` (their week claimed), the intro claimed with them and its
-    delivery written, in one transaction; nobody free: the request is looked at again later."""
-    with deps.db.session() as session:
-        for partner in ranked:
-            if not repo.claim_partner(
-                session, team_id=item.team_id, user_id=partner, now=now, rest=rules.PARTNER_REST
-            ):
-                continue  # introduced by another pass a moment ago, or switched off: the next one
-            if not repo.claim_intro(
-                session,
-                intro_id=item.id,
-                partner=partner,
-                pair=rules.pair_key(item.newcomer, partner),
-                now=now,
-                check_back_at=now + rules.CHECK_BACK_AFTER,
-            ):
-                raise _Lost()
-            outbox.pairing(
-                session,
-                team_id=item.team_id,
-                to=item.newcomer,
-                # The claim's instant too: an intro released (someone switched off) and claimed again
-                # with the same partner later is a new message.
-                once=f"pairing:intro:{item.id}:{partner}:{int(now.timestamp())}",
-                step="intro",
-                intro_id=item.id,
-                newcomer=item.newcomer,
-                partner=partner,
-                **_intro_args(item),
-            )
-            return True
-        repo.reschedule(session, steps=[(item.id, now + rules.RETRY_AFTER)])
-        return False
+    delivery written; nobody free: the request is looked at again later."""
+    for partner in ranked:
+        if not repo.claim_partner(
+            session, team_id=item.team_id, user_id=partner, now=now, rest=rules.PARTNER_REST
+        ):
+            continue  # introduced by another pass a moment ago, or switched off: the next one
+        if not repo.claim_intro(
+            session,
+            intro_id=item.id,
+            partner=partner,
+            pair=rules.pair_key(item.newcomer, partner),
+            now=now,
+            check_back_at=now + rules.CHECK_BACK_AFTER,
+        ):
+            raise _Lost()
+        outbox.pairing(
+            session,
+            team_id=item.team_id,
+            to=item.newcomer,
+            # The claim's instant too: an intro released (someone switched off) and claimed again
+            # with the same partner later is a new message.
+            once=f"pairing:intro:{item.id}:{partner}:{int(now.timestamp())}",
+            step="intro",
+            intro_id=item.id,
+            newcomer=item.newcomer,
+            partner=partner,
+            **_intro_args(item),
+        )
+        return True
+    repo.reschedule(session, steps=[(item.id, now + rules.RETRY_AFTER)])
+    return False
 
 
 def _intro_args(item: repo.DueIntro) -> dict[str, Any]:
