@@ -143,15 +143,10 @@ def _introduce(deps: Deps, waiting: list[repo.DueIntro], now: datetime) -> int:
                 outbox.lookups(session, team_id=team_id, user_ids=users, period=now.strftime("%Y-%m-%d"))
     gone = [i.id for i in decided if known(i.newcomer) is False or i.newcomer in out]
     done = 0
-    # One transaction for the batch (one durable commit, not one per intro), a savepoint per intro: an
-    # intro another pass claimed first (compare-and-set lost, or the pair's unique key) rolls back
-    # alone and the others stand.
-    with deps.db.session() as session:
-        repo.cancel(session, intro_ids=gone)  # left the workspace (Slack says), or switched off
-        for item in decided:
-            if item.id in gone:
-                continue
-            ranked = rules.rank_partners(
+    ranked: dict[int, list[str]] = {}
+    for item in decided:
+        if item.id not in gone:
+            ranked[item.id] = rules.rank_partners(
                 service.candidates(
                     partners.get(item.community_id, []), known=known, known_zone=deps.people.known_timezone
                 ),
@@ -160,9 +155,23 @@ def _introduce(deps: Deps, waiting: list[repo.DueIntro], now: datetime) -> int:
                 already_met=met.get(item.newcomer, set()),
                 now=now,
             )
+    # One transaction for the batch (one durable commit, not one per intro), a savepoint per intro: an
+    # intro another pass claimed first (compare-and-set lost, or the pair's unique key) rolls back
+    # alone and the others stand.
+    with deps.db.session() as session:
+        repo.cancel(session, intro_ids=gone)  # left the workspace (Slack says), or switched off
+        for team_id in {i.team_id for i in decided}:
+            repo.ensure_people(
+                session,
+                team_id=team_id,
+                user_ids={u for i in decided if i.team_id == team_id for u in ranked.get(i.id, [])},
+            )
+        for item in decided:
+            if item.id in gone:
+                continue
             try:
                 with session.begin_nested():
-                    if _claim(session, item, ranked, now):
+                    if _claim(session, item, ranked[item.id], now):
                         done += 1
             except (IntegrityError, _Lost):
                 log.info("pairing: intro taken by another pass", extra={"fields": {"intro": item.id}})
@@ -174,7 +183,7 @@ def _claim(session: Session, item: repo.DueIntro, ranked: list[str], now: dateti
     delivery written; nobody free: the request is looked at again later."""
     for partner in ranked:
         if not repo.claim_partner(
-            session, team_id=item.team_id, user_id=partner, now=now, rest=rules.PARTNER_REST
+            session, team_id=item.team_id, user_id=partner, now=now, rest=rules.PARTNER_REST, ensure=False
         ):
             continue  # introduced by another pass a moment ago, or switched off: the next one
         if not repo.claim_intro(

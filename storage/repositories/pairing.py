@@ -47,6 +47,17 @@ def _ensure_person(session: Session, *, team_id: str, user_id: str) -> None:
     )
 
 
+def ensure_people(session: Session, *, team_id: str, user_ids: Collection[str]) -> None:
+    """A row for each of these people (one statement), so that their claims are plain UPDATEs."""
+    wanted = sorted(set(user_ids))  # sorted: two passes insert in the same order, never deadlock
+    for start in range(0, len(wanted), 1000):
+        session.execute(
+            insert_ignoring_conflicts(session, PairingPerson, ["team_id", "user_id"]).values(
+                [{"team_id": team_id, "user_id": u, "opted_out": False} for u in wanted[start : start + 1000]]
+            )
+        )
+
+
 def set_opted_out(session: Session, *, team_id: str, user_id: str, value: bool, now: datetime) -> bool:
     """Switch pairing off (True) or on (False) for a person; True when that changed something."""
     _ensure_person(session, team_id=team_id, user_id=user_id)
@@ -63,10 +74,14 @@ def set_opted_out(session: Session, *, team_id: str, user_id: str, value: bool, 
     return bool(getattr(result, "rowcount", 0))
 
 
-def claim_partner(session: Session, *, team_id: str, user_id: str, now: datetime, rest: timedelta) -> bool:
+def claim_partner(
+    session: Session, *, team_id: str, user_id: str, now: datetime, rest: timedelta, ensure: bool = True
+) -> bool:
     """Take this person as a partner now, unless they were one less than `rest` ago or switched pairing
-    off (compare-and-set: of two concurrent passes, one wins)."""
-    _ensure_person(session, team_id=team_id, user_id=user_id)
+    off (compare-and-set: of two concurrent passes, one wins). `ensure=False`: the caller already made
+    their row (`ensure_people`)."""
+    if ensure:
+        _ensure_person(session, team_id=team_id, user_id=user_id)
     result = session.execute(
         update(PairingPerson)
         .where(
