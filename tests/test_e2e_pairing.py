@@ -645,3 +645,26 @@ def test_the_scheduler_runs_the_pairing_pass(harness: Harness) -> None:
     lurkers = scheduler.get_job("pairing_lurkers")
     assert lurkers is not None and lurkers.func is find_lurkers
     assert lurkers.trigger.interval == timedelta(hours=1)
+
+
+def test_a_partner_who_left_the_workspace_meanwhile_is_replaced(harness: Harness) -> None:
+    cid = make_community(harness)
+    join(harness, cid, CHLOE, LONG_AGO, circle="inner")  # London
+    join(harness, cid, ERIN, LONG_AGO, circle="inner")  # Paris, as Bruno
+    join(harness, cid, BRUNO, NOW - timedelta(days=2))
+    ask(harness, BRUNO, cid)
+    pairing_pass(harness.runtime.deps)  # learns who everyone is
+    harness.drain()
+
+    # Erin is deactivated after the app last heard of her: the pass still picks her (it asks no one),
+    # the outbox worker asks Slack before opening the group DM, and gives the intro back.
+    harness.emulator.users[ERIN]["deleted"] = True
+    harness.runtime.deps.people.rights_ttl = 0
+    assert pairing_pass(harness.runtime.deps) == 1
+    harness.drain()
+    assert group_dms(harness) == {}
+    assert pairs(harness, cid) == [(BRUNO, None, "waiting")]
+
+    assert run_pass(harness) == 1
+    assert pairs(harness, cid) == [(BRUNO, CHLOE, "introduced")]
+    assert list(group_dms(harness)) == [frozenset({BRUNO, CHLOE})]
