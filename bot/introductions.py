@@ -119,6 +119,7 @@ def _introduce(deps: Deps, waiting: list[repo.DueIntro], now: datetime) -> int:
         repo.reschedule(session, steps=later)
         repo.cancel(session, intro_ids=dropped)
         partners = repo.partners(session, community_ids={i.community_id for i in ready})
+        members = repo.still_members(session, items=[(i.community_id, i.newcomer) for i in ready])
         met: dict[str, set[str]] = {}
         out: set[str] = set()
         for team_id in {i.team_id for i in ready}:
@@ -141,7 +142,11 @@ def _introduce(deps: Deps, waiting: list[repo.DueIntro], now: datetime) -> int:
         with deps.db.session() as session:
             for team_id, users in to_learn.items():
                 outbox.lookups(session, team_id=team_id, user_ids=users, period=now.strftime("%Y-%m-%d"))
-    gone = [i.id for i in decided if known(i.newcomer) is False or i.newcomer in out]
+    gone = [
+        i.id
+        for i in decided
+        if known(i.newcomer) is False or i.newcomer in out or (i.community_id, i.newcomer) not in members
+    ]
     done = 0
     ranked: dict[int, list[str]] = {}
     for item in decided:
@@ -159,7 +164,7 @@ def _introduce(deps: Deps, waiting: list[repo.DueIntro], now: datetime) -> int:
     # intro another pass claimed first (compare-and-set lost, or the pair's unique key) rolls back
     # alone and the others stand.
     with deps.db.session() as session:
-        repo.cancel(session, intro_ids=gone)  # left the workspace (Slack says), or switched off
+        repo.cancel(session, intro_ids=gone)  # left the community or the workspace, or switched off
         for team_id in {i.team_id for i in decided}:
             repo.ensure_people(
                 session,

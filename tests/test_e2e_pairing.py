@@ -668,3 +668,17 @@ def test_a_partner_who_left_the_workspace_meanwhile_is_replaced(harness: Harness
     assert run_pass(harness) == 1
     assert pairs(harness, cid) == [(BRUNO, CHLOE, "introduced")]
     assert list(group_dms(harness)) == [frozenset({BRUNO, CHLOE})]
+
+
+def test_a_newcomer_who_left_the_community_while_waiting_is_not_introduced(harness: Harness) -> None:
+    cid = make_community(harness)
+    join(harness, cid, CHLOE, LONG_AGO, circle="inner")
+    join(harness, cid, DAVID, NOW - timedelta(days=2))
+    ask(harness, DAVID, cid)  # Montreal: waits for 09:00 there
+    say(harness, "quitter Urbanism", DAVID)
+    with harness.db.session() as s:
+        assert membership(s, cid, DAVID).left_at is not None
+    harness.clock.set(datetime(2026, 3, 3, 15, 0, tzinfo=UTC))
+    assert run_pass(harness) == 0
+    assert pairs(harness, cid) == [(DAVID, None, "cancelled")]
+    assert group_dms(harness) == {}

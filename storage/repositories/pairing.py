@@ -364,6 +364,20 @@ def partners(session: Session, *, community_ids: Collection[int]) -> dict[int, l
     return result
 
 
+def still_members(session: Session, *, items: Collection[tuple[int, str]]) -> set[tuple[int, str]]:
+    """Of these (community, person), those who are still members (a newcomer may leave while waiting)."""
+    if not items:
+        return set()
+    rows = session.execute(
+        select(Membership.community_id, Membership.user_id).where(
+            Membership.community_id.in_({c for c, _ in items}),
+            Membership.user_id.in_({u for _, u in items}),
+            Membership.left_at.is_(None),
+        )
+    ).all()
+    return {(int(c), str(u)) for c, u in rows} & set(items)
+
+
 def met(session: Session, *, team_id: str, user_ids: Collection[str]) -> dict[str, set[str]]:
     """Whom each of these people was already introduced to (either side of the pair)."""
     if not user_ids:
