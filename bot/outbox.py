@@ -621,3 +621,8 @@ SENDERS: dict[str, Callable[[OutboxWorker, OutboxMessage], Outcome]] = {
     service.REACT: _send_reaction,
     service.EPHEMERAL: _send_ephemeral,
 }
+
+# Pairing's group DMs (issue 10, item 3): a sender of its own module, registered here.
+from bot.pairing_delivery import send_pairing  # noqa: E402
+
+SENDERS[service.PAIRING] = send_pairing

@@ -83,6 +83,9 @@ class Community(Base):
     welcome_text: Mapped[str | None] = mapped_column(String(WELCOME_TEXT_MAX), nullable=True)
     # The reaction the app adds to a newcomer's first message (an emoji name, no colons); "" for none.
     first_post_emoji: Mapped[str] = mapped_column(String(64), default="wave", server_default="wave")
+    # Pairing (migration 0012): newcomers introduced to an inner-circle member; a lurker after N days.
+    pairing_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    pairing_after_days: Mapped[int] = mapped_column(Integer, default=10, server_default=text("10"))
 
     channels: Mapped[list[CommunityChannel]] = relationship(
         back_populates="community", lazy="raise", order_by="CommunityChannel.id"
@@ -427,3 +430,68 @@ class BindingVersion(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PairingPerson(Base):
+    """What pairing knows of a person in a workspace: whether they switched pairing off, and when they
+    were last introduced as the inner-circle partner. The partner's claim is a compare-and-set on
+    `last_paired_at` ("at most one intro per inner member per 7 days", whatever runs concurrently)."""
+
+    __tablename__ = "pairing_people"
+    __table_args__ = (UniqueConstraint("team_id", "user_id", name="uq_pairing_people_team_user"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_id: Mapped[str] = mapped_column(String(TEAM_ID))
+    user_id: Mapped[str] = mapped_column(String(SLACK_ID))
+    opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_paired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Intro(Base):
+    """A newcomer's introduction to one inner-circle member of a community, from the request to the
+    check-back's outcome. Who, where and when only; never what they said.
+
+    - `status`: waiting (requested, no partner yet), introduced, cancelled.
+    - at most one waiting request per newcomer and community: a partial unique index;
+    - never the same pair twice: (pair_low, pair_high) is the pair in id order, unique per workspace;
+    - `due_at`: the next instant the pairing pass has something to do for it (try to introduce, send
+      the check-back); NULL when nothing is left. The pass reads only `due_at <= now`.
+    """
+
+    __tablename__ = "intros"
+    __table_args__ = (
+        Index(
+            "uq_intros_waiting",
+            "team_id",
+            "community_id",
+            "newcomer",
+            unique=True,
+            sqlite_where=text("status = 'waiting'"),
+            postgresql_where=text("status = 'waiting'"),
+        ),
+        UniqueConstraint("team_id", "pair_low", "pair_high", name="uq_intros_pair"),
+        Index("ix_intros_newcomer", "team_id", "newcomer", "community_id"),
+        Index("ix_intros_partner", "team_id", "partner"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_id: Mapped[str] = mapped_column(String(TEAM_ID))
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"), index=True)
+    newcomer: Mapped[str] = mapped_column(String(SLACK_ID))
+    partner: Mapped[str | None] = mapped_column(String(SLACK_ID), nullable=True)
+    pair_low: Mapped[str | None] = mapped_column(String(SLACK_ID), nullable=True)
+    pair_high: Mapped[str | None] = mapped_column(String(SLACK_ID), nullable=True)
+    reason: Mapped[str] = mapped_column(String(16))  # asked | lurker | moderator
+    requested_by: Mapped[str] = mapped_column(String(SLACK_ID))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    newcomer_tz: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="waiting")
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    introduced_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    channel_id: Mapped[str | None] = mapped_column(String(SLACK_ID), nullable=True)  # the group DM
+    check_back_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    check_back_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)  # yes | not_yet | no
+    outcome_by: Mapped[str | None] = mapped_column(String(SLACK_ID), nullable=True)
+    outcome_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

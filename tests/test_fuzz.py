@@ -81,6 +81,13 @@ def capture(harness: Harness, seeded: Seeded) -> list[Sample]:
         "alert_greeted": seeded.urbanism,
         "community_join_suggested": seeded.urbanism,  # the Join button under "did you mean X?"
         "onramp_not_now": seeded.urbanism,  # "Not now" under a newcomer's welcome
+        # Pairing (issue 10, item 3)
+        "onramp_intro_me": seeded.urbanism,
+        "lurkers_introduce": json.dumps({"c": seeded.urbanism, "u": [BRUNO]}),
+        "pairing_toggle": "off",
+        "pairing_outcome_yes": 1,
+        "pairing_outcome_notyet": 1,
+        "pairing_outcome_no": 1,
     }
     assert REGISTERED["actions"] <= set(values), "give every block action a real value"
     for action_id in sorted(REGISTERED["actions"]):

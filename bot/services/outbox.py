@@ -31,6 +31,7 @@ LOOKUP = "lookup"  # users.info of one person: what the scheduled jobs know of w
 WELCOME = "welcome"  # a newcomer's welcome: ephemeral in a channel, or a DM; gathered when it is sent
 REACT = "react"  # reactions.add of one emoji on one message (a newcomer's first post)
 EPHEMERAL = "ephemeral"  # chat.postEphemeral: a sentence only one person sees, in a channel
+PAIRING = "pairing"  # an intro in a new group DM (conversations.open), or its check-back there
 
 
 DONE_KEPT = timedelta(days=7)  # a delivery done this long ago is deleted (see prune)...
@@ -220,6 +221,16 @@ def ephemeral(
     said = [{"key_name": key, "params": params} for key, params in lines]
     payload = {"channel": channel, "lang": lang, "lines": said}
     return _add(session, team_id=team_id, kind=EPHEMERAL, target=user, payload=payload, dedupe_key=once)
+
+
+def pairing(
+    session: Session, *, team_id: str, to: str, once: str, step: str, intro_id: int, **args: Any
+) -> bool:
+    """A step of an intro (bot/pairing_delivery.py): `intro` opens the group DM of the newcomer and their
+    partner and posts the intro there; `check_back` asks them there whether they talked. `to` is the
+    newcomer (one message at a time to them)."""
+    payload = {"step": step, "intro_id": intro_id, "args": args}
+    return _add(session, team_id=team_id, kind=PAIRING, target=to, payload=payload, dedupe_key=once)
 
 
 def prune(session: Session) -> int:

@@ -835,6 +835,8 @@ def _conversations_create(s: SlackEmulator, p: JSON) -> JSON:
 
 def _conversations_open(s: SlackEmulator, p: JSON) -> JSON:
     users = [u for u in str(p.get("users") or "").split(",") if u]
+    if len(users) > 1:
+        return _conversations_open_mpim(s, users)
     if len(users) != 1:
         raise SlackApiFailure("invalid_arguments")
     return {"channel": {"id": _message_channel(s, users[0])["id"]}}
@@ -846,6 +848,7 @@ def _conversations_list(s: SlackEmulator, p: JSON) -> JSON:
         s.public_channel(c)
         for c in s.channels.values()
         if not c["is_im"]
+        and not c.get("is_mpim")
         and (
             ("private_channel" in types and c["is_private"] and s.bot_user_id in c["members"])
             or ("public_channel" in types and not c["is_private"])
@@ -955,7 +958,41 @@ METHODS: dict[str, Callable[[SlackEmulator, JSON], JSON]] = {
     "files.completeUploadExternal": _files_complete_upload,
     # Issue 10 (first posts): the app's reaction on a newcomer's first message.
     "reactions.add": _reactions_add,
+    # Pairing (issue 10, item 3): conversations.open with 2+ users is a group DM; see _conversations_open.
 }
+
+
+def _conversations_open_mpim(s: SlackEmulator, users: list[str]) -> JSON:
+    """A group DM of the bot and 2 to 8 people (Slack's limit): the same set always gets the same
+    channel (as Slack answers), recorded in `s.channels` with `is_mpim`, so messages land there."""
+    if len(users) > 8 or len(set(users)) != len(users):
+        raise SlackApiFailure("invalid_arguments")
+    for user_id in users:
+        user = s.user(user_id)
+        if user["is_bot"]:
+            raise SlackApiFailure("cannot_dm_bot")
+        if user["deleted"]:
+            raise SlackApiFailure("user_disabled")
+    members = {*users, s.bot_user_id}
+    with s.lock:
+        for channel in s.channels.values():
+            if channel.get("is_mpim") and channel["members"] == members:
+                return {"channel": {"id": channel["id"], "is_mpim": True}}
+        channel_id = s.new_id("G")
+        s.channels[channel_id] = {
+            "id": channel_id,
+            "name": "mpdm-" + "--".join(sorted(s.user(u)["name"] for u in users)) + "-1",
+            "is_channel": False,
+            "is_group": False,
+            "is_im": False,
+            "is_mpim": True,
+            "is_private": True,
+            "is_archived": False,
+            "created": int(time.time()),
+            "members": members,
+        }
+        s.history.setdefault(channel_id, [])
+    return {"channel": {"id": channel_id, "is_mpim": True}}
 
 
 # ---- the signed request sender ---------------------------------------------------------------

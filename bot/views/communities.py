@@ -280,7 +280,7 @@ def create_form(lang: str, *, creator: str, timezone: str) -> View:
 
 
 def settings_form(lang: str, *, values: dict[str, Any], community_id: int) -> View:
-    return community_form(
+    form = community_form(
         lang,
         callback_id=SETTINGS_CALLBACK,
         title_key="communities.settings.title",
@@ -289,6 +289,11 @@ def settings_form(lang: str, *, values: dict[str, Any], community_id: int) -> Vi
         settings=True,
         private_metadata=json.dumps({"community_id": community_id}),
     )
+    # Pairing's switch and threshold (issue 10, item 3): its own blocks, kept together.
+    from bot.views.pairing import settings_blocks
+
+    form["blocks"] += settings_blocks(lang, values)
+    return form
 
 
 def info_modal(lang: str, title: str, text: str) -> View:
