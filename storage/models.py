@@ -375,3 +375,15 @@ class BindingVersion(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class HomeOpened(Base):
+    """People who have opened the app's Home tab at least once, and when they last did: a change that
+    concerns them (a join, a circle change, a decided request, a review) republishes their Home only if
+    they ever looked at it. Who and when, nothing else; erased with the rest when they are forgotten."""
+
+    __tablename__ = "home_opened"
+
+    team_id: Mapped[str] = mapped_column(String(TEAM_ID), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(SLACK_ID), primary_key=True)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from bot.domain import cadence
 from bot.domain.communities import Lookup, Named, exact_keys, resolve, slugify
+from bot.services import home_refresh
 from bot.services.privacy import is_former_member
 from storage.models import Community, CommunityChannel, JoinRequest, Membership
 from storage.repositories import activity as activity_repo
@@ -311,6 +312,7 @@ def create(
     # The creator and the moderators form the core group (PRODUCT.md: named by people).
     for user_id in dict.fromkeys((creator, *draft.moderators)):
         _upsert_member(session, community=community, user_id=user_id, now=now, via="creation", role="core")
+    home_refresh.refresh(session, team_id=team_id, community_ids=[community.id])  # App Home
     return community
 
 
@@ -427,10 +429,21 @@ def join(
         added = membership_repo.add_request(
             session, team_id=community.team_id, community_id=community.id, user_id=user_id, now=now
         )
-        return JoinOutcome.REQUESTED if added is not None else JoinOutcome.ALREADY_REQUESTED
-    return _upsert_member(
+        if added is None:
+            return JoinOutcome.ALREADY_REQUESTED
+        _refresh_home(session, community, user_id)
+        return JoinOutcome.REQUESTED
+    outcome = _upsert_member(
         session, community=community, user_id=user_id, now=now, via=via, known=(membership,)
     )
+    if outcome != JoinOutcome.ALREADY:
+        _refresh_home(session, community, user_id)
+    return outcome
+
+
+def _refresh_home(session: Session, community: Community, user_id: str) -> None:
+    """App Home of the person and of the community's moderators (counts, requests), if they opened it."""
+    home_refresh.refresh(session, team_id=community.team_id, user_ids=[user_id], community_ids=[community.id])
 
 
 def _stale(membership: Membership | None, at: datetime) -> bool:
@@ -458,7 +471,10 @@ def join_via_channel(
     if _stale(membership, at or now):
         return None
     outcome = _upsert_member(session, community=community, user_id=user_id, now=now, via="channel", at=at)
-    return community if outcome in (JoinOutcome.JOINED, JoinOutcome.REJOINED) else None
+    if outcome not in (JoinOutcome.JOINED, JoinOutcome.REJOINED):
+        return None
+    _refresh_home(session, community, user_id)
+    return community
 
 
 def pending_request(session: Session, *, community: Community, user_id: str) -> JoinRequest | None:
@@ -497,6 +513,7 @@ def decide_request(
         )
     if approve:
         _upsert_member(session, community=community, user_id=request.user_id, now=now, via="command")
+    _refresh_home(session, community, request.user_id)
     return request
 
 
@@ -532,6 +549,7 @@ def leave(
         if via_slack:
             return False
         raise CommunityProblem("communities.errors.not_member", name=community.name)
+    _refresh_home(session, community, user_id)
     return True
 
 

@@ -28,6 +28,7 @@ EDIT = "edit"  # chat.update of one message Slack told us about (a button's mess
 RESPOND = "respond"  # an ephemeral answer through an interaction's response_url
 EXPORT = "export"  # a person's data, uploaded to them as a file
 LOOKUP = "lookup"  # users.info of one person: what the scheduled jobs know of who can receive
+HOME = "home"  # views.publish of one person's App Home, built from the database when it is sent
 
 
 DONE_KEPT = timedelta(days=7)  # a delivery done this long ago is deleted (see prune)...
@@ -185,6 +186,29 @@ def respond(
 def export(session: Session, *, team_id: str, user: str, lang: str) -> bool:
     """The person's data, gathered when it is sent (never copied into the outbox)."""
     return _add(session, team_id=team_id, kind=EXPORT, target=user, payload={"lang": lang})
+
+
+def home(
+    session: Session,
+    *,
+    team_id: str,
+    user: str,
+    page: int = 0,
+    once: str | None = None,
+    not_before: datetime | None = None,
+) -> bool:
+    """Publish `user`'s App Home (its `page`), read from the database when it is sent, so it shows what
+    is true then (never a copy of it here). `not_before` with a shared `once` collapses a burst of
+    changes into one publish (bot.services.home_refresh)."""
+    return _add(
+        session,
+        team_id=team_id,
+        kind=HOME,
+        target=user,
+        payload={"page": page},
+        dedupe_key=once,
+        not_before=not_before,
+    )
 
 
 def prune(session: Session) -> int:
