@@ -10,6 +10,7 @@ Every view is published through the emulator, which validates it as Slack does.
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import timedelta
 from typing import Any
@@ -17,8 +18,10 @@ from typing import Any
 import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import select
+from sqlalchemy import event, select
 
+from bot.reminders import momentum_pass
+from bot.services import home as home_service
 from storage.models import Community, JoinRequest, Membership
 from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, Harness
 from tests.test_e2e_communities import (
@@ -29,6 +32,7 @@ from tests.test_e2e_communities import (
     say,
     shown,
 )
+from tests.test_e2e_reviews import ALL_YES
 
 JSON = dict[str, Any]
 
@@ -163,7 +167,10 @@ def test_forget_me_from_home_asks_first_and_export_sends_the_file(harness: Harne
     press(harness, CHLOE, view, "home_export", "export")
     harness.drain()
     assert "the file will arrive in a direct message" in shown(harness.emulator.last_view())
-    assert len(set(harness.emulator.uploads) - before) == 1
+    (upload,) = [u for key, u in harness.emulator.uploads.items() if key not in before]
+    data = json.loads(upload.content)
+    assert [set(item) for item in data["app_home"]] == [{"opened_at"}]  # what Home stores about them
+    assert data["sections"]["app_home"].startswith("When you last opened the app's Home tab")
 
     # Confirmed, it is the same erasure as `/cdp privacy forget`: Home's record of them goes too.
     answer = harness.slack.view_submission(modal, CHLOE, {}).json()
@@ -398,3 +405,119 @@ def test_home_in_french(harness: Harness) -> None:
         moderator
     )
     assert "communauté de pratique" not in text  # a member: no introduction
+
+
+# ---- more of what a moderator sees, and what else refreshes -------------------------------------
+def test_the_weeks_momentum_alerts_show_on_the_moderators_home(harness: Harness) -> None:
+    create_community(harness, ALICE, "Urbanism")
+    say(harness, "join Urbanism", CHLOE)
+    harness.clock.advance(timedelta(days=15, hours=6))  # 15:00 UTC: working hours in New York
+    assert momentum_pass(harness.runtime.deps, harness.jobs_client) >= 1
+    harness.drain()
+    view = open_home(harness, ALICE)
+    assert view is not None
+    text = shown(view)
+    assert "Momentum alerts this week:" in text
+    assert "1 newcomer has been following the channel for 14 days or more" in text
+    # Next week, last week's alerts are no longer news.
+    harness.clock.advance(timedelta(days=7))
+    say(harness, "join Urbanism", DAVID)  # a change: the Home is published again
+    assert "Momentum alerts this week:" not in shown(home_now(harness, ALICE))
+
+
+def post(harness: Harness, user: str, channel: str = "CGENERAL") -> None:
+    harness.clock.advance(timedelta(minutes=1))
+    event = {
+        "type": "message",
+        "channel": channel,
+        "user": user,
+        "text": "hello",
+        "ts": f"{harness.clock.now().timestamp():.6f}",
+        "channel_type": "channel",
+    }
+    assert harness.slack.event(event).status == 200
+
+
+def test_moving_into_the_inner_circle_refreshes_the_home(harness: Harness) -> None:
+    create_community(harness, ALICE, "Urbanism")
+    say(harness, "join Urbanism", CHLOE)
+    assert open_home(harness, CHLOE) is not None
+    assert open_home(harness, ALICE) is not None
+    for _ in range(2):
+        post(harness, CHLOE)
+    harness.clock.advance(timedelta(days=1))
+    for _ in range(2):
+        post(harness, CHLOE)
+    harness.drain(include_later=True)
+    assert "*Urbanism*: inner circle" in shown(homes(harness, CHLOE)[-1])
+    assert "Core group 1 · inner circle 1 · outer circle 0" in shown(homes(harness, ALICE)[-1])
+    assert "Moves this month: 1 into the inner circle, 0 out of it." in shown(homes(harness, ALICE)[-1])
+
+
+def test_a_completed_review_refreshes_the_moderators_home(harness: Harness) -> None:
+    create_community(harness, ALICE, "Urbanism")
+    urbanism = community_id(harness, "Urbanism")
+    view = open_home(harness, ALICE)
+    assert view is not None
+    press(harness, ALICE, view, "home_review_now", str(urbanism))
+    checklist = harness.emulator.last_view()
+    opened = home_now(harness, ALICE)
+    assert [b for b in buttons(opened) if b[0] == "review_start"]
+    result = harness.slack.view_submission(checklist, ALICE, {**ALL_YES, "decision": "continue"})
+    assert result.status == 200 and result.text == "", result.text
+    after = home_now(harness, ALICE)
+    assert not [b for b in buttons(after) if b[0] in ("review_start", "review_snooze")]
+    assert "Next checklist review:" in shown(after)
+    assert ("home_review_now", str(urbanism), "Start now") in buttons(after)
+
+
+def test_the_home_reads_the_same_few_statements_for_3_or_40_moderated_communities(harness: Harness) -> None:
+    """Set-based reads: a moderator of 40 communities costs the Home no more statements than one of 3."""
+    now = harness.clock.now()
+    team = harness.emulator.team_id
+
+    def seed(names: list[str]) -> None:
+        with harness.db.session() as session:
+            rows = [
+                Community(
+                    team_id=team, name=n, slug=n.lower().replace(" ", "-"), created_by=CHLOE, created_at=now
+                )
+                for n in names
+            ]
+            session.add_all(rows)
+            session.flush()
+            for c in rows:
+                for user, role in ((CHLOE, "core"), (DAVID, "member")):
+                    session.add(
+                        Membership(
+                            team_id=team,
+                            community_id=c.id,
+                            user_id=user,
+                            circle_since=now,
+                            joined_at=now,
+                            role=role,
+                        )
+                    )
+                session.add(JoinRequest(team_id=team, community_id=c.id, user_id=BRUNO, requested_at=now))
+
+    def statements() -> int:
+        counted: list[str] = []
+
+        def count(*args: Any) -> None:
+            counted.append(str(args[2]))
+
+        event.listen(harness.db.engine, "before_cursor_execute", count)
+        try:
+            with harness.db.session() as session:
+                data = home_service.gather(session, team_id=team, user_id=CHLOE, now=harness.clock.now())
+        finally:
+            event.remove(harness.db.engine, "before_cursor_execute", count)
+        assert all(len(m.requests) == 1 for m in data.moderated)
+        return len(counted)
+
+    seed([f"Small {n}" for n in range(3)])
+    few = statements()
+    seed([f"Large {n:02d}" for n in range(37)])
+    many = statements()
+    assert many == few, (few, many)
+    assert few <= 25

@@ -213,6 +213,9 @@ def export(session: Session, *, team_id: str, user_id: str, lang: str, now: date
         "reviews_completed": reviews,
         "review_notes_about_you": notes_about,
         "outbox": outbox,
+        "app_home": [
+            {"opened_at": _at(at)} for at in home_repo.opened_at(session, team_id=team_id, user_id=user_id)
+        ],
         "forgotten": forgotten,
         "forgotten_label": t(f"activity.privacy.label.forgotten.{'yes' if forgotten else 'no'}", lang),
     }
@@ -232,6 +235,7 @@ SECTIONS = (
     "reviews_completed",
     "review_notes_about_you",
     "outbox",
+    "app_home",
     "forgotten",
 )
 LABELLED = {

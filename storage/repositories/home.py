@@ -47,6 +47,15 @@ def opened_among(session: Session, *, team_id: str, user_ids: Collection[str]) -
     return sorted(found)
 
 
+def opened_at(session: Session, *, team_id: str, user_id: str) -> list[datetime]:
+    """When they last opened their Home (their export shows it); empty when never."""
+    return list(
+        session.scalars(
+            select(HomeOpened.opened_at).where(HomeOpened.team_id == team_id, HomeOpened.user_id == user_id)
+        )
+    )
+
+
 def forget(session: Session, *, team_id: str, user_id: str) -> int:
     result = session.execute(
         delete(HomeOpened).where(HomeOpened.team_id == team_id, HomeOpened.user_id == user_id)
