@@ -31,17 +31,14 @@ def refresh(
 ) -> int:
     """Republish the Home of `user_ids` and of the moderators of `community_ids` (their figures, their
     pending requests changed), for those who opened it once; returns how many were queued."""
-    wanted = {u for u in user_ids if u}
-    if community_ids:
-        for moderators in home_repo.moderators(
-            session, team_id=team_id, community_ids=community_ids
-        ).values():
-            wanted.update(moderators)
-    if not wanted:
+    opened = home_repo.opened_concerned(
+        session, team_id=team_id, user_ids=[u for u in user_ids if u], community_ids=community_ids
+    )
+    if not opened:
         return 0
     number, ends = window(outbox.transport_now())
     queued = 0
-    for user in home_repo.opened_among(session, team_id=team_id, user_ids=wanted):
+    for user in opened:
         queued += outbox.home(
             session, team_id=team_id, user=user, once=f"home:{team_id}:{user}:{number}", not_before=ends
         )

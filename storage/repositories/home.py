@@ -6,13 +6,12 @@ a Home costs the same few queries whether its reader moderates one community or 
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from storage.models import ActivityDay, Alert, CircleChange, HomeOpened, JoinRequest, Membership, Review
@@ -35,18 +34,6 @@ def record_opened(session: Session, *, team_id: str, user_id: str, now: datetime
     )
 
 
-def opened_among(session: Session, *, team_id: str, user_ids: Collection[str]) -> list[str]:
-    """Those of `user_ids` who have opened their Home at least once (primary key probes)."""
-    found: list[str] = []
-    for chunk in _chunks(user_ids):
-        found.extend(
-            session.scalars(
-                select(HomeOpened.user_id).where(HomeOpened.team_id == team_id, HomeOpened.user_id.in_(chunk))
-            )
-        )
-    return sorted(found)
-
-
 def opened_at(session: Session, *, team_id: str, user_id: str) -> list[datetime]:
     """When they last opened their Home (their export shows it); empty when never."""
     return list(
@@ -63,23 +50,30 @@ def forget(session: Session, *, team_id: str, user_id: str) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def moderators(session: Session, *, team_id: str, community_ids: Collection[int]) -> dict[int, list[str]]:
-    """The active moderators of these communities, by community (the ix_memberships_active index)."""
-    result: dict[int, list[str]] = defaultdict(list)
-    for chunk in _chunks(community_ids):
-        rows = session.execute(
-            select(Membership.community_id, Membership.user_id)
-            .where(
+def opened_concerned(
+    session: Session, *, team_id: str, user_ids: Collection[str], community_ids: Collection[int]
+) -> list[str]:
+    """Who, of `user_ids` and of the moderators of `community_ids`, has opened their Home: one statement
+    (the join path pays one round trip for it), the moderators found by ix_memberships_active."""
+    users, communities = sorted(set(user_ids)), sorted(set(community_ids))
+    found: set[str] = set()
+    for start in range(0, max(len(users), len(communities)), CHUNK):
+        some_users, some_communities = users[start : start + CHUNK], communities[start : start + CHUNK]
+        concerned = []
+        if some_users:
+            concerned.append(HomeOpened.user_id.in_(some_users))
+        if some_communities:
+            moderators = select(Membership.user_id).where(
                 Membership.team_id == team_id,
-                Membership.community_id.in_(chunk),
+                Membership.community_id.in_(some_communities),
                 Membership.left_at.is_(None),
                 Membership.role == "core",
             )
-            .order_by(Membership.community_id, Membership.joined_at, Membership.id)
-        ).all()
-        for community_id, user_id in rows:
-            result[int(community_id)].append(str(user_id))
-    return dict(result)
+            concerned.append(HomeOpened.user_id.in_(moderators))
+        found.update(
+            session.scalars(select(HomeOpened.user_id).where(HomeOpened.team_id == team_id, or_(*concerned)))
+        )
+    return sorted(found)
 
 
 # ---- what a moderator sees -------------------------------------------------------------------
