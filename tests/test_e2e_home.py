@@ -29,8 +29,10 @@ from tests.test_e2e_communities import (
     add_channel,
     create_community,
     dms,
+    open_form,
     say,
     shown,
+    submit,
 )
 from tests.test_e2e_reviews import ALL_YES
 
@@ -269,7 +271,7 @@ def test_a_brand_new_user_reads_what_the_app_is_and_can_create_a_community(harne
     assert form["callback_id"] == "community_create"
 
     # Created from there, the community is theirs on the Home.
-    from tests.test_e2e_communities import DOMAIN, submit
+    from tests.test_e2e_communities import DOMAIN
 
     assert submit(harness, form, ALICE, name="Urbanism", domain=DOMAIN, channel="CGENERAL") is None
     after = home_now(harness, ALICE)
@@ -378,6 +380,14 @@ def test_a_join_refreshes_the_home_of_the_member_and_of_the_moderators_who_opene
     harness.drain(include_later=True)
     assert "My communities" not in shown(homes(harness, CHLOE)[-1])
     assert "outer circle 2" in shown(homes(harness, ALICE)[-1])
+    # So does dissolving: the community leaves every member's Home.
+    say(harness, "join Urbanism", CHLOE)
+    harness.drain(include_later=True)
+    assert "*Urbanism*: outer circle" in shown(homes(harness, CHLOE)[-1])
+    assert submit(harness, open_form(harness, "dissolve Urbanism", ALICE), ALICE) is None
+    harness.drain(include_later=True)
+    assert "Urbanism" not in shown(homes(harness, CHLOE)[-1])
+    assert "Urbanism" not in shown(homes(harness, ALICE)[-1])
 
 
 # ---- French ------------------------------------------------------------------------------------

@@ -675,6 +675,8 @@ def dissolve(
     if not community_repo.dissolve(session, community_id=community.id, actor=actor, now=now):
         raise CommunityProblem("communities.errors.dissolved", name=community.name)  # dissolved just now
     community_repo.names_changed(session, team_id=community.team_id)  # the directory's order changed
+    # App Home: the community leaves its members' Homes (the memberships stay, read-only).
+    home_refresh.refresh(session, team_id=community.team_id, community_ids=[community.id], all_members=True)
     return community
 
 

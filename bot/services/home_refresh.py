@@ -27,12 +27,22 @@ def window(now: datetime) -> tuple[int, datetime]:
 
 
 def refresh(
-    session: Session, *, team_id: str, user_ids: Collection[str] = (), community_ids: Collection[int] = ()
+    session: Session,
+    *,
+    team_id: str,
+    user_ids: Collection[str] = (),
+    community_ids: Collection[int] = (),
+    all_members: bool = False,
 ) -> int:
     """Republish the Home of `user_ids` and of the moderators of `community_ids` (their figures, their
-    pending requests changed), for those who opened it once; returns how many were queued."""
+    pending requests changed; `all_members`: every member, the community itself changed), for those
+    who opened it once; returns how many were queued."""
     opened = home_repo.opened_concerned(
-        session, team_id=team_id, user_ids=[u for u in user_ids if u], community_ids=community_ids
+        session,
+        team_id=team_id,
+        user_ids=[u for u in user_ids if u],
+        community_ids=community_ids,
+        all_members=all_members,
     )
     if not opened:
         return 0

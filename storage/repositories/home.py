@@ -51,10 +51,16 @@ def forget(session: Session, *, team_id: str, user_id: str) -> int:
 
 
 def opened_concerned(
-    session: Session, *, team_id: str, user_ids: Collection[str], community_ids: Collection[int]
+    session: Session,
+    *,
+    team_id: str,
+    user_ids: Collection[str],
+    community_ids: Collection[int],
+    all_members: bool = False,
 ) -> list[str]:
-    """Who, of `user_ids` and of the moderators of `community_ids`, has opened their Home: one statement
-    (the join path pays one round trip for it), the moderators found by ix_memberships_active."""
+    """Who, of `user_ids` and of the moderators of `community_ids` (`all_members`: of all their
+    members), has opened their Home: one statement (the join path pays one round trip for it), the
+    members found by ix_memberships_active."""
     users, communities = sorted(set(user_ids)), sorted(set(community_ids))
     found: set[str] = set()
     for start in range(0, max(len(users), len(communities)), CHUNK):
@@ -67,7 +73,7 @@ def opened_concerned(
                 Membership.team_id == team_id,
                 Membership.community_id.in_(some_communities),
                 Membership.left_at.is_(None),
-                Membership.role == "core",
+                *([] if all_members else [Membership.role == "core"]),
             )
             concerned.append(HomeOpened.user_id.in_(moderators))
         found.update(
