@@ -32,6 +32,7 @@ from slack_sdk.webhook import WebhookClient
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from bot.clock import Clock
 from bot.i18n import t
 from bot.people import People, is_user_id
 from bot.services import outbox as service
@@ -88,6 +89,7 @@ TIER_PER_MINUTE = {
     "files.completeUploadExternal": 100,
     "chat.postEphemeral": 100,  # Tier 4
     "reactions.add": 50,
+    "views.publish": 100,
 }
 POST_INTERVAL = 1.0  # seconds between two messages to one channel
 SHORT_WAIT = 2.0  # a sender waits this long for its turn; longer, the row is put back for later
@@ -153,8 +155,12 @@ class OutboxWorker:
         lease: timedelta = timedelta(seconds=60),
         poll_seconds: float = 2.0,
         monotonic: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
     ) -> None:
         self.db = db
+        # The domain's clock (a circle, a newcomer waiting, "this month" are read on its calendar), for
+        # what is built from the database when sent (App Home); transport times stay real time.
+        self.clock = clock
         self.client = client
         self.people = people
         self.default_language = default_language
@@ -609,6 +615,21 @@ def _send_ephemeral(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
     return SENT
 
 
+def _send_home(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
+    """The person's App Home (views.publish), read from the database now and written in their language."""
+    from bot.services import home
+    from bot.views.home import home_view
+
+    lang = worker.language_of(row, None)
+    now = worker.clock.now() if worker.clock is not None else service.transport_now()
+    with worker.db.session() as session:
+        data = home.gather(session, team_id=row.team_id, user_id=row.target, now=now)
+    view = home_view(data, lang, page=int(row.payload.get("page") or 0))
+    worker._turn(row.team_id, "views.publish")
+    worker.client.views_publish(user_id=row.target, view=view)
+    return SENT
+
+
 SENDERS: dict[str, Callable[[OutboxWorker, OutboxMessage], Outcome]] = {
     service.LOOKUP: _send_lookup,
     service.MESSAGE: _send_message,
@@ -620,6 +641,7 @@ SENDERS: dict[str, Callable[[OutboxWorker, OutboxMessage], Outcome]] = {
     service.WELCOME: _send_welcome,
     service.REACT: _send_reaction,
     service.EPHEMERAL: _send_ephemeral,
+    service.HOME: _send_home,
 }
 
 # Pairing's group DMs (issue 10, item 3): a sender of its own module, registered here.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.runtime import Deps
-from handlers import activity, commands, communities, context, errors, gate, pairing, reviews, welcome
+from handlers import activity, commands, communities, context, errors, gate, home, pairing, reviews, welcome
 
 
 def first_middleware(deps: Deps) -> gate.PayloadGate:
@@ -28,3 +28,4 @@ def register_all(app: App, deps: Deps) -> None:
     reviews.register(app)
     welcome.register(app)
     pairing.register(app)
+    home.register(app)

@@ -12,6 +12,7 @@ from bot.backfill import is_contribution
 from bot.domain.circles import progress_reason
 from bot.domain.commands import canonical_verb
 from bot.i18n import format_list, t
+from bot.runtime import Deps
 from bot.services import circles as circle_service
 from bot.services import communities as community_service
 from bot.services import outbox
@@ -190,25 +191,30 @@ def privacy_subcommand(request: CommandRequest) -> None:
     if verb == "export":
         export(request)
     elif verb == "forget":
-        with request.deps.db.session() as session:
-            alone = privacy_service.last_moderator_of(
-                session, team_id=request.team_id, user_id=request.user_id
-            )
-        blocks = [section(t("activity.privacy.forget_confirm", request.lang))]
-        if alone:  # warned like `/cdp leave`, but not refused: see privacy_service.forget
-            names = format_list([f"*{name}*" for name in alone], request.lang)
-            blocks.append(section(t("activity.privacy.forget_last_moderator", request.lang, names=names)))
-        view = {
-            "type": "modal",
-            "callback_id": FORGET_CALLBACK,
-            "title": plain(t("activity.privacy.forget_title", request.lang)),
-            "submit": plain(t("activity.privacy.forget_submit", request.lang)),
-            "close": plain(t("common.cancel", request.lang)),
-            "blocks": blocks,
-        }
-        open_modal(request, view)
+        open_modal(
+            request,
+            forget_modal(request.deps, team_id=request.team_id, user_id=request.user_id, lang=request.lang),
+        )
     else:
         request.reply(t("activity.privacy.usage", request.lang))
+
+
+def forget_modal(deps: Deps, *, team_id: str, user_id: str, lang: str) -> dict[str, Any]:
+    """The confirmation before forgetting someone (`/cdp privacy forget`, App Home's "Forget me")."""
+    with deps.db.session() as session:
+        alone = privacy_service.last_moderator_of(session, team_id=team_id, user_id=user_id)
+    blocks = [section(t("activity.privacy.forget_confirm", lang))]
+    if alone:  # warned like `/cdp leave`, but not refused: see privacy_service.forget
+        names = format_list([f"*{name}*" for name in alone], lang)
+        blocks.append(section(t("activity.privacy.forget_last_moderator", lang, names=names)))
+    return {
+        "type": "modal",
+        "callback_id": FORGET_CALLBACK,
+        "title": plain(t("activity.privacy.forget_title", lang)),
+        "submit": plain(t("activity.privacy.forget_submit", lang)),
+        "close": plain(t("common.cancel", lang)),
+        "blocks": blocks,
+    }
 
 
 def export(request: CommandRequest) -> None:

@@ -495,3 +495,15 @@ class Intro(Base):
     outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)  # yes | not_yet | no
     outcome_by: Mapped[str | None] = mapped_column(String(SLACK_ID), nullable=True)
     outcome_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class HomeOpened(Base):
+    """People who have opened the app's Home tab at least once, and when they last did: a change that
+    concerns them (a join, a circle change, a decided request, a review) republishes their Home only if
+    they ever looked at it. Who and when, nothing else; erased with the rest when they are forgotten."""
+
+    __tablename__ = "home_opened"
+
+    team_id: Mapped[str] = mapped_column(String(TEAM_ID), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(SLACK_ID), primary_key=True)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -24,7 +24,7 @@ from bot.domain import cadence
 from bot.domain import circles as rule_domain
 from bot.domain.circles import ActivityDay, CircleDecision, CircleRule, ParamValue, Reason, WindowSummary
 from bot.services import communities as community_service
-from bot.services import first_posts, outbox
+from bot.services import first_posts, home_refresh, outbox
 from storage import bindings
 from storage.bindings import Binding
 from storage.db import Database, retrying_on_disconnect
@@ -429,6 +429,7 @@ def _promote(
     )
     community = community_repo.get(session, team_id=team_id, community_id=binding.community_id)
     assert community is not None
+    home_refresh.refresh(session, team_id=team_id, user_ids=[user_id], community_ids=[community.id])
     return Promotion(
         user_id=user_id,
         community_name=community.name,
@@ -613,7 +614,19 @@ def recompute_targets(
                 }
             )
     circles_repo.record_changes(session, history, changed_at=now)
+    _refresh_homes(session, history)
     return changes
+
+
+def _refresh_homes(session: Session, history: list[dict[str, Any]]) -> None:
+    """App Home of the members moved and of their communities' moderators, per workspace."""
+    by_team: dict[str, tuple[set[str], set[int]]] = {}
+    for row in history:
+        users, communities = by_team.setdefault(row["team_id"], (set(), set()))
+        users.add(row["user_id"])
+        communities.add(row["community_id"])
+    for team_id, (users, communities) in by_team.items():
+        home_refresh.refresh(session, team_id=team_id, user_ids=users, community_ids=communities)
 
 
 def recompute(session: Session, *, community: Community, now: datetime) -> list[Change]:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from bot.domain import cadence
 from bot.domain.communities import Lookup, Named, exact_keys, resolve, slugify
-from bot.services import welcome
+from bot.services import home_refresh, welcome
 from bot.services.privacy import is_former_member
 from storage.models import Community, CommunityChannel, JoinRequest, Membership
 from storage.repositories import activity as activity_repo
@@ -315,6 +315,7 @@ def create(
     # The creator and the moderators form the core group (PRODUCT.md: named by people).
     for user_id in dict.fromkeys((creator, *draft.moderators)):
         _upsert_member(session, community=community, user_id=user_id, now=now, via="creation", role="core")
+    home_refresh.refresh(session, team_id=team_id, community_ids=[community.id])  # App Home
     return community
 
 
@@ -431,14 +432,24 @@ def join(
         added = membership_repo.add_request(
             session, team_id=community.team_id, community_id=community.id, user_id=user_id, now=now
         )
-        return JoinOutcome.REQUESTED if added is not None else JoinOutcome.ALREADY_REQUESTED
+        if added is None:
+            return JoinOutcome.ALREADY_REQUESTED
+        _refresh_home(session, community, user_id)
+        return JoinOutcome.REQUESTED
     previous = welcome.before(membership)  # read before the join changes it
     outcome = _upsert_member(
         session, community=community, user_id=user_id, now=now, via=via, known=(membership,)
     )
     if outcome in (JoinOutcome.JOINED, JoinOutcome.REJOINED):
         welcome.offer(session, community=community, user_id=user_id, previous=previous, now=now)
+    if outcome != JoinOutcome.ALREADY:
+        _refresh_home(session, community, user_id)
     return outcome
+
+
+def _refresh_home(session: Session, community: Community, user_id: str) -> None:
+    """App Home of the person and of the community's moderators (counts, requests), if they opened it."""
+    home_refresh.refresh(session, team_id=community.team_id, user_ids=[user_id], community_ids=[community.id])
 
 
 def _stale(membership: Membership | None, at: datetime) -> bool:
@@ -481,6 +492,7 @@ def join_via_channel(
         at=at,
         channel_id=channel_id,
     )
+    _refresh_home(session, community, user_id)
     return community
 
 
@@ -528,6 +540,7 @@ def decide_request(
         )
         if outcome in (JoinOutcome.JOINED, JoinOutcome.REJOINED):
             welcome.offer(session, community=community, user_id=request.user_id, previous=previous, now=now)
+    _refresh_home(session, community, request.user_id)
     return request
 
 
@@ -563,6 +576,7 @@ def leave(
         if via_slack:
             return False
         raise CommunityProblem("communities.errors.not_member", name=community.name)
+    _refresh_home(session, community, user_id)
     return True
 
 
@@ -688,6 +702,8 @@ def dissolve(
     if not community_repo.dissolve(session, community_id=community.id, actor=actor, now=now):
         raise CommunityProblem("communities.errors.dissolved", name=community.name)  # dissolved just now
     community_repo.names_changed(session, team_id=community.team_id)  # the directory's order changed
+    # App Home: the community leaves its members' Homes (the memberships stay, read-only).
+    home_refresh.refresh(session, team_id=community.team_id, community_ids=[community.id], all_members=True)
     return community
 
 

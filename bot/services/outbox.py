@@ -32,6 +32,7 @@ WELCOME = "welcome"  # a newcomer's welcome: ephemeral in a channel, or a DM; ga
 REACT = "react"  # reactions.add of one emoji on one message (a newcomer's first post)
 EPHEMERAL = "ephemeral"  # chat.postEphemeral: a sentence only one person sees, in a channel
 PAIRING = "pairing"  # an intro in a new group DM (conversations.open), or its check-back there
+HOME = "home"  # views.publish of one person's App Home, built from the database when it is sent
 
 
 DONE_KEPT = timedelta(days=7)  # a delivery done this long ago is deleted (see prune)...
@@ -231,6 +232,29 @@ def pairing(
     newcomer (one message at a time to them)."""
     payload = {"step": step, "intro_id": intro_id, "args": args}
     return _add(session, team_id=team_id, kind=PAIRING, target=to, payload=payload, dedupe_key=once)
+
+
+def home(
+    session: Session,
+    *,
+    team_id: str,
+    user: str,
+    page: int = 0,
+    once: str | None = None,
+    not_before: datetime | None = None,
+) -> bool:
+    """Publish `user`'s App Home (its `page`), read from the database when it is sent, so it shows what
+    is true then (never a copy of it here). `not_before` with a shared `once` collapses a burst of
+    changes into one publish (bot.services.home_refresh)."""
+    return _add(
+        session,
+        team_id=team_id,
+        kind=HOME,
+        target=user,
+        payload={"page": page},
+        dedupe_key=once,
+        not_before=not_before,
+    )
 
 
 def prune(session: Session) -> int:

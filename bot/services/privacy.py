@@ -21,6 +21,7 @@ from bot.i18n import t
 from storage.models import CircleChange
 from storage.repositories import activity as activity_repo
 from storage.repositories import communities as community_repo
+from storage.repositories import home as home_repo
 from storage.repositories import memberships as membership_repo
 from storage.repositories import privacy as privacy_repo
 
@@ -227,6 +228,9 @@ def export(session: Session, *, team_id: str, user_id: str, lang: str, now: date
         "review_notes_about_you": notes_about,
         "outbox": outbox,
         "first_posts": first_posts,
+        "app_home": [
+            {"opened_at": _at(at)} for at in home_repo.opened_at(session, team_id=team_id, user_id=user_id)
+        ],
         "forgotten": forgotten,
         "forgotten_label": t(f"activity.privacy.label.forgotten.{'yes' if forgotten else 'no'}", lang),
     }
@@ -247,6 +251,7 @@ SECTIONS = (
     "review_notes_about_you",
     "outbox",
     "first_posts",
+    "app_home",
     "forgotten",
 )
 LABELLED = {
@@ -285,5 +290,6 @@ def forget(session: Session, *, team_id: str, user_id: str, now: datetime) -> in
     successor. The community then has no moderator, which the momentum alerts report to its members.
     """
     changed = privacy_repo.erase(session, team_id=team_id, user_id=user_id, former=FORMER_MEMBER)
+    changed += home_repo.forget(session, team_id=team_id, user_id=user_id)  # App Home: opened when
     activity_repo.forget(session, team_id=team_id, user_id=user_id, now=now)
     return changed

@@ -21,6 +21,7 @@ from bot.logs import error_fields
 from bot.services import circles as circle_service
 from bot.services import communities as community_service
 from bot.services import first_posts as first_post_service
+from bot.services import home_refresh
 from bot.services.communities import CommunityProblem
 from bot.services.privacy import is_former_member
 from storage import schedule
@@ -166,6 +167,7 @@ def on_demand(
         # The moderator has it in hand: no prompt to send, but a reminder if it stays unanswered.
         review.claimed_at = now
         mark_sent(session, review=review, now=now)
+    home_refresh.refresh(session, team_id=community.team_id, community_ids=[community.id])  # App Home
     return review
 
 
@@ -177,6 +179,7 @@ def snooze(
         session, team_id=team_id, review_id=review_id, user_id=user_id, is_admin=is_admin
     )
     review.snoozed_until = cadence.snooze(now)
+    home_refresh.refresh(session, team_id=team_id, community_ids=[community.id])  # App Home
     return community, circle_service.local_today(community, review.snoozed_until)
 
 
@@ -212,6 +215,7 @@ def complete(
     if result.decision != Decision.DISSOLVE:
         today = circle_service.local_today(community, now)
         community.next_review_on = cadence.next_review_on(schedule_of(community), today)
+    home_refresh.refresh(session, team_id=team_id, community_ids=[community.id])  # App Home
     return review, community
 
 
