@@ -531,3 +531,43 @@ def test_the_home_reads_the_same_few_statements_for_3_or_40_moderated_communitie
     many = statements()
     assert many == few, (few, many)
     assert few <= 25
+
+
+# ---- what the other onramp pieces show on the Home ----------------------------------------------
+def test_the_moderators_home_lists_a_newcomers_first_post_and_its_first_reply(harness: Harness) -> None:
+    from tests import test_e2e_first_posts as first_posts_e2e
+
+    cid = first_posts_e2e.make_community(harness)
+    with harness.db.session() as s:
+        community = s.get(Community, cid)
+        assert community is not None
+        first_posts_e2e.svc.join(s, community=community, user_id=CHLOE, now=harness.clock.now())
+    assert open_home(harness, ALICE) is not None
+    first = first_posts_e2e.post(harness, CHLOE, advance=5)
+    said = shown(home_now(harness, ALICE))
+    assert f"<@{CHLOE}> posted for the first time less than an hour ago — nobody has replied yet" in said
+
+    first_posts_e2e.post(harness, ALICE, thread_ts=first)  # the moderator answers in the thread
+    assert open_home(harness, ALICE) is not None
+    said = shown(home_now(harness, ALICE))
+    assert f"<@{CHLOE}> posted for the first time less than an hour ago — first reply after 5 minutes" in said
+    assert "nobody has replied yet" not in said
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_the_pairing_switch_on_home_flips_and_the_home_follows(harness: Harness, lang: str) -> None:
+    if lang == "fr":
+        harness.emulator.add_user(CHLOE, "chloe", locale="fr-FR")
+    create_community(harness, ALICE, "Urbanism")
+    say(harness, "join Urbanism", CHLOE)
+    view = open_home(harness, CHLOE)
+    assert view is not None
+    on = {"en": "Pairing is *on* for you", "fr": "Le jumelage est *activé* pour vous"}[lang]
+    off = {"en": "Pairing is *off* for you", "fr": "Le jumelage est *désactivé* pour vous"}[lang]
+    assert on in shown(view)
+    press(harness, CHLOE, view, "pairing_toggle", "off")
+    view = home_now(harness, CHLOE)
+    assert off in shown(view)
+    assert ("pairing_toggle", "on") in [(action, value) for action, value, _ in buttons(view)]
+    press(harness, CHLOE, view, "pairing_toggle", "on")
+    assert on in shown(home_now(harness, CHLOE))

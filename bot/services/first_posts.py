@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from bot.domain.circles import CircleRule
 from bot.domain.first_posts import may_be_first, progress_after_first
-from bot.services import outbox
+from bot.services import home_refresh, outbox
 from storage.bindings import Binding
 from storage.db import Database
 from storage.repositories import communities as community_repo
@@ -62,6 +62,8 @@ def after_count(
                 user_id=user_id,
                 at=posted_at,
             )
+            if replied:  # the moderators' Home lists first posts and whether anyone answered them
+                home_refresh.refresh(session, team_id=team_id, community_ids=[binding.community_id])
         if replied:
             log.info("first post replied", extra={"fields": {"team": team_id, "posts": replied}})
     if not message_ts or figures.membership_id is None:
@@ -152,6 +154,7 @@ def _notice(
         once=f"first-post:thanks:{key}",
         lines=lines,
     )
+    home_refresh.refresh(session, team_id=team_id, community_ids=[community.id])  # the moderators' Home
     log.info("first post", extra={"fields": {"team": team_id, "community": community.id}})
     return True
 

@@ -11,19 +11,21 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy.orm import Session
 
 from bot.domain import cadence
 from bot.domain.momentum import period_key
 from bot.services import circles as circle_service
-from bot.services import outbox
+from bot.services import first_posts, outbox, pairing
 from bot.services.home_refresh import window
 from storage.models import Community
 from storage.repositories import communities as community_repo
 from storage.repositories import home as home_repo
 from storage.repositories import memberships as membership_repo
+
+FIRST_POSTS_SHOWN = timedelta(days=30)  # how far back the moderators' Home lists newcomers' first posts
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,8 @@ class Moderated:
     review: home_repo.OpenReview | None  # the review due and not completed yet
     next_review_on: date | None
     alerts: list[tuple[str, dict[str, int]]] = field(default_factory=list)  # (kind, figures) this week
+    # Newcomers' first posts of the last 30 days, newest first, and whether anyone answered them.
+    first_posts: tuple[first_posts.FirstPostLine, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,7 @@ class HomeData:
     mine: list[MyCommunity]
     moderated: list[Moderated]
     directory: list[DirectoryItem]
+    pairing_on: bool = True  # the person's pairing switch (bot.services.pairing)
 
 
 def opened(session: Session, *, team_id: str, user_id: str, now: datetime) -> None:
@@ -116,7 +121,8 @@ def gather(session: Session, *, team_id: str, user_id: str, now: datetime) -> Ho
         communities=[s.community for s in standings if s.membership.role == "core"],
         now=now,
     )
-    return HomeData(user_id, bool(active), mine, moderated, directory)
+    pairing_on = pairing.pairing_status(session, team_id=team_id, user_id=user_id)
+    return HomeData(user_id, bool(active), mine, moderated, directory, pairing_on)
 
 
 def _moderated(
@@ -141,6 +147,7 @@ def _moderated(
     ):
         requests[community_id].append((request_id, requester))
     reviews = home_repo.open_reviews(session, team_id=team_id, community_ids=ids)
+    posts = first_posts.prompt_lines(session, since={cid: now - FIRST_POSTS_SHOWN for cid in ids}, now=now)
     periods = {c.id: period_key(todays[c.id]) for c in communities}
     alerts: dict[int, list[tuple[str, dict[str, int]]]] = defaultdict(list)
     for community_id, kind, period, figures in home_repo.alerts(
@@ -160,6 +167,7 @@ def _moderated(
             reviews.get(c.id),
             c.next_review_on,
             alerts[c.id],
+            posts.get(c.id, ()),
         )
         for c in communities
     ]

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from bot.domain import pairing as rules
 from bot.services import communities as community_service
+from bot.services import home_refresh
 from bot.services.communities import CommunityProblem
 from storage.models import Community, Intro
 from storage.repositories import memberships as membership_repo
@@ -35,6 +36,8 @@ def set_pairing(session: Session, *, team_id: str, user_id: str, on: bool, now: 
     changed = repo.set_opted_out(session, team_id=team_id, user_id=user_id, value=not on, now=now)
     if not on:
         repo.cancel_waiting_of(session, team_id=team_id, newcomer=user_id)
+    if changed:  # their Home shows the switch
+        home_refresh.refresh(session, team_id=team_id, user_ids=[user_id])
     return changed
 
 

@@ -15,6 +15,7 @@ from bot.services.home import DirectoryItem, HomeData, Moderated, MyCommunity
 from bot.views import reviews as review_views
 from bot.views.common import Block, context_block, plain, section
 from bot.views.communities import APPROVE_ACTION, DECLINE_ACTION, channel_mention, mention
+from bot.views.pairing import toggle_button
 
 JOIN_ACTION = "home_join"  # value: the community id; handled by the "buttons where people are" module
 INFO_ACTION = "home_info"  # value: the community id; idem
@@ -26,8 +27,9 @@ FORGET_ACTION = "home_forget"
 REVIEW_NOW_ACTION = "home_review_now"  # value: the community id (no review open yet)
 
 HOME_BLOCKS_MAX = 100  # Slack's limit for a Home tab view
-# The fixed parts of a page, at most: introduction and Create (2), my data (3), page buttons (2).
-FIXED_BLOCKS = 7
+# The fixed parts of a page, at most: introduction and Create (2), pairing (2), my data (3), page
+# buttons (2).
+FIXED_BLOCKS = 9
 MINE, MODERATED, DIRECTORY = "mine", "moderated", "directory"
 REQUESTS_SHOWN = 3  # pending requests with buttons per community; the others are in the DMs
 
@@ -136,6 +138,7 @@ def _moderated(item: Moderated, lang: str) -> Unit:
     if len(item.requests) > REQUESTS_SHOWN:
         more = len(item.requests) - REQUESTS_SHOWN
         blocks.append(context_block(t("home.mod.more_requests", lang, count=more)))
+    blocks.extend(review_views.first_post_blocks(lang, item.first_posts, title_key="home.mod.first_posts"))
     blocks.extend(_review(item, lang))
     return Unit(MODERATED, blocks)
 
@@ -196,13 +199,21 @@ def _my_data(lang: str) -> list[Block]:
     return [
         _header(t("home.data.title", lang)),
         section(t("home.data.text", lang)),
-        # Helper D's pairing switch (action `pairing_toggle`, value "on" | "off", its state from
-        # bot.services.pairing.pairing_status) is added to this part after the merge.
         _actions(
             "my_data",
             _button(t("home.data.export", lang), EXPORT_ACTION, "export"),
             _button(t("home.data.forget", lang), FORGET_ACTION, "forget", "danger"),
         ),
+    ]
+
+
+def _pairing(on: bool, lang: str) -> list[Block]:
+    """The person's pairing switch (bot.services.pairing): introductions between newcomers and the inner
+    circle, with the button that flips it."""
+    text = t("pairing.toggle.status_on" if on else "pairing.toggle.status_off", lang)
+    return [
+        section(text),
+        {"type": "actions", "block_id": "pairing", "elements": [toggle_button(lang, on=on)]},
     ]
 
 
@@ -233,6 +244,7 @@ def home_view(data: HomeData, lang: str, *, page: int = 0) -> dict[str, object]:
             blocks.append(_header(t(PART_TITLES[unit.part], lang)))
             previous = unit.part
         blocks.extend(unit.blocks)
+    blocks.extend(_pairing(data.pairing_on, lang))
     blocks.extend(_my_data(lang))
     blocks.extend(_navigation(page, len(pages), lang))
     return {"type": "home", "callback_id": "home", "blocks": blocks}

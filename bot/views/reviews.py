@@ -85,7 +85,7 @@ def prompt_message(lang: str, summary: Any, review_id: int, *, level: int = 0) -
     return title, blocks
 
 
-def first_post_blocks(lang: str, lines: Any) -> list[Block]:
+def first_post_blocks(lang: str, lines: Any, *, title_key: str = "first_posts.prompt.title") -> list[Block]:
     """Newcomers' first posts since the last review (issue 10): who, when, and whether anyone replied.
     `lines` are services.first_posts.FirstPostLine, or their JSON form from the outbox."""
     said = []
@@ -102,7 +102,7 @@ def first_post_blocks(lang: str, lines: Any) -> list[Block]:
             said.append(t(key, lang, user=user, hours=hours, reply_hours=int(minutes) // 60))
     if not said:
         return []
-    return [section("\n".join([t("first_posts.prompt.title", lang), *said])[:3000])]
+    return [section("\n".join([t(title_key, lang), *said])[:3000])]
 
 
 def _options(keys: list[tuple[str, str]]) -> list[dict[str, Any]]:
