@@ -80,6 +80,13 @@ def capture(harness: Harness, seeded: Seeded) -> list[Sample]:
         "review_snooze": seeded.review_id,
         "alert_greeted": seeded.urbanism,
         "community_join_suggested": seeded.urbanism,  # the Join button under "did you mean X?"
+        "home_join": seeded.urbanism,
+        "home_info": seeded.urbanism,
+        "directory_page": 2,
+        "help_list": "list",
+        "help_me": "me",
+        "help_create": "create",
+        "lurkers_post_welcome": json.dumps({"c": seeded.urbanism, "u": [BRUNO]}),
     }
     assert REGISTERED["actions"] <= set(values), "give every block action a real value"
     for action_id in sorted(REGISTERED["actions"]):
