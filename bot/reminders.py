@@ -281,7 +281,7 @@ def _send_alerts(
             ],
             now=now,
         )
-        named = _newcomers_named(session, chosen, claimed)
+        named = _newcomers_named(deps, session, chosen, claimed)
         deliveries: list[dict[str, Any]] = []
         for candidate, alert, recipients, fallback in chosen:
             check = candidate.check
@@ -318,12 +318,14 @@ def _send_alerts(
 
 
 def _newcomers_named(
+    deps: Deps,
     session: Session,
     chosen: list[tuple[review_service.MomentumCandidate, momentum.Alert, list[str], list[str]]],
     claimed: dict[tuple[int, str], int],
 ) -> dict[int, list[str]]:
     """The newcomers waiting, by name (the first few), of the communities whose "newcomers waiting" alert
-    was claimed now: one query for the batch, read only for them, never per community."""
+    was claimed now: one query for the batch, read only for them, never per community. People the app
+    knows left the workspace are not named (what it knows: no Slack call from a scheduled job)."""
     kind = momentum.AlertKind.NEWCOMERS_WAITING
     targets = [
         candidate.wait
@@ -332,7 +334,9 @@ def _newcomers_named(
         and candidate.wait is not None
         and (candidate.check.community_id, kind.value) in claimed
     ]
-    return momentum_repo.newcomers_waiting_names(session, targets=targets, limit=NAMED_NEWCOMERS)
+    found = momentum_repo.newcomers_waiting_names(session, targets=targets, limit=NAMED_NEWCOMERS)
+    known = deps.people.known_reachable
+    return {cid: [u for u in users if known(u) is not False] for cid, users in found.items()}
 
 
 def _alert_recipients(

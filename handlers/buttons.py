@@ -168,8 +168,11 @@ def post_welcome_action(ack: Ack, body: dict[str, Any], client: WebClient, conte
         with deps.db.session() as session:
             slack.tell(session, body, lang, t("buttons.lurkers.unreadable", lang))
         return
-    community_id, user_ids = target
+    community_id, named = target
     admin = slack.is_admin(deps, client, user_id)
+    # Someone who left the workspace is never welcomed (asked of Slack in parallel; unknown: welcomed).
+    found = deps.people.many(client, named)
+    user_ids = [u for u in named if (person := found.get(u)) is None or person.is_human]
     with deps.db.session() as session:
         try:
             welcome = lurker_service.post_welcome(

@@ -444,3 +444,30 @@ def test_alert_buttons_for_a_dissolved_community_or_a_broken_value_change_nothin
         assert "This button no longer says which newcomers it is about: nothing was changed." in shown(answer)
     assert greeted(harness, cid) == set()
     assert all("welcomes" not in shown(m) for m in harness.emulator.messages_to(CHANNEL))
+
+
+def test_a_newcomer_who_left_the_workspace_is_never_welcomed(harness: Harness) -> None:
+    cid = lurking_community(harness)
+    harness.emulator.add_user(LURKERS[0], "lurker0", deleted=True)
+    run_pass(harness)
+    alert = the_alert(harness, ALICE)
+
+    answer = press(harness, ALICE, *find(alert, "lurkers_post_welcome"), channel="DALICE")
+    assert "Done: your welcome to" in shown(answer)
+    (welcome,) = [shown(m) for m in harness.emulator.messages_to(CHANNEL) if "welcomes" in shown(m)]
+    assert f"<@{LURKERS[0]}>" not in welcome and f"<@{LURKERS[1]}>" in welcome
+    assert greeted(harness, cid) == set(LURKERS[1:10])
+
+
+def test_join_and_info_pressed_on_app_home_answer_in_a_direct_message(harness: Harness) -> None:
+    """App Home (rendered by another part of the app) has no response_url: the answer comes as a DM."""
+    urbanism = create_community(harness, ALICE, "Urbanism").id
+    home = {"id": "VHOME", "type": "home", "callback_id": "home", "blocks": []}
+    for action_id in ("home_join", "home_info"):
+        result = harness.slack.block_action(CHLOE, action_id, value=str(urbanism), view=home)
+        assert result.status == 200
+    harness.drain()
+    joined, info = dms(harness, CHLOE)[-2:]
+    assert "Welcome to *Urbanism*!" in joined
+    assert "*Core group:* <@UALICE>" in info
+    assert active_members(harness, urbanism)[CHLOE] == "member"
