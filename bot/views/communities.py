@@ -26,9 +26,8 @@ DISSOLVE_CALLBACK = "community_dissolve"
 JOIN_CALLBACK = "community_join"
 APPROVE_ACTION = "join_request_approve"
 DECLINE_ACTION = "join_request_decline"
-JOIN_SUGGESTION_ACTION = (
-    "community_join_suggested"  # "did you mean X?" sent before it used buttons.JOIN_ACTION
-)
+# "did you mean X?" as sent before it used the shared Join (bot.views.buttons.JOIN_ACTION)
+JOIN_SUGGESTION_ACTION = "community_join_suggested"
 DIRECTORY_PAGE = 20  # entries a page: 2 blocks each, and a message holds at most 50 blocks
 
 View = dict[str, Any]
