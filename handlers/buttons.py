@@ -188,7 +188,7 @@ def post_welcome_action(ack: Ack, body: dict[str, Any], client: WebClient, conte
             slack.tell(session, body, lang, problem_text(problem, lang))
             return
         if not welcome.welcomed:
-            slack.tell(session, body, lang, t("buttons.lurkers.already", lang, count=len(user_ids)))
+            slack.tell(session, body, lang, t("buttons.lurkers.already", lang, count=len(named)))
             return
         community = welcome.community
         outbox.message(
