@@ -194,6 +194,7 @@ TOP_CONTRIBUTORS = 3
 # pass (or a bad week) fires alerts in every community at once, and each transaction costs three
 # statements whatever its size; a batch that fails is claimed by the next pass.
 ALERT_BATCH = 1000
+NAMED_NEWCOMERS = 10  # named in a "newcomers waiting" alert; the others are counted ("and 2 others")
 
 
 def momentum_pass(deps: Deps, client: WebClient | None = None) -> int:
@@ -280,6 +281,7 @@ def _send_alerts(
             ],
             now=now,
         )
+        named = _newcomers_named(deps, session, chosen, claimed)
         deliveries: list[dict[str, Any]] = []
         for candidate, alert, recipients, fallback in chosen:
             check = candidate.check
@@ -297,6 +299,8 @@ def _send_alerts(
                     "figures": dict(alert.figures),
                 },
             }
+            if alert.kind == momentum.AlertKind.NEWCOMERS_WAITING:
+                args["newcomers"] = named.get(check.community_id, [])
             deliveries.extend(
                 {
                     "team_id": check.team_id,
@@ -311,6 +315,28 @@ def _send_alerts(
         outbox.messages(session, deliveries)
     log.info("momentum alerts", extra={"fields": {"alerts": len(claimed)}})
     return len(claimed)
+
+
+def _newcomers_named(
+    deps: Deps,
+    session: Session,
+    chosen: list[tuple[review_service.MomentumCandidate, momentum.Alert, list[str], list[str]]],
+    claimed: dict[tuple[int, str], int],
+) -> dict[int, list[str]]:
+    """The newcomers waiting, by name (the first few), of the communities whose "newcomers waiting" alert
+    was claimed now: one query for the batch, read only for them, never per community. People the app
+    knows left the workspace are not named (what it knows: no Slack call from a scheduled job)."""
+    kind = momentum.AlertKind.NEWCOMERS_WAITING
+    targets = [
+        candidate.wait
+        for candidate, alert, _, _ in chosen
+        if alert.kind == kind
+        and candidate.wait is not None
+        and (candidate.check.community_id, kind.value) in claimed
+    ]
+    found = momentum_repo.newcomers_waiting_names(session, targets=targets, limit=NAMED_NEWCOMERS)
+    known = deps.people.known_reachable
+    return {cid: [u for u in users if known(u) is not False] for cid, users in found.items()}
 
 
 def _alert_recipients(

@@ -229,6 +229,8 @@ def _announce_creation(session: Any, community: Any, *, channel_id: str, creator
             name=name,
             domain=community.domain,
             creator=creator,
+            community_id=community.id,
+            protected=community.visibility == "protected",
         )
     outbox.message(
         session,
@@ -433,9 +435,12 @@ def leave_subcommand(request: CommandRequest) -> None:
 
 @subcommand("list")
 def list_subcommand(request: CommandRequest) -> None:
+    """The directory, a page at a time (`/cdp list 2`), each entry with its Join and Info buttons."""
+    typed = request.argument.strip()
+    page = int(typed) if re.fullmatch(r"[0-9]{1,6}", typed) else 1
     with request.deps.db.session() as session:
         entries = service.directory(session, team_id=request.team_id, viewer=request.user_id)
-        text, blocks = views.directory_message(entries, request.lang)
+        text, blocks = views.directory_message(entries, request.lang, page=page)
     request.reply(text, blocks)
 
 
@@ -448,7 +453,7 @@ def info_subcommand(request: CommandRequest) -> None:
                 service.view(session, community=community, viewer=request.user_id), request.lang
             )
     except CommunityProblem as problem:
-        request.reply(problem_text(problem, request.lang))
+        _join_refused(request, problem)  # "did you mean X?" comes with its Join and Info buttons
         return
     request.reply(text, blocks)
 

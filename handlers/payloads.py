@@ -360,6 +360,6 @@ ID_ACTIONS = {
     community_views.DECLINE_ACTION,
     review_views.START_ACTION,
     review_views.SNOOZE_ACTION,
-    review_views.GREETED_ACTION,
+    # not review_views.GREETED_ACTION: a named alert's button carries JSON (bot.views.buttons.lurkers_value)
     home_views.REVIEW_NOW_ACTION,
 }

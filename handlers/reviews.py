@@ -11,9 +11,11 @@ from bot.domain import checklist
 from bot.domain.checklist import ChecklistResult, Decision
 from bot.i18n import format_day, t
 from bot.services import communities as community_service
+from bot.services import lurkers as lurker_service
 from bot.services import outbox
 from bot.services import reviews as review_service
 from bot.services.communities import CommunityProblem
+from bot.views import buttons as button_views
 from bot.views import communities as community_views
 from bot.views import reviews as views
 from handlers import registry, slack
@@ -127,6 +129,15 @@ def greeted_action(ack: Ack, body: dict[str, Any], client: WebClient, context: B
     ack()
     deps, lang, user_id, team_id = interaction(context, body)
     admin = slack.is_admin(deps, client, user_id)
+    actions = body.get("actions")
+    value = (
+        actions[0].get("value")
+        if isinstance(actions, list) and actions and isinstance(actions[0], dict)
+        else None
+    )
+    if not parse_id(value):  # a named alert's button: these newcomers (bot.views.buttons.lurkers_value)
+        named_greeted(body, value, deps=deps, lang=lang, user_id=user_id, team_id=team_id, admin=admin)
+        return
     with deps.db.session() as session:
         try:
             count = review_service.mark_greeted(
@@ -144,6 +155,35 @@ def greeted_action(ack: Ack, body: dict[str, Any], client: WebClient, context: B
             slack.tell(session, body, lang, problem_text(problem, lang))
             return
         slack.tell(session, body, lang, t("alerts.greeted", lang, count=count, name=name))
+
+
+def named_greeted(
+    body: dict[str, Any], value: object, *, deps: Any, lang: str, user_id: str, team_id: str, admin: bool
+) -> None:
+    """ "I greeted them" under a named alert: the newcomers it names, not greeted yet, are marked."""
+    target = button_views.read_lurkers_value(value)
+    with deps.db.session() as session:
+        if target is None:
+            slack.tell(session, body, lang, t("buttons.lurkers.unreadable", lang))
+            return
+        try:
+            community, marked = lurker_service.mark_greeted(
+                session,
+                team_id=team_id,
+                community_id=target[0],
+                user_ids=target[1],
+                moderator=user_id,
+                is_admin=admin,
+                now=deps.clock.now(),
+            )
+        except CommunityProblem as problem:
+            slack.tell(session, body, lang, problem_text(problem, lang))
+            return
+        if not marked:
+            answer = t("buttons.lurkers.already", lang, count=len(target[1]))
+        else:
+            answer = t("alerts.greeted", lang, count=len(marked), name=community.name)
+        slack.tell(session, body, lang, answer)
 
 
 def _review_id(view: dict[str, Any]) -> int:

@@ -192,14 +192,16 @@ def join_request_buttons_now(harness: Harness, moderator: str) -> dict[str, str]
 
 def press_join_suggestion(harness: Harness, answer: JSON, user: str) -> None:
     """Press the Join button under a "did you mean X?" answer, as Slack sends it."""
-    (button,) = [
-        e
+    ((block_id, button),) = [
+        (block.get("block_id"), e)
         for block in answer.get("blocks") or []
         if block.get("type") == "actions"
         for e in block["elements"]
-        if e["action_id"] == "community_join_suggested"
+        if e["action_id"] == "home_join"
     ]
-    result = harness.slack.block_action(user, button["action_id"], value=button["value"], channel="CGENERAL")
+    result = harness.slack.block_action(
+        user, button["action_id"], value=button["value"], channel="CGENERAL", block_id=block_id
+    )
     assert result.status == 200
     harness.drain()
 

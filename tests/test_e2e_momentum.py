@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -278,21 +279,23 @@ def test_newcomers_waiting_then_greeted_by_a_moderator_and_not_again(harness: Ha
     (en,) = alert_dms(harness, ALICE)
     assert "1 newcomer has been following the channel for 14 days or more and nobody has greeted them." in en
     assert "Welcome them by name and invite them to share what brings them to the community." in en
-    (button,) = buttons(harness.emulator.messages_to(ALICE)[-1])
+    assert "*Waiting:* <@UBRUNO>" in en  # named
+    welcome, introduce, button = buttons(harness.emulator.messages_to(ALICE)[-1])
+    assert [welcome["action_id"], introduce["action_id"]] == ["lurkers_post_welcome", "lurkers_introduce"]
     assert button["action_id"] == "alert_greeted"
-    assert button["value"] == str(cid)
+    assert json.loads(button["value"]) == {"c": cid, "u": [BRUNO]}
     assert button["text"]["text"] == "I greeted them"
     assert alert_dms(harness, BRUNO) == alert_dms(harness, CHLOE) == []
 
     # A member who is not a moderator cannot press it.
-    result = harness.slack.block_action(CHLOE, "alert_greeted", value=str(cid), channel="DCHLOE")
+    result = harness.slack.block_action(CHLOE, "alert_greeted", value=button["value"], channel="DCHLOE")
     assert result.status == 200
     harness.drain()
     assert NOT_MODERATOR_EN in last_response(harness)
     assert not greeted(harness, cid, BRUNO)
 
     # The moderator greeted Bruno.
-    result = harness.slack.block_action(ALICE, "alert_greeted", value=str(cid), channel="DALICE")
+    result = harness.slack.block_action(ALICE, "alert_greeted", value=button["value"], channel="DALICE")
     assert result.status == 200
     harness.drain()
     assert "Thanks! 1 newcomer marked as greeted in *Urbanism*." in last_response(harness)
@@ -324,10 +327,11 @@ def test_newcomers_waiting_in_french_for_a_french_moderator(harness: Harness) ->
     assert (
         "2 nouveaux membres suivent le canal depuis 14 jours ou plus sans avoir reçu de mot d'accueil." in fr
     )
-    (button,) = buttons(harness.emulator.messages_to(BRUNO)[-1])
+    assert "*En attente :* <@UCHLOE> et <@UDAVID>" in fr
+    *_, button = buttons(harness.emulator.messages_to(BRUNO)[-1])
     assert button["text"]["text"] == "Mot d'accueil envoyé"
 
-    result = harness.slack.block_action(BRUNO, "alert_greeted", value=str(cid), channel="DBRUNO")
+    result = harness.slack.block_action(BRUNO, "alert_greeted", value=button["value"], channel="DBRUNO")
     assert result.status == 200
     harness.drain()
     assert "Merci ! 2 nouveaux membres notés comme accueillis dans *Urbanism*." in last_response(harness)

@@ -95,6 +95,13 @@ def capture(harness: Harness, seeded: Seeded) -> list[Sample]:
         "home_export": "export",
         "home_forget": "forget",
         "home_review_now": seeded.urbanism,
+        "home_join": seeded.urbanism,
+        "home_info": seeded.urbanism,
+        "directory_page": 2,
+        "help_list": "list",
+        "help_me": "me",
+        "help_create": "create",
+        "lurkers_post_welcome": json.dumps({"c": seeded.urbanism, "u": [BRUNO]}),
     }
     assert REGISTERED["actions"] <= set(values), "give every block action a real value"
     for action_id in sorted(REGISTERED["actions"]):

@@ -547,6 +547,8 @@ class MomentumCandidate:
     check: MomentumCheck
     signals: momentum.CommunitySignals
     today: date
+    # How its newcomers waiting were counted: read again, by name, when it gets the alert.
+    wait: momentum_repo.WaitTarget | None = None
 
 
 def momentum_candidates(session: Session, *, now: datetime) -> list[MomentumCandidate]:
@@ -582,21 +584,18 @@ def momentum_candidates(session: Session, *, now: datetime) -> list[MomentumCand
     inner_before = momentum_repo.inner_at_last_review(session, community_ids=None)
     # The circle rule's lurking flag (bot.domain.circles.decide), with the "contributed since joining,
     # however long ago" correction of bot.services.circles: nothing since joining.
-    waiting = momentum_repo.newcomers_waiting(
-        session,
-        targets=[
-            momentum_repo.WaitTarget(
-                row.id,
-                row.timezone,
-                today,
-                _lurking_days(
-                    row.window_days, row.inner_min_contributions, row.inner_min_days, row.demotion_grace_days
-                ),
-            )
-            for row, today in rows
-        ],
-        last_days=last_days,
-    )
+    targets = {
+        row.id: momentum_repo.WaitTarget(
+            row.id,
+            row.timezone,
+            today,
+            _lurking_days(
+                row.window_days, row.inner_min_contributions, row.inner_min_days, row.demotion_grace_days
+            ),
+        )
+        for row, today in rows
+    }
+    waiting = momentum_repo.newcomers_waiting(session, targets=list(targets.values()), last_days=last_days)
     result = []
     for row, today in rows:
         zone = cadence.zone(row.timezone)
@@ -616,7 +615,7 @@ def momentum_candidates(session: Session, *, now: datetime) -> list[MomentumCand
             created_on=row.created_at.astimezone(zone).date(),
         )
         check = MomentumCheck(row.id, row.team_id, row.name, row.language, row.created_by, list(core), [])
-        result.append(MomentumCandidate(check, signals, today))
+        result.append(MomentumCandidate(check, signals, today, targets[row.id]))
     return result
 
 

@@ -17,6 +17,7 @@ from bot.domain.communities import (
 )
 from bot.domain.first_posts import EMOJI_MAX
 from bot.i18n import format_day, format_list, t
+from bot.views import buttons
 from bot.views.common import Block, context_block, modal_title, plain, section
 from bot.views.messages import Rendered, renderer
 from bot.views.welcome import settings_blocks as welcome_settings_blocks
@@ -27,9 +28,9 @@ DISSOLVE_CALLBACK = "community_dissolve"
 JOIN_CALLBACK = "community_join"
 APPROVE_ACTION = "join_request_approve"
 DECLINE_ACTION = "join_request_decline"
+# "did you mean X?" as sent before it used the shared Join (bot.views.buttons.JOIN_ACTION)
 JOIN_SUGGESTION_ACTION = "community_join_suggested"
-BUTTON_TEXT_MAX = 75  # Block Kit: a button's text is at most 75 characters
-DIRECTORY_MAX = 45  # a message holds at most 50 blocks
+DIRECTORY_PAGE = 20  # entries a page: 2 blocks each, and a message holds at most 50 blocks
 
 View = dict[str, Any]
 
@@ -338,23 +339,17 @@ def join_form(lang: str, communities: Sequence[tuple[int, str, str]]) -> View:
 
 
 def join_suggestion(lang: str, *, text: str, name: str, community_id: int) -> list[Block]:
-    """ "Did you mean X?" under `/cdp join`, with a button that joins X."""
+    """ "Did you mean X?" under `/cdp join` or `/cdp info`, with a button that joins X (the shared Join
+    action, bot.views.buttons.JOIN_ACTION; its answer replaces the question) and one that shows it."""
     label = t("communities.join.suggestion_button", lang, name=name)
-    if len(label) > BUTTON_TEXT_MAX:
-        label = label[: BUTTON_TEXT_MAX - 1] + "…"
     return [
         section(text),
         {
             "type": "actions",
             "block_id": "join_suggestion",
             "elements": [
-                {
-                    "type": "button",
-                    "action_id": JOIN_SUGGESTION_ACTION,
-                    "style": "primary",
-                    "value": str(community_id),
-                    "text": plain(label),
-                }
+                buttons.button(buttons.JOIN_ACTION, label, str(community_id), style="primary"),
+                buttons.info_button(lang, community_id=community_id),
             ],
         },
     ]
@@ -450,14 +445,18 @@ def join_request_message(lang: str, *, name: str, requester: str, request_id: in
     return text, blocks
 
 
-def directory_message(entries: Sequence[Any], lang: str) -> tuple[str, list[Block]]:
-    """`entries` are services.communities.DirectoryEntry."""
+def directory_message(entries: Sequence[Any], lang: str, page: int = 1) -> tuple[str, list[Block]]:
+    """`entries` are services.communities.DirectoryEntry, shown DIRECTORY_PAGE at a time (`page`, 1-based,
+    clamped), each with its Join / Request to join and Info buttons: two blocks an entry keeps a page
+    within Block Kit's 50 blocks a message."""
     if not entries:
         text = t("communities.directory.empty", lang)
         return text, [section(text)]
+    pages = (len(entries) + DIRECTORY_PAGE - 1) // DIRECTORY_PAGE
+    page = min(max(page, 1), pages)
     title = t("communities.directory.title", lang, count=len(entries))
     blocks: list[Block] = [section(title)]
-    for entry in entries[:DIRECTORY_MAX]:
+    for entry in entries[(page - 1) * DIRECTORY_PAGE : page * DIRECTORY_PAGE]:
         community = entry.community
         heading = f"*{community.name}*"
         if community.status == "dissolved":
@@ -473,10 +472,22 @@ def directory_message(entries: Sequence[Any], lang: str) -> tuple[str, list[Bloc
             if community.channels:
                 lines.append(" ".join(channel_mention(c.channel_id) for c in community.channels))
         blocks.append(section("\n".join(lines)[:3000]))
-    if len(entries) > DIRECTORY_MAX:
         blocks.append(
-            context_block(t("communities.directory.more", lang, count=len(entries) - DIRECTORY_MAX))
+            buttons.entry_actions(
+                lang,
+                community_id=community.id,
+                protected=community.visibility == "protected",
+                joinable=community.status == "active" and not entry.is_member,
+            )
         )
+    if pages > 1:
+        if page < pages:
+            blocks.append(
+                context_block(t("buttons.directory.page", lang, page=page, pages=pages, next=page + 1))
+            )
+            blocks.append(buttons.next_page_actions(lang, page=page + 1))
+        else:
+            blocks.append(context_block(t("buttons.directory.last_page", lang, page=page, pages=pages)))
     blocks.append(context_block(t("communities.directory.footer", lang)))
     return title, blocks
 
@@ -529,8 +540,21 @@ def render_welcome(
 
 
 @renderer("communities.key_person")
-def render_key_person(lang: str, *, name: str, domain: str, creator: str) -> Rendered:
-    return key_person_invitation(lang, name=name, domain=domain, creator=creator), None
+def render_key_person(
+    lang: str,
+    *,
+    name: str,
+    domain: str,
+    creator: str,
+    community_id: int | None = None,
+    protected: bool = False,
+) -> Rendered:
+    """The invitation, with a Join (or Request to join) button; written before the button existed, none."""
+    text = key_person_invitation(lang, name=name, domain=domain, creator=creator)
+    if community_id is None:
+        return text, None
+    actions = buttons.key_person_actions(lang, name=name, community_id=community_id, protected=protected)
+    return text, [section(text), actions]
 
 
 @renderer("communities.join_request")

@@ -8,6 +8,7 @@ from functools import lru_cache
 from typing import Any
 
 from bot.i18n import t
+from bot.views.buttons import help_actions
 from bot.views.common import context_block, ephemeral, section
 
 
@@ -33,6 +34,7 @@ def _rendered(subcommands: tuple[str, ...], lang: str) -> dict[str, Any]:
     blocks = [
         section(title),
         section("\n".join(f"• {line}" for line in lines)),
+        help_actions(lang),  # the three most useful commands, one press away
         context_block(t("help.footer", lang)),
     ]
     return ephemeral(text, blocks)

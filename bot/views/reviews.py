@@ -11,6 +11,7 @@ from typing import Any
 from bot.domain import checklist
 from bot.domain.momentum import Alert, AlertKind, Message
 from bot.i18n import format_day, format_number, t
+from bot.views import buttons
 from bot.views.common import Block, context_block, modal_title, plain, section
 from bot.views.messages import Rendered, renderer
 
@@ -160,13 +161,21 @@ def snoozed_text(lang: str, name: str, until: Any) -> str:
     return t("reviews.snoozed", lang, name=name, day=format_day(until, lang))
 
 
-def alert_message(lang: str, *, name: str, alert: Alert, community_id: int) -> tuple[str, list[Block]]:
-    """Why, with the figures, and one suggested action."""
+def alert_message(
+    lang: str, *, name: str, alert: Alert, community_id: int, newcomers: list[str] | None = None
+) -> tuple[str, list[Block]]:
+    """Why, with the figures, and one suggested action. "Newcomers waiting" names them (`newcomers`,
+    the first few) with three buttons: post a welcome, introduce them, mark them as greeted."""
     title = t("alerts.intro", lang, title=t("momentum.title", lang), name=name)
     reason = t(alert.reason.key, lang, **alert.reason.params)
     suggestion = t(alert.suggestion.key, lang, **alert.suggestion.params)
     blocks: list[Block] = [section(title), section(reason), context_block("👉 " + suggestion)]
-    if alert.kind == AlertKind.NEWCOMERS_WAITING:
+    if alert.kind == AlertKind.NEWCOMERS_WAITING and newcomers:
+        total = int(alert.figures.get("count") or len(newcomers))
+        blocks += buttons.lurker_blocks(
+            lang, community_id=community_id, newcomers=newcomers, total=total, greeted_action=GREETED_ACTION
+        )
+    elif alert.kind == AlertKind.NEWCOMERS_WAITING:  # an alert written before it named them
         blocks.append(
             {
                 "type": "actions",
@@ -201,14 +210,16 @@ def render_prompt(lang: str, *, summary: dict[str, Any], review_id: int, level: 
 
 
 @renderer("reviews.alert")
-def render_alert(lang: str, *, name: str, community_id: int, alert: dict[str, Any]) -> Rendered:
+def render_alert(
+    lang: str, *, name: str, community_id: int, alert: dict[str, Any], newcomers: list[str] | None = None
+) -> Rendered:
     restored = Alert(
         kind=AlertKind(alert["kind"]),
         reason=Message.from_dict(alert["reason"]),
         suggestion=Message.from_dict(alert["suggestion"]),
         figures=dict(alert.get("figures") or {}),
     )
-    return alert_message(lang, name=name, alert=restored, community_id=community_id)
+    return alert_message(lang, name=name, alert=restored, community_id=community_id, newcomers=newcomers)
 
 
 @renderer("reviews.prompt_settled")
