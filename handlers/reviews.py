@@ -160,7 +160,7 @@ def greeted_action(ack: Ack, body: dict[str, Any], client: WebClient, context: B
 def named_greeted(
     body: dict[str, Any], value: object, *, deps: Any, lang: str, user_id: str, team_id: str, admin: bool
 ) -> None:
-    """ "I greeted them" under a named alert: the newcomers it names, not greeted yet, are marked."""
+    """ "Mark as greeted" under a named alert: the newcomers it names, not greeted yet, are marked."""
     target = button_views.read_lurkers_value(value)
     with deps.db.session() as session:
         if target is None:

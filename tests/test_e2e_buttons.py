@@ -358,7 +358,7 @@ def test_the_alert_names_ten_newcomers_and_counts_the_others(harness: Harness) -
     assert labels == [
         ("lurkers_post_welcome", "Post a welcome in the channel"),
         ("lurkers_introduce", "Introduce them"),
-        ("alert_greeted", "I greeted them"),
+        ("alert_greeted", "Mark as greeted"),
     ]
     values = {json.loads(b["value"])["c"] for _, b in buttons_of(alert)}
     assert values == {cid}
@@ -423,7 +423,7 @@ def test_greeted_button_marks_the_named_newcomers_once(harness: Harness) -> None
     assert greeted(harness, cid) == set(LURKERS[:10])
     answer = press(harness, ALICE, block_id, button, channel="DALICE")
     assert "These newcomers were already greeted" in shown(answer)
-    # Nothing is posted in the channel for "I greeted them".
+    # Nothing is posted in the channel for "Mark as greeted".
     assert all("welcomes" not in shown(m) for m in harness.emulator.messages_to(CHANNEL))
 
 
@@ -471,3 +471,21 @@ def test_join_and_info_pressed_on_app_home_answer_in_a_direct_message(harness: H
     assert "Welcome to *Urbanism*!" in joined
     assert "*Core group:* <@UALICE>" in info
     assert active_members(harness, urbanism)[CHLOE] == "member"
+
+
+def test_introduce_them_on_the_named_alert_schedules_the_named_newcomers_introductions(
+    harness: Harness,
+) -> None:
+    lurking_community(harness)
+    run_pass(harness)
+    alert = the_alert(harness, ALICE)
+    block_id, button = find(alert, "lurkers_introduce")
+
+    answer = press(harness, CHLOE, block_id, button, channel="DCHLOE")  # not a moderator
+    assert "Only the moderators of *Urbanism* (or a workspace admin) can do this." in shown(answer)
+
+    answer = press(harness, ALICE, block_id, button, channel="DALICE")
+    assert "Introductions scheduled in *Urbanism* for" in shown(answer)
+    assert f"<@{LURKERS[0]}>" in shown(answer) and f"<@{LURKERS[10]}>" not in shown(answer)
+    answer = press(harness, ALICE, block_id, button, channel="DALICE")  # pressed again: already waiting
+    assert "Already waiting for an introduction in *Urbanism*" in shown(answer)

@@ -284,7 +284,7 @@ def test_newcomers_waiting_then_greeted_by_a_moderator_and_not_again(harness: Ha
     assert [welcome["action_id"], introduce["action_id"]] == ["lurkers_post_welcome", "lurkers_introduce"]
     assert button["action_id"] == "alert_greeted"
     assert json.loads(button["value"]) == {"c": cid, "u": [BRUNO]}
-    assert button["text"]["text"] == "I greeted them"
+    assert button["text"]["text"] == "Mark as greeted"
     assert alert_dms(harness, BRUNO) == alert_dms(harness, CHLOE) == []
 
     # A member who is not a moderator cannot press it.
@@ -329,7 +329,7 @@ def test_newcomers_waiting_in_french_for_a_french_moderator(harness: Harness) ->
     )
     assert "*En attente :* <@UCHLOE> et <@UDAVID>" in fr
     *_, button = buttons(harness.emulator.messages_to(BRUNO)[-1])
-    assert button["text"]["text"] == "Mot d'accueil envoyé"
+    assert button["text"]["text"] == "Marquer comme accueillis"
 
     result = harness.slack.block_action(BRUNO, "alert_greeted", value=button["value"], channel="DBRUNO")
     assert result.status == 200

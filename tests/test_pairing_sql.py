@@ -174,3 +174,25 @@ def test_one_waiting_request_per_newcomer_and_community(db: Database) -> None:
             s, intro_id=first, partner="UP", pair=("UN", "UP"), now=NOW, check_back_at=NOW + timedelta(days=7)
         )
         assert repo.add_request(s, **kwargs) is not None  # type: ignore[arg-type]
+
+
+def test_partial_unique_upserts_survive_prepared_statements(db: Database) -> None:
+    """psycopg prepares a statement after 5 executions on one connection; a bound parameter in ON
+    CONFLICT's WHERE then no longer matches the partial unique index on PostgreSQL (it failed the
+    6th "Introduce them" or join request of a connection). Ten in one session, on one connection."""
+    from storage.repositories import memberships as membership_repo
+
+    with db.session() as s:
+        c = Community(team_id=TEAM, name="C", slug="c", created_by="UA", created_at=NOW)
+        s.add(c)
+        s.flush()
+        for n in range(10):
+            user = f"UN{n}"
+            kwargs = {"team_id": TEAM, "community_id": c.id, "newcomer": user, "requested_by": user}
+            assert repo.add_request(s, reason="asked", newcomer_tz=None, now=NOW, **kwargs) is not None
+            assert repo.add_request(s, reason="asked", newcomer_tz=None, now=NOW, **kwargs) is None
+            added = membership_repo.add_request(s, team_id=TEAM, community_id=c.id, user_id=user, now=NOW)
+            assert added is not None
+            assert (
+                membership_repo.add_request(s, team_id=TEAM, community_id=c.id, user_id=user, now=NOW) is None
+            )

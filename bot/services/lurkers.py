@@ -72,7 +72,7 @@ def mark_greeted(
     is_admin: bool,
     now: datetime,
 ) -> tuple[Community, list[str]]:
-    """ "I greeted them" on a named alert: these newcomers (not greeted yet) are marked greeted."""
+    """ "Mark as greeted" on a named alert: these newcomers (not greeted yet) are marked greeted."""
     community = _moderated(
         session, team_id=team_id, community_id=community_id, user_id=moderator, is_admin=is_admin
     )

@@ -132,7 +132,7 @@ def lurker_blocks(
     lang: str, *, community_id: int, newcomers: Sequence[str], total: int, greeted_action: str
 ) -> list[Block]:
     """Who is waiting, by name, and what a moderator can do about it in one press (`greeted_action`:
-    the existing "I greeted them" of bot.views.reviews, now about these newcomers)."""
+    the existing "Mark as greeted" of bot.views.reviews, now about these newcomers)."""
     value = lurkers_value(community_id, newcomers)
     return [
         section(t("buttons.lurkers.named", lang, newcomers=newcomers_text(newcomers, total, lang))),

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.orm import Session, joinedload
 
 from storage.models import Community, JoinRequest, Membership
@@ -216,6 +216,11 @@ def pending_request(session: Session, *, team_id: str, community_id: int, user_i
     ).first()
 
 
+# A literal, not a bound parameter: PostgreSQL infers the partial unique index of ON CONFLICT when it
+# plans, and a prepared statement's generic plan cannot match "status = $1" to it.
+PENDING_PREDICATE = text("status = 'pending'")
+
+
 def add_request(
     session: Session, *, team_id: str, community_id: int, user_id: str, now: datetime
 ) -> int | None:
@@ -226,7 +231,7 @@ def add_request(
             team_id=team_id, community_id=community_id, user_id=user_id, status="pending", requested_at=now
         )
         # The conflict target is the partial index: only pending requests collide.
-        .on_conflict_do_nothing(index_elements=MEMBERSHIP_KEY, index_where=JoinRequest.status == "pending")
+        .on_conflict_do_nothing(index_elements=MEMBERSHIP_KEY, index_where=PENDING_PREDICATE)
         .returning(JoinRequest.id)
     )
     row = session.execute(statement).first()

@@ -97,6 +97,12 @@ def claim_partner(
 
 
 # ---- requests --------------------------------------------------------------------------------------
+# A literal, never a bound parameter: PostgreSQL matches ON CONFLICT's WHERE against the partial unique
+# index when it plans, and a prepared statement's generic plan (psycopg prepares after 5 executions)
+# cannot prove "status = $1" implies "status = 'waiting'" (InvalidColumnReference).
+WAITING_PREDICATE = text("status = 'waiting'")
+
+
 def add_request(
     session: Session,
     *,
@@ -124,7 +130,7 @@ def add_request(
             due_at=now,
         )
         .on_conflict_do_nothing(
-            index_elements=["team_id", "community_id", "newcomer"], index_where=Intro.status == WAITING
+            index_elements=["team_id", "community_id", "newcomer"], index_where=WAITING_PREDICATE
         )
         .returning(Intro.id)
     )
@@ -142,7 +148,7 @@ def add_requests(session: Session, *, rows: list[dict[str, Any]], now: datetime)
         dialect_insert(session, Intro)
         .values(values)
         .on_conflict_do_nothing(
-            index_elements=["team_id", "community_id", "newcomer"], index_where=Intro.status == WAITING
+            index_elements=["team_id", "community_id", "newcomer"], index_where=WAITING_PREDICATE
         )
         .returning(Intro.id)
     )
