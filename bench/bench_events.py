@@ -20,8 +20,9 @@ database's full durability, whatever --durability says) on the same database, me
     .venv/bin/python bench/bench_events.py --profile [--database ...]   # SQL per event + cProfile
 
 `--profile` runs our app in this process instead: it counts the SQL statements each kind of event sends
-(a before_cursor_execute listener) and profiles the unbound path's synchronous part (signature check,
-body checks, Bolt's dispatch and our middleware) with cProfile. No pass/fail: compare ratios.
+(a before_cursor_execute listener, and Database.statement_observers for those sent on the driver) and
+profiles the unbound path's synchronous part (signature check, body checks, Bolt's dispatch and our
+middleware) with cProfile. No pass/fail: compare ratios.
 """
 
 from __future__ import annotations
@@ -462,6 +463,7 @@ def profile(args: argparse.Namespace) -> None:
             for i in range(POSTERS):  # every poster a member already: the steady state
                 sender.send(event_body(f"EvWarm{i}", "CBOUND", f"U{i % POSTERS:04d}"))
             event.listen(runtime.deps.db.engine, "before_cursor_execute", listener)
+            runtime.deps.db.statement_observers.append(lambda statement, _dbapi: listener(0, 0, statement))
             n = args.events
             kinds = {
                 "counted": [
@@ -480,6 +482,7 @@ def profile(args: argparse.Namespace) -> None:
                     f"({len(statements) / n:.2f} with BEGIN/COMMIT)"
                 )
             event.remove(runtime.deps.db.engine, "before_cursor_execute", listener)
+            runtime.deps.db.statement_observers.clear()
 
             # The unbound path's synchronous part, as the HTTP handler runs it, in this thread.
             from slack_sdk.signature import SignatureVerifier

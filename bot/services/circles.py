@@ -240,7 +240,7 @@ def _binding_rule(binding: Binding) -> CircleRule:
 
 
 def _count(
-    session: Session,
+    db: Database,
     *,
     team_id: str,
     event_id: str | None,
@@ -251,39 +251,48 @@ def _count(
     reaction: bool,
 ) -> tuple[Counted, Binding | None, CountFigures | None]:
     """Count one event: no SQL for a channel no community counts (the cache knows), else one statement
-    on PostgreSQL; a second only for a poster who is not a member yet (the forgotten check needs their
-    hash), or when the cached binding turned out stale (read again, counted again: nothing was written)."""
-    cache = bindings.cache_for(session)
+    on PostgreSQL, sent on the driver connection in autocommit (Database.on_driver); a second only for a
+    poster who is not a member yet (the forgotten check needs their hash), or when the cached binding
+    turned out stale (read again, counted again: nothing was written). The binding and the hash, when
+    they need SQL, are read in a session of their own: the counting statement re-checks the binding."""
+    cache = bindings.cache_of_engine(db.engine)
     user_hash: str | None = None
     for _attempt in range(3):
-        binding = cache.lookup(session, team_id=team_id, channel_id=channel_id)
+        known, binding = cache.known(team_id=team_id, channel_id=channel_id)
+        if not known:
+            binding = _look_up(db, cache, team_id=team_id, channel_id=channel_id)
         if binding is None:
             return Counted.IGNORED, None, None
         days = _countable_day(binding, ts=ts, now=now)
         if days is None:
             return Counted.IGNORED, None, None
         day, today = days
-        figures = counting_repo.count(
-            session,
-            binding=binding,
-            team_id=team_id,
-            channel_id=channel_id,
-            user_id=user_id,
-            event_id=event_id or None,
-            day=day,
-            today=today,
-            window_start=_binding_rule(binding).window_start(today),
-            now=now,
-            contributions=0 if reaction else 1,
-            reactions=1 if reaction else 0,
-            create=not reaction,
-            user_hash=user_hash,
+        figures = db.on_driver(
+            functools.partial(
+                counting_repo.count,
+                binding=binding,
+                team_id=team_id,
+                channel_id=channel_id,
+                user_id=user_id,
+                event_id=event_id or None,
+                day=day,
+                today=today,
+                window_start=_binding_rule(binding).window_start(today),
+                now=now,
+                contributions=0 if reaction else 1,
+                reactions=1 if reaction else 0,
+                create=not reaction,
+                user_hash=user_hash,
+            )
         )
         if not figures.bound:
             cache.forget(team_id=team_id, channel_id=channel_id)
             continue
         if figures.needs_hash:
-            user_hash = privacy_repo.user_hash(session, team_id=team_id, user_id=user_id)
+            with db.statement_session() as session:
+                user_hash = retrying_on_disconnect(
+                    session, lambda: privacy_repo.user_hash(session, team_id=team_id, user_id=user_id)
+                )
             continue
         if not figures.claimed:
             return Counted.DUPLICATE, binding, figures
@@ -291,6 +300,14 @@ def _count(
             return Counted.IGNORED, binding, figures
         return Counted.COUNTED, binding, figures
     raise RuntimeError("counting did not settle after 3 attempts")  # pragma: no cover
+
+
+def _look_up(db: Database, cache: bindings.BindingCache, *, team_id: str, channel_id: str) -> Binding | None:
+    """The binding from the database (a miss, or the once-a-TTL version check), in a session of its own."""
+    with db.statement_session() as session:
+        return retrying_on_disconnect(
+            session, lambda: cache.lookup(session, team_id=team_id, channel_id=channel_id)
+        )
 
 
 def window_summary(figures: CountFigures, *, day: date, today: date, rule: CircleRule) -> WindowSummary:
@@ -335,22 +352,19 @@ def record_contribution(
     daily recompute (`recompute`: the rule promotes as well as demotes). Only the warm note of that
     promotion can be lost; nothing is ever counted twice or lost.
     """
-    with db.statement_session() as session:
-        # A connection found dead by the first statement is replaced and the count run again: safe, as a
-        # statement that failed wrote nothing, and one that committed claimed its event id with its count.
-        result, binding, figures = retrying_on_disconnect(
-            session,
-            lambda: _count(
-                session,
-                team_id=team_id,
-                event_id=event_id,
-                channel_id=channel_id,
-                user_id=user_id,
-                ts=ts,
-                now=now,
-                reaction=False,
-            ),
-        )
+    # A connection found dead by the counting statement is replaced and the count run again (on_driver):
+    # safe, as a statement that failed wrote nothing, and one that committed claimed its event id with
+    # its count.
+    result, binding, figures = _count(
+        db,
+        team_id=team_id,
+        event_id=event_id,
+        channel_id=channel_id,
+        user_id=user_id,
+        ts=ts,
+        now=now,
+        reaction=False,
+    )
     if result != Counted.COUNTED or binding is None or figures is None or figures.circle != "outer":
         return CountOutcome(result)
     assert figures.membership_id is not None
@@ -434,20 +448,16 @@ def record_reaction(
 ) -> Counted:
     """A reaction is a light signal, kept apart: it never moves anyone between circles, and never makes
     anyone a member. One statement (autocommit on PostgreSQL), retried once on a dead connection."""
-    with db.statement_session() as session:
-        return retrying_on_disconnect(
-            session,
-            lambda: _count(
-                session,
-                team_id=team_id,
-                event_id=event_id,
-                channel_id=channel_id,
-                user_id=user_id,
-                ts=ts,
-                now=now,
-                reaction=True,
-            )[0],
-        )
+    return _count(
+        db,
+        team_id=team_id,
+        event_id=event_id,
+        channel_id=channel_id,
+        user_id=user_id,
+        ts=ts,
+        now=now,
+        reaction=True,
+    )[0]
 
 
 # ---- the daily pass --------------------------------------------------------------------------
