@@ -12,6 +12,7 @@ from bot.backfill import is_contribution
 from bot.domain.circles import progress_reason
 from bot.domain.commands import canonical_verb
 from bot.i18n import format_list, t
+from bot.runtime import Deps
 from bot.services import circles as circle_service
 from bot.services import communities as community_service
 from bot.services import outbox
@@ -33,6 +34,30 @@ _ts = slack.ts_seconds  # an implausible `ts` is ignored, not an error
 
 
 # ---- counting --------------------------------------------------------------------------------
+def answered_without_io(deps: Deps, payload: dict[str, Any]) -> bool:
+    """True for a message or reaction event in a channel the binding cache, still fresh, knows no
+    community counts: its listener below returns before any SQL or Slack call, and no other listener or
+    middleware does I/O for it (Bolt's authorization has its auth.test answer from the start), so the
+    HTTP server may dispatch it on its event loop (bot/server.py). False whenever unsure."""
+    if payload.get("type") != "event_callback":
+        return False
+    event = payload.get("event")
+    if not isinstance(event, dict):
+        return False
+    kind = event.get("type")
+    if kind == "message":
+        channel = event.get("channel")
+    elif kind == "reaction_added":
+        item = event.get("item")
+        channel = item.get("channel") if isinstance(item, dict) else None
+    else:
+        return False
+    if not isinstance(channel, str) or not channel:
+        return False
+    team_id = str(payload.get("team_id") or "")
+    return circle_service.surely_uncounted(deps.db.engine, team_id=team_id, channel_id=channel)
+
+
 def message_callback(
     body: dict[str, Any], event: dict[str, Any], client: WebClient, context: BoltContext
 ) -> None:
