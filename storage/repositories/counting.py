@@ -234,8 +234,12 @@ def _count_simply(connection: DriverConnection, params: dict[str, object]) -> Co
     """SQLite: the same steps as separate statements in the caller's transaction (a local file: a
     statement costs microseconds on the driver, and BEGIN IMMEDIATE makes the transaction serializable).
     sqlite3 takes the `:name` parameters as they are written."""
+    # The binding's re-check and the poster's membership, in one statement: no row, not bound (any more).
     bound = connection.first(
-        """SELECT 1 FROM community_channels cc JOIN communities c ON c.id = cc.community_id
+        """SELECT m.id, m.circle, m.role, m.left_at
+        FROM community_channels cc JOIN communities c ON c.id = cc.community_id
+        LEFT JOIN memberships m
+          ON m.team_id = :team_id AND m.community_id = :community_id AND m.user_id = :user_id
         WHERE cc.id = :binding_id AND cc.team_id = :team_id AND cc.channel_id = :channel_id
           AND cc.community_id = :community_id AND c.status = 'active' AND c.timezone = :timezone
           AND c.circle_window_days = :window_days AND c.inner_min_contributions = :min_contributions
@@ -246,7 +250,7 @@ def _count_simply(connection: DriverConnection, params: dict[str, object]) -> Co
         return CountFigures(bound=False)
     member_sql = """SELECT id, circle, role, left_at FROM memberships
         WHERE team_id = :team_id AND community_id = :community_id AND user_id = :user_id"""
-    member = connection.first(member_sql, params)
+    member = bound if bound[0] is not None else None
     if member is None and params["create"] and params["user_hash"] is None:
         return CountFigures(bound=True, needs_hash=True)
     if params["event_id"] is not None:
