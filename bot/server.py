@@ -17,6 +17,7 @@ from urllib.error import URLError
 from urllib.parse import parse_qs
 
 import uvicorn
+from slack_bolt import BoltRequest
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -37,7 +38,13 @@ from bot.outbox import OutboxWorker
 from bot.runtime import Deps
 from bot.scheduler import build_scheduler
 from bot.settings import HINTS, Settings
-from handlers.activity import answered_without_io
+from handlers.activity import (
+    COUNT_ON_LOOP,
+    MessageToCount,
+    answered_without_io,
+    count_on_loop,
+    counts_on_loop,
+)
 from handlers.gate import unreadable_by_bolt
 from storage.db import Database
 from storage.migrate import upgrade
@@ -322,6 +329,8 @@ def asgi_app(runtime: Runtime) -> Starlette:
             # loop, like Bolt's own Starlette adapter does; the hop to a worker thread and back would
             # cost more (~60 us of CPU, ~150 us of latency here) than the dispatch itself.
             bolt_response = runtime.app.dispatch(bolt_request)
+        elif counts_on_loop(runtime.deps, payload):
+            return await count_message(runtime, bolt_request, started)
         else:
             bolt_response = await run_in_threadpool(runtime.app.dispatch, bolt_request)
         return to_starlette_response(bolt_response)
@@ -338,6 +347,32 @@ def asgi_app(runtime: Runtime) -> Starlette:
             Route("/healthz", healthz, methods=["GET"]),
         ]
     )
+
+
+async def count_message(runtime: Runtime, bolt_request: BoltRequest, started: float) -> Response:
+    """A message event on PostgreSQL: Bolt dispatches it on the event loop (its listener only sets the
+    count aside), then the count is awaited there (handlers.activity.count_on_loop): one statement and
+    no worker thread for the usual message. Answered once the count is committed, like every event; a
+    failed count answers 500, as a failed listener does, and Slack's retry is counted once."""
+    later: list[MessageToCount] = []
+    bolt_request.context[COUNT_ON_LOOP] = later
+    bolt_response = runtime.app.dispatch(bolt_request)
+    if later and bolt_response.status == 200:
+        try:
+            await count_on_loop(runtime.deps, later, run_in_threadpool)
+        except Exception as error:
+            log.error("unexpected error", exc_info=error, extra={"fields": {"kind": "event_callback"}})
+            latency_ms = round((time.perf_counter() - started) * 1000, 1)
+            log_fields(
+                request_log,
+                "request",
+                kind="event_callback",
+                status=500,
+                outcome="error",
+                latency_ms=latency_ms,
+            )
+            return PlainTextResponse("", status_code=500)
+    return to_starlette_response(bolt_response)
 
 
 def uvicorn_config(runtime: Runtime, host: str, port: int) -> uvicorn.Config:

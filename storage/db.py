@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage import schedule
+from storage.async_driver import AsyncDriverConnection, AsyncDrivers, StatementObserver
 
 SQLITE_BUSY_TIMEOUT_S = 10
 # COMMIT_DURABILITY: "full" waits for each commit to reach the disk (the default: nothing acknowledged is
@@ -34,9 +35,6 @@ POOL_RECYCLE_S = 1800
 POOL_SIZE = 20
 POOL_MAX_OVERFLOW = 20
 T = TypeVar("T")
-# What observes the statements sent on a driver connection (see DriverConnection): the statement and the
-# DBAPI connection, after it ran.
-StatementObserver = Callable[[str, Any], None]
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, fast: bool = False) -> None:
@@ -220,6 +218,7 @@ class Database:
         self._turn_lock = threading.RLock() if self.backend == "sqlite" else None
         # Told of every statement run on a DriverConnection (tests and benchmarks count them).
         self.statement_observers: list[StatementObserver] = []
+        self._async_drivers: AsyncDrivers | None = None
 
     @contextmanager
     def _turn(self) -> Iterator[None]:
@@ -307,6 +306,19 @@ class Database:
                 pooled.close()
         raise AssertionError("unreachable")  # pragma: no cover
 
+    @property
+    def awaits_statements(self) -> bool:
+        """True when `on_async_driver` can run statements on an event loop (PostgreSQL)."""
+        return self.backend == "postgresql"
+
+    async def on_async_driver(self, work: Callable[[AsyncDriverConnection], Awaitable[T]]) -> T:
+        """PostgreSQL only: like `on_driver`, awaited on the running event loop (storage/async_driver.py)."""
+        if self._async_drivers is None:
+            self._async_drivers = AsyncDrivers(
+                self.engine, fast=self.durability == "fast", observers=self.statement_observers
+            )
+        return await self._async_drivers.run(work)
+
     def _sqlite_unit(self, work: Callable[[DriverConnection], T]) -> T:
         pooled = self.engine.raw_connection()
         try:
@@ -361,4 +373,6 @@ class Database:
             return False
 
     def dispose(self) -> None:
+        if self._async_drivers is not None:
+            self._async_drivers.close()
         self.engine.dispose()

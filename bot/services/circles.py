@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -266,25 +266,18 @@ def _count(
         days = _countable_day(binding, ts=ts, now=now)
         if days is None:
             return Counted.IGNORED, None, None
-        day, today = days
-        figures = db.on_driver(
-            functools.partial(
-                counting_repo.count,
-                binding=binding,
-                team_id=team_id,
-                channel_id=channel_id,
-                user_id=user_id,
-                event_id=event_id or None,
-                day=day,
-                today=today,
-                window_start=_binding_rule(binding).window_start(today),
-                now=now,
-                contributions=0 if reaction else 1,
-                reactions=1 if reaction else 0,
-                create=not reaction,
-                user_hash=user_hash,
-            )
+        what = _counting(
+            binding,
+            days,
+            team_id=team_id,
+            event_id=event_id,
+            channel_id=channel_id,
+            user_id=user_id,
+            now=now,
+            reaction=reaction,
+            user_hash=user_hash,
         )
+        figures = db.on_driver(functools.partial(counting_repo.count, what=what))
         if not figures.bound:
             cache.forget(team_id=team_id, channel_id=channel_id)
             continue
@@ -294,12 +287,47 @@ def _count(
                     session, lambda: privacy_repo.user_hash(session, team_id=team_id, user_id=user_id)
                 )
             continue
-        if not figures.claimed:
-            return Counted.DUPLICATE, binding, figures
-        if figures.membership_id is None:
-            return Counted.IGNORED, binding, figures
-        return Counted.COUNTED, binding, figures
+        return _verdict(figures), binding, figures
     raise RuntimeError("counting did not settle after 3 attempts")  # pragma: no cover
+
+
+def _counting(
+    binding: Binding,
+    days: tuple[date, date],
+    *,
+    team_id: str,
+    event_id: str | None,
+    channel_id: str,
+    user_id: str,
+    now: datetime,
+    reaction: bool,
+    user_hash: str | None,
+) -> counting_repo.Counting:
+    day, today = days
+    return counting_repo.Counting(
+        binding=binding,
+        team_id=team_id,
+        channel_id=channel_id,
+        user_id=user_id,
+        event_id=event_id or None,
+        day=day,
+        today=today,
+        window_start=_binding_rule(binding).window_start(today),
+        now=now,
+        contributions=0 if reaction else 1,
+        reactions=1 if reaction else 0,
+        create=not reaction,
+        user_hash=user_hash,
+    )
+
+
+def _verdict(figures: CountFigures) -> Counted:
+    """What a bound statement that needed no hash did (see CountFigures)."""
+    if not figures.claimed:
+        return Counted.DUPLICATE
+    if figures.membership_id is None:
+        return Counted.IGNORED
+    return Counted.COUNTED
 
 
 def _look_up(db: Database, cache: bindings.BindingCache, *, team_id: str, channel_id: str) -> Binding | None:
@@ -365,16 +393,119 @@ def record_contribution(
         now=now,
         reaction=False,
     )
-    if result != Counted.COUNTED or binding is None or figures is None or figures.circle != "outer":
+    reason = _promotion_due(result, binding, figures, ts=ts, now=now)
+    if reason is None or binding is None or figures is None:
         return CountOutcome(result)
+    promotion = _promote_with_note(
+        db, binding=binding, figures=figures, team_id=team_id, user_id=user_id, reason=reason, now=now
+    )
+    return CountOutcome(Counted.COUNTED, promotion)
+
+
+InThread = Callable[[Callable[[], Any]], Awaitable[Any]]
+
+
+async def record_contribution_on_loop(
+    db: Database,
+    in_thread: InThread,
+    *,
+    team_id: str,
+    event_id: str | None,
+    channel_id: str,
+    user_id: str,
+    ts: float,
+    now: datetime,
+) -> CountOutcome:
+    """`record_contribution`, awaited on the HTTP server's event loop (PostgreSQL: `db.awaits_statements`).
+
+    The usual message (a member's, in a channel the binding cache knows) is its one statement, awaited on
+    the loop (Database.on_async_driver): no hop to a worker thread and back. Everything else runs as
+    `record_contribution` in a worker thread (`in_thread`): a binding to read, a poster who is not a
+    member yet (their hash needs a read), a stale binding (the statement wrote nothing in these cases),
+    and the rare promotion, which follows the count as it does there.
+    """
+    cache = bindings.cache_of_engine(db.engine)
+    known, binding = cache.known(team_id=team_id, channel_id=channel_id)
+    if known and binding is None:
+        return CountOutcome(Counted.IGNORED)
+    if binding is not None:
+        days = _countable_day(binding, ts=ts, now=now)
+        if days is None:
+            return CountOutcome(Counted.IGNORED)
+        what = _counting(
+            binding,
+            days,
+            team_id=team_id,
+            event_id=event_id,
+            channel_id=channel_id,
+            user_id=user_id,
+            now=now,
+            reaction=False,
+            user_hash=None,
+        )
+        figures = await db.on_async_driver(functools.partial(counting_repo.count_async, what=what))
+        if not figures.bound:
+            cache.forget(team_id=team_id, channel_id=channel_id)
+        elif not figures.needs_hash:
+            result = _verdict(figures)
+            reason = _promotion_due(result, binding, figures, ts=ts, now=now)
+            if reason is None:
+                return CountOutcome(result)
+            promotion = await in_thread(
+                functools.partial(
+                    _promote_with_note,
+                    db,
+                    binding=binding,
+                    figures=figures,
+                    team_id=team_id,
+                    user_id=user_id,
+                    reason=reason,
+                    now=now,
+                )
+            )
+            return CountOutcome(Counted.COUNTED, promotion)
+    outcome: CountOutcome = await in_thread(
+        functools.partial(
+            record_contribution,
+            db,
+            team_id=team_id,
+            event_id=event_id,
+            channel_id=channel_id,
+            user_id=user_id,
+            ts=ts,
+            now=now,
+        )
+    )
+    return outcome
+
+
+def _promotion_due(
+    result: Counted, binding: Binding | None, figures: CountFigures | None, *, ts: float, now: datetime
+) -> Reason | None:
+    """Why the counted outer member now belongs in the inner circle (the rule, on the statement's figures);
+    None when they stay where they are."""
+    if result != Counted.COUNTED or binding is None or figures is None or figures.circle != "outer":
+        return None
     assert figures.membership_id is not None
     days = _countable_day(binding, ts=ts, now=now)
     assert days is not None
     rule = _binding_rule(binding)
     summary = window_summary(figures, day=days[0], today=days[1], rule=rule)
-    reason = rule_domain.promotion_reason(summary, rule)
-    if reason is None:
-        return CountOutcome(Counted.COUNTED)
+    return rule_domain.promotion_reason(summary, rule)
+
+
+def _promote_with_note(
+    db: Database,
+    *,
+    binding: Binding,
+    figures: CountFigures,
+    team_id: str,
+    user_id: str,
+    reason: Reason,
+    now: datetime,
+) -> Promotion | None:
+    """The promotion in a short transaction of its own, its warm note written to the outbox (sent after
+    the ack)."""
     with db.session() as session:
         promotion = _promote(
             session,
@@ -393,7 +524,7 @@ def record_contribution(
                 key_name="activity.promotion.note",
                 name=promotion.community_name,
             )
-    return CountOutcome(Counted.COUNTED, promotion)
+    return promotion
 
 
 def _promote(

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Date, Integer, String, TextClause, bindparam, text
 from sqlalchemy.engine import Dialect
 
+from storage.async_driver import AsyncDriverConnection
 from storage.bindings import Binding
 from storage.db import DriverConnection
 from storage.types import UTCDateTime
@@ -166,34 +167,37 @@ def _bind_processors(dialect: Dialect) -> dict[str, Callable[[Any], Any]]:
     return processors
 
 
-def count(
-    connection: DriverConnection,
-    *,
-    binding: Binding,
-    team_id: str,
-    channel_id: str,
-    user_id: str,
-    event_id: str | None,
-    day: date,
-    today: date,
-    window_start: date,
-    now: datetime,
-    contributions: int,
-    reactions: int,
-    create: bool,
-    user_hash: str | None,
-) -> CountFigures:
-    """Count one event for `user_id` on `day` (the community's calendar) if the binding still holds.
+@dataclass(frozen=True)
+class Counting:
+    """One event to count for `user_id` on `day` (the community's calendar), if the binding still holds.
 
     `create`: someone with no membership becomes a member (joined via the channel) unless forgotten;
     `user_hash` must then be given, else nothing is written and `needs_hash` is set.
     """
+
+    binding: Binding
+    team_id: str
+    channel_id: str
+    user_id: str
+    event_id: str | None
+    day: date
+    today: date
+    window_start: date
+    now: datetime
+    contributions: int
+    reactions: int
+    create: bool
+    user_hash: str | None
+
+
+def _params(what: Counting, dialect: Dialect) -> dict[str, object]:
+    binding = what.binding
     params: dict[str, object] = {
-        "team_id": team_id,
-        "channel_id": channel_id,
-        "user_id": user_id,
-        "event_id": event_id,
-        "user_hash": user_hash,
+        "team_id": what.team_id,
+        "channel_id": what.channel_id,
+        "user_id": what.user_id,
+        "event_id": what.event_id,
+        "user_hash": what.user_hash,
         "community_id": binding.community_id,
         "binding_id": binding.id,
         "timezone": binding.timezone,
@@ -201,33 +205,49 @@ def count(
         "min_contributions": binding.inner_min_contributions,
         "min_days": binding.inner_min_days,
         "grace_days": binding.demotion_grace_days,
-        "now": now,
-        "day": day,
-        "today": today,
-        "window_start": window_start,
-        "contributions": contributions,
-        "reactions": reactions,
-        "create": create,
+        "now": what.now,
+        "day": what.day,
+        "today": what.today,
+        "window_start": what.window_start,
+        "contributions": what.contributions,
+        "reactions": what.reactions,
+        "create": what.create,
     }
-    for name, process in _bind_processors(connection.dialect).items():
+    for name, process in _bind_processors(dialect).items():
         if params[name] is not None:
             params[name] = process(params[name])
+    return params
+
+
+def _pg_figures(row: tuple[Any, ...] | None) -> CountFigures:
+    assert row is not None  # the statement always returns its one row
+    return CountFigures(
+        bound=bool(row[0]),
+        needs_hash=bool(row[0]) and bool(row[1]),
+        claimed=bool(row[2]),
+        membership_id=row[3],
+        circle=row[4],
+        role=row[5],
+        day_contributions=row[6] or 0,
+        other_contributions=row[7] or 0,
+        other_days=row[8] or 0,
+        other_on_day=row[9] or 0,
+    )
+
+
+def count(connection: DriverConnection, what: Counting) -> CountFigures:
+    """Count one event (see Counting). On SQLite, the caller's unit of work (storage.db.Database.on_driver)
+    holds the write lock: the steps are serializable."""
+    params = _params(what, connection.dialect)
     if connection.backend == "postgresql":
-        row = connection.first(_pg_sql(connection.dialect), params)
-        assert row is not None  # the statement always returns its one row
-        return CountFigures(
-            bound=bool(row[0]),
-            needs_hash=bool(row[0]) and bool(row[1]),
-            claimed=bool(row[2]),
-            membership_id=row[3],
-            circle=row[4],
-            role=row[5],
-            day_contributions=row[6] or 0,
-            other_contributions=row[7] or 0,
-            other_days=row[8] or 0,
-            other_on_day=row[9] or 0,
-        )
+        return _pg_figures(connection.first(_pg_sql(connection.dialect), params))
     return _count_simply(connection, params)
+
+
+async def count_async(connection: AsyncDriverConnection, what: Counting) -> CountFigures:
+    """PostgreSQL's one statement, awaited on the event loop (storage.db.Database.on_async_driver)."""
+    params = _params(what, connection.dialect)
+    return _pg_figures(await connection.first(_pg_sql(connection.dialect), params))
 
 
 def _count_simply(connection: DriverConnection, params: dict[str, object]) -> CountFigures:
