@@ -302,6 +302,42 @@ def test_a_connection_killed_between_two_events_still_counts_the_second_once(db:
     assert contributions(db, "UA") == 2
 
 
+def test_a_connection_of_the_event_loop_killed_between_two_messages_still_counts_the_second_once(
+    harness: Harness,
+) -> None:
+    """Through the app on PostgreSQL, where a member's message is counted on the server's event loop
+    (storage/async_driver.py): its connection dies between two messages; the second is counted once,
+    and Slack's retry of it counts nothing."""
+    if harness.db.backend != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite has no server to lose")
+    circles_e2e.make_community(harness)
+    cache_of(harness.db).ttl = 3600
+    send(harness, BRUNO, event_id="Ev1")  # joins via the channel
+    send(harness, BRUNO, event_id="Ev2")  # counted on the event loop: its connection is now idle
+    with statements(harness) as seen:
+        send(harness, BRUNO, event_id="Ev3")
+    assert len(seen) == 1, seen  # the event loop's connection, not a session's
+    backends = [
+        connection.info.backend_pid
+        for connection, _opened in harness.db._async_drivers._idle  # type: ignore[union-attr]
+    ]
+    assert backends
+    killer = Database(harness.db.url)
+    try:
+        with killer.engine.begin() as connection:
+            for pid in backends:
+                connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    finally:
+        killer.dispose()
+    send(harness, BRUNO, event_id="Ev4")
+    assert contributions(harness.db, BRUNO) == 4
+    result = harness.slack.event(
+        {**circles_e2e.message(harness, BRUNO), "channel": CHANNEL}, event_id="Ev4", retry_num=1
+    )
+    assert result.status == 200, result.text
+    assert contributions(harness.db, BRUNO) == 4
+
+
 # ---- a crash between the count and the promotion ------------------------------------------------
 class Crash(BaseException):
     """The process dying: not an Exception, nothing of ours catches it."""
