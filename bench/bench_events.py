@@ -171,9 +171,20 @@ class Sender:
     """One keep-alive connection; signs each request as Slack does (v0, HMAC-SHA256)."""
 
     def __init__(self, port: int) -> None:
+        self.port = port
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
 
     def send(self, body: bytes, retry: bool = False) -> None:
+        try:
+            self._send(body, retry)
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            # uvicorn closes a keep-alive connection idle for 5 s (a busy machine can leave one so between
+            # batches): once more on a new one. Sent twice at worst, it is a retry the claim refuses.
+            self.connection.close()
+            self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            self._send(body, retry)
+
+    def _send(self, body: bytes, retry: bool) -> None:
         timestamp = str(int(time.time()))
         digest = hmac.new(SECRET.encode(), b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256)
         headers = {

@@ -90,6 +90,7 @@ class AsyncDrivers:
                         _finish(dbapi)  # dead, or left mid-statement (a cancelled request)
                     if attempt == 2 or not dead:
                         raise
+                    self.close()  # the idle ones most likely died with it (a server restart)
                     continue
                 self._idle.append((dbapi, opened_at))
                 return result

@@ -301,7 +301,9 @@ class Database:
             except Exception as error:
                 if attempt == 2 or not _dead(dbapi):
                     raise
-                pooled.invalidate(error)  # the pool drops it (and checks the others at their checkout)
+                # As SQLAlchemy does on a disconnect: this one is dropped, and every connection opened
+                # before it is replaced at its next checkout (a server restart killed them all).
+                self.engine.pool._invalidate(pooled, error)
             finally:
                 pooled.close()
         raise AssertionError("unreachable")  # pragma: no cover
