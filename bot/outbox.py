@@ -32,6 +32,7 @@ from slack_sdk.webhook import WebhookClient
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from bot.clock import Clock
 from bot.i18n import t
 from bot.people import People, is_user_id
 from bot.services import outbox as service
@@ -61,6 +62,7 @@ RECIPIENT_ERRORS = {
     "restricted_action",
     "expired_url",
     "used_url",
+    "user_not_in_channel",  # an ephemeral message to someone who already left the channel
 }
 # Slack said "not now" in words rather than with a status: try again later.
 TRANSIENT_ERRORS = {
@@ -85,6 +87,9 @@ TIER_PER_MINUTE = {
     "users.info": 100,
     "files.getUploadURLExternal": 100,
     "files.completeUploadExternal": 100,
+    "chat.postEphemeral": 100,  # Tier 4
+    "reactions.add": 50,
+    "views.publish": 100,
 }
 POST_INTERVAL = 1.0  # seconds between two messages to one channel
 SHORT_WAIT = 2.0  # a sender waits this long for its turn; longer, the row is put back for later
@@ -150,8 +155,12 @@ class OutboxWorker:
         lease: timedelta = timedelta(seconds=60),
         poll_seconds: float = 2.0,
         monotonic: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
     ) -> None:
         self.db = db
+        # The domain's clock (a circle, a newcomer waiting, "this month" are read on its calendar), for
+        # what is built from the database when sent (App Home); transport times stay real time.
+        self.clock = clock
         self.client = client
         self.people = people
         self.default_language = default_language
@@ -549,6 +558,78 @@ def _send_lookup(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
     return Outcome(repo.SENT)
 
 
+def _send_welcome(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
+    """A newcomer's welcome (bot.services.welcome), gathered now: the moderators, channels and text as
+    they are, in the newcomer's language (their Slack locale, else the community's); ephemeral in the
+    channel they joined, else a DM. Nobody who left the workspace, nor a bot, is welcomed."""
+    from bot.services import welcome
+    from bot.views.welcome import welcome_message
+
+    payload = row.payload
+    with worker.db.session() as session:
+        said = welcome.content(session, team_id=row.team_id, community_id=int(payload["community_id"]))
+    if said is None or not said.still_due:
+        return Outcome(repo.SKIPPED, "welcome_off")  # dissolved or switched off since they joined
+    worker._turn(row.team_id, "users.info")
+    person = worker.people.get(worker.client, row.target, max_age=worker.people.rights_ttl)
+    if person is not None and not person.is_human:
+        return Outcome(repo.SKIPPED, "unreachable")
+    lang = (person.language if person is not None else None) or said.language
+    text, blocks = welcome_message(lang, said)
+    channel = payload.get("channel")
+    if not channel:
+        return worker.post(row, row.target, text, blocks)
+    worker._turn(row.team_id, "chat.postEphemeral")
+    worker.client.chat_postEphemeral(channel=str(channel), user=row.target, text=text, blocks=blocks)
+    return Outcome(repo.SENT, channel=str(channel))
+
+
+def _send_reaction(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
+    """An emoji on a message (a newcomer's first post). Already there (a retry after Slack took it, or
+    a person added the same one as the app): done. An emoji the workspace does not have: skipped."""
+    worker._turn(row.team_id, "reactions.add")
+    try:
+        worker.client.reactions_add(channel=row.target, timestamp=row.payload["ts"], name=row.payload["name"])
+    except SlackApiError as exc:
+        error = slack_error(exc)
+        if error == "already_reacted":
+            return SENT
+        if error in ("invalid_name", "too_many_reactions", "too_many_emoji"):
+            return Outcome(repo.SKIPPED, error)
+        raise
+    return SENT
+
+
+def _send_ephemeral(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
+    """Sentences only `row.target` sees in a channel; they are no longer there: skipped."""
+    payload = row.payload
+    lang = worker.language_of(row, payload.get("lang"))
+    text = " ".join(t(line["key_name"], lang, **(line.get("params") or {})) for line in payload["lines"])
+    worker._turn(row.team_id, "chat.postEphemeral")
+    try:
+        worker.client.chat_postEphemeral(channel=payload["channel"], user=row.target, text=text)
+    except SlackApiError as exc:
+        if slack_error(exc) == "user_not_in_channel":
+            return Outcome(repo.SKIPPED, "user_not_in_channel")
+        raise
+    return SENT
+
+
+def _send_home(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
+    """The person's App Home (views.publish), read from the database now and written in their language."""
+    from bot.services import home
+    from bot.views.home import home_view
+
+    lang = worker.language_of(row, None)
+    now = worker.clock.now() if worker.clock is not None else service.transport_now()
+    with worker.db.session() as session:
+        data = home.gather(session, team_id=row.team_id, user_id=row.target, now=now)
+    view = home_view(data, lang, page=int(row.payload.get("page") or 0))
+    worker._turn(row.team_id, "views.publish")
+    worker.client.views_publish(user_id=row.target, view=view)
+    return SENT
+
+
 SENDERS: dict[str, Callable[[OutboxWorker, OutboxMessage], Outcome]] = {
     service.LOOKUP: _send_lookup,
     service.MESSAGE: _send_message,
@@ -557,4 +638,13 @@ SENDERS: dict[str, Callable[[OutboxWorker, OutboxMessage], Outcome]] = {
     service.EDIT: _send_edit,
     service.RESPOND: _send_response,
     service.EXPORT: _send_export,
+    service.WELCOME: _send_welcome,
+    service.REACT: _send_reaction,
+    service.EPHEMERAL: _send_ephemeral,
+    service.HOME: _send_home,
 }
+
+# Pairing's group DMs (issue 10, item 3): a sender of its own module, registered here.
+from bot.pairing_delivery import send_pairing  # noqa: E402
+
+SENDERS[service.PAIRING] = send_pairing

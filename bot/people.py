@@ -151,6 +151,15 @@ class People:
             return None
         return cached[0].is_human
 
+    def known_timezone(self, user_id: str, *, max_age: float = KNOWN_TTL) -> str | None:
+        """The person's time zone if this process already knows it (no Slack call): pairing chooses a
+        partner in the newcomer's zone, and waits for the newcomer's working hours, with it."""
+        with self._lock:
+            cached = self._cache.get(user_id)
+        if cached is None or self._monotonic() - cached[1] > max_age:
+            return None
+        return cached[0].timezone
+
     def to_ask(self, user_ids: Iterable[str], *, max_age: float = KNOWN_TTL) -> list[str]:
         """Of these people, those this process neither knows nor asked the outbox to look up within
         `max_age`; they are noted as asked (a scheduled job asks the worker once a day, not each pass)."""

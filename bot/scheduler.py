@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.background import BackgroundScheduler
 from slack_sdk import WebClient
 
-from bot import reminders
+from bot import introductions, reminders
 from bot.logs import error_fields
 from bot.runtime import Deps
 from bot.services import circles as circle_service
@@ -39,6 +39,12 @@ def build_scheduler(deps: Deps, client: WebClient) -> BackgroundScheduler:
         next_run_time=datetime.now(UTC),
     )
     scheduler.add_job(reminders.momentum_pass, "interval", hours=1, args=[deps, client], id="momentum")
+    # Pairing: the new lurkers found hourly; newcomers introduced (in their working hours) and the
+    # check-backs a week later, looked at every five minutes.
+    scheduler.add_job(
+        introductions.find_lurkers, "interval", hours=1, args=[deps, client], id="pairing_lurkers"
+    )
+    scheduler.add_job(introductions.pairing_pass, "interval", minutes=5, args=[deps, client], id="pairing")
     return scheduler
 
 

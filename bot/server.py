@@ -188,6 +188,7 @@ class Runtime:
             deps.people,
             default_language=settings.default_language,
             lease=timedelta(seconds=settings.outbox_lease_seconds),
+            clock=deps.clock,
         ).start()
         deps.jobs_client = jobs_client = background_client(settings)
         scheduler = build_scheduler(deps, jobs_client)

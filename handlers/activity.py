@@ -73,6 +73,7 @@ class MessageToCount:
     user_id: str
     ts: float
     now: datetime
+    message_ts: str | None  # Slack's own string (first posts: what reactions.add needs)
 
 
 def message_callback(body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
@@ -91,6 +92,7 @@ def message_callback(body: dict[str, Any], event: dict[str, Any], context: BoltC
         user_id=str(event["user"]),
         ts=ts,
         now=deps.clock.now(),
+        message_ts=str(event["ts"]),  # Slack's own string: what reactions.add needs
     )
     later = context.get(COUNT_ON_LOOP)
     if isinstance(later, list):
@@ -247,25 +249,30 @@ def privacy_subcommand(request: CommandRequest) -> None:
     if verb == "export":
         export(request)
     elif verb == "forget":
-        with request.deps.db.session() as session:
-            alone = privacy_service.last_moderator_of(
-                session, team_id=request.team_id, user_id=request.user_id
-            )
-        blocks = [section(t("activity.privacy.forget_confirm", request.lang))]
-        if alone:  # warned like `/cdp leave`, but not refused: see privacy_service.forget
-            names = format_list([f"*{name}*" for name in alone], request.lang)
-            blocks.append(section(t("activity.privacy.forget_last_moderator", request.lang, names=names)))
-        view = {
-            "type": "modal",
-            "callback_id": FORGET_CALLBACK,
-            "title": plain(t("activity.privacy.forget_title", request.lang)),
-            "submit": plain(t("activity.privacy.forget_submit", request.lang)),
-            "close": plain(t("common.cancel", request.lang)),
-            "blocks": blocks,
-        }
-        open_modal(request, view)
+        open_modal(
+            request,
+            forget_modal(request.deps, team_id=request.team_id, user_id=request.user_id, lang=request.lang),
+        )
     else:
         request.reply(t("activity.privacy.usage", request.lang))
+
+
+def forget_modal(deps: Deps, *, team_id: str, user_id: str, lang: str) -> dict[str, Any]:
+    """The confirmation before forgetting someone (`/cdp privacy forget`, App Home's "Forget me")."""
+    with deps.db.session() as session:
+        alone = privacy_service.last_moderator_of(session, team_id=team_id, user_id=user_id)
+    blocks = [section(t("activity.privacy.forget_confirm", lang))]
+    if alone:  # warned like `/cdp leave`, but not refused: see privacy_service.forget
+        names = format_list([f"*{name}*" for name in alone], lang)
+        blocks.append(section(t("activity.privacy.forget_last_moderator", lang, names=names)))
+    return {
+        "type": "modal",
+        "callback_id": FORGET_CALLBACK,
+        "title": plain(t("activity.privacy.forget_title", lang)),
+        "submit": plain(t("activity.privacy.forget_submit", lang)),
+        "close": plain(t("common.cancel", lang)),
+        "blocks": blocks,
+    }
 
 
 def export(request: CommandRequest) -> None:

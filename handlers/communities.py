@@ -18,9 +18,11 @@ from bot.domain.communities import CIRCLE_RULE_SETTINGS, mentioned_users, withou
 from bot.i18n import format_list, t
 from bot.services import communities as service
 from bot.services import outbox
+from bot.services import pairing as pairing_service
+from bot.services import welcome as welcome_service
 from bot.services.communities import ChannelChoice, CommunityProblem, JoinOutcome
 from bot.views import communities as views
-from handlers import registry, slack
+from handlers import pairing_form, registry, slack, welcome
 from handlers.commands import CommandRequest, subcommand
 from handlers.community_forms import FormState, parse_community_form
 from handlers.context import deps_of, interaction, with_language
@@ -560,7 +562,12 @@ def settings_form_for(session: Any, *, community: Any, lang: str) -> dict[str, A
         "channels": [c.channel_id for c in community.channels],
         "promotion_dm": community.promotion_dm,
         "review_outcome_in_channel": community.review_outcome_in_channel,
+        "first_post_emoji": community.first_post_emoji,
         **{key: getattr(community, key) for key in CIRCLE_RULE_SETTINGS},
+        **welcome.settings_values(community),
+        # Pairing (issue 10, item 3)
+        "pairing_enabled": community.pairing_enabled,
+        "pairing_after_days": community.pairing_after_days,
     }
     return views.settings_form(lang, values=values, community_id=community.id)
 
@@ -581,6 +588,10 @@ def settings_submission(
     deps, lang, user_id, team_id = interaction(context, body)
     community_id = _metadata_id(view)
     parsed = parse_community_form(view, settings=True)
+    welcome_form = welcome.parse_settings(view)
+    parsed.errors.update(welcome_form.errors)
+    pairing_settings, pairing_errors = pairing_form.parse(view)  # issue 10, item 3
+    parsed.errors.update(pairing_errors)
     draft = parsed.draft
     if draft is not None:
         picked = {"moderators": draft.moderators, "key_people": draft.key_people}
@@ -641,6 +652,16 @@ def settings_submission(
                 channels=choices,
                 now=deps.clock.now(),
             )
+            if welcome_form.present:
+                welcome_service.apply_settings(
+                    community, enabled=welcome_form.enabled, text=welcome_form.text
+                )
+            if pairing_settings is not None:
+                pairing_service.configure(
+                    community,
+                    enabled=pairing_settings.enabled,
+                    after_days=pairing_settings.after_days,
+                )
             outbox.text(
                 session,
                 team_id=team_id,

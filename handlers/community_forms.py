@@ -15,6 +15,7 @@ from bot.domain.communities import (
     OBJECTIVES_OTHER_MAX,
     name_problem,
 )
+from bot.domain.first_posts import emoji_name
 from bot.services.communities import CommunityDraft
 
 
@@ -156,6 +157,7 @@ def parse_community_form(view: dict[str, Any], *, settings: bool) -> ParsedForm:
     language = state.option("language") or "en"
     visibility = state.option("visibility") or "open"
     numbers: dict[str, int] = {}
+    first_post_emoji: str | None = None
     if settings:
         for block_id, (_, low, high) in CIRCLE_RULE_SETTINGS.items():
             value = state.number(block_id)
@@ -168,6 +170,12 @@ def parse_community_form(view: dict[str, Any], *, settings: bool) -> ParsedForm:
             or numbers["inner_min_days"] > numbers["circle_window_days"]
         ):
             errors["inner_min_days"] = "communities.errors.days_over_contributions"
+        # Issue 10 (first posts): the reaction's emoji; a form opened before it existed leaves it as is.
+        first_post_emoji = (
+            emoji_name(state.text("first_post_emoji")) if state.has("first_post_emoji") else None
+        )
+        if state.has("first_post_emoji") and first_post_emoji is None:
+            errors["first_post_emoji"] = "first_posts.errors.emoji_invalid"
     parsed = ParsedForm(draft=None, errors=errors)
     if settings:
         parsed.channels = tuple(state.conversations("channels"))
@@ -204,5 +212,6 @@ def parse_community_form(view: dict[str, Any], *, settings: bool) -> ParsedForm:
             demotion_grace_days=numbers["demotion_grace_days"],
             promotion_dm="promotion_dm" in chosen_options,
             review_outcome_in_channel="review_outcome_in_channel" in chosen_options,
+            first_post_emoji=first_post_emoji,
         )
     return parsed

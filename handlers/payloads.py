@@ -15,6 +15,7 @@ from bot.domain import checklist
 from bot.domain.communities import CADENCES, NAME_MAX, OBJECTIVES, VISIBILITIES
 from bot.i18n import LANGUAGES
 from bot.views import communities as community_views
+from bot.views import home as home_views
 from bot.views import reviews as review_views
 
 # ---- the pieces Slack payloads are made of ----------------------------------------------------------
@@ -239,6 +240,14 @@ class RenameEvent(Event):
     user: SlackId | None = None
 
 
+class HomeOpenedEvent(Event):
+    """app_home_opened: the Home tab (or the Messages tab) of the app was opened."""
+
+    user: SlackId
+    channel: SlackId | None = None
+    tab: Name | None = None
+
+
 EVENTS: dict[str, type[Event]] = {
     "message": MessageEvent,
     "reaction_added": ReactionEvent,
@@ -251,6 +260,7 @@ EVENTS: dict[str, type[Event]] = {
     },
     "channel_rename": RenameEvent,
     "group_rename": RenameEvent,
+    "app_home_opened": HomeOpenedEvent,
 }
 
 
@@ -351,4 +361,5 @@ ID_ACTIONS = {
     review_views.START_ACTION,
     review_views.SNOOZE_ACTION,
     review_views.GREETED_ACTION,
+    home_views.REVIEW_NOW_ACTION,
 }

@@ -46,13 +46,16 @@ _WATCHED = (
     "UPDATE communities",
     "DELETE FROM communities",
 )
+# A channel's "first post awaiting a reply" mark (bot/services/first_posts.py) is no binding: its
+# UPDATEs begin with this and must not empty the cache (the 0006 triggers ignore the column too).
+_NOT_A_BINDING = "UPDATE community_channels SET awaiting_reply_since"
 # An UPDATE of communities matters only when it sets what counting reads (the clock moves next_due_at
 # every time it opens a review: that must not empty the cache).
 _COMMUNITY_COLUMNS = ("status", "timezone", "circle_window_days", "inner_min_", "demotion_grace_days")
 
 
 def _may_change_a_binding(statement: str) -> bool:
-    if not statement.startswith(_WATCHED):
+    if not statement.startswith(_WATCHED) or statement.startswith(_NOT_A_BINDING):
         return False
     if not statement.startswith("UPDATE communities"):
         return True

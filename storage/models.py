@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     text,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -36,6 +37,7 @@ TEAM_ID = 32
 SLACK_ID = 32
 NAME_MAX = 80
 TEXT_MAX = 1000
+WELCOME_TEXT_MAX = 2000  # the moderators' welcome text (bot.domain.welcome.TEXT_MAX)
 
 
 class Base(DeclarativeBase):
@@ -75,6 +77,15 @@ class Community(Base):
     demotion_grace_days: Mapped[int] = mapped_column(Integer, default=45)
     promotion_dm: Mapped[bool] = mapped_column(Boolean, default=True)
     review_outcome_in_channel: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The welcome a newcomer receives once (issue 10, item 1): switched per community; the moderators'
+    # own words (NULL: the default text from the card), which the app frames with names and channels.
+    welcome_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    welcome_text: Mapped[str | None] = mapped_column(String(WELCOME_TEXT_MAX), nullable=True)
+    # The reaction the app adds to a newcomer's first message (an emoji name, no colons); "" for none.
+    first_post_emoji: Mapped[str] = mapped_column(String(64), default="wave", server_default="wave")
+    # Pairing (migration 0012): newcomers introduced to an inner-circle member; a lurker after N days.
+    pairing_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    pairing_after_days: Mapped[int] = mapped_column(Integer, default=10, server_default=text("10"))
 
     channels: Mapped[list[CommunityChannel]] = relationship(
         back_populates="community", lazy="raise", order_by="CommunityChannel.id"
@@ -112,6 +123,13 @@ class CommunityChannel(Base):
     # so one message is never counted twice. The cursor lets a restarted backfill resume.
     backfill_status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
     backfill_cursor: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # Non-null while some newcomer's first post in this channel has no reply yet (the earliest such
+    # post). The counting statement returns it, so only then does a counted message cost a second
+    # statement (recording the reply); not a binding column: changing it leaves the caches valid.
+    awaiting_reply_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Whose first post waits, when it is one person's alone (NULL: several): their own next messages are
+    # no reply, so they do not cost the second statement either.
+    awaiting_reply_from: Mapped[str | None] = mapped_column(String(SLACK_ID), nullable=True)
 
     community: Mapped[Community] = relationship(back_populates="channels", lazy="raise")
 
@@ -153,8 +171,45 @@ class Membership(Base):
     # When the membership last changed (joined, left, came back): a Slack event older than this one is
     # a late retry and must not undo a newer change (member_joined_channel arriving after a leave).
     changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # When this membership's welcome was decided (written to the outbox): once per joining, never for a
+    # re-join within 30 days of leaving (bot.domain.welcome).
+    welcomed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # When their first contribution as a member was noticed (claimed once: the reaction and thank-you
+    # go out at most once). Set for everyone who had contributed before the feature (migration 0011).
+    first_contribution_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     community: Mapped[Community] = relationship(back_populates="memberships", lazy="raise")
+
+
+class FirstPost(Base):
+    """A newcomer's first message in a community: who, where and when, and when someone else first
+    answered (CHAOSS "time to first response"). Timestamps only, never the message's text."""
+
+    __tablename__ = "first_posts"
+    __table_args__ = (
+        UniqueConstraint("team_id", "community_id", "user_id", name="uq_first_posts_member"),
+        # A reply looks only at the posts of its channel still waiting for one.
+        Index(
+            "ix_first_posts_awaiting",
+            "team_id",
+            "channel_id",
+            "posted_at",
+            sqlite_where=text("first_reply_at IS NULL"),
+            postgresql_where=text("first_reply_at IS NULL"),
+        ),
+        # The moderators' recent first posts of one community.
+        Index("ix_first_posts_recent", "team_id", "community_id", "posted_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_id: Mapped[str] = mapped_column(String(TEAM_ID))
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(String(SLACK_ID))
+    channel_id: Mapped[str] = mapped_column(String(SLACK_ID))
+    message_ts: Mapped[str] = mapped_column(String(32))  # Slack's id of the message (for the reaction)
+    posted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    first_reply_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    first_reply_by: Mapped[str | None] = mapped_column(String(SLACK_ID), nullable=True)
 
 
 class JoinRequest(Base):
@@ -375,3 +430,80 @@ class BindingVersion(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PairingPerson(Base):
+    """What pairing knows of a person in a workspace: whether they switched pairing off, and when they
+    were last introduced as the inner-circle partner. The partner's claim is a compare-and-set on
+    `last_paired_at` ("at most one intro per inner member per 7 days", whatever runs concurrently)."""
+
+    __tablename__ = "pairing_people"
+    __table_args__ = (UniqueConstraint("team_id", "user_id", name="uq_pairing_people_team_user"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_id: Mapped[str] = mapped_column(String(TEAM_ID))
+    user_id: Mapped[str] = mapped_column(String(SLACK_ID))
+    opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_paired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Intro(Base):
+    """A newcomer's introduction to one inner-circle member of a community, from the request to the
+    check-back's outcome. Who, where and when only; never what they said.
+
+    - `status`: waiting (requested, no partner yet), introduced, cancelled.
+    - at most one waiting request per newcomer and community: a partial unique index;
+    - never the same pair twice: (pair_low, pair_high) is the pair in id order, unique per workspace;
+    - `due_at`: the next instant the pairing pass has something to do for it (try to introduce, send
+      the check-back); NULL when nothing is left. The pass reads only `due_at <= now`.
+    """
+
+    __tablename__ = "intros"
+    __table_args__ = (
+        Index(
+            "uq_intros_waiting",
+            "team_id",
+            "community_id",
+            "newcomer",
+            unique=True,
+            sqlite_where=text("status = 'waiting'"),
+            postgresql_where=text("status = 'waiting'"),
+        ),
+        UniqueConstraint("team_id", "pair_low", "pair_high", name="uq_intros_pair"),
+        Index("ix_intros_newcomer", "team_id", "newcomer", "community_id"),
+        Index("ix_intros_partner", "team_id", "partner"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_id: Mapped[str] = mapped_column(String(TEAM_ID))
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"), index=True)
+    newcomer: Mapped[str] = mapped_column(String(SLACK_ID))
+    partner: Mapped[str | None] = mapped_column(String(SLACK_ID), nullable=True)
+    pair_low: Mapped[str | None] = mapped_column(String(SLACK_ID), nullable=True)
+    pair_high: Mapped[str | None] = mapped_column(String(SLACK_ID), nullable=True)
+    reason: Mapped[str] = mapped_column(String(16))  # asked | lurker | moderator
+    requested_by: Mapped[str] = mapped_column(String(SLACK_ID))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    newcomer_tz: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="waiting")
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    introduced_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    channel_id: Mapped[str | None] = mapped_column(String(SLACK_ID), nullable=True)  # the group DM
+    check_back_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    check_back_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)  # yes | not_yet | no
+    outcome_by: Mapped[str | None] = mapped_column(String(SLACK_ID), nullable=True)
+    outcome_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class HomeOpened(Base):
+    """People who have opened the app's Home tab at least once, and when they last did: a change that
+    concerns them (a join, a circle change, a decided request, a review) republishes their Home only if
+    they ever looked at it. Who and when, nothing else; erased with the rest when they are forgotten."""
+
+    __tablename__ = "home_opened"
+
+    team_id: Mapped[str] = mapped_column(String(TEAM_ID), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(SLACK_ID), primary_key=True)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)

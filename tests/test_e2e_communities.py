@@ -465,7 +465,7 @@ def test_protected_join_asks_the_moderators_and_approve_makes_a_member(harness: 
     # The other moderator presses too late: already handled, nothing changes.
     harness.slack.block_action(DAVID, "join_request_approve", value=buttons["join_request_approve"])
     assert "Cette demande a déjà été approuvée par <@UALICE>." in shown(harness.emulator.responses[-1][1])
-    assert len(dms(harness, CHLOE)) == 1
+    assert len(dms(harness, CHLOE)) == 2  # the newcomer's welcome (tests/test_e2e_welcome.py) and the answer
     assert len(members(harness, community.id)) == 3
 
 

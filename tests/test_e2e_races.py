@@ -93,8 +93,18 @@ def table_rows(harness: Harness) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def texts_to(harness: Harness, target: str) -> list[str]:
-    """What `target` (a channel, or a person's DM) shows now, after any update, oldest first."""
-    return [shown(message) for _, message in harness.emulator.delivered(target)]
+    """What `target` (a channel, or a person's DM) shows now, after any update, oldest first; a newcomer's
+    welcome left out (sent once on joining: tests/test_e2e_welcome.py)."""
+    return [shown(message) for _, message in harness.emulator.delivered(target) if not _welcome(message)]
+
+
+def _welcome(message: dict[str, Any]) -> bool:
+    return any(
+        element.get("action_id") == "onramp_not_now"
+        for block in message.get("blocks") or []
+        if block.get("type") == "actions"
+        for element in block.get("elements") or []
+    )
 
 
 def count_in(texts: list[str], fragment: str) -> int:

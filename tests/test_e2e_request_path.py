@@ -317,7 +317,7 @@ def test_join_answers_before_its_invites_and_the_moderators_dms(harness: Harness
     assert seconds < 1.0, f"/cdp join took {seconds:.2f} s"
     harness.drain(timeout=30)
     assert invites(harness.emulator) == {("CSTREETS", CHLOE): 1}
-    assert posts(harness.emulator) == {ALICE: 1, DAVID: 1}
+    assert posts(harness.emulator) == {ALICE: 1, DAVID: 1, CHLOE: 1}  # Chloe's: her welcome, after the answer
     assert "<@UBRUNO> asks to join *Trust circle* (protected). Approve?" in dms(harness, ALICE)[0]
     assert "<@UBRUNO> demande à rejoindre *Trust circle*" in dms(harness, DAVID)[0]
 
@@ -406,6 +406,8 @@ def test_twenty_people_at_once_against_a_slow_rate_limiting_slack(harness: Harne
     for n, moderator in enumerate(moderators):
         expected[f"CREV{n}"] += 1  # the review's outcome in its channel
         expected[moderator] += 1  # and a word to the moderator who did it
+    for user in joining_open:
+        expected[user] += 1  # the newcomer's welcome (tests/test_e2e_welcome.py)
     assert posts(emulator) == expected
     with harness.db.session() as session:
         assert {row.status for row in session.scalars(select(OutboxMessage))} == {"sent"}
@@ -564,8 +566,8 @@ def test_kill_9_between_the_commit_and_the_send_delivers_everything_once(
         assert "protected community" in answer_text(first.slack.command("join Trust circle", CHLOE))
         result = first.slack.view_submission(view, BRUNO, checklist_values())
         assert result.status == 200 and result.text == ""
-        # Committed: two invites, two join requests, the review's outcome and its word to Bruno.
-        assert len(outbox_rows(db)) == 6
+        # Committed: two invites, two welcomes, two join requests, the review's outcome and its word to Bruno.
+        assert len(outbox_rows(db)) == 8
         wait_for(lambda: all(row.attempts >= 1 for row in outbox_rows(db)), 30, "every delivery tried once")
         # Slack becomes slow as well: the next tries are on their way (claimed) when the process dies.
         emulator.latency = 3.0
@@ -596,9 +598,11 @@ def test_kill_9_between_the_commit_and_the_send_delivers_everything_once(
         )
         assert {row.status for row in outbox_rows(db)} == {"sent"}
         assert invites(emulator) == {("CSTREETS", CHLOE): 1, ("CSTREETS", DAVID): 1}
-        assert posts(emulator) == {ALICE: 1, DAVID: 1, "CURB": 1, BRUNO: 1}
+        assert posts(emulator) == {ALICE: 1, DAVID: 2, CHLOE: 1, "CURB": 1, BRUNO: 1}  # with 2 welcomes
         assert "Decision: continue" in emulator.messages_to("CURB")[0]["text"]
-        assert "<@UCHLOE> demande à rejoindre *Trust circle*" in emulator.messages_to(DAVID)[0]["text"]
+        to_david = [m["text"] for m in emulator.messages_to(DAVID)]  # his welcome, the request: any order
+        assert any("Bienvenue dans la communauté de pratique Safe streets" in text for text in to_david)
+        assert any("<@UCHLOE> demande à rejoindre *Trust circle*" in text for text in to_david)
         assert "Traceback" not in first.output() + second.output()
     finally:
         db.dispose()
@@ -660,7 +664,7 @@ def test_a_join_request_decided_hours_later_updates_every_copy_and_answers_by_dm
     harness.drain()
     assert "Cette demande a déjà été approuvée par <@UALICE>." in dms(harness, DAVID)[-1]
     assert harness.emulator.responses == []  # nothing landed on an expired response_url
-    assert len(dms(harness, CHLOE)) == 1
+    assert len(dms(harness, CHLOE)) == 2  # her welcome (tests/test_e2e_welcome.py) and the answer
     assert active_members_of(harness, "Trust circle") == {ALICE: "core", DAVID: "core", CHLOE: "member"}
 
 

@@ -80,6 +80,21 @@ def capture(harness: Harness, seeded: Seeded) -> list[Sample]:
         "review_snooze": seeded.review_id,
         "alert_greeted": seeded.urbanism,
         "community_join_suggested": seeded.urbanism,  # the Join button under "did you mean X?"
+        "onramp_not_now": seeded.urbanism,  # "Not now" under a newcomer's welcome
+        # Pairing (issue 10, item 3)
+        "onramp_intro_me": seeded.urbanism,
+        "lurkers_introduce": json.dumps({"c": seeded.urbanism, "u": [BRUNO]}),
+        "pairing_toggle": "off",
+        "pairing_outcome_yes": 1,
+        "pairing_outcome_notyet": 1,
+        "pairing_outcome_no": 1,
+        # App Home's own buttons
+        "home_create": "create",
+        "home_more": "1",
+        "home_first": "0",
+        "home_export": "export",
+        "home_forget": "forget",
+        "home_review_now": seeded.urbanism,
     }
     assert REGISTERED["actions"] <= set(values), "give every block action a real value"
     for action_id in sorted(REGISTERED["actions"]):
@@ -110,6 +125,7 @@ def capture(harness: Harness, seeded: Seeded) -> list[Sample]:
             "type": f"{prefix}_rename",
             "channel": {"id": channel, "name": "renamed", "created": 1772442000},
         }
+    events["app_home_opened"] = {"type": "app_home_opened", "user": CHLOE, "channel": "DCHLOE", "tab": "home"}
     assert REGISTERED["events"] <= set(events), "capture an event of every type the app listens to"
     for event_type in sorted(REGISTERED["events"]):
         add("event", f"event {event_type}", lambda s, e=events[event_type]: s.event(e))

@@ -29,12 +29,14 @@ ALIASES: Mapping[str, tuple[str, ...]] = {
     "review": ("revue",),
     "dissolve": ("dissoudre",),
     "privacy": ("confidentialite",),
+    "pairing": ("jumelage",),
 }
 
 # Sub-verbs of a subcommand: English verb -> French aliases.
 VERB_ALIASES: Mapping[str, Mapping[str, tuple[str, ...]]] = {
     "moderators": {"add": ("ajouter",), "remove": ("retirer",)},
     "privacy": {"export": ("exporter",), "forget": ("oublier",)},
+    "pairing": {"on": ("activer", "oui"), "off": ("desactiver", "non")},
 }
 
 

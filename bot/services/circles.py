@@ -23,8 +23,9 @@ from sqlalchemy.orm import Session
 from bot.domain import cadence
 from bot.domain import circles as rule_domain
 from bot.domain.circles import ActivityDay, CircleDecision, CircleRule, ParamValue, Reason, WindowSummary
+from bot.domain.first_posts import may_be_first
 from bot.services import communities as community_service
-from bot.services import outbox
+from bot.services import first_posts, home_refresh, outbox
 from storage import bindings
 from storage.bindings import Binding
 from storage.db import Database, retrying_on_disconnect
@@ -365,6 +366,7 @@ def record_contribution(
     user_id: str,
     ts: float,
     now: datetime,
+    message_ts: str | None = None,
 ) -> CountOutcome:
     """Count a contribution, then promote at once when it crosses the threshold (the rule).
 
@@ -393,13 +395,87 @@ def record_contribution(
         now=now,
         reaction=False,
     )
+    return _after_count(
+        db,
+        result,
+        binding,
+        figures,
+        team_id=team_id,
+        channel_id=channel_id,
+        user_id=user_id,
+        ts=ts,
+        now=now,
+        message_ts=message_ts,
+    )
+
+
+def _after_count(
+    db: Database,
+    result: Counted,
+    binding: Binding | None,
+    figures: CountFigures | None,
+    *,
+    team_id: str,
+    channel_id: str,
+    user_id: str,
+    ts: float,
+    now: datetime,
+    message_ts: str | None,
+) -> CountOutcome:
+    """What follows a count, each in a short transaction of its own, only when the figures say so: a
+    newcomer's first post or a reply to one, and the promotion."""
+    if result != Counted.COUNTED or binding is None or figures is None:
+        return CountOutcome(result)
+    days = _countable_day(binding, ts=ts, now=now)
+    assert days is not None
+    # A newcomer's first post, or a reply to one (issue 10): a statement only when the figures say so.
+    first_posts.after_count(
+        db,
+        binding=binding,
+        figures=figures,
+        team_id=team_id,
+        channel_id=channel_id,
+        user_id=user_id,
+        message_ts=message_ts,
+        day=days[0],
+        posted_at=first_posts.moment_of(ts),
+    )
     reason = _promotion_due(result, binding, figures, ts=ts, now=now)
-    if reason is None or binding is None or figures is None:
+    if reason is None:
         return CountOutcome(result)
     promotion = _promote_with_note(
         db, binding=binding, figures=figures, team_id=team_id, user_id=user_id, reason=reason, now=now
     )
     return CountOutcome(Counted.COUNTED, promotion)
+
+
+def _follow_up_due(
+    result: Counted,
+    binding: Binding,
+    figures: CountFigures,
+    *,
+    ts: float,
+    now: datetime,
+    message_ts: str | None,
+) -> bool:
+    """Whether `_after_count` has anything to write (else it returns without SQL): the same conditions as
+    first_posts.after_count, and the promotion rule."""
+    if result != Counted.COUNTED:
+        return False
+    if figures.awaiting_reply:
+        return True
+    if (
+        message_ts
+        and figures.membership_id is not None
+        and may_be_first(
+            role=figures.role,
+            circle=figures.circle,
+            day_contributions=figures.day_contributions,
+            other_contributions=figures.other_contributions,
+        )
+    ):
+        return True
+    return _promotion_due(result, binding, figures, ts=ts, now=now) is not None
 
 
 InThread = Callable[[Callable[[], Any]], Awaitable[Any]]
@@ -415,14 +491,16 @@ async def record_contribution_on_loop(
     user_id: str,
     ts: float,
     now: datetime,
+    message_ts: str | None = None,
 ) -> CountOutcome:
     """`record_contribution`, awaited on the HTTP server's event loop (PostgreSQL: `db.awaits_statements`).
 
     The usual message (a member's, in a channel the binding cache knows) is its one statement, awaited on
     the loop (Database.on_async_driver): no hop to a worker thread and back. Everything else runs as
     `record_contribution` in a worker thread (`in_thread`): a binding to read, a poster who is not a
-    member yet (their hash needs a read), a stale binding (the statement wrote nothing in these cases),
-    and the rare promotion, which follows the count as it does there.
+    member yet (their hash needs a read), a stale binding (the statement wrote nothing in these cases);
+    and what follows a count when the figures call for it (a first post, a reply to one, a promotion),
+    as it does there. Nothing here touches the database without awaiting: the loop never blocks.
     """
     cache = bindings.cache_of_engine(db.engine)
     known, binding = cache.known(team_id=team_id, channel_id=channel_id)
@@ -448,22 +526,24 @@ async def record_contribution_on_loop(
             cache.forget(team_id=team_id, channel_id=channel_id)
         elif not figures.needs_hash:
             result = _verdict(figures)
-            reason = _promotion_due(result, binding, figures, ts=ts, now=now)
-            if reason is None:
+            if not _follow_up_due(result, binding, figures, ts=ts, now=now, message_ts=message_ts):
                 return CountOutcome(result)
-            promotion = await in_thread(
+            after: CountOutcome = await in_thread(
                 functools.partial(
-                    _promote_with_note,
+                    _after_count,
                     db,
-                    binding=binding,
-                    figures=figures,
+                    result,
+                    binding,
+                    figures,
                     team_id=team_id,
+                    channel_id=channel_id,
                     user_id=user_id,
-                    reason=reason,
+                    ts=ts,
                     now=now,
+                    message_ts=message_ts,
                 )
             )
-            return CountOutcome(Counted.COUNTED, promotion)
+            return after
     outcome: CountOutcome = await in_thread(
         functools.partial(
             record_contribution,
@@ -474,6 +554,7 @@ async def record_contribution_on_loop(
             user_id=user_id,
             ts=ts,
             now=now,
+            message_ts=message_ts,
         )
     )
     return outcome
@@ -559,6 +640,7 @@ def _promote(
     )
     community = community_repo.get(session, team_id=team_id, community_id=binding.community_id)
     assert community is not None
+    home_refresh.refresh(session, team_id=team_id, user_ids=[user_id], community_ids=[community.id])
     return Promotion(
         user_id=user_id,
         community_name=community.name,
@@ -739,7 +821,19 @@ def recompute_targets(
                 }
             )
     circles_repo.record_changes(session, history, changed_at=now)
+    _refresh_homes(session, history)
     return changes
+
+
+def _refresh_homes(session: Session, history: list[dict[str, Any]]) -> None:
+    """App Home of the members moved and of their communities' moderators, per workspace."""
+    by_team: dict[str, tuple[set[str], set[int]]] = {}
+    for row in history:
+        users, communities = by_team.setdefault(row["team_id"], (set(), set()))
+        users.add(row["user_id"])
+        communities.add(row["community_id"])
+    for team_id, (users, communities) in by_team.items():
+        home_refresh.refresh(session, team_id=team_id, user_ids=users, community_ids=communities)
 
 
 def recompute(session: Session, *, community: Community, now: datetime) -> list[Change]:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from bot.domain import cadence
 from bot.domain.communities import Lookup, Named, exact_keys, resolve, slugify
+from bot.services import home_refresh, welcome
 from bot.services.privacy import is_former_member
 from storage.models import Community, CommunityChannel, JoinRequest, Membership
 from storage.repositories import activity as activity_repo
@@ -69,6 +70,7 @@ class CommunityDraft:
     demotion_grace_days: int = 45
     promotion_dm: bool = True
     review_outcome_in_channel: bool = True
+    first_post_emoji: str | None = None  # the settings form's reaction to first posts; None: unchanged
 
 
 class JoinOutcome(StrEnum):
@@ -289,6 +291,8 @@ def _apply(community: Community, draft: CommunityDraft) -> None:
     community.demotion_grace_days = draft.demotion_grace_days
     community.promotion_dm = draft.promotion_dm
     community.review_outcome_in_channel = draft.review_outcome_in_channel
+    if draft.first_post_emoji is not None:
+        community.first_post_emoji = draft.first_post_emoji
 
 
 def create(
@@ -311,6 +315,7 @@ def create(
     # The creator and the moderators form the core group (PRODUCT.md: named by people).
     for user_id in dict.fromkeys((creator, *draft.moderators)):
         _upsert_member(session, community=community, user_id=user_id, now=now, via="creation", role="core")
+    home_refresh.refresh(session, team_id=team_id, community_ids=[community.id])  # App Home
     return community
 
 
@@ -427,10 +432,24 @@ def join(
         added = membership_repo.add_request(
             session, team_id=community.team_id, community_id=community.id, user_id=user_id, now=now
         )
-        return JoinOutcome.REQUESTED if added is not None else JoinOutcome.ALREADY_REQUESTED
-    return _upsert_member(
+        if added is None:
+            return JoinOutcome.ALREADY_REQUESTED
+        _refresh_home(session, community, user_id)
+        return JoinOutcome.REQUESTED
+    previous = welcome.before(membership)  # read before the join changes it
+    outcome = _upsert_member(
         session, community=community, user_id=user_id, now=now, via=via, known=(membership,)
     )
+    if outcome in (JoinOutcome.JOINED, JoinOutcome.REJOINED):
+        welcome.offer(session, community=community, user_id=user_id, previous=previous, now=now)
+    if outcome != JoinOutcome.ALREADY:
+        _refresh_home(session, community, user_id)
+    return outcome
+
+
+def _refresh_home(session: Session, community: Community, user_id: str) -> None:
+    """App Home of the person and of the community's moderators (counts, requests), if they opened it."""
+    home_refresh.refresh(session, team_id=community.team_id, user_ids=[user_id], community_ids=[community.id])
 
 
 def _stale(membership: Membership | None, at: datetime) -> bool:
@@ -457,8 +476,24 @@ def join_via_channel(
     membership = membership_repo.get(session, team_id=team_id, community_id=community.id, user_id=user_id)
     if _stale(membership, at or now):
         return None
-    outcome = _upsert_member(session, community=community, user_id=user_id, now=now, via="channel", at=at)
-    return community if outcome in (JoinOutcome.JOINED, JoinOutcome.REJOINED) else None
+    previous = welcome.before(membership)
+    outcome = _upsert_member(
+        session, community=community, user_id=user_id, now=now, via="channel", at=at, known=(membership,)
+    )
+    if outcome not in (JoinOutcome.JOINED, JoinOutcome.REJOINED):
+        return None
+    # Welcomed where they are: an ephemeral message in the channel they just joined.
+    welcome.offer(
+        session,
+        community=community,
+        user_id=user_id,
+        previous=previous,
+        now=now,
+        at=at,
+        channel_id=channel_id,
+    )
+    _refresh_home(session, community, user_id)
+    return community
 
 
 def pending_request(session: Session, *, community: Community, user_id: str) -> JoinRequest | None:
@@ -496,7 +531,16 @@ def decide_request(
             f"communities.errors.request_{request.status}{former}", moderator=request.decided_by or "?"
         )
     if approve:
-        _upsert_member(session, community=community, user_id=request.user_id, now=now, via="command")
+        membership = membership_repo.get(
+            session, team_id=community.team_id, community_id=community.id, user_id=request.user_id
+        )
+        previous = welcome.before(membership)
+        outcome = _upsert_member(
+            session, community=community, user_id=request.user_id, now=now, via="command", known=(membership,)
+        )
+        if outcome in (JoinOutcome.JOINED, JoinOutcome.REJOINED):
+            welcome.offer(session, community=community, user_id=request.user_id, previous=previous, now=now)
+    _refresh_home(session, community, request.user_id)
     return request
 
 
@@ -532,6 +576,7 @@ def leave(
         if via_slack:
             return False
         raise CommunityProblem("communities.errors.not_member", name=community.name)
+    _refresh_home(session, community, user_id)
     return True
 
 
@@ -657,6 +702,8 @@ def dissolve(
     if not community_repo.dissolve(session, community_id=community.id, actor=actor, now=now):
         raise CommunityProblem("communities.errors.dissolved", name=community.name)  # dissolved just now
     community_repo.names_changed(session, team_id=community.team_id)  # the directory's order changed
+    # App Home: the community leaves its members' Homes (the memberships stay, read-only).
+    home_refresh.refresh(session, team_id=community.team_id, community_ids=[community.id], all_members=True)
     return community
 
 

@@ -28,6 +28,11 @@ EDIT = "edit"  # chat.update of one message Slack told us about (a button's mess
 RESPOND = "respond"  # an ephemeral answer through an interaction's response_url
 EXPORT = "export"  # a person's data, uploaded to them as a file
 LOOKUP = "lookup"  # users.info of one person: what the scheduled jobs know of who can receive
+WELCOME = "welcome"  # a newcomer's welcome: ephemeral in a channel, or a DM; gathered when it is sent
+REACT = "react"  # reactions.add of one emoji on one message (a newcomer's first post)
+EPHEMERAL = "ephemeral"  # chat.postEphemeral: a sentence only one person sees, in a channel
+PAIRING = "pairing"  # an intro in a new group DM (conversations.open), or its check-back there
+HOME = "home"  # views.publish of one person's App Home, built from the database when it is sent
 
 
 DONE_KEPT = timedelta(days=7)  # a delivery done this long ago is deleted (see prune)...
@@ -182,9 +187,74 @@ def respond(
     return _add(session, team_id=team_id, kind=RESPOND, target=user, payload=payload)
 
 
+def welcome(
+    session: Session, *, team_id: str, user: str, community_id: int, channel: str | None, once: str
+) -> bool:
+    """A newcomer's welcome to `community_id`: ephemeral in `channel` (they joined it in Slack), else a
+    DM. What it says (moderators, channels, the moderators' text) is read when it is sent."""
+    payload = {"community_id": community_id, "channel": channel}
+    return _add(session, team_id=team_id, kind=WELCOME, target=user, payload=payload, dedupe_key=once)
+
+
 def export(session: Session, *, team_id: str, user: str, lang: str) -> bool:
     """The person's data, gathered when it is sent (never copied into the outbox)."""
     return _add(session, team_id=team_id, kind=EXPORT, target=user, payload={"lang": lang})
+
+
+def react(session: Session, *, team_id: str, channel: str, ts: str, name: str, once: str) -> bool:
+    """Add the emoji `name` to the message `ts` of `channel` (once: `once` is its dedupe key)."""
+    payload = {"ts": ts, "name": name}
+    return _add(session, team_id=team_id, kind=REACT, target=channel, payload=payload, dedupe_key=once)
+
+
+def ephemeral(
+    session: Session,
+    *,
+    team_id: str,
+    channel: str,
+    user: str,
+    lang: str,
+    once: str,
+    lines: list[tuple[str, dict[str, Any]]],
+) -> bool:
+    """Sentences of the catalogues (`t(key, lang, **params)` for each of `lines`, one paragraph) shown
+    to `user` alone in `channel` (once: `once` is its dedupe key)."""
+    said = [{"key_name": key, "params": params} for key, params in lines]
+    payload = {"channel": channel, "lang": lang, "lines": said}
+    return _add(session, team_id=team_id, kind=EPHEMERAL, target=user, payload=payload, dedupe_key=once)
+
+
+def pairing(
+    session: Session, *, team_id: str, to: str, once: str, step: str, intro_id: int, **args: Any
+) -> bool:
+    """A step of an intro (bot/pairing_delivery.py): `intro` opens the group DM of the newcomer and their
+    partner and posts the intro there; `check_back` asks them there whether they talked. `to` is the
+    newcomer (one message at a time to them)."""
+    payload = {"step": step, "intro_id": intro_id, "args": args}
+    return _add(session, team_id=team_id, kind=PAIRING, target=to, payload=payload, dedupe_key=once)
+
+
+def home(
+    session: Session,
+    *,
+    team_id: str,
+    user: str,
+    page: int = 0,
+    once: str | None = None,
+    not_before: datetime | None = None,
+) -> bool:
+    """Publish `user`'s App Home (its `page`), read from the database when it is sent, so it shows what
+    is true then (never a copy of it here). `not_before` with a shared `once` collapses a burst of
+    changes into one publish (bot.services.home_refresh)."""
+    return _add(
+        session,
+        team_id=team_id,
+        kind=HOME,
+        target=user,
+        payload={"page": page},
+        dedupe_key=once,
+        not_before=not_before,
+    )
 
 
 def prune(session: Session) -> int:

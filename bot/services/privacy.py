@@ -21,6 +21,7 @@ from bot.i18n import t
 from storage.models import CircleChange
 from storage.repositories import activity as activity_repo
 from storage.repositories import communities as community_repo
+from storage.repositories import home as home_repo
 from storage.repositories import memberships as membership_repo
 from storage.repositories import privacy as privacy_repo
 
@@ -86,6 +87,8 @@ def export(session: Session, *, team_id: str, user_id: str, lang: str, now: date
             "joined_via_label": label("joined_via", m.joined_via),
             "left_at": _at(m.left_at),
             "greeted_at": _at(m.greeted_at),
+            "welcomed_at": _at(m.welcomed_at),
+            "first_contribution_at": _at(m.first_contribution_at),
         }
         for m in membership_repo.all_for_user(session, team_id=team_id, user_id=user_id)
     ]
@@ -186,6 +189,18 @@ def export(session: Session, *, team_id: str, user_id: str, lang: str, now: date
         if not (m.kind == "export" and m.status == "pending")  # this very export, on its way
     ]
     forgotten = activity_repo.is_forgotten(session, team_id=team_id, user_id=user_id)
+    first_posts = [
+        {
+            "community": names.get(p.community_id),
+            "channel_id": p.channel_id,
+            "yours": p.user_id == user_id,  # else: you were the first to answer it
+            "message_ts": p.message_ts if p.user_id == user_id else None,
+            "posted_at": _at(p.posted_at),
+            "first_reply_at": _at(p.first_reply_at),
+            "first_reply_by": _person(p.first_reply_by, lang),
+        }
+        for p in privacy_repo.first_posts_of(session, team_id=team_id, user_id=user_id)
+    ]
     return {
         "user_id": user_id,
         "team_id": team_id,
@@ -212,6 +227,10 @@ def export(session: Session, *, team_id: str, user_id: str, lang: str, now: date
         "reviews_completed": reviews,
         "review_notes_about_you": notes_about,
         "outbox": outbox,
+        "first_posts": first_posts,
+        "app_home": [
+            {"opened_at": _at(at)} for at in home_repo.opened_at(session, team_id=team_id, user_id=user_id)
+        ],
         "forgotten": forgotten,
         "forgotten_label": t(f"activity.privacy.label.forgotten.{'yes' if forgotten else 'no'}", lang),
     }
@@ -231,6 +250,8 @@ SECTIONS = (
     "reviews_completed",
     "review_notes_about_you",
     "outbox",
+    "first_posts",
+    "app_home",
     "forgotten",
 )
 LABELLED = {
@@ -269,5 +290,6 @@ def forget(session: Session, *, team_id: str, user_id: str, now: datetime) -> in
     successor. The community then has no moderator, which the momentum alerts report to its members.
     """
     changed = privacy_repo.erase(session, team_id=team_id, user_id=user_id, former=FORMER_MEMBER)
+    changed += home_repo.forget(session, team_id=team_id, user_id=user_id)  # App Home: opened when
     activity_repo.forget(session, team_id=team_id, user_id=user_id, now=now)
     return changed

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cache
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -19,6 +20,8 @@ from bot.domain.circles import CircleRule
 from bot.logs import error_fields
 from bot.services import circles as circle_service
 from bot.services import communities as community_service
+from bot.services import first_posts as first_post_service
+from bot.services import home_refresh
 from bot.services.communities import CommunityProblem
 from bot.services.privacy import is_former_member
 from storage import schedule
@@ -164,6 +167,7 @@ def on_demand(
         # The moderator has it in hand: no prompt to send, but a reminder if it stays unanswered.
         review.claimed_at = now
         mark_sent(session, review=review, now=now)
+    home_refresh.refresh(session, team_id=community.team_id, community_ids=[community.id])  # App Home
     return review
 
 
@@ -175,6 +179,7 @@ def snooze(
         session, team_id=team_id, review_id=review_id, user_id=user_id, is_admin=is_admin
     )
     review.snoozed_until = cadence.snooze(now)
+    home_refresh.refresh(session, team_id=team_id, community_ids=[community.id])  # App Home
     return community, circle_service.local_today(community, review.snoozed_until)
 
 
@@ -210,6 +215,7 @@ def complete(
     if result.decision != Decision.DISSOLVE:
         today = circle_service.local_today(community, now)
         community.next_review_on = cadence.next_review_on(schedule_of(community), today)
+    home_refresh.refresh(session, team_id=team_id, community_ids=[community.id])  # App Home
     return review, community
 
 
@@ -229,6 +235,8 @@ class ReviewSummary:
     usual_week: float | None  # median of the community's own previous weeks; None: no such week yet
     next_review_on: date | None
     weeks_compared: int = WEEKS_COMPARED  # how many previous weeks `usual_week` is the median of
+    # Newcomers' first posts since the last review, and whether anyone answered (issue 10).
+    first_posts: tuple[first_post_service.FirstPostLine, ...] = ()
 
 
 def summaries(session: Session, *, review_ids: list[int], now: datetime) -> dict[int, ReviewSummary]:
@@ -247,6 +255,9 @@ def summaries(session: Session, *, review_ids: list[int], now: datetime) -> dict
     first = min(todays.values()) - timedelta(days=7 * (WEEKS_COMPARED + 1) - 1)
     daily = momentum_repo.daily_contributions(session, community_ids=ids, since=first)
     last_days = momentum_repo.last_contribution_days(session, community_ids=ids)
+    first_posts = first_post_service.prompt_lines(
+        session, since={c.id: _summary_since(r, c, earlier) for r, c, _ in found}, now=now
+    )
     result: dict[int, ReviewSummary] = {}
     for review, community, next_review_on in found:
         zone = cadence.zone(community.timezone)
@@ -290,8 +301,19 @@ def summaries(session: Session, *, review_ids: list[int], now: datetime) -> dict
             usual_week=statistics.median(history) if history else None,
             next_review_on=next_review_on,
             weeks_compared=len(history),
+            first_posts=first_posts.get(community.id, ()),
         )
     return result
+
+
+def _summary_since(review: Any, community: Any, earlier: dict[int, list[Any]]) -> datetime:
+    """Since when the prompt counts what is new: the previous review, else the community's creation
+    (what `summaries` reads as `since`)."""
+    before = next((r for r in earlier.get(community.id, []) if r.id != review.id), None)
+    since: datetime = community.created_at
+    if before is not None and before.inner_count is not None:
+        since = before.sent_at or before.completed_at or since
+    return since
 
 
 def _weeks_before(weekly: list[int], *, today: date, created_on: date, last: dict[str, date]) -> list[int]:
@@ -341,6 +363,9 @@ def summary(session: Session, *, review: Review, now: datetime) -> ReviewSummary
         usual_week=statistics.median(history) if history else None,
         next_review_on=community.next_review_on,
         weeks_compared=len(history),
+        first_posts=first_post_service.prompt_lines(session, since={community.id: since}, now=now).get(
+            community.id, ()
+        ),
     )
 
 

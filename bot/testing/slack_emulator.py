@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import re
 import secrets
 import threading
 import time
@@ -108,6 +109,7 @@ class SlackEmulator:
         self._expired_responses: set[str] = set()
         self.uploads: dict[str, Upload] = {}
         self.faults: dict[str, list[Fault]] = {}
+        self.unknown_emoji: set[str] = set()  # names reactions.add refuses (invalid_name)
         # Seconds every Web API call waits before it is answered (Slack is far away, or slow today).
         self.latency = 0.0
         self.lock = threading.RLock()
@@ -294,6 +296,13 @@ class SlackEmulator:
 
     def current_messages_to(self, target: str) -> list[JSON]:
         return [message for _, message in self.delivered(target)]
+
+    def reactions_on(self, channel_id: str, ts: str) -> list[str]:
+        """The emoji names the app added to a message (reactions.add), as Slack shows them on it."""
+        with self.lock:
+            message = next((m for m in self.history.get(channel_id, []) if m["ts"] == ts), None)
+            reactions = (message or {}).get("reactions") or []
+            return [r["name"] for r in reactions if self.bot_user_id in r["users"]]
 
     def ephemerals_to(self, user: str) -> list[JSON]:
         return [p for p in self.successful_calls_to("chat.postEphemeral") if p.get("user") == user]
@@ -826,6 +835,8 @@ def _conversations_create(s: SlackEmulator, p: JSON) -> JSON:
 
 def _conversations_open(s: SlackEmulator, p: JSON) -> JSON:
     users = [u for u in str(p.get("users") or "").split(",") if u]
+    if len(users) > 1:
+        return _conversations_open_mpim(s, users)
     if len(users) != 1:
         raise SlackApiFailure("invalid_arguments")
     return {"channel": {"id": _message_channel(s, users[0])["id"]}}
@@ -837,6 +848,7 @@ def _conversations_list(s: SlackEmulator, p: JSON) -> JSON:
         s.public_channel(c)
         for c in s.channels.values()
         if not c["is_im"]
+        and not c.get("is_mpim")
         and (
             ("private_channel" in types and c["is_private"] and s.bot_user_id in c["members"])
             or ("public_channel" in types and not c["is_private"])
@@ -891,6 +903,33 @@ def _files_complete_upload(s: SlackEmulator, p: JSON) -> JSON:
     return {"files": done}
 
 
+_EMOJI_NAME = re.compile(r"[a-z0-9_+'\-]+(::skin-tone-[2-6])?")
+
+
+def _reactions_add(s: SlackEmulator, p: JSON) -> JSON:
+    """An emoji on a message, as Slack keeps it on the message (`reactions`: name, users, count). The
+    same emoji twice by the same user: already_reacted, like Slack."""
+    channel = s.channel(p.get("channel"))
+    if channel["is_archived"]:
+        raise SlackApiFailure("is_archived")
+    name = str(p.get("name") or "").strip(":")
+    if not _EMOJI_NAME.fullmatch(name) or name in s.unknown_emoji:
+        raise SlackApiFailure("invalid_name")
+    message = next((m for m in s.history.get(channel["id"], []) if m["ts"] == p.get("timestamp")), None)
+    if message is None:
+        raise SlackApiFailure("message_not_found")
+    reactions: list[JSON] = message.setdefault("reactions", [])
+    reaction = next((r for r in reactions if r["name"] == name), None)
+    if reaction is None:
+        reaction = {"name": name, "users": [], "count": 0}
+        reactions.append(reaction)
+    if s.bot_user_id in reaction["users"]:
+        raise SlackApiFailure("already_reacted")
+    reaction["users"].append(s.bot_user_id)
+    reaction["count"] += 1
+    return {}
+
+
 METHODS: dict[str, Callable[[SlackEmulator, JSON], JSON]] = {
     "auth.test": _auth_test,
     "apps.connections.open": _apps_connections_open,
@@ -917,7 +956,43 @@ METHODS: dict[str, Callable[[SlackEmulator, JSON], JSON]] = {
     "team.info": _team_info,
     "files.getUploadURLExternal": _files_get_upload_url,
     "files.completeUploadExternal": _files_complete_upload,
+    # Issue 10 (first posts): the app's reaction on a newcomer's first message.
+    "reactions.add": _reactions_add,
+    # Pairing (issue 10, item 3): conversations.open with 2+ users is a group DM; see _conversations_open.
 }
+
+
+def _conversations_open_mpim(s: SlackEmulator, users: list[str]) -> JSON:
+    """A group DM of the bot and 2 to 8 people (Slack's limit): the same set always gets the same
+    channel (as Slack answers), recorded in `s.channels` with `is_mpim`, so messages land there."""
+    if len(users) > 8 or len(set(users)) != len(users):
+        raise SlackApiFailure("invalid_arguments")
+    for user_id in users:
+        user = s.user(user_id)
+        if user["is_bot"]:
+            raise SlackApiFailure("cannot_dm_bot")
+        if user["deleted"]:
+            raise SlackApiFailure("user_disabled")
+    members = {*users, s.bot_user_id}
+    with s.lock:
+        for channel in s.channels.values():
+            if channel.get("is_mpim") and channel["members"] == members:
+                return {"channel": {"id": channel["id"], "is_mpim": True}}
+        channel_id = s.new_id("G")
+        s.channels[channel_id] = {
+            "id": channel_id,
+            "name": "mpdm-" + "--".join(sorted(s.user(u)["name"] for u in users)) + "-1",
+            "is_channel": False,
+            "is_group": False,
+            "is_im": False,
+            "is_mpim": True,
+            "is_private": True,
+            "is_archived": False,
+            "created": int(time.time()),
+            "members": members,
+        }
+        s.history.setdefault(channel_id, [])
+    return {"channel": {"id": channel_id, "is_mpim": True}}
 
 
 # ---- the signed request sender ---------------------------------------------------------------

@@ -15,9 +15,11 @@ from bot.domain.communities import (
     OBJECTIVES,
     OBJECTIVES_OTHER_MAX,
 )
+from bot.domain.first_posts import EMOJI_MAX
 from bot.i18n import format_day, format_list, t
 from bot.views.common import Block, context_block, modal_title, plain, section
 from bot.views.messages import Rendered, renderer
+from bot.views.welcome import settings_blocks as welcome_settings_blocks
 
 CREATE_CALLBACK = "community_create"
 SETTINGS_CALLBACK = "community_settings"
@@ -241,7 +243,21 @@ def community_form(
                 for block_id, (default, low, high) in CIRCLE_RULE_SETTINGS.items()
             ),
             _input("options", t("communities.form.options", lang), options_element, optional=True),
+            # Issue 10 (first posts): the reaction on a newcomer's first message; empty for none.
+            _input(
+                "first_post_emoji",
+                t("first_posts.form.emoji", lang),
+                _text_input(str(values.get("first_post_emoji", "wave")), max_length=EMOJI_MAX + 2),
+                optional=True,
+                hint=t("first_posts.form.emoji_hint", lang),
+            ),
         ]
+        blocks += welcome_settings_blocks(
+            lang,
+            enabled=values.get("welcome_enabled", True),
+            text=values.get("welcome_text"),
+            community_lang=values.get("welcome_language", lang),
+        )
     return {
         "type": "modal",
         "callback_id": callback_id,
@@ -264,7 +280,7 @@ def create_form(lang: str, *, creator: str, timezone: str) -> View:
 
 
 def settings_form(lang: str, *, values: dict[str, Any], community_id: int) -> View:
-    return community_form(
+    form = community_form(
         lang,
         callback_id=SETTINGS_CALLBACK,
         title_key="communities.settings.title",
@@ -273,6 +289,11 @@ def settings_form(lang: str, *, values: dict[str, Any], community_id: int) -> Vi
         settings=True,
         private_metadata=json.dumps({"community_id": community_id}),
     )
+    # Pairing's switch and threshold (issue 10, item 3): its own blocks, kept together.
+    from bot.views.pairing import settings_blocks
+
+    form["blocks"] += settings_blocks(lang, values)
+    return form
 
 
 def info_modal(lang: str, title: str, text: str) -> View:

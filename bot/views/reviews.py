@@ -61,6 +61,7 @@ def prompt_message(lang: str, summary: Any, review_id: int, *, level: int = 0) -
     blocks: list[Block] = [
         section(title),
         section("\n".join(facts)),
+        *first_post_blocks(lang, getattr(summary, "first_posts", None) or ()),
         {
             "type": "actions",
             "block_id": "review",
@@ -82,6 +83,26 @@ def prompt_message(lang: str, summary: Any, review_id: int, *, level: int = 0) -
         },
     ]
     return title, blocks
+
+
+def first_post_blocks(lang: str, lines: Any, *, title_key: str = "first_posts.prompt.title") -> list[Block]:
+    """Newcomers' first posts since the last review (issue 10): who, when, and whether anyone replied.
+    `lines` are services.first_posts.FirstPostLine, or their JSON form from the outbox."""
+    said = []
+    for line in lines:
+        item = line if isinstance(line, dict) else vars(line)
+        user, hours, minutes = str(item["user_id"]), int(item["hours_ago"]), item.get("reply_minutes")
+        if minutes is None:
+            said.append(t("first_posts.prompt.waiting", lang, user=user, hours=hours))
+        elif int(minutes) < 120:
+            key = "first_posts.prompt.replied_minutes"
+            said.append(t(key, lang, user=user, hours=hours, minutes=int(minutes)))
+        else:
+            key = "first_posts.prompt.replied_hours"
+            said.append(t(key, lang, user=user, hours=hours, reply_hours=int(minutes) // 60))
+    if not said:
+        return []
+    return [section("\n".join([t(title_key, lang), *said])[:3000])]
 
 
 def _options(keys: list[tuple[str, str]]) -> list[dict[str, Any]]:

@@ -45,6 +45,10 @@ class CountFigures:
     other_contributions: int = 0
     other_days: int = 0
     other_on_day: int = 0
+    # Some newcomer's first post in this channel (not the poster's own) waits for a reply
+    # (community_channels row): only then does the caller record this message as the reply
+    # (bot/services/first_posts.py).
+    awaiting_reply: bool = False
 
 
 # Each CTE reads the snapshot the statement started with; `bump` returns the counted row as written
@@ -52,7 +56,7 @@ class CountFigures:
 # channel and day both see each other. The aggregate uses ix_activity_days_member.
 _PG_COUNT = """
 WITH binding AS (
-    SELECT c.id AS community_id
+    SELECT c.id AS community_id, cc.awaiting_reply_since, cc.awaiting_reply_from
     FROM community_channels cc JOIN communities c ON c.id = cc.community_id
     WHERE cc.id = :binding_id AND cc.team_id = :team_id AND cc.channel_id = :channel_id
       AND cc.community_id = :community_id AND c.status = 'active' AND c.timezone = :timezone
@@ -117,7 +121,9 @@ SELECT EXISTS (SELECT 1 FROM binding) AS bound,
        (CAST(:event_id AS text) IS NULL OR EXISTS (SELECT 1 FROM claim)) AS claimed,
        counted.id, counted.circle, counted.role,
        (SELECT contributions FROM bump) AS day_contributions,
-       others.contributions, others.days, others.on_day
+       others.contributions, others.days, others.on_day,
+       EXISTS (SELECT 1 FROM binding WHERE awaiting_reply_since IS NOT NULL
+               AND (awaiting_reply_from IS NULL OR awaiting_reply_from <> :user_id)) AS awaiting_reply
 FROM (SELECT 1) AS one
 LEFT JOIN counted ON true
 LEFT JOIN others ON true
@@ -232,6 +238,7 @@ def _pg_figures(row: tuple[Any, ...] | None) -> CountFigures:
         other_contributions=row[7] or 0,
         other_days=row[8] or 0,
         other_on_day=row[9] or 0,
+        awaiting_reply=bool(row[10]),
     )
 
 
@@ -254,9 +261,10 @@ def _count_simply(connection: DriverConnection, params: dict[str, object]) -> Co
     """SQLite: the same steps as separate statements in the caller's transaction (a local file: a
     statement costs microseconds on the driver, and BEGIN IMMEDIATE makes the transaction serializable).
     sqlite3 takes the `:name` parameters as they are written."""
-    # The binding's re-check and the poster's membership, in one statement: no row, not bound (any more).
+    # The binding's re-check (and its channel's first post awaiting a reply) and the poster's membership,
+    # in one statement: no row, not bound (any more).
     bound = connection.first(
-        """SELECT m.id, m.circle, m.role, m.left_at
+        """SELECT m.id, m.circle, m.role, m.left_at, cc.awaiting_reply_since, cc.awaiting_reply_from
         FROM community_channels cc JOIN communities c ON c.id = cc.community_id
         LEFT JOIN memberships m
           ON m.team_id = :team_id AND m.community_id = :community_id AND m.user_id = :user_id
@@ -268,9 +276,10 @@ def _count_simply(connection: DriverConnection, params: dict[str, object]) -> Co
     )
     if bound is None:
         return CountFigures(bound=False)
+    awaiting_reply = bound[4] is not None and bound[5] != params["user_id"]
     member_sql = """SELECT id, circle, role, left_at FROM memberships
         WHERE team_id = :team_id AND community_id = :community_id AND user_id = :user_id"""
-    member = bound if bound[0] is not None else None
+    member = bound[:4] if bound[0] is not None else None
     if member is None and params["create"] and params["user_hash"] is None:
         return CountFigures(bound=True, needs_hash=True)
     if params["event_id"] is not None:
@@ -315,6 +324,7 @@ def _count_simply(connection: DriverConnection, params: dict[str, object]) -> Co
         circle=circle,
         role=role,
         day_contributions=bumped[0],
+        awaiting_reply=awaiting_reply,
     )
     if circle != "outer":
         return figures
@@ -338,4 +348,5 @@ def _count_simply(connection: DriverConnection, params: dict[str, object]) -> Co
         other_contributions=others[0],
         other_days=others[1],
         other_on_day=others[2],
+        awaiting_reply=awaiting_reply,
     )

@@ -21,6 +21,7 @@ from storage.models import (
     AppSecret,
     CircleChange,
     Community,
+    FirstPost,
     JoinRequest,
     Membership,
     OutboxMessage,
@@ -146,6 +147,18 @@ def outbox_about(session: Session, *, team_id: str, user_id: str) -> list[Outbox
     return [m for m in candidates if m.target == user_id or names([m.payload, m.ref, m.dedupe_key], user_id)]
 
 
+def first_posts_of(session: Session, *, team_id: str, user_id: str) -> Sequence[FirstPost]:
+    """Their own first posts, and those they were the first to answer (issue 10)."""
+    return session.scalars(
+        select(FirstPost)
+        .where(
+            FirstPost.team_id == team_id,
+            or_(FirstPost.user_id == user_id, FirstPost.first_reply_by == user_id),
+        )
+        .order_by(FirstPost.posted_at, FirstPost.id)
+    ).all()
+
+
 # ---- forgetting ------------------------------------------------------------------------------
 def _rowcount(result: Any) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
@@ -168,7 +181,7 @@ def erase(session: Session, *, team_id: str, user_id: str, former: str) -> int:
       messages about requests and memberships that no longer exist.
     """
     changed = 0
-    for model in (ActivityDay, CircleChange, JoinRequest, Membership):
+    for model in (ActivityDay, CircleChange, JoinRequest, Membership, FirstPost):
         changed += _rowcount(
             session.execute(delete(model).where(model.team_id == team_id, model.user_id == user_id))
         )
@@ -187,6 +200,15 @@ def erase(session: Session, *, team_id: str, user_id: str, former: str) -> int:
         if user_id in (community.key_people or []):
             community.key_people = [u for u in community.key_people if u != user_id]
             changed += 1
+    # A first post they answered keeps its time to first reply, no longer by whom.
+    changed += _rowcount(
+        session.execute(
+            update(FirstPost)
+            .where(FirstPost.team_id == team_id, FirstPost.first_reply_by == user_id)
+            .values(first_reply_by=former)
+            .execution_options(synchronize_session=False)
+        )
+    )
     changed += _rowcount(
         session.execute(
             update(JoinRequest)
