@@ -20,8 +20,9 @@ database's full durability, whatever --durability says) on the same database, me
     .venv/bin/python bench/bench_events.py --profile [--database ...]   # SQL per event + cProfile
 
 `--profile` runs our app in this process instead: it counts the SQL statements each kind of event sends
-(a before_cursor_execute listener) and profiles the unbound path's synchronous part (signature check,
-body checks, Bolt's dispatch and our middleware) with cProfile. No pass/fail: compare ratios.
+(a before_cursor_execute listener, and Database.statement_observers for those sent on the driver) and
+profiles the unbound path's synchronous part (signature check, body checks, Bolt's dispatch and our
+middleware) with cProfile. No pass/fail: compare ratios.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -169,9 +171,20 @@ class Sender:
     """One keep-alive connection; signs each request as Slack does (v0, HMAC-SHA256)."""
 
     def __init__(self, port: int) -> None:
+        self.port = port
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
 
     def send(self, body: bytes, retry: bool = False) -> None:
+        try:
+            self._send(body, retry)
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            # uvicorn closes a keep-alive connection idle for 5 s (a busy machine can leave one so between
+            # batches): once more on a new one. Sent twice at worst, it is a retry the claim refuses.
+            self.connection.close()
+            self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            self._send(body, retry)
+
+    def _send(self, body: bytes, retry: bool) -> None:
         timestamp = str(int(time.time()))
         digest = hmac.new(SECRET.encode(), b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256)
         headers = {
@@ -188,6 +201,23 @@ class Sender:
             raise SystemExit(f"status {response.status} for {body[:120]!r}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) spent so far by every thread of process `pid`, in seconds: nanosecond
+    precision from /proc/<pid>/task/*/schedstat (Linux); 0.0 where that is not available."""
+    total = 0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0.0
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/schedstat") as stat:
+                total += int(stat.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass  # a thread that ended meanwhile
+    return total / 1e9
+
+
 class Pool:
     """`senders` threads, each with its own keep-alive connection to each server, kept for the whole run."""
 
@@ -196,19 +226,21 @@ class Pool:
         self.clients = {port: [Sender(port) for _ in range(senders)] for port in ports}
         self.executor = ThreadPoolExecutor(senders)
 
-    def elapsed(self, port: int, bodies: list[tuple[bytes, bool]]) -> float:
-        """Seconds to send these requests, spread over the senders, all at once."""
+    def elapsed(self, server: Server, bodies: list[tuple[bytes, bool]]) -> tuple[float, float]:
+        """Seconds to send these requests, spread over the senders, all at once; and the CPU seconds the
+        server's process spent meanwhile."""
         chunks = [bodies[i :: self.senders] for i in range(self.senders)]
-        clients = self.clients[port]
+        clients = self.clients[server.port]
 
         def work(index: int) -> None:
             for body, retry in chunks[index]:
                 clients[index].send(body, retry)
 
+        cpu = cpu_seconds(server.pid)
         started = time.perf_counter()
         for future in [self.executor.submit(work, i) for i in range(self.senders)]:
             future.result()
-        return time.perf_counter() - started
+        return time.perf_counter() - started, cpu_seconds(server.pid) - cpu
 
     def close(self) -> None:
         self.executor.shutdown()
@@ -253,14 +285,22 @@ def measure(args: argparse.Namespace) -> None:
             wait_healthy(ours_port, ours)
             wait_healthy(noop_port, noop)
             with DurableCommit(url) as durable:
-                results = run_rounds(args, ours_port, noop_port, durable)
+                results, cpu = run_rounds(
+                    args, Server(ours_port, ours.pid), Server(noop_port, noop.pid), durable
+                )
             floor = durable.seconds
         finally:
             for process in (ours, noop):
                 process.terminate()
             for process in (ours, noop):
                 process.wait(timeout=30)
-    report(args, results, floor)
+    report(args, results, cpu, floor)
+
+
+@dataclass(frozen=True)
+class Server:
+    port: int
+    pid: int
 
 
 class DurableCommit:
@@ -303,21 +343,37 @@ class DurableCommit:
         self.db.dispose()
 
 
+Results = dict[tuple[str, int], list[float]]
+
+
 def run_rounds(
-    args: argparse.Namespace, ours: int, noop: int, durable: DurableCommit
-) -> dict[tuple[str, int], list[float]]:
+    args: argparse.Namespace, ours: Server, noop: Server, durable: DurableCommit
+) -> tuple[Results, Results]:
     """Each round sends every kind in small batches taken in turn (noop, counted, retried, unbound, noop,
     ...), so a burst of noise from the machine's other work falls on all kinds alike; the time of each
-    kind is summed over its batches. A warm-up round (pools, prepared statements, members) is not kept."""
-    results: dict[tuple[str, int], list[float]] = {}
+    kind is summed over its batches. A warm-up round (pools, prepared statements, members) is not kept.
+    Returns events/s and the server's CPU microseconds per event, per (kind, senders), one per round."""
+    results: Results = {}
+    cpu: Results = {}
     for senders in (1, args.senders):
-        pool = Pool([ours, noop], senders)
+        pool = Pool([ours.port, noop.port], senders)
         batch = max(25, senders * 4)
         try:
             for round_ in range(args.rounds + 1):
                 n = args.events if round_ else batch * 2
                 tag = f"r{round_}s{senders}"
                 spent = {"noop": 0.0, "counted": 0.0, "retried": 0.0, "unbound": 0.0}
+                used = dict.fromkeys(spent, 0.0)
+
+                def for_kind(
+                    kind: str,
+                    measured: tuple[float, float],
+                    spent: dict[str, float] = spent,
+                    used: dict[str, float] = used,
+                ) -> None:
+                    spent[kind] += measured[0]
+                    used[kind] += measured[1]
+
                 for first in range(0, n, batch):
                     ids = range(first, min(first + batch, n))
                     counted = [
@@ -325,26 +381,30 @@ def run_rounds(
                     ]
                     noop_bodies = [(event_body(f"Ev{tag}N{i}", "CFREE", "U0001"), False) for i in ids]
                     unbound = [(event_body(f"Ev{tag}F{i}", "CFREE", "U0001"), False) for i in ids]
-                    spent["noop"] += pool.elapsed(noop, noop_bodies)
-                    spent["counted"] += pool.elapsed(ours, counted)
-                    spent["retried"] += pool.elapsed(ours, [(body, True) for body, _ in counted])
-                    spent["unbound"] += pool.elapsed(ours, unbound)
+                    for_kind("noop", pool.elapsed(noop, noop_bodies))
+                    for_kind("counted", pool.elapsed(ours, counted))
+                    for_kind("retried", pool.elapsed(ours, [(body, True) for body, _ in counted]))
+                    for_kind("unbound", pool.elapsed(ours, unbound))
                 if not round_:
                     continue  # the warm-up
                 durable.measure()
                 for kind, seconds in spent.items():
                     results.setdefault((kind, senders), []).append(n / seconds)
+                    cpu.setdefault((kind, senders), []).append(used[kind] / n * 1e6)
                 print(
                     f"round {round_}, {senders:2d} sender(s): "
-                    + "  ".join(f"{kind} {n / seconds:7.1f}/s" for kind, seconds in spent.items()),
+                    + "  ".join(
+                        f"{kind} {n / seconds:7.1f}/s {used[kind] / n * 1e6:5.0f}us"
+                        for kind, seconds in spent.items()
+                    ),
                     flush=True,
                 )
         finally:
             pool.close()
-    return results
+    return results, cpu
 
 
-def report(args: argparse.Namespace, results: dict[tuple[str, int], list[float]], floor: list[float]) -> None:
+def report(args: argparse.Namespace, results: Results, cpu: Results, floor: list[float]) -> None:
     print(
         f"\ndatabase: {args.database}; COMMIT_DURABILITY={args.durability}; {args.events} events per kind, "
         f"round and concurrency; {args.rounds} rounds"
@@ -355,15 +415,20 @@ def report(args: argparse.Namespace, results: dict[tuple[str, int], list[float]]
         f"{', '.join(f'{s * 1000:.2f}' for s in floor)} ms), i.e. at most {1 / commit:.0f} durable "
         "commits/s, one at a time"
     )
+    print("(cpu: the server process's CPU time per event, all its threads, median over the rounds)")
     for senders in (1, args.senders):
         floors = results[("noop", senders)]
-        print(f"{senders:2d} sender(s): no-op Bolt app {statistics.median(floors):7.1f} events/s")
+        print(
+            f"{senders:2d} sender(s): no-op Bolt app {statistics.median(floors):7.1f} events/s   "
+            f"cpu {statistics.median(cpu[('noop', senders)]):5.0f} us/event"
+        )
         for kind in ("counted", "retried", "unbound"):
             values = results[(kind, senders)]
             ratios = [value / floor for value, floor in zip(values, floors, strict=True)]
             print(
                 f"    {kind:8s} {statistics.median(values):7.1f} events/s   ratio to no-op "
-                f"{statistics.median(ratios):5.2f}  (rounds: {', '.join(f'{r:.2f}' for r in ratios)})"
+                f"{statistics.median(ratios):5.2f}  (rounds: {', '.join(f'{r:.2f}' for r in ratios)})   "
+                f"cpu {statistics.median(cpu[(kind, senders)]):5.0f} us/event"
             )
 
 
@@ -409,6 +474,7 @@ def profile(args: argparse.Namespace) -> None:
             for i in range(POSTERS):  # every poster a member already: the steady state
                 sender.send(event_body(f"EvWarm{i}", "CBOUND", f"U{i % POSTERS:04d}"))
             event.listen(runtime.deps.db.engine, "before_cursor_execute", listener)
+            runtime.deps.db.statement_observers.append(lambda statement, _dbapi: listener(0, 0, statement))
             n = args.events
             kinds = {
                 "counted": [
@@ -427,6 +493,7 @@ def profile(args: argparse.Namespace) -> None:
                     f"({len(statements) / n:.2f} with BEGIN/COMMIT)"
                 )
             event.remove(runtime.deps.db.engine, "before_cursor_execute", listener)
+            runtime.deps.db.statement_observers.clear()
 
             # The unbound path's synchronous part, as the HTTP handler runs it, in this thread.
             from slack_sdk.signature import SignatureVerifier

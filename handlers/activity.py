@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
@@ -17,6 +19,7 @@ from bot.services import circles as circle_service
 from bot.services import communities as community_service
 from bot.services import outbox
 from bot.services import privacy as privacy_service
+from bot.services.circles import InThread
 from bot.services.communities import CommunityProblem
 from bot.views import communities as community_views
 from bot.views.common import plain, section
@@ -34,9 +37,46 @@ _ts = slack.ts_seconds  # an implausible `ts` is ignored, not an error
 
 
 # ---- counting --------------------------------------------------------------------------------
-def message_callback(
-    body: dict[str, Any], event: dict[str, Any], client: WebClient, context: BoltContext
-) -> None:
+def answered_without_io(deps: Deps, payload: dict[str, Any]) -> bool:
+    """True for a message or reaction event in a channel the binding cache, still fresh, knows no
+    community counts: its listener below returns before any SQL or Slack call, and no other listener or
+    middleware does I/O for it (Bolt's authorization has its auth.test answer from the start), so the
+    HTTP server may dispatch it on its event loop (bot/server.py). False whenever unsure."""
+    if payload.get("type") != "event_callback":
+        return False
+    event = payload.get("event")
+    if not isinstance(event, dict):
+        return False
+    kind = event.get("type")
+    if kind == "message":
+        channel = event.get("channel")
+    elif kind == "reaction_added":
+        item = event.get("item")
+        channel = item.get("channel") if isinstance(item, dict) else None
+    else:
+        return False
+    if not isinstance(channel, str) or not channel:
+        return False
+    team_id = str(payload.get("team_id") or "")
+    return circle_service.surely_uncounted(deps.db.engine, team_id=team_id, channel_id=channel)
+
+
+# Set by the HTTP server (a list) when it counts messages itself, on its event loop, before it answers.
+COUNT_ON_LOOP = "cdp_count_on_loop"
+
+
+@dataclass(frozen=True)
+class MessageToCount:
+    team_id: str
+    event_id: str | None
+    channel_id: str
+    user_id: str
+    ts: float
+    now: datetime
+    message_ts: str | None  # Slack's own string (first posts: what reactions.add needs)
+
+
+def message_callback(body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
     """Count who posted where and when; the text is never read beyond this check, never stored."""
     deps = deps_of(context)
     channel_id, ts = str(event.get("channel") or ""), _ts(event.get("ts"))
@@ -45,9 +85,7 @@ def message_callback(
     team_id = str(body.get("team_id") or "")
     if circle_service.surely_uncounted(deps.db.engine, team_id=team_id, channel_id=channel_id):
         return  # most messages: a channel no community counts, known without a session
-
-    circle_service.record_contribution(
-        deps.db,
+    message = MessageToCount(
         team_id=team_id,
         event_id=body.get("event_id"),
         channel_id=channel_id,
@@ -56,6 +94,26 @@ def message_callback(
         now=deps.clock.now(),
         message_ts=str(event["ts"]),  # Slack's own string: what reactions.add needs
     )
+    later = context.get(COUNT_ON_LOOP)
+    if isinstance(later, list):
+        later.append(message)  # the HTTP server awaits `count_on_loop` before it answers Slack
+        return
+    circle_service.record_contribution(deps.db, **vars(message))
+
+
+def counts_on_loop(deps: Deps, payload: dict[str, Any]) -> bool:
+    """True when the HTTP server may dispatch this event on its event loop and then await the count of
+    what `message_callback` set aside (PostgreSQL; a message event): the listener itself does no I/O."""
+    if payload.get("type") != "event_callback" or not deps.db.awaits_statements:
+        return False
+    event = payload.get("event")
+    return isinstance(event, dict) and event.get("type") == "message"
+
+
+async def count_on_loop(deps: Deps, messages: list[MessageToCount], in_thread: InThread) -> None:
+    """Count the messages `message_callback` set aside (one per event), on the event loop."""
+    for message in messages:
+        await circle_service.record_contribution_on_loop(deps.db, in_thread, **vars(message))
 
 
 def reaction_callback(body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:

@@ -107,6 +107,18 @@ class BindingCache:
             return False
         return self._entries.get((team_id, channel_id), False) is None
 
+    def known(self, *, team_id: str, channel_id: str) -> tuple[bool, Binding | None]:
+        """(True, the channel's binding or None) when the cache, still fresh, knows the channel; (False,
+        None) when only `lookup` can tell (not cached, or the version is due for a check): the caller
+        then needs a session, else not."""
+        if self._monotonic() - self._checked_at >= self.ttl:
+            return False, None
+        key = (team_id, channel_id)
+        try:
+            return True, self._entries[key]
+        except KeyError:
+            return False, None
+
     def lookup(self, session: Session, *, team_id: str, channel_id: str) -> Binding | None:
         """The channel's binding to an active community, or None; SQL only on a miss or once per TTL."""
         if self._monotonic() - self._checked_at >= self.ttl:

@@ -46,12 +46,17 @@ def statements(harness: Harness) -> Iterator[list[str]]:
         if not threading.current_thread().name.startswith("cdp-outbox"):
             seen.append(statement)
 
+    def on_driver(statement: str, _dbapi: Any) -> None:  # the event path's statements skip SQLAlchemy
+        listener(None, None, statement)
+
     harness.slack.answer_only = True
     event.listen(harness.db.engine, "before_cursor_execute", listener)
+    harness.db.statement_observers.append(on_driver)
     try:
         yield seen
     finally:
         event.remove(harness.db.engine, "before_cursor_execute", listener)
+        harness.db.statement_observers.remove(on_driver)
         harness.slack.answer_only = False
 
 
@@ -149,12 +154,17 @@ def test_a_counted_message_on_postgresql_is_one_round_trip_with_no_transaction_a
             driver = conn.connection.dbapi_connection
             after.append((statement, driver.autocommit, driver.info.transaction_status))
 
+    def executed_on_driver(statement: str, driver: Any) -> None:
+        if not threading.current_thread().name.startswith("cdp-outbox"):
+            after.append((statement, driver.autocommit, driver.info.transaction_status))
+
     def begun(_conn: Any) -> None:
         if not threading.current_thread().name.startswith("cdp-outbox"):
             began.append(threading.current_thread().name)
 
     event.listen(harness.db.engine, "after_cursor_execute", executed)
     event.listen(harness.db.engine, "begin", begun)
+    harness.db.statement_observers.append(executed_on_driver)
     harness.slack.answer_only = True
     try:
         with statements(harness) as seen:
@@ -162,6 +172,7 @@ def test_a_counted_message_on_postgresql_is_one_round_trip_with_no_transaction_a
     finally:
         event.remove(harness.db.engine, "after_cursor_execute", executed)
         event.remove(harness.db.engine, "begin", begun)
+        harness.db.statement_observers.remove(executed_on_driver)
     assert len(seen) == 1, seen
     assert len(after) == 1, after
     statement, autocommit, status = after[0]
@@ -289,6 +300,42 @@ def test_a_connection_killed_between_two_events_still_counts_the_second_once(db:
     assert count("Ev2") == Counted.COUNTED
     assert count("Ev2") == Counted.DUPLICATE  # Slack's retry
     assert contributions(db, "UA") == 2
+
+
+def test_a_connection_of_the_event_loop_killed_between_two_messages_still_counts_the_second_once(
+    harness: Harness,
+) -> None:
+    """Through the app on PostgreSQL, where a member's message is counted on the server's event loop
+    (storage/async_driver.py): its connection dies between two messages; the second is counted once,
+    and Slack's retry of it counts nothing."""
+    if harness.db.backend != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite has no server to lose")
+    circles_e2e.make_community(harness)
+    cache_of(harness.db).ttl = 3600
+    send(harness, BRUNO, event_id="Ev1")  # joins via the channel
+    send(harness, BRUNO, event_id="Ev2")  # counted on the event loop: its connection is now idle
+    with statements(harness) as seen:
+        send(harness, BRUNO, event_id="Ev3")
+    assert len(seen) == 1, seen  # the event loop's connection, not a session's
+    backends = [
+        connection.info.backend_pid
+        for connection, _opened in harness.db._async_drivers._idle  # type: ignore[union-attr]
+    ]
+    assert backends
+    killer = Database(harness.db.url)
+    try:
+        with killer.engine.begin() as connection:
+            for pid in backends:
+                connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    finally:
+        killer.dispose()
+    send(harness, BRUNO, event_id="Ev4")
+    assert contributions(harness.db, BRUNO) == 4
+    result = harness.slack.event(
+        {**circles_e2e.message(harness, BRUNO), "channel": CHANNEL}, event_id="Ev4", retry_num=1
+    )
+    assert result.status == 200, result.text
+    assert contributions(harness.db, BRUNO) == 4
 
 
 # ---- a crash between the count and the promotion ------------------------------------------------

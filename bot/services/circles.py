@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from bot.domain import cadence
 from bot.domain import circles as rule_domain
 from bot.domain.circles import ActivityDay, CircleDecision, CircleRule, ParamValue, Reason, WindowSummary
+from bot.domain.first_posts import may_be_first
 from bot.services import communities as community_service
 from bot.services import first_posts, home_refresh, outbox
 from storage import bindings
@@ -240,7 +241,7 @@ def _binding_rule(binding: Binding) -> CircleRule:
 
 
 def _count(
-    session: Session,
+    db: Database,
     *,
     team_id: str,
     event_id: str | None,
@@ -251,46 +252,91 @@ def _count(
     reaction: bool,
 ) -> tuple[Counted, Binding | None, CountFigures | None]:
     """Count one event: no SQL for a channel no community counts (the cache knows), else one statement
-    on PostgreSQL; a second only for a poster who is not a member yet (the forgotten check needs their
-    hash), or when the cached binding turned out stale (read again, counted again: nothing was written)."""
-    cache = bindings.cache_for(session)
+    on PostgreSQL, sent on the driver connection in autocommit (Database.on_driver); a second only for a
+    poster who is not a member yet (the forgotten check needs their hash), or when the cached binding
+    turned out stale (read again, counted again: nothing was written). The binding and the hash, when
+    they need SQL, are read in a session of their own: the counting statement re-checks the binding."""
+    cache = bindings.cache_of_engine(db.engine)
     user_hash: str | None = None
     for _attempt in range(3):
-        binding = cache.lookup(session, team_id=team_id, channel_id=channel_id)
+        known, binding = cache.known(team_id=team_id, channel_id=channel_id)
+        if not known:
+            binding = _look_up(db, cache, team_id=team_id, channel_id=channel_id)
         if binding is None:
             return Counted.IGNORED, None, None
         days = _countable_day(binding, ts=ts, now=now)
         if days is None:
             return Counted.IGNORED, None, None
-        day, today = days
-        figures = counting_repo.count(
-            session,
-            binding=binding,
+        what = _counting(
+            binding,
+            days,
             team_id=team_id,
+            event_id=event_id,
             channel_id=channel_id,
             user_id=user_id,
-            event_id=event_id or None,
-            day=day,
-            today=today,
-            window_start=_binding_rule(binding).window_start(today),
             now=now,
-            contributions=0 if reaction else 1,
-            reactions=1 if reaction else 0,
-            create=not reaction,
+            reaction=reaction,
             user_hash=user_hash,
         )
+        figures = db.on_driver(functools.partial(counting_repo.count, what=what))
         if not figures.bound:
             cache.forget(team_id=team_id, channel_id=channel_id)
             continue
         if figures.needs_hash:
-            user_hash = privacy_repo.user_hash(session, team_id=team_id, user_id=user_id)
+            with db.statement_session() as session:
+                user_hash = retrying_on_disconnect(
+                    session, lambda: privacy_repo.user_hash(session, team_id=team_id, user_id=user_id)
+                )
             continue
-        if not figures.claimed:
-            return Counted.DUPLICATE, binding, figures
-        if figures.membership_id is None:
-            return Counted.IGNORED, binding, figures
-        return Counted.COUNTED, binding, figures
+        return _verdict(figures), binding, figures
     raise RuntimeError("counting did not settle after 3 attempts")  # pragma: no cover
+
+
+def _counting(
+    binding: Binding,
+    days: tuple[date, date],
+    *,
+    team_id: str,
+    event_id: str | None,
+    channel_id: str,
+    user_id: str,
+    now: datetime,
+    reaction: bool,
+    user_hash: str | None,
+) -> counting_repo.Counting:
+    day, today = days
+    return counting_repo.Counting(
+        binding=binding,
+        team_id=team_id,
+        channel_id=channel_id,
+        user_id=user_id,
+        event_id=event_id or None,
+        day=day,
+        today=today,
+        window_start=_binding_rule(binding).window_start(today),
+        now=now,
+        contributions=0 if reaction else 1,
+        reactions=1 if reaction else 0,
+        create=not reaction,
+        user_hash=user_hash,
+    )
+
+
+def _verdict(figures: CountFigures) -> Counted:
+    """What a bound statement that needed no hash did (see CountFigures)."""
+    if not figures.claimed:
+        return Counted.DUPLICATE
+    if figures.membership_id is None:
+        return Counted.IGNORED
+    return Counted.COUNTED
+
+
+def _look_up(db: Database, cache: bindings.BindingCache, *, team_id: str, channel_id: str) -> Binding | None:
+    """The binding from the database (a miss, or the once-a-TTL version check), in a session of its own."""
+    with db.statement_session() as session:
+        return retrying_on_disconnect(
+            session, lambda: cache.lookup(session, team_id=team_id, channel_id=channel_id)
+        )
 
 
 def window_summary(figures: CountFigures, *, day: date, today: date, rule: CircleRule) -> WindowSummary:
@@ -336,22 +382,48 @@ def record_contribution(
     daily recompute (`recompute`: the rule promotes as well as demotes). Only the warm note of that
     promotion can be lost; nothing is ever counted twice or lost.
     """
-    with db.statement_session() as session:
-        # A connection found dead by the first statement is replaced and the count run again: safe, as a
-        # statement that failed wrote nothing, and one that committed claimed its event id with its count.
-        result, binding, figures = retrying_on_disconnect(
-            session,
-            lambda: _count(
-                session,
-                team_id=team_id,
-                event_id=event_id,
-                channel_id=channel_id,
-                user_id=user_id,
-                ts=ts,
-                now=now,
-                reaction=False,
-            ),
-        )
+    # A connection found dead by the counting statement is replaced and the count run again (on_driver):
+    # safe, as a statement that failed wrote nothing, and one that committed claimed its event id with
+    # its count.
+    result, binding, figures = _count(
+        db,
+        team_id=team_id,
+        event_id=event_id,
+        channel_id=channel_id,
+        user_id=user_id,
+        ts=ts,
+        now=now,
+        reaction=False,
+    )
+    return _after_count(
+        db,
+        result,
+        binding,
+        figures,
+        team_id=team_id,
+        channel_id=channel_id,
+        user_id=user_id,
+        ts=ts,
+        now=now,
+        message_ts=message_ts,
+    )
+
+
+def _after_count(
+    db: Database,
+    result: Counted,
+    binding: Binding | None,
+    figures: CountFigures | None,
+    *,
+    team_id: str,
+    channel_id: str,
+    user_id: str,
+    ts: float,
+    now: datetime,
+    message_ts: str | None,
+) -> CountOutcome:
+    """What follows a count, each in a short transaction of its own, only when the figures say so: a
+    newcomer's first post or a reply to one, and the promotion."""
     if result != Counted.COUNTED or binding is None or figures is None:
         return CountOutcome(result)
     days = _countable_day(binding, ts=ts, now=now)
@@ -368,14 +440,153 @@ def record_contribution(
         day=days[0],
         posted_at=first_posts.moment_of(ts),
     )
-    if figures.circle != "outer":
+    reason = _promotion_due(result, binding, figures, ts=ts, now=now)
+    if reason is None:
         return CountOutcome(result)
+    promotion = _promote_with_note(
+        db, binding=binding, figures=figures, team_id=team_id, user_id=user_id, reason=reason, now=now
+    )
+    return CountOutcome(Counted.COUNTED, promotion)
+
+
+def _follow_up_due(
+    result: Counted,
+    binding: Binding,
+    figures: CountFigures,
+    *,
+    ts: float,
+    now: datetime,
+    message_ts: str | None,
+) -> bool:
+    """Whether `_after_count` has anything to write (else it returns without SQL): the same conditions as
+    first_posts.after_count, and the promotion rule."""
+    if result != Counted.COUNTED:
+        return False
+    if figures.awaiting_reply:
+        return True
+    if (
+        message_ts
+        and figures.membership_id is not None
+        and may_be_first(
+            role=figures.role,
+            circle=figures.circle,
+            day_contributions=figures.day_contributions,
+            other_contributions=figures.other_contributions,
+        )
+    ):
+        return True
+    return _promotion_due(result, binding, figures, ts=ts, now=now) is not None
+
+
+InThread = Callable[[Callable[[], Any]], Awaitable[Any]]
+
+
+async def record_contribution_on_loop(
+    db: Database,
+    in_thread: InThread,
+    *,
+    team_id: str,
+    event_id: str | None,
+    channel_id: str,
+    user_id: str,
+    ts: float,
+    now: datetime,
+    message_ts: str | None = None,
+) -> CountOutcome:
+    """`record_contribution`, awaited on the HTTP server's event loop (PostgreSQL: `db.awaits_statements`).
+
+    The usual message (a member's, in a channel the binding cache knows) is its one statement, awaited on
+    the loop (Database.on_async_driver): no hop to a worker thread and back. Everything else runs as
+    `record_contribution` in a worker thread (`in_thread`): a binding to read, a poster who is not a
+    member yet (their hash needs a read), a stale binding (the statement wrote nothing in these cases);
+    and what follows a count when the figures call for it (a first post, a reply to one, a promotion),
+    as it does there. Nothing here touches the database without awaiting: the loop never blocks.
+    """
+    cache = bindings.cache_of_engine(db.engine)
+    known, binding = cache.known(team_id=team_id, channel_id=channel_id)
+    if known and binding is None:
+        return CountOutcome(Counted.IGNORED)
+    if binding is not None:
+        days = _countable_day(binding, ts=ts, now=now)
+        if days is None:
+            return CountOutcome(Counted.IGNORED)
+        what = _counting(
+            binding,
+            days,
+            team_id=team_id,
+            event_id=event_id,
+            channel_id=channel_id,
+            user_id=user_id,
+            now=now,
+            reaction=False,
+            user_hash=None,
+        )
+        figures = await db.on_async_driver(functools.partial(counting_repo.count_async, what=what))
+        if not figures.bound:
+            cache.forget(team_id=team_id, channel_id=channel_id)
+        elif not figures.needs_hash:
+            result = _verdict(figures)
+            if not _follow_up_due(result, binding, figures, ts=ts, now=now, message_ts=message_ts):
+                return CountOutcome(result)
+            after: CountOutcome = await in_thread(
+                functools.partial(
+                    _after_count,
+                    db,
+                    result,
+                    binding,
+                    figures,
+                    team_id=team_id,
+                    channel_id=channel_id,
+                    user_id=user_id,
+                    ts=ts,
+                    now=now,
+                    message_ts=message_ts,
+                )
+            )
+            return after
+    outcome: CountOutcome = await in_thread(
+        functools.partial(
+            record_contribution,
+            db,
+            team_id=team_id,
+            event_id=event_id,
+            channel_id=channel_id,
+            user_id=user_id,
+            ts=ts,
+            now=now,
+            message_ts=message_ts,
+        )
+    )
+    return outcome
+
+
+def _promotion_due(
+    result: Counted, binding: Binding | None, figures: CountFigures | None, *, ts: float, now: datetime
+) -> Reason | None:
+    """Why the counted outer member now belongs in the inner circle (the rule, on the statement's figures);
+    None when they stay where they are."""
+    if result != Counted.COUNTED or binding is None or figures is None or figures.circle != "outer":
+        return None
     assert figures.membership_id is not None
+    days = _countable_day(binding, ts=ts, now=now)
+    assert days is not None
     rule = _binding_rule(binding)
     summary = window_summary(figures, day=days[0], today=days[1], rule=rule)
-    reason = rule_domain.promotion_reason(summary, rule)
-    if reason is None:
-        return CountOutcome(Counted.COUNTED)
+    return rule_domain.promotion_reason(summary, rule)
+
+
+def _promote_with_note(
+    db: Database,
+    *,
+    binding: Binding,
+    figures: CountFigures,
+    team_id: str,
+    user_id: str,
+    reason: Reason,
+    now: datetime,
+) -> Promotion | None:
+    """The promotion in a short transaction of its own, its warm note written to the outbox (sent after
+    the ack)."""
     with db.session() as session:
         promotion = _promote(
             session,
@@ -394,7 +605,7 @@ def record_contribution(
                 key_name="activity.promotion.note",
                 name=promotion.community_name,
             )
-    return CountOutcome(Counted.COUNTED, promotion)
+    return promotion
 
 
 def _promote(
@@ -450,20 +661,16 @@ def record_reaction(
 ) -> Counted:
     """A reaction is a light signal, kept apart: it never moves anyone between circles, and never makes
     anyone a member. One statement (autocommit on PostgreSQL), retried once on a dead connection."""
-    with db.statement_session() as session:
-        return retrying_on_disconnect(
-            session,
-            lambda: _count(
-                session,
-                team_id=team_id,
-                event_id=event_id,
-                channel_id=channel_id,
-                user_id=user_id,
-                ts=ts,
-                now=now,
-                reaction=True,
-            )[0],
-        )
+    return _count(
+        db,
+        team_id=team_id,
+        event_id=event_id,
+        channel_id=channel_id,
+        user_id=user_id,
+        ts=ts,
+        now=now,
+        reaction=True,
+    )[0]
 
 
 # ---- the daily pass --------------------------------------------------------------------------

@@ -13,14 +13,18 @@ attempt goes without it and, only for a poster who is not a member yet, the call
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, Integer, Result, String, TextClause, bindparam, text
-from sqlalchemy.orm import Session
+from sqlalchemy import Date, Integer, String, TextClause, bindparam, text
+from sqlalchemy.engine import Dialect
 
+from storage.async_driver import AsyncDriverConnection
 from storage.bindings import Binding
+from storage.db import DriverConnection
 from storage.types import UTCDateTime
 
 
@@ -150,34 +154,56 @@ def pg_statement(prefix: str = "") -> TextClause:
 _PG_STATEMENT = pg_statement()
 
 
-def count(
-    session: Session,
-    *,
-    binding: Binding,
-    team_id: str,
-    channel_id: str,
-    user_id: str,
-    event_id: str | None,
-    day: date,
-    today: date,
-    window_start: date,
-    now: datetime,
-    contributions: int,
-    reactions: int,
-    create: bool,
-    user_hash: str | None,
-) -> CountFigures:
-    """Count one event for `user_id` on `day` (the community's calendar) if the binding still holds.
+@functools.lru_cache(maxsize=8)
+def _pg_sql(dialect: Dialect) -> str:
+    """The statement as SQLAlchemy compiles it for psycopg (`%(name)s::VARCHAR`...), compiled once: it is
+    sent on the driver connection (storage.db.DriverConnection), a prepared statement on each connection."""
+    return _PG_STATEMENT.compile(dialect=dialect).string
+
+
+@functools.lru_cache(maxsize=8)
+def _bind_processors(dialect: Dialect) -> dict[str, Callable[[Any], Any]]:
+    """What SQLAlchemy does to each typed parameter before the driver sees it (UTCDateTime: naive UTC;
+    on SQLite, dates and times as the text SQLAlchemy stores), done here since the driver runs the SQL."""
+    processors: dict[str, Callable[[Any], Any]] = {}
+    for name, kind in _PARAM_TYPES.items():
+        processor = kind.dialect_impl(dialect).bind_processor(dialect)
+        if processor is not None:
+            processors[name] = processor
+    return processors
+
+
+@dataclass(frozen=True)
+class Counting:
+    """One event to count for `user_id` on `day` (the community's calendar), if the binding still holds.
 
     `create`: someone with no membership becomes a member (joined via the channel) unless forgotten;
     `user_hash` must then be given, else nothing is written and `needs_hash` is set.
     """
+
+    binding: Binding
+    team_id: str
+    channel_id: str
+    user_id: str
+    event_id: str | None
+    day: date
+    today: date
+    window_start: date
+    now: datetime
+    contributions: int
+    reactions: int
+    create: bool
+    user_hash: str | None
+
+
+def _params(what: Counting, dialect: Dialect) -> dict[str, object]:
+    binding = what.binding
     params: dict[str, object] = {
-        "team_id": team_id,
-        "channel_id": channel_id,
-        "user_id": user_id,
-        "event_id": event_id,
-        "user_hash": user_hash,
+        "team_id": what.team_id,
+        "channel_id": what.channel_id,
+        "user_id": what.user_id,
+        "event_id": what.event_id,
+        "user_hash": what.user_hash,
         "community_id": binding.community_id,
         "binding_id": binding.id,
         "timezone": binding.timezone,
@@ -185,77 +211,90 @@ def count(
         "min_contributions": binding.inner_min_contributions,
         "min_days": binding.inner_min_days,
         "grace_days": binding.demotion_grace_days,
-        "now": now,
-        "day": day,
-        "today": today,
-        "window_start": window_start,
-        "contributions": contributions,
-        "reactions": reactions,
-        "create": create,
+        "now": what.now,
+        "day": what.day,
+        "today": what.today,
+        "window_start": what.window_start,
+        "contributions": what.contributions,
+        "reactions": what.reactions,
+        "create": what.create,
     }
-    if session.get_bind().dialect.name == "postgresql":
-        row = session.execute(_PG_STATEMENT, params).one()
-        return CountFigures(
-            bound=bool(row[0]),
-            needs_hash=bool(row[0]) and bool(row[1]),
-            claimed=bool(row[2]),
-            membership_id=row[3],
-            circle=row[4],
-            role=row[5],
-            day_contributions=row[6] or 0,
-            other_contributions=row[7] or 0,
-            other_days=row[8] or 0,
-            other_on_day=row[9] or 0,
-            awaiting_reply=bool(row[10]),
-        )
-    return _count_simply(session, params)
+    for name, process in _bind_processors(dialect).items():
+        if params[name] is not None:
+            params[name] = process(params[name])
+    return params
 
 
-def _execute(session: Session, sql: str, params: dict[str, object]) -> Result[Any]:
-    statement = text(sql).bindparams(
-        *(bindparam(name, type_=kind) for name, kind in _PARAM_TYPES.items() if f":{name}" in sql)
+def _pg_figures(row: tuple[Any, ...] | None) -> CountFigures:
+    assert row is not None  # the statement always returns its one row
+    return CountFigures(
+        bound=bool(row[0]),
+        needs_hash=bool(row[0]) and bool(row[1]),
+        claimed=bool(row[2]),
+        membership_id=row[3],
+        circle=row[4],
+        role=row[5],
+        day_contributions=row[6] or 0,
+        other_contributions=row[7] or 0,
+        other_days=row[8] or 0,
+        other_on_day=row[9] or 0,
+        awaiting_reply=bool(row[10]),
     )
-    return session.execute(statement, {k: v for k, v in params.items() if f":{k}" in sql})
 
 
-def _count_simply(session: Session, params: dict[str, object]) -> CountFigures:
-    """SQLite: the same steps as separate statements in the caller's transaction (a local file: a round
-    trip costs microseconds, and BEGIN IMMEDIATE makes the transaction serializable)."""
-    bound: Any = _execute(
-        session,
-        """SELECT cc.awaiting_reply_since, cc.awaiting_reply_from
+def count(connection: DriverConnection, what: Counting) -> CountFigures:
+    """Count one event (see Counting). On SQLite, the caller's unit of work (storage.db.Database.on_driver)
+    holds the write lock: the steps are serializable."""
+    params = _params(what, connection.dialect)
+    if connection.backend == "postgresql":
+        return _pg_figures(connection.first(_pg_sql(connection.dialect), params))
+    return _count_simply(connection, params)
+
+
+async def count_async(connection: AsyncDriverConnection, what: Counting) -> CountFigures:
+    """PostgreSQL's one statement, awaited on the event loop (storage.db.Database.on_async_driver)."""
+    params = _params(what, connection.dialect)
+    return _pg_figures(await connection.first(_pg_sql(connection.dialect), params))
+
+
+def _count_simply(connection: DriverConnection, params: dict[str, object]) -> CountFigures:
+    """SQLite: the same steps as separate statements in the caller's transaction (a local file: a
+    statement costs microseconds on the driver, and BEGIN IMMEDIATE makes the transaction serializable).
+    sqlite3 takes the `:name` parameters as they are written."""
+    # The binding's re-check (and its channel's first post awaiting a reply) and the poster's membership,
+    # in one statement: no row, not bound (any more).
+    bound = connection.first(
+        """SELECT m.id, m.circle, m.role, m.left_at, cc.awaiting_reply_since, cc.awaiting_reply_from
         FROM community_channels cc JOIN communities c ON c.id = cc.community_id
+        LEFT JOIN memberships m
+          ON m.team_id = :team_id AND m.community_id = :community_id AND m.user_id = :user_id
         WHERE cc.id = :binding_id AND cc.team_id = :team_id AND cc.channel_id = :channel_id
           AND cc.community_id = :community_id AND c.status = 'active' AND c.timezone = :timezone
           AND c.circle_window_days = :window_days AND c.inner_min_contributions = :min_contributions
           AND c.inner_min_days = :min_days AND c.demotion_grace_days = :grace_days""",
         params,
-    ).first()
+    )
     if bound is None:
         return CountFigures(bound=False)
-    awaiting_reply = bound[0] is not None and bound[1] != params["user_id"]
+    awaiting_reply = bound[4] is not None and bound[5] != params["user_id"]
     member_sql = """SELECT id, circle, role, left_at FROM memberships
         WHERE team_id = :team_id AND community_id = :community_id AND user_id = :user_id"""
-    member = _execute(session, member_sql, params).first()
+    member = bound[:4] if bound[0] is not None else None
     if member is None and params["create"] and params["user_hash"] is None:
         return CountFigures(bound=True, needs_hash=True)
     if params["event_id"] is not None:
-        claimed = _execute(
-            session,
+        claimed = connection.first(
             """INSERT INTO processed_events (event_id, team_id, received_at)
             VALUES (:event_id, :team_id, :now)
             ON CONFLICT (event_id) DO NOTHING RETURNING event_id""",
             params,
-        ).first()
+        )
         if claimed is None:
             return CountFigures(bound=True, claimed=False)
     if member is None and params["create"]:
-        forgotten = _execute(
-            session, "SELECT 1 FROM forgotten_users WHERE user_hash = :user_hash", params
-        ).first()
+        forgotten = connection.first("SELECT 1 FROM forgotten_users WHERE user_hash = :user_hash", params)
         if forgotten is None:
-            _execute(
-                session,
+            connection.run(
                 """INSERT INTO memberships (team_id, community_id, user_id, role, circle, circle_since,
                     joined_at, left_at, joined_via, changed_at)
                 VALUES (:team_id, :community_id, :user_id, 'member', 'outer', :now, :now, NULL, 'channel',
@@ -263,11 +302,10 @@ def _count_simply(session: Session, params: dict[str, object]) -> CountFigures:
                 ON CONFLICT (team_id, community_id, user_id) DO NOTHING""",
                 params,
             )
-            member = _execute(session, member_sql, params).first()
-    if member is None or member.left_at is not None:
+            member = connection.first(member_sql, params)
+    if member is None or member[3] is not None:  # none, or left
         return CountFigures(bound=True, claimed=True)
-    day_contributions = _execute(
-        session,
+    bumped = connection.first(
         """INSERT INTO activity_days
             (team_id, community_id, channel_id, user_id, day, contributions, reactions)
         VALUES (:team_id, :community_id, :channel_id, :user_id, :day, :contributions, :reactions)
@@ -276,20 +314,21 @@ def _count_simply(session: Session, params: dict[str, object]) -> CountFigures:
             reactions = activity_days.reactions + excluded.reactions
         RETURNING contributions""",
         params,
-    ).scalar_one()
+    )
+    assert bumped is not None
+    membership_id, circle, role = member[0], member[1], member[2]
     figures = CountFigures(
         bound=True,
         claimed=True,
-        membership_id=member.id,
-        circle=member.circle,
-        role=member.role,
-        day_contributions=day_contributions,
+        membership_id=membership_id,
+        circle=circle,
+        role=role,
+        day_contributions=bumped[0],
         awaiting_reply=awaiting_reply,
     )
-    if member.circle != "outer":
+    if circle != "outer":
         return figures
-    others: Any = _execute(
-        session,
+    others = connection.first(
         """SELECT COALESCE(SUM(contributions), 0),
                   COUNT(DISTINCT CASE WHEN contributions > 0 AND day <> :day THEN day END),
                   COALESCE(SUM(CASE WHEN day = :day THEN contributions END), 0)
@@ -297,14 +336,15 @@ def _count_simply(session: Session, params: dict[str, object]) -> CountFigures:
         WHERE team_id = :team_id AND community_id = :community_id AND user_id = :user_id
           AND day >= :window_start AND day <= :today AND NOT (channel_id = :channel_id AND day = :day)""",
         params,
-    ).one()
+    )
+    assert others is not None
     return CountFigures(
         bound=True,
         claimed=True,
-        membership_id=member.id,
-        circle=member.circle,
-        role=member.role,
-        day_contributions=day_contributions,
+        membership_id=membership_id,
+        circle=circle,
+        role=role,
+        day_contributions=bumped[0],
         other_contributions=others[0],
         other_days=others[1],
         other_on_day=others[2],

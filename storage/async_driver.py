@@ -1,0 +1,119 @@
+"""PostgreSQL connections for the HTTP server's event loop: the counting statement of a message, awaited
+there instead of sent from a worker thread (storage/db.py `Database.on_async_driver`).
+
+The hop to a worker thread and back, around a statement that takes ~0.2 ms, cost more CPU than the
+statement itself; psycopg's AsyncConnection waits for the answer on the event loop. These connections
+are the app's own few (at most ASYNC_POOL_SIZE, opened when first needed, per event loop), in autocommit:
+only for statements that are atomic and safe on their own, like `Database.on_driver`. A connection that
+died (a server restart, a proxy closing it) is found by its first statement, which then wrote nothing:
+the work runs once more on a new connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg.pq import TransactionStatus
+from sqlalchemy.engine import Dialect, Engine
+
+T = TypeVar("T")
+# What observes the statements sent on a driver connection (storage.db.DriverConnection and the one here):
+# the statement and the DBAPI connection, after it ran. Tests and benchmarks count them.
+StatementObserver = Callable[[str, Any], None]
+
+# Enough for the events the server answers at once (16 concurrent senders in bench/bench_events.py);
+# past it, an event waits for a connection rather than opening more.
+ASYNC_POOL_SIZE = 8
+RECYCLE_S = 1800  # like the engine's pool_recycle: servers and proxies close old connections
+
+
+class AsyncDriverConnection:
+    """A psycopg AsyncConnection, for statements compiled by SQLAlchemy (like storage.db.DriverConnection)."""
+
+    __slots__ = ("_observers", "backend", "dbapi", "dialect")
+
+    def __init__(
+        self, dbapi: psycopg.AsyncConnection[Any], dialect: Dialect, observers: list[StatementObserver]
+    ) -> None:
+        self.dbapi = dbapi
+        self.dialect = dialect
+        self.backend = dialect.name
+        self._observers = observers
+
+    async def first(self, sql: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        """Run one statement that returns rows (a prepared statement on this connection); its first row."""
+        cursor = await self.dbapi.execute(sql, params, prepare=True)
+        try:
+            row = await cursor.fetchone()
+        finally:
+            await cursor.close()
+        for observe in self._observers:
+            observe(sql, self.dbapi)
+        return None if row is None else tuple(row)
+
+
+class AsyncDrivers:
+    """The pool: idle connections of the current event loop, handed out last-in first-out."""
+
+    def __init__(self, engine: Engine, *, fast: bool, observers: list[StatementObserver]) -> None:
+        self._dialect = engine.dialect
+        _args, params = engine.dialect.create_connect_args(engine.url)
+        params.pop("context", None)  # SQLAlchemy's adapters: the statements carry their own casts
+        self._params = params
+        self._fast = fast
+        self._observers = observers
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._idle: list[tuple[psycopg.AsyncConnection[Any], float]] = []
+        self._slots: asyncio.Semaphore | None = None
+
+    async def run(self, work: Callable[[AsyncDriverConnection], Awaitable[T]]) -> T:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a new server (tests start several): the old loop's connections go
+            self.close()
+            self._loop = loop
+            self._slots = asyncio.Semaphore(ASYNC_POOL_SIZE)
+        assert self._slots is not None
+        async with self._slots:
+            for attempt in (1, 2):
+                dbapi, opened_at = await self._take()
+                try:
+                    result = await work(AsyncDriverConnection(dbapi, self._dialect, self._observers))
+                except BaseException:
+                    dead = dbapi.closed
+                    if not dead and dbapi.info.transaction_status == TransactionStatus.IDLE:
+                        self._idle.append((dbapi, opened_at))  # the statement failed; the connection is fine
+                    else:
+                        _finish(dbapi)  # dead, or left mid-statement (a cancelled request)
+                    if attempt == 2 or not dead:
+                        raise
+                    self.close()  # the idle ones most likely died with it (a server restart)
+                    continue
+                self._idle.append((dbapi, opened_at))
+                return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _take(self) -> tuple[psycopg.AsyncConnection[Any], float]:
+        while self._idle:
+            dbapi, opened_at = self._idle.pop()
+            if not dbapi.closed and time.monotonic() - opened_at < RECYCLE_S:
+                return dbapi, opened_at
+            _finish(dbapi)
+        dbapi = await psycopg.AsyncConnection.connect(**self._params, autocommit=True)
+        if self._fast:  # COMMIT_DURABILITY=fast, as storage.db does for the engine's connections
+            await dbapi.execute("SET SESSION synchronous_commit TO off")
+        return dbapi, time.monotonic()
+
+    def close(self) -> None:
+        """Close the idle connections (at once, without the event loop: libpq closes the socket)."""
+        idle, self._idle = self._idle, []
+        for dbapi, _opened_at in idle:
+            _finish(dbapi)
+
+
+def _finish(dbapi: psycopg.AsyncConnection[Any]) -> None:
+    if not dbapi.closed:
+        dbapi.pgconn.finish()
