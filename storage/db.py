@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event, text
@@ -192,6 +192,10 @@ class Database:
         finally:
             if acquired:
                 self._turn_lock.release()
+
+    def turn(self) -> AbstractContextManager[None]:
+        """`_turn` for work done on a raw connection of the pool (storage/claims.py)."""
+        return self._turn()
 
     @property
     def sessions(self) -> sessionmaker[Session]:
