@@ -164,9 +164,14 @@ class Database:
         # PostgreSQL: sessions whose every statement commits on its own (the driver sends no BEGIN and no
         # COMMIT: psycopg's autocommit is a client-side flag, set at checkout and reset at return, both
         # without a round trip). Same pool as `engine`.
-        self._autocommit_sessions = (
-            sessionmaker(self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
+        self._autocommit_engine = (
+            self.engine.execution_options(isolation_level="AUTOCOMMIT")
             if self.backend == "postgresql"
+            else None
+        )
+        self._autocommit_sessions = (
+            sessionmaker(self._autocommit_engine, expire_on_commit=False)
+            if self._autocommit_engine is not None
             else None
         )
         # SQLite: one unit of work at a time in this process (see `_turn`).
@@ -230,6 +235,19 @@ class Database:
         # Its commit has nothing left to commit on the server: no round trip.
         with _committing(self._autocommit_sessions()) as session:
             yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A Core connection for a unit of work that only reads (`/cdp me`): no ORM session, and on
+        PostgreSQL no BEGIN nor COMMIT (autocommit: each statement reads the latest committed data, which
+        is all a display needs). On SQLite, a transaction like any other (one snapshot, this process's
+        turn), rolled back at the end."""
+        if self._autocommit_engine is not None:
+            with self._autocommit_engine.connect() as connection:
+                yield connection
+            return
+        with self._turn(), self.engine.connect() as connection:
+            yield connection
 
     @contextmanager
     def light_session(self) -> Iterator[Session]:
