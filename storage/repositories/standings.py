@@ -220,7 +220,7 @@ def windows(
         "community_ids": list(since),
         "since": min(since.values()),
     }
-    for row in connection.execute(_WINDOW, params):
+    for row in connection.execute(_WINDOW, params).all():
         if row.day >= since[row.community_id]:
             result[row.community_id].append(row)
     return result
