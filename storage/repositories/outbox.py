@@ -143,25 +143,25 @@ def claim_next(
     PostgreSQL: SKIP LOCKED lets concurrent workers each take a different row without waiting;
     SQLite serialises writers (BEGIN IMMEDIATE), so the compare-and-set below is enough there.
     """
+    # One statement (it was three: the candidate, the claim, the row read back): the worker claims a row
+    # for every delivery, on the same GIL as the requests it follows. The outer `_due` re-checks the row
+    # once locked, as the compare-and-set did.
     candidate = (
         select(OutboxMessage.id)
         .where(_due(now), OutboxMessage.target.not_in(list(busy)))
         .order_by(OutboxMessage.not_before, OutboxMessage.id)
         .limit(1)
         .with_for_update(skip_locked=True)
+        .scalar_subquery()
     )
-    row_id = session.execute(candidate).scalar()
-    if row_id is None:
-        return None
-    claimed = session.execute(
+    claimed = session.scalars(
         update(OutboxMessage)
-        .where(OutboxMessage.id == row_id, _due(now))
+        .where(OutboxMessage.id == candidate, _due(now))
         .values(claimed_until=now + lease, attempts=OutboxMessage.attempts + 1)
-        .returning(OutboxMessage.id)
+        .returning(OutboxMessage),
+        execution_options={"populate_existing": True},
     ).first()
-    if claimed is None:
-        return None
-    return session.get(OutboxMessage, row_id, populate_existing=True)
+    return claimed
 
 
 def finish(
