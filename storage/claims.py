@@ -14,7 +14,6 @@ through), and the connection goes back to the pool durable, as it came.
 from __future__ import annotations
 
 from datetime import datetime
-from functools import cache
 from typing import Any
 
 from sqlalchemy import Table
@@ -41,11 +40,16 @@ _SQLITE = (
 )
 
 
-@cache
+_PROCESSORS: dict[str, Any] = {}
+
+
 def _received_at(dialect: Dialect) -> Any:
     """How SQLAlchemy writes a `received_at` on this dialect (naive UTC; text on SQLite), so that rows
-    claimed here read back exactly like rows written through the ORM."""
-    return _TABLE.c.received_at.type.bind_processor(dialect)
+    claimed here read back exactly like rows written through the ORM. Kept per dialect name (one per
+    database kind, not one per engine)."""
+    if dialect.name not in _PROCESSORS:
+        _PROCESSORS[dialect.name] = _TABLE.c.received_at.type.bind_processor(dialect)
+    return _PROCESSORS[dialect.name]
 
 
 def claim_lightly(db: Database, *, team_id: str, event_id: str, now: datetime) -> bool:
