@@ -672,18 +672,18 @@ def _not_a_newcomer(decision: CircleDecision) -> CircleDecision:
 
 
 def standings(connection: Connection, *, team_id: str, user_id: str, now: datetime) -> list[Standing]:
-    """/cdp me: in a constant number of statements (two, three with sub-issues), however many communities
-    the person belongs to and however long their history (the window's rows, and aggregates for what
-    lies before it), read as plain rows (storage/repositories/standings.py)."""
-    places = standings_repo.places(connection, team_id=team_id, user_id=user_id)
-    todays = {p.community.id: local_today(p.community, now) for p in places}
-    since = {p.community.id: _history_start(p.community, todays[p.community.id]) for p in places}
-    windows = standings_repo.windows(connection, team_id=team_id, user_id=user_id, since=since)
+    """/cdp me: in one statement (two with sub-issues), however many communities the person belongs to
+    and however long their history (the days the rule needs, and aggregates for what lies before them),
+    read as plain rows (storage/repositories/standings.py)."""
+    places = standings_repo.places(
+        connection, team_id=team_id, user_id=user_id, today=now.astimezone(UTC).date()
+    )
     result = []
     for place in places:
         community, membership, last = place.community, place.membership, place.last_contribution
-        today = todays[community.id]
-        rows = windows.get(community.id, [])
+        today = local_today(community, now)
+        since = _history_start(community, today)
+        rows = [day for day in place.window if day.day >= since]
         decision = _decide(community, membership, rows, today, last)
         decision = _explained(community, membership, decision, place.latest_change, last)
         if membership.role == "core" or membership.joined_via == "creation":

@@ -1,22 +1,26 @@
 """What `/cdp me` reads: a person's memberships with what the circle rule and its explanation need, in
-two Core statements (three when a community has sub-issue channels), as plain rows.
+one Core statement (two when a community has sub-issue channels), as plain rows.
 
 Every `/cdp me` ran four ORM queries in a transaction (memberships with their communities and channels as
 entities, the window, the totals, the latest changes): ~2 ms of CPU per command, most of it SQLAlchemy
 building objects nobody changes. Here one statement returns one row per membership (its community's
 rule, its totals and its latest change of circle, by correlated subqueries over the same indexes as
-before), and a second the days of activity the rule needs, as tuples.
+before), with the days of activity the rule needs as one JSON array.
 """
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from functools import cache
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Table, bindparam, case, func, select
+from sqlalchemy import Connection, Date, Select, Table, bindparam, case, func, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 
+from bot.domain.circles import RULE_BOUNDS
 from storage.models import ActivityDay, CircleChange, Community, CommunityChannel, Membership
 
 _M: Table = Membership.__table__  # type: ignore[assignment]
@@ -78,6 +82,7 @@ class Place:
     stored_rows: int  # rows stored about them there (one per channel and day)
     last_contribution: date | None  # their latest day with a contribution, however long ago
     latest_change: ChangeFacts | None
+    window: list[WindowDay]  # their days of activity there, from a little before the rule's history
 
 
 def _of_member(table: Table) -> Any:
@@ -106,46 +111,75 @@ _RANKED_CHANGES = (
 )
 _LATEST = _RANKED_CHANGES.c
 
-# Built once: every /cdp me runs it, and SQLAlchemy caches its compiled form.
-_PLACES = (
-    select(
-        _C.c.id,
-        _C.c.team_id,
-        _C.c.name,
-        _C.c.status,
-        _C.c.timezone,
-        _C.c.circle_window_days,
-        _C.c.inner_min_contributions,
-        _C.c.inner_min_days,
-        _C.c.demotion_grace_days,
-        select(func.count()).where(_CH.c.community_id == _C.c.id).scalar_subquery().label("channels"),
-        _M.c.id.label("membership_id"),
-        _M.c.user_id,
-        _M.c.role,
-        _M.c.circle,
-        _M.c.circle_since,
-        _M.c.joined_at,
-        _M.c.joined_via,
-        select(func.count()).where(_of_member(_A)).scalar_subquery().label("stored_rows"),
-        select(func.max(case((_A.c.contributions > 0, _A.c.day), else_=None)))
-        .where(_of_member(_A))
-        .scalar_subquery()
-        .label("last_contribution"),
-        _LATEST.from_circle,
-        _LATEST.to_circle,
-        _LATEST.reason_key,
-        _LATEST.reason_params,
-        _LATEST.changed_at,
+
+def _history(larger: Any) -> Any:
+    """Days of activity the rule may need in the community: its history (window + grace, each at least
+    its lower bound, as rule_of clamps them) plus two days, since the community's today may differ from
+    UTC's by one. The service keeps exactly the days from the community's own start (`_history_start`).
+    `larger`: the dialect's two-argument maximum."""
+    window = larger(_C.c.circle_window_days, RULE_BOUNDS["window_days"].low)
+    return window + larger(_C.c.demotion_grace_days, RULE_BOUNDS["demotion_grace_days"].low) + 2
+
+
+def _window(dialect: str) -> Any:
+    """The person's days of activity in the community, as one JSON array of [channel_id, day,
+    contributions, reactions] (in no particular order on SQLite: the rule does not depend on it): the
+    window comes in the same statement as the membership, one round trip instead of two."""
+    row = (_A.c.channel_id, _A.c.day, _A.c.contributions, _A.c.reactions)
+    today = bindparam("today", type_=Date)
+    if dialect == "postgresql":
+        since = today - _history(func.greatest)
+        days = func.json_agg(aggregate_order_by(func.json_build_array(*row), _A.c.day, _A.c.channel_id))
+    else:
+        since = func.date(today, func.printf("-%d days", _history(func.max)))
+        days = func.json_group_array(func.json_array(*row))
+    return select(days).where(_of_member(_A), _A.c.day >= since).scalar_subquery()
+
+
+@cache
+def _places(dialect: str) -> Select[Any]:
+    """Built once per dialect: every /cdp me runs it, and SQLAlchemy caches its compiled form."""
+    return (
+        select(
+            _C.c.id,
+            _C.c.team_id,
+            _C.c.name,
+            _C.c.status,
+            _C.c.timezone,
+            _C.c.circle_window_days,
+            _C.c.inner_min_contributions,
+            _C.c.inner_min_days,
+            _C.c.demotion_grace_days,
+            select(func.count()).where(_CH.c.community_id == _C.c.id).scalar_subquery().label("channels"),
+            _M.c.id.label("membership_id"),
+            _M.c.user_id,
+            _M.c.role,
+            _M.c.circle,
+            _M.c.circle_since,
+            _M.c.joined_at,
+            _M.c.joined_via,
+            select(func.count()).where(_of_member(_A)).scalar_subquery().label("stored_rows"),
+            select(func.max(case((_A.c.contributions > 0, _A.c.day), else_=None)))
+            .where(_of_member(_A))
+            .scalar_subquery()
+            .label("last_contribution"),
+            _LATEST.from_circle,
+            _LATEST.to_circle,
+            _LATEST.reason_key,
+            _LATEST.reason_params,
+            _LATEST.changed_at,
+            _window(dialect).label("window"),
+        )
+        .join(_C, _C.c.id == _M.c.community_id)
+        .outerjoin(_RANKED_CHANGES, (_LATEST.community_id == _M.c.community_id) & (_LATEST.rank == 1))
+        .where(
+            _M.c.team_id == bindparam("team_id"),
+            _M.c.user_id == bindparam("user_id"),
+            _M.c.left_at.is_(None),
+        )
+        .order_by(_M.c.id)
     )
-    .join(_C, _C.c.id == _M.c.community_id)
-    .outerjoin(_RANKED_CHANGES, (_LATEST.community_id == _M.c.community_id) & (_LATEST.rank == 1))
-    .where(
-        _M.c.team_id == bindparam("team_id"),
-        _M.c.user_id == bindparam("user_id"),
-        _M.c.left_at.is_(None),
-    )
-    .order_by(_M.c.id)
-)
+
 
 _CHANNELS = (
     select(_CH.c.community_id, _CH.c.channel_id)
@@ -153,21 +187,12 @@ _CHANNELS = (
     .order_by(_CH.c.id)
 )
 
-_WINDOW = (
-    select(_A.c.community_id, _A.c.channel_id, _A.c.day, _A.c.contributions, _A.c.reactions)
-    .where(
-        _A.c.team_id == bindparam("team_id"),
-        _A.c.community_id.in_(bindparam("community_ids", expanding=True)),
-        _A.c.user_id == bindparam("user_id"),
-        _A.c.day >= bindparam("since", type_=_A.c.day.type),
-    )
-    .order_by(_A.c.community_id, _A.c.day, _A.c.channel_id)
-)
 
-
-def places(connection: Connection, *, team_id: str, user_id: str) -> list[Place]:
-    """The person's active memberships, oldest first."""
-    rows = connection.execute(_PLACES, {"team_id": team_id, "user_id": user_id}).all()
+def places(connection: Connection, *, team_id: str, user_id: str, today: date) -> list[Place]:
+    """The person's active memberships, oldest first, each with its days of activity from a few days
+    before its history starts (`today` is UTC's: the service keeps the days each community needs)."""
+    statement = _places(connection.dialect.name)
+    rows = connection.execute(statement, {"team_id": team_id, "user_id": user_id, "today": today}).all()
     several = [row.id for row in rows if row.channels > 1]
     channels: dict[int, list[ChannelRef]] = defaultdict(list)
     if several:  # sub-issues: their channels, in the order they were bound
@@ -203,24 +228,18 @@ def _place(row: Any, channels: dict[int, list[ChannelRef]]) -> Place:
         if row.changed_at is not None
         else None
     )
-    return Place(community, membership, int(row.stored_rows), row.last_contribution, change)
+    stored, last = int(row.stored_rows), row.last_contribution
+    return Place(community, membership, stored, last, change, _days(row.window))
 
 
-def windows(
-    connection: Connection, *, team_id: str, user_id: str, since: dict[int, date]
-) -> dict[int, list[Any]]:
-    """The person's days of activity in each community from its own `since` on (channel_id, day,
-    contributions, reactions), by one indexed read."""
-    result: dict[int, list[Any]] = defaultdict(list)
-    if not since:
-        return result
-    params = {
-        "team_id": team_id,
-        "user_id": user_id,
-        "community_ids": list(since),
-        "since": min(since.values()),
-    }
-    for row in connection.execute(_WINDOW, params).all():
-        if row.day >= since[row.community_id]:
-            result[row.community_id].append(row)
-    return result
+class WindowDay(NamedTuple):
+    channel_id: str
+    day: date
+    contributions: int
+    reactions: int
+
+
+def _days(window: Any) -> list[WindowDay]:
+    """The JSON array of `_window` (text on SQLite, parsed on PostgreSQL; NULL when there is none)."""
+    entries = json.loads(window) if isinstance(window, str) else window or []
+    return [WindowDay(channel, date.fromisoformat(day), int(c), int(r)) for channel, day, c, r in entries]
