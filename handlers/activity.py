@@ -145,9 +145,9 @@ def _circle_name(circle: str, lang: str) -> str:
 @subcommand("me")
 def me_subcommand(request: CommandRequest) -> None:
     lang, deps = request.lang, request.deps
-    with deps.db.session() as session:
+    with deps.db.reading() as connection:
         standings = circle_service.standings(
-            session, team_id=request.team_id, user_id=request.user_id, now=deps.clock.now()
+            connection, team_id=request.team_id, user_id=request.user_id, now=deps.clock.now()
         )
         if not standings:
             request.reply(t("activity.me.none", lang))

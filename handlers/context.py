@@ -15,7 +15,7 @@ from slack_sdk import WebClient
 
 from bot.i18n import LANGUAGES, t
 from bot.runtime import Deps
-from bot.services import events as event_service
+from bot.services import replays
 from bot.views.common import ephemeral
 
 log = logging.getLogger(__name__)
@@ -102,8 +102,7 @@ def replayed(deps: Deps, body: dict[str, Any]) -> bool:
     team = body.get("team")
     team_id = str(body.get("team_id") or (team.get("id") if isinstance(team, dict) else "") or "")[:32]
     # A light commit: a claim lost in a database crash would only let that one replay through.
-    with deps.db.light_session() as session:
-        first = event_service.first_time(session=session, team_id=team_id, event_id=key, now=deps.clock.now())
+    first = replays.first_use(deps.db, team_id=team_id, key=key, now=deps.clock.now())
     if not first:
         kind = "slash_command" if "command" in body else str(body.get("type"))
         log.warning("replayed request refused", extra={"fields": {"kind": kind}})

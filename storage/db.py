@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event, text
@@ -209,9 +209,14 @@ class Database:
         # PostgreSQL: sessions whose every statement commits on its own (the driver sends no BEGIN and no
         # COMMIT: psycopg's autocommit is a client-side flag, set at checkout and reset at return, both
         # without a round trip). Same pool as `engine`.
-        self._autocommit_sessions = (
-            sessionmaker(self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
+        self._autocommit_engine = (
+            self.engine.execution_options(isolation_level="AUTOCOMMIT")
             if self.backend == "postgresql"
+            else None
+        )
+        self._autocommit_sessions = (
+            sessionmaker(self._autocommit_engine, expire_on_commit=False)
+            if self._autocommit_engine is not None
             else None
         )
         # SQLite: one unit of work at a time in this process (see `_turn`).
@@ -240,6 +245,10 @@ class Database:
         finally:
             if acquired:
                 self._turn_lock.release()
+
+    def turn(self) -> AbstractContextManager[None]:
+        """`_turn` for work done on a raw connection of the pool (storage/claims.py)."""
+        return self._turn()
 
     @property
     def sessions(self) -> sessionmaker[Session]:
@@ -337,6 +346,19 @@ class Database:
             return result
         finally:
             pooled.close()
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A Core connection for a unit of work that only reads (`/cdp me`): no ORM session, and on
+        PostgreSQL no BEGIN nor COMMIT (autocommit: each statement reads the latest committed data, which
+        is all a display needs). On SQLite, a transaction like any other (one snapshot, this process's
+        turn), rolled back at the end."""
+        if self._autocommit_engine is not None:
+            with self._autocommit_engine.connect() as connection:
+                yield connection
+            return
+        with self._turn(), self.engine.connect() as connection:
+            yield connection
 
     @contextmanager
     def light_session(self) -> Iterator[Session]:

@@ -17,7 +17,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from bot.domain import cadence
@@ -36,7 +36,9 @@ from storage.repositories import communities as community_repo
 from storage.repositories import counting as counting_repo
 from storage.repositories import memberships as membership_repo
 from storage.repositories import privacy as privacy_repo
+from storage.repositories import standings as standings_repo
 from storage.repositories.counting import CountFigures
+from storage.repositories.standings import ChangeFacts, CommunityFacts, MemberFacts
 
 FUTURE_TOLERANCE = timedelta(days=1)  # clocks drift; a message from tomorrow is not real
 
@@ -63,7 +65,7 @@ class CountOutcome:
     promotion: Promotion | None = None
 
 
-def rule_of(community: Community) -> CircleRule:
+def rule_of(community: Community | CommunityFacts) -> CircleRule:
     # Clamped, not validated: a row saved before the settings form checked the rule's bounds (a grace of
     # 0 was once accepted) must not make every message of its community fail, nor stop the daily pass.
     return CircleRule.within_bounds(
@@ -74,11 +76,11 @@ def rule_of(community: Community) -> CircleRule:
     )
 
 
-def local_today(community: Community, now: datetime) -> date:
+def local_today(community: Community | CommunityFacts, now: datetime) -> date:
     return now.astimezone(cadence.zone(community.timezone)).date()
 
 
-def local_day_of(community: Community, ts: float) -> date:
+def local_day_of(community: Community | CommunityFacts, ts: float) -> date:
     return datetime.fromtimestamp(ts, UTC).astimezone(cadence.zone(community.timezone)).date()
 
 
@@ -87,8 +89,8 @@ def _to_domain(rows: Iterable[Any]) -> list[ActivityDay]:
 
 
 def _decide(
-    community: Community,
-    membership: Membership,
+    community: Community | CommunityFacts,
+    membership: Membership | MemberFacts,
     rows: Iterable[Any],
     today: date,
     last_contribution: date | None = None,
@@ -113,7 +115,7 @@ def _decide(
     return decision
 
 
-def _history_start(community: Community, today: date) -> date:
+def _history_start(community: Community | CommunityFacts, today: date) -> date:
     return today - timedelta(days=rule_of(community).history_days)
 
 
@@ -141,7 +143,10 @@ def _rows_by_user(session: Session, *, community: Community, today: date) -> dic
 
 
 def _per_channel(
-    community: Community, membership: Membership, rows: Iterable[Any], today: date
+    community: Community | CommunityFacts,
+    membership: Membership | MemberFacts,
+    rows: Iterable[Any],
+    today: date,
 ) -> list[tuple[str, CircleDecision]]:
     """Sub-issues: with 2+ bound channels, the member's circle in each channel, by the rule applied to
     that channel's activity alone (no grace period: a place per channel is not kept, it is observed)."""
@@ -852,14 +857,14 @@ def active_community_ids(session: Session) -> list[tuple[str, int]]:
 class Standing:
     """One membership as `/cdp me` shows it."""
 
-    community: Community
-    membership: Membership
+    community: Community | CommunityFacts
+    membership: Membership | MemberFacts
     decision: CircleDecision
     per_channel: list[tuple[str, CircleDecision]] = field(default_factory=list)
     stored_days: int = 0
 
 
-def _stored_reason(change: CircleChange) -> Reason:
+def _stored_reason(change: CircleChange | ChangeFacts) -> Reason:
     params: dict[str, ParamValue] = {
         name: value
         for name, value in (change.reason_params or {}).items()
@@ -869,10 +874,10 @@ def _stored_reason(change: CircleChange) -> Reason:
 
 
 def _explained(
-    community: Community,
-    membership: Membership,
+    community: Community | CommunityFacts,
+    membership: Membership | MemberFacts,
     decision: CircleDecision,
-    change: CircleChange | None,
+    change: CircleChange | ChangeFacts | None,
     last_contribution: date | None,
 ) -> CircleDecision:
     """Demoted and quiet since: say why they moved out (the reason recorded with the change), not the
@@ -901,26 +906,25 @@ def _not_a_newcomer(decision: CircleDecision) -> CircleDecision:
     return replace(decision, newcomer=False, lurking=False, reason=reason)
 
 
-def standings(session: Session, *, team_id: str, user_id: str, now: datetime) -> list[Standing]:
-    """/cdp me: in a constant number of statements, however many communities the person belongs to and
-    however long their history (the window's rows, and two aggregates for what lies before it)."""
-    mine = membership_repo.with_communities(session, team_id=team_id, user_id=user_id)
-    todays = {community.id: local_today(community, now) for _, community in mine}
-    since = {community.id: _history_start(community, todays[community.id]) for _, community in mine}
-    windows = activity_repo.member_window(session, team_id=team_id, user_id=user_id, since=since)
-    totals = activity_repo.member_totals(session, team_id=team_id, user_id=user_id, community_ids=since)
-    latest_changes = activity_repo.latest_changes_for_user(session, team_id=team_id, user_id=user_id)
+def standings(connection: Connection, *, team_id: str, user_id: str, now: datetime) -> list[Standing]:
+    """/cdp me: in one statement (two with sub-issues), however many communities the person belongs to
+    and however long their history (the days the rule needs, and aggregates for what lies before them),
+    read as plain rows (storage/repositories/standings.py)."""
+    places = standings_repo.places(
+        connection, team_id=team_id, user_id=user_id, today=now.astimezone(UTC).date()
+    )
     result = []
-    for membership, community in mine:
-        today = todays[community.id]
-        rows = windows.get(community.id, [])
-        stored, last = totals.get(community.id, activity_repo.MemberTotals(0, None))
+    for place in places:
+        community, membership, last = place.community, place.membership, place.last_contribution
+        today = local_today(community, now)
+        since = _history_start(community, today)
+        rows = [day for day in place.window if day.day >= since]
         decision = _decide(community, membership, rows, today, last)
-        decision = _explained(community, membership, decision, latest_changes.get(community.id), last)
+        decision = _explained(community, membership, decision, place.latest_change, last)
         if membership.role == "core" or membership.joined_via == "creation":
             decision = _not_a_newcomer(decision)
         per_channel = _per_channel(community, membership, rows, today)
-        result.append(Standing(community, membership, decision, per_channel, stored))
+        result.append(Standing(community, membership, decision, per_channel, place.stored_rows))
     return result
 
 

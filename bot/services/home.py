@@ -89,16 +89,20 @@ def _local_midnight(community: Community, day: date) -> datetime:
 
 def gather(session: Session, *, team_id: str, user_id: str, now: datetime) -> HomeData:
     """Everything the Home shows, for one person."""
+    # The standings are plain rows (one statement, as `/cdp me` reads them); the Home needs the whole
+    # community too (its open channels, review date, ...): the active ones are loaded for the directory.
+    active = community_repo.for_team(session, team_id=team_id, include_dissolved=False)
+    by_id = {c.id: c for c in active}
     standings = [
         s
-        for s in circle_service.standings(session, team_id=team_id, user_id=user_id, now=now)
-        if s.community.status == "active"
+        for s in circle_service.standings(session.connection(), team_id=team_id, user_id=user_id, now=now)
+        if s.community.id in by_id
     ]
     standings.sort(key=lambda s: s.community.name.casefold())
     mine = [
-        MyCommunity(s, [c.channel_id for c in s.community.channels if not c.is_archived]) for s in standings
+        MyCommunity(s, [c.channel_id for c in by_id[s.community.id].channels if not c.is_archived])
+        for s in standings
     ]
-    active = community_repo.for_team(session, team_id=team_id, include_dissolved=False)
     mine_ids = {s.community.id for s in standings}
     others = [c for c in active if c.id not in mine_ids]
     requested = home_repo.my_pending_requests(session, team_id=team_id, user_id=user_id)
@@ -118,7 +122,7 @@ def gather(session: Session, *, team_id: str, user_id: str, now: datetime) -> Ho
     moderated = _moderated(
         session,
         team_id=team_id,
-        communities=[s.community for s in standings if s.membership.role == "core"],
+        communities=[by_id[s.community.id] for s in standings if s.membership.role == "core"],
         now=now,
     )
     pairing_on = pairing.pairing_status(session, team_id=team_id, user_id=user_id)

@@ -126,14 +126,6 @@ def group_alive(session: Session, *, group: str) -> bool:
     return found is not None
 
 
-def _due(now: datetime) -> Any:
-    return (
-        (OutboxMessage.status == PENDING)
-        & (OutboxMessage.not_before <= now)
-        & or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now)
-    )
-
-
 def claim_next(
     session: Session, *, now: datetime, lease: timedelta, busy: Collection[str] = ()
 ) -> OutboxMessage | None:
@@ -143,25 +135,54 @@ def claim_next(
     PostgreSQL: SKIP LOCKED lets concurrent workers each take a different row without waiting;
     SQLite serialises writers (BEGIN IMMEDIATE), so the compare-and-set below is enough there.
     """
-    candidate = (
-        select(OutboxMessage.id)
-        .where(_due(now), OutboxMessage.target.not_in(list(busy)))
+    # One statement (it was three: the candidate, the claim, the row read back), built once: the worker
+    # claims a row for every delivery, on the same GIL as the requests it follows. The outer condition
+    # re-checks the row once locked, as the compare-and-set did.
+    claimed: OutboxMessage | None = session.scalars(
+        _CLAIM,
+        {"now": now, "until": now + lease, "busy": list(busy)},
+        execution_options={"populate_existing": True},
+    ).first()
+    return claimed
+
+
+_NOW = bindparam("now", type_=UTCDateTime())
+_DUE = (
+    (OutboxMessage.status == PENDING)
+    & (OutboxMessage.not_before <= _NOW)
+    & or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < _NOW)
+)
+_CLAIM = (
+    update(OutboxMessage)
+    .where(
+        OutboxMessage.id
+        == select(OutboxMessage.id)
+        .where(_DUE, OutboxMessage.target.not_in(bindparam("busy", expanding=True)))
         .order_by(OutboxMessage.not_before, OutboxMessage.id)
         .limit(1)
         .with_for_update(skip_locked=True)
+        .scalar_subquery(),
+        _DUE,
     )
-    row_id = session.execute(candidate).scalar()
-    if row_id is None:
-        return None
-    claimed = session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id == row_id, _due(now))
-        .values(claimed_until=now + lease, attempts=OutboxMessage.attempts + 1)
-        .returning(OutboxMessage.id)
-    ).first()
-    if claimed is None:
-        return None
-    return session.get(OutboxMessage, row_id, populate_existing=True)
+    .values(claimed_until=bindparam("until", type_=UTCDateTime()), attempts=OutboxMessage.attempts + 1)
+    .returning(OutboxMessage)
+)
+
+
+_TABLE: Any = OutboxMessage.__table__
+# Built once, on the table (no ORM bulk-update machinery): recorded after every delivery.
+_FINISH = (
+    update(_TABLE)
+    .where(_TABLE.c.id == bindparam("message_id"))
+    .values(
+        status=bindparam("new_status"),
+        sent_at=bindparam("sent", type_=UTCDateTime()),
+        error=bindparam("failure"),
+        result_channel=bindparam("landed_in"),
+        result_ts=bindparam("landed_at"),
+        claimed_until=None,
+    )
+)
 
 
 def finish(
@@ -175,16 +196,15 @@ def finish(
     ts: str | None = None,
 ) -> None:
     session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id == message_id)
-        .values(
-            status=status,
-            sent_at=now if status == SENT else None,
-            error=error,
-            result_channel=channel,
-            result_ts=ts,
-            claimed_until=None,
-        )
+        _FINISH,
+        {
+            "message_id": message_id,
+            "new_status": status,
+            "sent": now if status == SENT else None,
+            "failure": error,
+            "landed_in": channel,
+            "landed_at": ts,
+        },
     )
 
 

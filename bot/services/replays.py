@@ -1,0 +1,15 @@
+"""The replay guard: Slack never resends a slash command or an interaction, so the same trigger_id twice
+is somebody replaying a signed request (valid for 5 minutes)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from storage import claims
+from storage.db import Database
+
+
+def first_use(db: Database, *, team_id: str, key: str, now: datetime) -> bool:
+    """Claim the request's key, committed before anything else is done; False when it was claimed
+    already (a replay: nothing is done again)."""
+    return claims.claim_lightly(db, team_id=team_id, event_id=key, now=now)

@@ -1,0 +1,100 @@
+"""The replay guard's claim (a slash command's or an interaction's trigger_id), in one driver call.
+
+Every slash command and every click claims its trigger_id before anything else runs (handlers/context.py).
+Through an ORM session that claim cost ~0.5 ms of CPU per request on PostgreSQL (a Session, BEGIN, SET
+LOCAL, the INSERT, COMMIT, each through SQLAlchemy's execution machinery): at 20 concurrent commands
+that CPU queues behind the GIL and is most of what a user waits for. Here it is one statement on a
+pooled connection, through the driver: ~0.06 ms.
+
+What it keeps from `Database.light_session`: the claim is committed on its own, before the command runs,
+without waiting for the disk (losing it in a database crash only lets a replay of that last instant
+through), and the connection goes back to the pool durable, as it came.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.engine import Dialect
+
+from storage.db import Database
+from storage.models import ProcessedEvent
+
+_TABLE: Table = ProcessedEvent.__table__  # type: ignore[assignment]
+_COLUMNS = "event_id, team_id, received_at"
+
+# PostgreSQL, in autocommit: the statement is its own transaction, and set_config(..., true) is SET LOCAL
+# for that transaction, read when it commits (one round trip instead of four). ON CONFLICT DO NOTHING:
+# of two requests with the same trigger_id, exactly one gets the row back, the other waits for the
+# first's commit and gets nothing.
+_POSTGRESQL = (
+    "WITH light AS (SELECT set_config('synchronous_commit', 'off', true)) "
+    f"INSERT INTO {_TABLE.name} ({_COLUMNS}) SELECT %s, %s, %s FROM light "
+    "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+)
+_SQLITE = (
+    f"INSERT INTO {_TABLE.name} ({_COLUMNS}) VALUES (?, ?, ?) "
+    "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+)
+
+
+_PROCESSORS: dict[str, Any] = {}
+
+
+def _received_at(dialect: Dialect) -> Any:
+    """How SQLAlchemy writes a `received_at` on this dialect (naive UTC; text on SQLite), so that rows
+    claimed here read back exactly like rows written through the ORM. Kept per dialect name (one per
+    database kind, not one per engine)."""
+    if dialect.name not in _PROCESSORS:
+        _PROCESSORS[dialect.name] = _TABLE.c.received_at.type.bind_processor(dialect)
+    return _PROCESSORS[dialect.name]
+
+
+def claim_lightly(db: Database, *, team_id: str, event_id: str, now: datetime) -> bool:
+    """Insert the id unless present, committed at once without waiting for the disk; True when this
+    call inserted it. A database error propagates (the request gets the generic answer), and the
+    connection it happened on is discarded rather than pooled again."""
+    process = _received_at(db.engine.dialect)
+    params = (event_id, team_id, process(now) if process is not None else now)
+    raw = db.engine.raw_connection()  # the pool's checkout hooks (the idle ping) run as for any session
+    try:
+        if db.backend == "postgresql":
+            return _claim_postgresql(raw.driver_connection, params)
+        with db.turn():
+            return _claim_sqlite(raw.driver_connection, params, light=db.durability == "full")
+    except BaseException:
+        raw.invalidate()
+        raise
+    finally:
+        raw.close()
+
+
+def _claim_postgresql(connection: Any, params: tuple[Any, ...]) -> bool:
+    connection.autocommit = True  # client-side only: no round trip
+    try:
+        return connection.execute(_POSTGRESQL, params).fetchone() is not None
+    finally:
+        connection.autocommit = False
+
+
+def _claim_sqlite(connection: Any, params: tuple[Any, ...], *, light: bool) -> bool:
+    # The driver leaves transactions to us (isolation_level None, see storage/db.py): BEGIN IMMEDIATE takes
+    # the write lock first, as every unit of work does. SQLite refuses to change its safety level inside a
+    # transaction: NORMAL is set before, FULL again after.
+    if light:
+        connection.execute("PRAGMA synchronous=NORMAL")
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            inserted = connection.execute(_SQLITE, params).fetchall()  # read before COMMIT
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+        return bool(inserted)
+    finally:
+        if light:
+            connection.execute("PRAGMA synchronous=FULL")

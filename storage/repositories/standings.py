@@ -1,0 +1,245 @@
+"""What `/cdp me` reads: a person's memberships with what the circle rule and its explanation need, in
+one Core statement (two when a community has sub-issue channels), as plain rows.
+
+Every `/cdp me` ran four ORM queries in a transaction (memberships with their communities and channels as
+entities, the window, the totals, the latest changes): ~2 ms of CPU per command, most of it SQLAlchemy
+building objects nobody changes. Here one statement returns one row per membership (its community's
+rule, its totals and its latest change of circle, by correlated subqueries over the same indexes as
+before), with the days of activity the rule needs as one JSON array.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import cache
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection, Date, Select, Table, bindparam, case, func, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+
+from bot.domain.circles import RULE_BOUNDS
+from storage.models import ActivityDay, CircleChange, Community, CommunityChannel, Membership
+
+_M: Table = Membership.__table__  # type: ignore[assignment]
+_C: Table = Community.__table__  # type: ignore[assignment]
+_A: Table = ActivityDay.__table__  # type: ignore[assignment]
+_CH: Table = CommunityChannel.__table__  # type: ignore[assignment]
+_CC: Table = CircleChange.__table__  # type: ignore[assignment]
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRef:
+    channel_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CommunityFacts:
+    """The community as the rule and `/cdp me` see it (names as on storage.models.Community)."""
+
+    id: int
+    team_id: str
+    name: str
+    status: str
+    timezone: str
+    circle_window_days: int
+    inner_min_contributions: int
+    inner_min_days: int
+    demotion_grace_days: int
+    channels: tuple[ChannelRef, ...]  # its sub-issues: filled only when 2+ channels are bound
+
+
+@dataclass(frozen=True, slots=True)
+class MemberFacts:
+    """The membership (names as on storage.models.Membership)."""
+
+    id: int
+    user_id: str
+    role: str
+    circle: str
+    circle_since: datetime
+    joined_at: datetime
+    joined_via: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeFacts:
+    """The latest change of circle (names as on storage.models.CircleChange)."""
+
+    from_circle: str
+    to_circle: str
+    reason_key: str
+    reason_params: dict[str, object]
+    changed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    community: CommunityFacts
+    membership: MemberFacts
+    stored_rows: int  # rows stored about them there (one per channel and day)
+    last_contribution: date | None  # their latest day with a contribution, however long ago
+    latest_change: ChangeFacts | None
+    window: list[WindowDay]  # their days of activity there, from a little before the rule's history
+
+
+def _of_member(table: Table) -> Any:
+    """The person's rows of `table` in the membership's community (correlated to the outer query)."""
+    return (
+        (table.c.team_id == _M.c.team_id)
+        & (table.c.community_id == _M.c.community_id)
+        & (table.c.user_id == _M.c.user_id)
+    )
+
+
+_RANKED_CHANGES = (
+    select(
+        _CC.c.community_id,
+        _CC.c.from_circle,
+        _CC.c.to_circle,
+        _CC.c.reason_key,
+        _CC.c.reason_params,
+        _CC.c.changed_at,
+        func.row_number()
+        .over(partition_by=_CC.c.community_id, order_by=(_CC.c.changed_at.desc(), _CC.c.id.desc()))
+        .label("rank"),
+    )
+    .where(_CC.c.team_id == bindparam("team_id"), _CC.c.user_id == bindparam("user_id"))
+    .subquery()
+)
+_LATEST = _RANKED_CHANGES.c
+
+
+def _history(larger: Any) -> Any:
+    """Days of activity the rule may need in the community: its history (window + grace, each at least
+    its lower bound, as rule_of clamps them) plus two days, since the community's today may differ from
+    UTC's by one. The service keeps exactly the days from the community's own start (`_history_start`).
+    `larger`: the dialect's two-argument maximum."""
+    window = larger(_C.c.circle_window_days, RULE_BOUNDS["window_days"].low)
+    return window + larger(_C.c.demotion_grace_days, RULE_BOUNDS["demotion_grace_days"].low) + 2
+
+
+def _window(dialect: str) -> Any:
+    """The person's days of activity in the community, as one JSON array of [channel_id, day,
+    contributions, reactions] (in no particular order on SQLite: the rule does not depend on it): the
+    window comes in the same statement as the membership, one round trip instead of two."""
+    row = (_A.c.channel_id, _A.c.day, _A.c.contributions, _A.c.reactions)
+    today = bindparam("today", type_=Date)
+    if dialect == "postgresql":
+        since = today - _history(func.greatest)
+        days = func.json_agg(aggregate_order_by(func.json_build_array(*row), _A.c.day, _A.c.channel_id))
+    else:
+        since = func.date(today, func.printf("-%d days", _history(func.max)))
+        days = func.json_group_array(func.json_array(*row))
+    return select(days).where(_of_member(_A), _A.c.day >= since).scalar_subquery()
+
+
+@cache
+def _places(dialect: str) -> Select[Any]:
+    """Built once per dialect: every /cdp me runs it, and SQLAlchemy caches its compiled form."""
+    return (
+        select(
+            _C.c.id,
+            _C.c.team_id,
+            _C.c.name,
+            _C.c.status,
+            _C.c.timezone,
+            _C.c.circle_window_days,
+            _C.c.inner_min_contributions,
+            _C.c.inner_min_days,
+            _C.c.demotion_grace_days,
+            select(func.count()).where(_CH.c.community_id == _C.c.id).scalar_subquery().label("channels"),
+            _M.c.id.label("membership_id"),
+            _M.c.user_id,
+            _M.c.role,
+            _M.c.circle,
+            _M.c.circle_since,
+            _M.c.joined_at,
+            _M.c.joined_via,
+            select(func.count()).where(_of_member(_A)).scalar_subquery().label("stored_rows"),
+            select(func.max(case((_A.c.contributions > 0, _A.c.day), else_=None)))
+            .where(_of_member(_A))
+            .scalar_subquery()
+            .label("last_contribution"),
+            _LATEST.from_circle,
+            _LATEST.to_circle,
+            _LATEST.reason_key,
+            _LATEST.reason_params,
+            _LATEST.changed_at,
+            _window(dialect).label("window"),
+        )
+        .join(_C, _C.c.id == _M.c.community_id)
+        .outerjoin(_RANKED_CHANGES, (_LATEST.community_id == _M.c.community_id) & (_LATEST.rank == 1))
+        .where(
+            _M.c.team_id == bindparam("team_id"),
+            _M.c.user_id == bindparam("user_id"),
+            _M.c.left_at.is_(None),
+        )
+        .order_by(_M.c.id)
+    )
+
+
+_CHANNELS = (
+    select(_CH.c.community_id, _CH.c.channel_id)
+    .where(_CH.c.community_id.in_(bindparam("community_ids", expanding=True)))
+    .order_by(_CH.c.id)
+)
+
+
+def places(connection: Connection, *, team_id: str, user_id: str, today: date) -> list[Place]:
+    """The person's active memberships, oldest first, each with its days of activity from a few days
+    before its history starts (`today` is UTC's: the service keeps the days each community needs)."""
+    statement = _places(connection.dialect.name)
+    rows = connection.execute(statement, {"team_id": team_id, "user_id": user_id, "today": today}).all()
+    several = [row.id for row in rows if row.channels > 1]
+    channels: dict[int, list[ChannelRef]] = defaultdict(list)
+    if several:  # sub-issues: their channels, in the order they were bound
+        for community_id, channel_id in connection.execute(_CHANNELS, {"community_ids": several}):
+            channels[community_id].append(ChannelRef(channel_id))
+    return [_place(row, channels) for row in rows]
+
+
+def _place(row: Any, channels: dict[int, list[ChannelRef]]) -> Place:
+    community = CommunityFacts(
+        row.id,
+        row.team_id,
+        row.name,
+        row.status,
+        row.timezone,
+        row.circle_window_days,
+        row.inner_min_contributions,
+        row.inner_min_days,
+        row.demotion_grace_days,
+        tuple(channels.get(row.id, ())),
+    )
+    membership = MemberFacts(
+        row.membership_id,
+        row.user_id,
+        row.role,
+        row.circle,
+        row.circle_since,
+        row.joined_at,
+        row.joined_via,
+    )
+    change = (
+        ChangeFacts(row.from_circle, row.to_circle, row.reason_key, row.reason_params or {}, row.changed_at)
+        if row.changed_at is not None
+        else None
+    )
+    stored, last = int(row.stored_rows), row.last_contribution
+    return Place(community, membership, stored, last, change, _days(row.window))
+
+
+class WindowDay(NamedTuple):
+    channel_id: str
+    day: date
+    contributions: int
+    reactions: int
+
+
+def _days(window: Any) -> list[WindowDay]:
+    """The JSON array of `_window` (text on SQLite, parsed on PostgreSQL; NULL when there is none)."""
+    entries = json.loads(window) if isinstance(window, str) else window or []
+    return [WindowDay(channel, date.fromisoformat(day), int(c), int(r)) for channel, day, c, r in entries]
