@@ -171,7 +171,8 @@ def post_welcome_action(ack: Ack, body: dict[str, Any], client: WebClient, conte
     community_id, named = target
     admin = slack.is_admin(deps, client, user_id)
     # Someone who left the workspace is never welcomed (asked of Slack in parallel; unknown: welcomed).
-    found = deps.people.many(client, named)
+    # Deactivation is trusted only as long as rights are (an earlier welcome may have cached them).
+    found = deps.people.many(client, named, max_age=deps.people.rights_ttl)
     user_ids = [u for u in named if (person := found.get(u)) is None or person.is_human]
     with deps.db.session() as session:
         try:
