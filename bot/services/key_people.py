@@ -1,0 +1,81 @@
+"""Key people followed up (issue 11, item 7): the people named at creation as playing a key role for
+the issue, whether each has joined since, and a moderator's re-invitation of those who have not.
+
+They are stored on the community itself (`communities.key_people`, a list of user ids written by the
+"Initiate a CdP" form): nothing else to store, since "joined" is read from the memberships and "invited
+today" is the outbox's dedupe key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from bot.services import outbox
+from bot.services.circles import local_today
+from bot.services.communities import CommunityProblem, require_active, require_moderator
+from storage.models import Community
+from storage.repositories import key_people as repo
+
+
+@dataclass(frozen=True)
+class KeyPerson:
+    user_id: str
+    joined: bool  # an active membership now
+
+
+def named(community: Community) -> list[str]:
+    """The key people in the order they were named, each once."""
+    return list(dict.fromkeys(community.key_people or []))
+
+
+def statuses(session: Session, *, community: Community) -> list[KeyPerson]:
+    """Each key person and whether they are a member now (one query, none when nobody was named)."""
+    people = named(community)
+    if not people:
+        return []
+    joined = repo.active_among(session, team_id=community.team_id, community_id=community.id, user_ids=people)
+    return [KeyPerson(u, u in joined) for u in people]
+
+
+def missing_of(community: Community, members: set[str]) -> tuple[str, ...]:
+    """The key people not among `members` (the active members the caller already read)."""
+    return tuple(u for u in named(community) if u not in members)
+
+
+@dataclass(frozen=True)
+class Reinvited:
+    sent: int  # invitations written now
+    missing: int  # key people not yet members
+
+
+def reinvite(
+    session: Session, *, community: Community, user_id: str, is_admin: bool, now: datetime
+) -> Reinvited:
+    """Invite again each key person who has not joined: the creation's invitation (its Join button),
+    at most once per person and day (two clicks, two moderators: one DM)."""
+    require_active(community)
+    require_moderator(session, community=community, user_id=user_id, is_admin=is_admin)
+    today = local_today(community, now)  # "once a day" in the community's own days
+    missing = [p.user_id for p in statuses(session, community=community) if not p.joined]
+    sent = 0
+    for person in missing:
+        if outbox.message(
+            session,
+            team_id=community.team_id,
+            to=person,
+            render="communities.key_person",
+            once=f"key_person:{community.team_id}:{community.id}:{person}:{today.isoformat()}",
+            name=community.name,
+            domain=community.domain,
+            creator=user_id,
+            community_id=community.id,
+            protected=community.visibility == "protected",
+        ):
+            sent += 1
+    return Reinvited(sent=sent, missing=len(missing))
+
+
+__all__ = ["CommunityProblem", "KeyPerson", "Reinvited", "missing_of", "named", "reinvite", "statuses"]

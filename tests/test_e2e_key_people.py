@@ -1,0 +1,72 @@
+"""End to end, through the Slack emulator: key people followed up (issue 11, item 7). The people named
+at creation are listed with whether they have joined (/cdp info), and a moderator's "Invite them
+again" sends the invitation again to those who have not, once a day; in English and French."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, Harness
+from tests.test_e2e_buttons import buttons_of, command, find, press
+from tests.test_e2e_communities import create_community, dms, shown
+
+JSON = dict[str, Any]
+REINVITE = "key_people_reinvite"
+
+
+def invitations(harness: Harness, user: str, words: str) -> int:
+    """How many key-person invitations `user` received (`words`: a phrase of it in their language)."""
+    return sum(1 for text in dms(harness, user) if words in text)
+
+
+def has_reinvite(message: JSON) -> bool:
+    return any(b["action_id"] == REINVITE for _, b in buttons_of(message))
+
+
+def test_info_lists_key_people_and_a_moderator_reinvites_the_missing_once_a_day(harness: Harness) -> None:
+    urbanism = create_community(harness, ALICE, "Urbanism", key_people=[CHLOE, BRUNO]).id
+    assert invitations(harness, BRUNO, "personnes clés") == 1
+    command(harness, "join Urbanism", CHLOE)
+
+    info = command(harness, "info Urbanism", ALICE)
+    assert "*Key people for the issue:* <@UCHLOE> (joined) and <@UBRUNO> (not yet)" in shown(info)
+    block_id, button = find(info, REINVITE, str(urbanism))
+    assert button["text"]["text"] == "Invite them again"
+
+    answer = press(harness, ALICE, block_id, button)
+    assert "I invited again 1 key person who had not joined *Urbanism*." in shown(answer)
+    assert invitations(harness, BRUNO, "personnes clés") == 2
+    (again,) = [m for m in harness.emulator.messages_to(BRUNO)][-1:]
+    find(again, "home_join", str(urbanism))  # the invitation again, with its Join button
+    assert invitations(harness, CHLOE, "key person for it") == 1  # she has joined: not invited again
+
+    answer = press(harness, ALICE, block_id, button)
+    assert "were already invited again today" in shown(answer)
+    assert invitations(harness, BRUNO, "personnes clés") == 2
+
+
+def test_a_member_who_is_not_a_moderator_sees_no_button_and_is_refused(harness: Harness) -> None:
+    urbanism = create_community(harness, ALICE, "Urbanism", key_people=[CHLOE, BRUNO]).id
+    command(harness, "join Urbanism", DAVID)
+    info = command(harness, "info Urbanism", DAVID)
+    assert "*Personnes clés pour l'enjeu :* <@UCHLOE> (pas encore) et <@UBRUNO> (pas encore)" in shown(info)
+    assert not has_reinvite(info)
+
+    block_id, button = find(command(harness, "info Urbanism", ALICE), REINVITE, str(urbanism))
+    answer = press(harness, DAVID, block_id, button)
+    assert "Seul le groupe central de *Urbanism*" in shown(answer)  # refused, in French
+    assert invitations(harness, BRUNO, "personnes clés") == 1
+    assert invitations(harness, CHLOE, "key person for it") == 1
+
+
+def test_everyone_joined_no_button_and_french_wording(harness: Harness) -> None:
+    create_community(harness, BRUNO, "Vélo en ville", key_people=[DAVID])
+    command(harness, "join Vélo en ville", DAVID)
+    info = command(harness, "info Vélo en ville", BRUNO)
+    assert "*Personnes clés pour l'enjeu :* <@UDAVID> (a rejoint)" in shown(info)
+    assert not has_reinvite(info)
+
+
+def test_no_key_people_no_line(harness: Harness) -> None:
+    create_community(harness, ALICE, "Urbanism")
+    assert "Key people" not in shown(command(harness, "info Urbanism", ALICE))
