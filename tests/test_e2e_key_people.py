@@ -6,9 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.services import communities as svc
+from bot.services.communities import ChannelChoice, CommunityDraft
+from storage.repositories import communities as community_repo
 from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, Harness
 from tests.test_e2e_buttons import buttons_of, command, find, press
 from tests.test_e2e_communities import create_community, dms, shown
+from tests.test_e2e_reviews import CHANNEL, FIRST_DUE, prompts_to, run
 
 JSON = dict[str, Any]
 REINVITE = "key_people_reinvite"
@@ -70,3 +74,57 @@ def test_everyone_joined_no_button_and_french_wording(harness: Harness) -> None:
 def test_no_key_people_no_line(harness: Harness) -> None:
     create_community(harness, ALICE, "Urbanism")
     assert "Key people" not in shown(command(harness, "info Urbanism", ALICE))
+
+
+# ---- the review prompt -----------------------------------------------------------------------------
+def test_the_review_prompt_names_the_missing_and_its_button_reinvites(harness: Harness) -> None:
+    harness.emulator.add_channel(CHANNEL, "urbanism", members=[ALICE, BRUNO, CHLOE, DAVID])
+    draft = CommunityDraft(
+        name="Urbanism",
+        domain="Safer streets",
+        objectives=(),
+        objectives_other="",
+        key_people=(CHLOE, DAVID),
+        moderators=(ALICE, BRUNO),
+        visibility="open",
+        language="en",
+        timezone="Europe/Paris",
+        cadence_weeks=2,
+    )
+    with harness.db.session() as session:
+        urbanism = svc.create(
+            session,
+            team_id=harness.emulator.team_id,
+            creator=ALICE,
+            draft=draft,
+            channel=ChannelChoice(CHANNEL, "urbanism", False),
+            now=harness.clock.now(),
+        ).id
+    command(harness, "join Urbanism", CHLOE)
+    harness.clock.set(FIRST_DUE)
+    run(harness)
+
+    (prompt,) = prompts_to(harness, ALICE)
+    assert "Key people who have not joined yet: <@UDAVID>." in shown(prompt)
+    (french,) = prompts_to(harness, BRUNO)
+    assert "Personnes clés qui n'ont pas encore rejoint la communauté : <@UDAVID>." in shown(french)
+    block_id, button = find(prompt, REINVITE, str(urbanism))
+    assert invitations(harness, DAVID, "personnes clés") == 0  # created without the form: none yet
+
+    answer = press(harness, ALICE, block_id, button, channel="DALICE")
+    assert "I invited again 1 key person" in shown(answer)
+    assert invitations(harness, DAVID, "personnes clés") == 1
+    _, french_button = find(french, REINVITE, str(urbanism))
+    answer = press(harness, BRUNO, block_id, french_button, channel="DBRUNO")  # the co-moderator, same day
+    assert "ont déjà été invitées à nouveau aujourd'hui" in shown(answer)
+    assert invitations(harness, DAVID, "personnes clés") == 1
+
+
+def test_a_dissolved_community_is_refused(harness: Harness) -> None:
+    urbanism = create_community(harness, ALICE, "Urbanism", key_people=[BRUNO]).id
+    block_id, button = find(command(harness, "info Urbanism", ALICE), REINVITE, str(urbanism))
+    with harness.db.session() as session:
+        assert community_repo.dissolve(session, community_id=urbanism, actor=ALICE, now=harness.clock.now())
+    answer = press(harness, ALICE, block_id, button)
+    assert "dissolved" in shown(answer)
+    assert invitations(harness, BRUNO, "personnes clés") == 1

@@ -8,6 +8,7 @@ today" is the outbox's dedupe key.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from bot.services import outbox
 from bot.services.circles import local_today
-from bot.services.communities import CommunityProblem, require_active, require_moderator
+from bot.services.communities import require_active, require_moderator
 from storage.models import Community
 from storage.repositories import key_people as repo
 
@@ -40,9 +41,14 @@ def statuses(session: Session, *, community: Community) -> list[KeyPerson]:
     return [KeyPerson(u, u in joined) for u in people]
 
 
-def missing_of(community: Community, members: set[str]) -> tuple[str, ...]:
+def missing_of(key_people: Sequence[str], members: set[str]) -> tuple[str, ...]:
     """The key people not among `members` (the active members the caller already read)."""
-    return tuple(u for u in named(community) if u not in members)
+    return tuple(u for u in dict.fromkeys(key_people) if u not in members)
+
+
+def named_for(session: Session, *, community_ids: Collection[int]) -> dict[int, list[str]]:
+    """Each community's key people, for a batch (the review prompts)."""
+    return repo.named_for(session, community_ids=community_ids)
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,3 @@ def reinvite(
         ):
             sent += 1
     return Reinvited(sent=sent, missing=len(missing))
-
-
-__all__ = ["CommunityProblem", "KeyPerson", "Reinvited", "missing_of", "named", "reinvite", "statuses"]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.models import Membership
+from storage.models import Community, Membership
 
 
 def active_among(session: Session, *, team_id: str, community_id: int, user_ids: Sequence[str]) -> set[str]:
@@ -24,3 +24,13 @@ def active_among(session: Session, *, team_id: str, community_id: int, user_ids:
             )
         )
     )
+
+
+def named_for(session: Session, *, community_ids: Collection[int]) -> dict[int, list[str]]:
+    """The key people of each community that named some (one query for a batch of review prompts)."""
+    if not community_ids:
+        return {}
+    rows = session.execute(
+        select(Community.id, Community.key_people).where(Community.id.in_(sorted(set(community_ids))))
+    ).all()
+    return {community_id: list(people) for community_id, people in rows if people}
