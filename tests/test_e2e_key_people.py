@@ -12,6 +12,9 @@ from storage.repositories import communities as community_repo
 from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, Harness
 from tests.test_e2e_buttons import buttons_of, command, find, press
 from tests.test_e2e_communities import create_community, dms, shown
+from tests.test_e2e_home import buttons as home_buttons
+from tests.test_e2e_home import open_home
+from tests.test_e2e_home import press as home_press
 from tests.test_e2e_reviews import CHANNEL, FIRST_DUE, prompts_to, run
 
 JSON = dict[str, Any]
@@ -128,3 +131,32 @@ def test_a_dissolved_community_is_refused(harness: Harness) -> None:
     answer = press(harness, ALICE, block_id, button)
     assert "dissolved" in shown(answer)
     assert invitations(harness, BRUNO, "personnes clés") == 1
+
+
+# ---- the moderators' App Home ----------------------------------------------------------------------
+def test_the_moderators_home_lists_key_people_and_reinvites(harness: Harness) -> None:
+    urbanism = create_community(harness, ALICE, "Urbanism", key_people=[CHLOE, BRUNO]).id
+    command(harness, "join Urbanism", CHLOE)
+
+    view = open_home(harness, ALICE)
+    assert view is not None
+    assert "*Key people for the issue:* <@UCHLOE> (joined) and <@UBRUNO> (not yet)" in shown(view)
+    assert (REINVITE, str(urbanism), "Invite them again") in home_buttons(view)
+    home_press(harness, ALICE, view, REINVITE, str(urbanism))
+    harness.drain()
+    assert "I invited again 1 key person who had not joined *Urbanism*." in dms(harness, ALICE)[-1]
+    assert invitations(harness, BRUNO, "personnes clés") == 2
+
+    member_home = open_home(harness, CHLOE)  # a member who does not moderate: no key people section
+    assert member_home is not None and not [b for b in home_buttons(member_home) if b[0] == REINVITE]
+
+
+def test_the_moderators_home_in_french(harness: Harness) -> None:
+    create_community(harness, BRUNO, "Vélo en ville", key_people=[DAVID, CHLOE])
+    command(harness, "join Vélo en ville", CHLOE)
+    view = open_home(harness, BRUNO)
+    assert view is not None
+    assert "*Personnes clés pour l'enjeu :* <@UDAVID> (pas encore) et <@UCHLOE> (a rejoint)" in shown(view)
+    assert [label for action, _, label in home_buttons(view) if action == REINVITE] == [
+        "Les inviter à nouveau"
+    ]
