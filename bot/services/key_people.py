@@ -90,7 +90,7 @@ def reinvite(
             once=f"key_person:{community.team_id}:{community.id}:{person}:{today.isoformat()}",
             name=community.name,
             domain=community.domain,
-            creator=user_id,
+            creator=community.created_by,  # the invitation says who started the community
             community_id=community.id,
             protected=community.visibility == "protected",
         ):
