@@ -4,6 +4,7 @@ again" sends the invitation again to those who have not, once a day; in English 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from bot.services import communities as svc
@@ -50,6 +51,11 @@ def test_info_lists_key_people_and_a_moderator_reinvites_the_missing_once_a_day(
     answer = press(harness, ALICE, block_id, button)
     assert "were already invited again today" in shown(answer)
     assert invitations(harness, BRUNO, "personnes clés") == 2
+
+    harness.clock.advance(timedelta(days=1))  # once a day, not once for good
+    answer = press(harness, ALICE, block_id, button)
+    assert "I invited again 1 key person" in shown(answer)
+    assert invitations(harness, BRUNO, "personnes clés") == 3
 
 
 def test_a_member_who_is_not_a_moderator_sees_no_button_and_is_refused(harness: Harness) -> None:

@@ -10,6 +10,7 @@ from bot.i18n import format_list, t
 from bot.views.common import Block, plain, section
 
 REINVITE_ACTION = "key_people_reinvite"
+SECTION_MAX = 3000  # characters of a section's text
 
 
 def _mention(user_id: str) -> str:
@@ -44,7 +45,7 @@ def blocks(lang: str, people: Sequence[Any], *, community_id: int, can_reinvite:
     """The key people's line; with the button when the viewer may re-invite and someone is missing."""
     if not people:
         return []
-    shown: list[Block] = [section(status_text(lang, people))]
+    shown: list[Block] = [section(status_text(lang, people)[:SECTION_MAX])]  # Block Kit's limit
     if can_reinvite and any(not p.joined for p in people):
         shown.append(reinvite_button(lang, community_id))
     return shown
