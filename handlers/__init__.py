@@ -14,6 +14,7 @@ from handlers import (
     errors,
     gate,
     home,
+    key_people,
     pairing,
     reviews,
     welcome,
@@ -42,3 +43,4 @@ def register_all(app: App, deps: Deps) -> None:
     welcome.register(app)
     pairing.register(app)
     home.register(app)
+    key_people.register(app)  # issue 11 item 7

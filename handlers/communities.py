@@ -17,11 +17,13 @@ from bot.domain.commands import canonical_verb
 from bot.domain.communities import CIRCLE_RULE_SETTINGS, mentioned_users, without_mentions
 from bot.i18n import format_list, t
 from bot.services import communities as service
+from bot.services import key_people as key_people_service
 from bot.services import outbox
 from bot.services import pairing as pairing_service
 from bot.services import welcome as welcome_service
 from bot.services.communities import ChannelChoice, CommunityProblem, JoinOutcome
 from bot.views import communities as views
+from bot.views import key_people as key_people_views
 from handlers import pairing_form, registry, slack, welcome
 from handlers.commands import CommandRequest, subcommand
 from handlers.community_forms import FormState, parse_community_form
@@ -449,9 +451,18 @@ def info_subcommand(request: CommandRequest) -> None:
     try:
         with request.deps.db.session() as session:
             community = request.community(session)
-            text, blocks = views.info_message(
-                service.view(session, community=community, viewer=request.user_id), request.lang
-            )
+            shown = service.view(session, community=community, viewer=request.user_id)
+            text, blocks = views.info_message(shown, request.lang)
+            if shown.shows_details:  # issue 11 item 7: the key people, joined or not yet
+                blocks += key_people_views.blocks(
+                    request.lang,
+                    key_people_service.statuses(session, community=community),
+                    community_id=community.id,
+                    can_reinvite=community.status == "active"
+                    and shown.membership is not None
+                    and shown.membership.left_at is None
+                    and shown.membership.role == "core",
+                )
     except CommunityProblem as problem:
         _join_refused(request, problem)  # "did you mean X?" comes with its Join and Info buttons
         return

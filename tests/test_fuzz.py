@@ -102,6 +102,7 @@ def capture(harness: Harness, seeded: Seeded) -> list[Sample]:
         "help_me": "me",
         "help_create": "create",
         "lurkers_post_welcome": json.dumps({"c": seeded.urbanism, "u": [BRUNO]}),
+        "key_people_reinvite": seeded.urbanism,  # issue 11 item 7
     }
     assert REGISTERED["actions"] <= set(values), "give every block action a real value"
     for action_id in sorted(REGISTERED["actions"]):

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from bot.domain import cadence
 from bot.domain.momentum import period_key
 from bot.services import circles as circle_service
-from bot.services import first_posts, outbox, pairing
+from bot.services import first_posts, key_people, outbox, pairing
 from bot.services.home_refresh import window
 from storage.models import Community
 from storage.repositories import communities as community_repo
@@ -58,6 +58,8 @@ class Moderated:
     alerts: list[tuple[str, dict[str, int]]] = field(default_factory=list)  # (kind, figures) this week
     # Newcomers' first posts of the last 30 days, newest first, and whether anyone answered them.
     first_posts: tuple[first_posts.FirstPostLine, ...] = ()
+    # The key people named at creation, joined or not yet (issue 11, item 7).
+    key_people: tuple[key_people.KeyPerson, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,7 @@ def _moderated(
     ):
         if period == periods[community_id]:
             alerts[community_id].append((kind, figures))
+    named = key_people.statuses_of(session, team_id=team_id, communities=communities)
     return [
         Moderated(
             c.id,
@@ -172,6 +175,7 @@ def _moderated(
             c.next_review_on,
             alerts[c.id],
             posts.get(c.id, ()),
+            tuple(named.get(c.id, ())),
         )
         for c in communities
     ]

@@ -22,6 +22,7 @@ from bot.services import circles as circle_service
 from bot.services import communities as community_service
 from bot.services import first_posts as first_post_service
 from bot.services import home_refresh
+from bot.services import key_people as key_people_service
 from bot.services.communities import CommunityProblem
 from bot.services.privacy import is_former_member
 from storage import schedule
@@ -237,12 +238,17 @@ class ReviewSummary:
     weeks_compared: int = WEEKS_COMPARED  # how many previous weeks `usual_week` is the median of
     # Newcomers' first posts since the last review, and whether anyone answered (issue 10).
     first_posts: tuple[first_post_service.FirstPostLine, ...] = ()
+    # Key people named at creation who are not members (issue 11, item 7), and the community they are
+    # re-invited to (the prompt's "Invite them again" button).
+    key_people_missing: tuple[str, ...] = ()
+    community_id: int = 0
 
 
 def summaries(session: Session, *, review_ids: list[int], now: datetime) -> dict[int, ReviewSummary]:
-    """`summary` of every review of a batch from five set-based queries (the reviews and their
+    """`summary` of every review of a batch from six set-based queries (the reviews and their
     communities; the earlier reviews; the memberships; contributions per community and day; each
-    member's last contribution). `summary` below stays the specification (a test holds them equal)."""
+    member's last contribution; the key people named). `summary` below stays the specification (a
+    test holds them equal)."""
     found = momentum_repo.reviews_of(session, review_ids=review_ids)
     if not found:
         return {}
@@ -258,6 +264,7 @@ def summaries(session: Session, *, review_ids: list[int], now: datetime) -> dict
     first_posts = first_post_service.prompt_lines(
         session, since={c.id: _summary_since(r, c, earlier) for r, c, _ in found}, now=now
     )
+    key_people = key_people_service.named_for(session, community_ids=ids)
     result: dict[int, ReviewSummary] = {}
     for review, community, next_review_on in found:
         zone = cadence.zone(community.timezone)
@@ -302,6 +309,10 @@ def summaries(session: Session, *, review_ids: list[int], now: datetime) -> dict
             next_review_on=next_review_on,
             weeks_compared=len(history),
             first_posts=first_posts.get(community.id, ()),
+            key_people_missing=key_people_service.missing_of(
+                key_people.get(community.id, []), {m.user_id for m in people}
+            ),
+            community_id=community.id,
         )
     return result
 
@@ -366,6 +377,10 @@ def summary(session: Session, *, review: Review, now: datetime) -> ReviewSummary
         first_posts=first_post_service.prompt_lines(session, since={community.id: since}, now=now).get(
             community.id, ()
         ),
+        key_people_missing=key_people_service.missing_of(
+            community.key_people or [], {m.user_id for m in memberships}
+        ),
+        community_id=community.id,
     )
 
 

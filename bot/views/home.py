@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from bot.domain.circles import progress_reason
 from bot.i18n import format_day, format_list, t
 from bot.services.home import DirectoryItem, HomeData, Moderated, MyCommunity
+from bot.views import key_people as key_people_views
 from bot.views import reviews as review_views
 from bot.views.common import Block, context_block, plain, section
 from bot.views.communities import APPROVE_ACTION, DECLINE_ACTION, channel_mention, mention
@@ -139,6 +140,10 @@ def _moderated(item: Moderated, lang: str) -> Unit:
         more = len(item.requests) - REQUESTS_SHOWN
         blocks.append(context_block(t("home.mod.more_requests", lang, count=more)))
     blocks.extend(review_views.first_post_blocks(lang, item.first_posts, title_key="home.mod.first_posts"))
+    # The key people (issue 11 item 7), with "Invite them again" while some have not joined.
+    blocks.extend(
+        key_people_views.blocks(lang, item.key_people, community_id=item.community_id, can_reinvite=True)
+    )
     blocks.extend(_review(item, lang))
     return Unit(MODERATED, blocks)
 

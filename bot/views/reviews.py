@@ -12,6 +12,7 @@ from bot.domain import checklist
 from bot.domain.momentum import Alert, AlertKind, Message
 from bot.i18n import format_day, format_number, t
 from bot.views import buttons
+from bot.views import key_people as key_people_views
 from bot.views.common import Block, context_block, modal_title, plain, section
 from bot.views.messages import Rendered, renderer
 
@@ -59,6 +60,9 @@ def prompt_message(lang: str, summary: Any, review_id: int, *, level: int = 0) -
         t("reviews.prompt.lurking", lang, count=summary.lurking),
         activity,
     ]
+    missing = tuple(getattr(summary, "key_people_missing", None) or ())  # issue 11 item 7
+    if missing:
+        facts.append(key_people_views.missing_text(lang, missing))
     blocks: list[Block] = [
         section(title),
         section("\n".join(facts)),
@@ -83,6 +87,9 @@ def prompt_message(lang: str, summary: Any, review_id: int, *, level: int = 0) -
             ],
         },
     ]
+    community_id: int = summary.community_id if hasattr(summary, "community_id") else 0
+    if missing and community_id:  # the moderators' "Invite them again"
+        blocks.append(key_people_views.reinvite_button(lang, community_id))
     return title, blocks
 
 
