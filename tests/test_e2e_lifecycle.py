@@ -92,6 +92,30 @@ def dormant_dms(harness: Harness, user: str) -> list[str]:
     return [x for x in texts if DORMANT_EN in x or DORMANT_FR in x]
 
 
+def homes(harness: Harness, user: str) -> list[dict[str, Any]]:
+    return [
+        call.params["view"]
+        for call in harness.emulator.calls
+        if call.method == "views.publish"
+        and call.response
+        and call.response.get("ok")
+        and call.params.get("user_id") == user
+    ]
+
+
+def open_home(harness: Harness, user: str) -> str:
+    """`user` opens the app's Home tab: the Home as published for it."""
+    event = {"type": "app_home_opened", "user": user, "channel": f"D{user[1:]}", "tab": "home"}
+    assert harness.slack.event({**event, "event_ts": "1.000001"}).status == 200
+    return home_now(harness, user)
+
+
+def home_now(harness: Harness, user: str) -> str:
+    """The Home as `user` sees it once every pending refresh went out."""
+    harness.drain(include_later=True)
+    return shown(homes(harness, user)[-1])
+
+
 def state(harness: Harness, community_id: int) -> str | None:
     with harness.db.session() as s:
         community = s.get(Community, community_id)
@@ -152,6 +176,9 @@ def test_a_year_forming_active_stalling_dormant_and_active_again(harness: Harnes
     assert "Cycle de vie : *en formation* depuis le" in info_fr
     assert "car elle a moins d'un cycle de revue (4 semaines)." in info_fr
     assert "Urbanism* · 🌱 forming" in say(harness, "list", CHLOE)
+    # The moderators' App Home says it too, and follows each change.
+    assert "Lifecycle: *forming* since" in open_home(harness, ALICE)
+    assert "Cycle de vie : *en formation* depuis le" in open_home(harness, BRUNO)
 
     # Day 28 (4 weeks old): active.
     assert live(harness, cid, range(27, 112), busy) == {"active": 28}
@@ -159,6 +186,7 @@ def test_a_year_forming_active_stalling_dormant_and_active_again(harness: Harnes
     assert "Lifecycle: *active* since" in info
     assert "because members contribute at their usual pace." in info
     assert "Urbanism* · 🟢 active" in say(harness, "list", BRUNO)
+    assert "Lifecycle: *active* since" in home_now(harness, ALICE)
 
     # From day 112 one contribution a week: stalling once each of the last 3 weeks is under half the
     # usual 21 (day 129: its oldest week, days 109-115, holds 3 busy days and 1 slow one, 10 < 10.5).
@@ -187,6 +215,7 @@ def test_a_year_forming_active_stalling_dormant_and_active_again(harness: Harnes
     assert "Lifecycle: *dormant* since" in info
     assert "because nobody has contributed for 8 weeks." in info
     assert "Urbanism* · 💤 dormant" in say(harness, "list", CHLOE)
+    assert "car personne n'a contribué depuis 8 semaines." in home_now(harness, BRUNO)
 
     # Members contribute again: active the same day, and the dormant message is not sent again.
     assert live(harness, cid, range(200, 365), busy) == {"active": 200}

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 
 from bot.domain.momentum import Message
 
@@ -130,3 +131,13 @@ def decide(signals: LifecycleSignals) -> Lifecycle:
             LifecycleState.STALLING, Message("lifecycle.reason.core_silent", {"weeks": STALL_WEEKS})
         )
     return Lifecycle(LifecycleState.ACTIVE, Message("lifecycle.reason.active", {}))
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A community's recorded state as the views read it (the names of its columns)."""
+
+    lifecycle_state: str | None
+    lifecycle_since: datetime | None
+    lifecycle_reason: Mapping[str, Any] | None
+    timezone: str

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy.orm import Session
 
-from bot.domain import cadence
+from bot.domain import cadence, lifecycle
 from bot.domain.momentum import period_key
 from bot.services import circles as circle_service
 from bot.services import first_posts, outbox, pairing
@@ -58,6 +58,7 @@ class Moderated:
     alerts: list[tuple[str, dict[str, int]]] = field(default_factory=list)  # (kind, figures) this week
     # Newcomers' first posts of the last 30 days, newest first, and whether anyone answered them.
     first_posts: tuple[first_posts.FirstPostLine, ...] = ()
+    lifecycle: lifecycle.Recorded | None = None  # its lifecycle state and why (issue 11, item 3)
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,7 @@ def _moderated(
             c.next_review_on,
             alerts[c.id],
             posts.get(c.id, ()),
+            lifecycle.Recorded(c.lifecycle_state, c.lifecycle_since, c.lifecycle_reason, c.timezone),
         )
         for c in communities
     ]

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from bot.domain import cadence, lifecycle
 from bot.logs import error_fields
-from bot.services import outbox
+from bot.services import home_refresh, outbox
 from storage.repositories import lifecycle as repo
 from storage.repositories import momentum as momentum_repo
 
@@ -85,6 +85,12 @@ def record_changes(session: Session, *, now: datetime) -> list[repo.Change]:
         if j.row.state != j.result.state.value
     ]
     repo.apply(session, changes=changes, now=now)
+    # The moderators' App Home shows the state: republished for those who opened it (few changes a day).
+    by_team: dict[str, list[int]] = {}
+    for change in changes:
+        by_team.setdefault(change.team_id, []).append(change.community_id)
+    for team_id, community_ids in by_team.items():
+        home_refresh.refresh(session, team_id=team_id, community_ids=community_ids)
     return changes
 
 
