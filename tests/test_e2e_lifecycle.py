@@ -230,3 +230,20 @@ def test_a_year_forming_active_stalling_dormant_and_active_again(harness: Harnes
         ("stalling", "dormant", "lifecycle.reason.dormant"),
         ("dormant", "active", "lifecycle.reason.active"),
     ]
+
+
+def test_a_pass_writes_only_changes_and_leaves_dissolved_communities_alone(harness: Harness) -> None:
+    cid = make_community(harness)
+    assert "Lifecycle: not assessed yet (it is assessed once a day)." in say(harness, "info Urbanism", ALICE)
+    live(harness, cid, range(0, 3), silent)
+    assert transitions(harness, cid) == [(None, "forming", "lifecycle.reason.young")]  # once, not daily
+
+    with harness.db.session() as s:
+        community = s.get(Community, cid)
+        assert community is not None
+        svc.dissolve(s, community=community, actor=ALICE, is_admin=False, now=harness.clock.now())
+    live(harness, cid, range(3, 120), silent)  # silent long enough to be dormant, were it active
+    assert transitions(harness, cid) == [(None, "forming", "lifecycle.reason.young")]
+    assert "Lifecycle" not in say(harness, "info Urbanism", ALICE)
+    harness.drain()
+    assert dormant_dms(harness, ALICE) == []

@@ -519,7 +519,6 @@ def info_message(view: Any, lang: str) -> tuple[str, list[Block]]:
         ),
         section(t("communities.info.core_group", lang, moderators=people(view.moderators, lang))),
         section(counts_text(view.counts, lang)),
-        section(lifecycle_view.info_line(community, lang)),  # issue 11, item 3
         section(
             t(
                 "communities.info.details",
@@ -532,6 +531,8 @@ def info_message(view: Any, lang: str) -> tuple[str, list[Block]]:
             )
         ),
     ]
+    if community.status == "active":  # issue 11, item 3: the lifecycle state and why
+        blocks.insert(-1, section(lifecycle_view.info_line(community, lang)))
     return f"{community.name}: {community.domain}", blocks
 
 
