@@ -17,11 +17,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("communities") as batch:
-        # NULL until the first daily pass looks at the community.
-        batch.add_column(sa.Column("lifecycle_state", sa.String(length=16), nullable=True))
-        batch.add_column(sa.Column("lifecycle_since", sa.DateTime(), nullable=True))
-        batch.add_column(sa.Column("lifecycle_reason", sa.JSON(), nullable=True))
+    # Plain ADD COLUMN (NULL until the first daily pass), not a batch table rebuild: a rebuild of
+    # `communities` on SQLite would silently drop 0006's triggers (see 0010).
+    op.add_column("communities", sa.Column("lifecycle_state", sa.String(length=16), nullable=True))
+    op.add_column("communities", sa.Column("lifecycle_since", sa.DateTime(), nullable=True))
+    op.add_column("communities", sa.Column("lifecycle_reason", sa.JSON(), nullable=True))
     op.create_table(
         "lifecycle_transitions",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -50,7 +50,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_lifecycle_transitions_community", table_name="lifecycle_transitions")
     op.drop_table("lifecycle_transitions")
-    with op.batch_alter_table("communities") as batch:
-        batch.drop_column("lifecycle_reason")
-        batch.drop_column("lifecycle_since")
-        batch.drop_column("lifecycle_state")
+    op.drop_column("communities", "lifecycle_reason")
+    op.drop_column("communities", "lifecycle_since")
+    op.drop_column("communities", "lifecycle_state")
