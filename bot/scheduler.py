@@ -10,6 +10,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from slack_sdk import WebClient
 
 from bot import introductions, reminders
+from bot.lifecycle_job import lifecycle_pass
 from bot.logs import error_fields
 from bot.runtime import Deps
 from bot.services import circles as circle_service
@@ -39,6 +40,9 @@ def build_scheduler(deps: Deps, client: WebClient) -> BackgroundScheduler:
         next_run_time=datetime.now(UTC),
     )
     scheduler.add_job(reminders.momentum_pass, "interval", hours=1, args=[deps, client], id="momentum")
+    # Lifecycle states: hourly, so each community's new local day is judged within the hour (a state
+    # that does not change writes nothing).
+    scheduler.add_job(lifecycle_pass, "interval", hours=1, args=[deps], id="lifecycle")
     # Pairing: the new lurkers found hourly; newcomers introduced (in their working hours) and the
     # check-backs a week later, looked at every five minutes.
     scheduler.add_job(

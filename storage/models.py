@@ -86,6 +86,11 @@ class Community(Base):
     # Pairing (migration 0012): newcomers introduced to an inner-circle member; a lurker after N days.
     pairing_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     pairing_after_days: Mapped[int] = mapped_column(Integer, default=10, server_default=text("10"))
+    # Lifecycle (migration 0015): forming | active | stalling | dormant, since when and why (an i18n
+    # Message as a dict); NULL until the daily pass first looks at the community.
+    lifecycle_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    lifecycle_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    lifecycle_reason: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
     channels: Mapped[list[CommunityChannel]] = relationship(
         back_populates="community", lazy="raise", order_by="CommunityChannel.id"
@@ -377,6 +382,23 @@ class Alert(Base):
     claimed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     figures: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+
+
+class LifecycleTransition(Base):
+    """A community's move from one lifecycle state to another (from_state NULL: its first state)."""
+
+    __tablename__ = "lifecycle_transitions"
+    __table_args__ = (Index("ix_lifecycle_transitions_community", "community_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_id: Mapped[str] = mapped_column(String(TEAM_ID))
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    from_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    to_state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[dict[str, Any]] = mapped_column(JSON)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Entering "dormant": when the moderators' message was written to the outbox (NULL: still owed).
+    notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class OutboxMessage(Base):

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy.orm import Session
 
-from bot.domain import cadence
+from bot.domain import cadence, lifecycle
 from bot.domain.momentum import period_key
 from bot.services import circles as circle_service
 from bot.services import first_posts, key_people, outbox, pairing
@@ -60,6 +60,7 @@ class Moderated:
     first_posts: tuple[first_posts.FirstPostLine, ...] = ()
     # The key people named at creation, joined or not yet (issue 11, item 7).
     key_people: tuple[key_people.KeyPerson, ...] = ()
+    lifecycle: lifecycle.Recorded | None = None  # its lifecycle state and why (issue 11, item 3)
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,7 @@ def _moderated(
             alerts[c.id],
             posts.get(c.id, ()),
             tuple(named.get(c.id, ())),
+            lifecycle.Recorded(c.lifecycle_state, c.lifecycle_since, c.lifecycle_reason, c.timezone),
         )
         for c in communities
     ]

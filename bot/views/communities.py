@@ -18,6 +18,7 @@ from bot.domain.communities import (
 from bot.domain.first_posts import EMOJI_MAX
 from bot.i18n import format_day, format_list, t
 from bot.views import buttons
+from bot.views import lifecycle as lifecycle_view
 from bot.views.common import Block, context_block, modal_title, plain, section
 from bot.views.messages import Rendered, renderer
 from bot.views.welcome import settings_blocks as welcome_settings_blocks
@@ -463,6 +464,10 @@ def directory_message(entries: Sequence[Any], lang: str, page: int = 1) -> tuple
             heading += " " + t("communities.directory.dissolved", lang)
         elif community.visibility == "protected":
             heading += " " + t("communities.directory.protected", lang)
+        if community.status == "active" and (
+            state_label := lifecycle_view.label(community.lifecycle_state, lang)
+        ):
+            heading += " · " + state_label  # the lifecycle state (issue 11, item 3)
         lines = [heading, community.domain or "—"]
         if entry.shows_details:
             lines.append(counts_text(entry.counts, lang))
@@ -526,6 +531,8 @@ def info_message(view: Any, lang: str) -> tuple[str, list[Block]]:
             )
         ),
     ]
+    if community.status == "active":  # issue 11, item 3: the lifecycle state and why
+        blocks.insert(-1, section(lifecycle_view.info_line(community, lang)))
     return f"{community.name}: {community.domain}", blocks
 
 

@@ -13,6 +13,7 @@ from bot.domain.circles import progress_reason
 from bot.i18n import format_day, format_list, t
 from bot.services.home import DirectoryItem, HomeData, Moderated, MyCommunity
 from bot.views import key_people as key_people_views
+from bot.views import lifecycle as lifecycle_view
 from bot.views import reviews as review_views
 from bot.views.common import Block, context_block, plain, section
 from bot.views.communities import APPROVE_ACTION, DECLINE_ACTION, channel_mention, mention
@@ -118,6 +119,8 @@ def _moderated(item: Moderated, lang: str) -> Unit:
         t("home.mod.counts", lang, **counts),
         t("home.mod.moves", lang, moved_in=item.moved_in, moved_out=item.moved_out),
     ]
+    if item.lifecycle is not None:
+        lines.append(lifecycle_view.info_line(item.lifecycle, lang))
     if item.waiting:
         people = format_list([mention(u) for u in item.waiting], lang)
         lines.append(t("home.mod.waiting", lang, count=len(item.waiting), people=people))
