@@ -15,6 +15,7 @@ from handlers import (
     gate,
     home,
     pairing,
+    products,
     reviews,
     welcome,
 )
@@ -41,4 +42,5 @@ def register_all(app: App, deps: Deps) -> None:
     buttons.register(app)
     welcome.register(app)
     pairing.register(app)
+    products.register(app)
     home.register(app)
