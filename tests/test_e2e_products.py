@@ -227,3 +227,21 @@ def test_shortcut_refusals_and_field_errors(harness: Harness) -> None:
     errors = submit(harness, ALICE, title="Plan", link=DOC)
     assert "Only members of *Urbanism*" in errors["errors"]["title"]
     assert products(harness) == []
+
+
+# ---- privacy -----------------------------------------------------------------------------------
+def test_export_lists_and_forget_anonymises_what_they_saved(harness: Harness) -> None:
+    from bot.services import privacy
+
+    make(harness, "Urbanism", OPEN)
+    command(harness, f"product add {DOC} Street design guide", BRUNO, OPEN)
+    with harness.db.session() as s:
+        data = privacy.export(s, team_id=harness.emulator.team_id, user_id=BRUNO, lang="fr", now=NOW)
+    assert data["products_saved"] == [
+        {"community": "Urbanism", "title": "Street design guide", "link": DOC, "saved_at": NOW.isoformat()}
+    ]
+    with harness.db.session() as s:
+        privacy.forget(s, team_id=harness.emulator.team_id, user_id=BRUNO, now=NOW)
+    listing = command(harness, "products Urbanism", ALICE)
+    assert "Street design guide" in listing  # the community's product stays
+    assert BRUNO not in listing and "a former member" in listing

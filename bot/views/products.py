@@ -21,6 +21,11 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "¦")
 
 
+def _saver(user_id: str, lang: str) -> str:
+    """Who saved it; "a former member" once they asked to be forgotten (their id is then empty)."""
+    return f"<@{user_id}>" if user_id else t("activity.privacy.label.former_member", lang)
+
+
 def link_text(product: Any) -> str:
     return f"<{product.link}|{_escape(product.title)}>"
 
@@ -30,7 +35,7 @@ def line(product: Any, lang: str) -> str:
         "products.list.line",
         lang,
         product=link_text(product),
-        user=f"<@{product.saved_by}>",
+        user=_saver(product.saved_by, lang),
         day=format_day(product.saved_at.date(), lang),
     )
 

@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import Product
@@ -62,3 +62,25 @@ def latest_of(
     for product in rows:
         latest[product.community_id].append(product)
     return dict(latest)
+
+
+def saved_by(session: Session, *, team_id: str, user_id: str) -> list[Product]:
+    """What the person saved (their data export)."""
+    return list(
+        session.scalars(
+            select(Product)
+            .where(Product.team_id == team_id, Product.saved_by == user_id)
+            .order_by(Product.saved_at, Product.id)
+        )
+    )
+
+
+def forget(session: Session, *, team_id: str, user_id: str, former: str) -> int:
+    """The products stay the community's (what it produced is still true), no longer by whom."""
+    result = session.execute(
+        update(Product)
+        .where(Product.team_id == team_id, Product.saved_by == user_id)
+        .values(saved_by=former)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
