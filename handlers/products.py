@@ -27,7 +27,8 @@ from handlers.payloads import metadata_id
 def product_subcommand(request: CommandRequest) -> None:
     """`/cdp product add [community] <link> <title>`: the link is the word with `://`."""
     lang = request.lang
-    verb, _, rest = request.argument.partition(" ")
+    words = request.argument.split(maxsplit=1)
+    verb, rest = (words[0], words[1] if len(words) > 1 else "") if words else ("", "")
     parsed = rules.parse_add(rest) if canonical_verb("product", verb) == "add" else None
     if parsed is None:
         request.reply(t("products.errors.usage", lang))

@@ -520,6 +520,6 @@ class Product(Base):
     team_id: Mapped[str] = mapped_column(String(TEAM_ID))
     community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
     title: Mapped[str] = mapped_column(String(150))
-    link: Mapped[str] = mapped_column(String(2000))
+    link: Mapped[str] = mapped_column(String(500))
     saved_by: Mapped[str] = mapped_column(String(SLACK_ID))
     saved_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -245,3 +245,19 @@ def test_export_lists_and_forget_anonymises_what_they_saved(harness: Harness) ->
     listing = command(harness, "products Urbanism", ALICE)
     assert "Street design guide" in listing  # the community's product stays
     assert BRUNO not in listing and "a former member" in listing
+
+
+def test_long_links_are_refused_and_a_long_listing_stays_whole(harness: Harness) -> None:
+    make(harness, "Urbanism", OPEN)
+    too_long = "https://example.org/" + "a" * 481  # 501 characters
+    assert "starts with http:// or https://" in command(harness, f"product add {too_long} Big", ALICE, OPEN)
+    for number in range(25):
+        harness.clock.set(NOW + timedelta(minutes=number))
+        link = f"https://example.org/{number:02d}/" + "b" * 470
+        command(harness, f"product add {link} {'Report ' + str(number) + ' ' + 't' * 130}", ALICE, OPEN)
+    result = harness.slack.command("products Urbanism", CHLOE, channel=GENERAL).json()
+    sections = [b["text"]["text"] for b in result["blocks"] if b["type"] == "section"]
+    assert all(len(text) <= 3000 for text in sections)
+    lines = [line for text in sections for line in text.splitlines() if line.startswith("•")]
+    assert len(lines) == 20  # the newest twenty, none cut
+    assert all(line.count("<https://") == 1 and "|Report " in line for line in lines)

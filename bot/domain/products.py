@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 TITLE_MAX = 150
-LINK_MAX = 2000
+LINK_MAX = 500  # a Slack permalink is ~80 characters; three fit an entry of the directory
 LATEST = 3  # shown per open community in the directory
 LISTED = 20  # shown by `/cdp products` and `/cdp info`
 

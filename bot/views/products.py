@@ -13,6 +13,7 @@ from bot.views.common import Block, context_block, modal_title, plain, section
 
 SAVE_SHORTCUT = "save_product"
 SAVE_CALLBACK = "product_save"
+SECTION_MAX = 3000  # Block Kit: characters in a section's text
 
 
 def _escape(text: str) -> str:
@@ -40,8 +41,19 @@ def line(product: Any, lang: str) -> str:
     )
 
 
-def lines(products: Sequence[Any], lang: str) -> str:
-    return "\n".join(line(p, lang) for p in products)
+def sections(heading: str, products: Sequence[Any], lang: str) -> list[Block]:
+    """The heading, then one line a product, in as many sections as Block Kit's 3000 characters a
+    section need: a line is never cut (a cut link would show as broken markup)."""
+    blocks: list[Block] = []
+    text = heading
+    for product in products:
+        shown = line(product, lang)
+        if text and len(text) + 1 + len(shown) > SECTION_MAX:
+            blocks.append(section(text))
+            text = ""
+        text = f"{text}\n{shown}" if text else shown
+    blocks.append(section(text))
+    return blocks
 
 
 def listing(name: str, products: Sequence[Any], lang: str) -> tuple[str, list[Block]]:
@@ -49,14 +61,14 @@ def listing(name: str, products: Sequence[Any], lang: str) -> tuple[str, list[Bl
         text = t("products.list.empty", lang, name=name)
         return text, [section(text)]
     title = t("products.list.title", lang, name=name, count=len(products))
-    return title, [section(title), section(lines(products, lang)[:3000])]
+    return title, sections(title, products, lang)
 
 
 def info_blocks(products: Sequence[Any], lang: str) -> list[Block]:
     """The products section of `/cdp info` (shown only where the details show)."""
     if not products:
         return [context_block(t("products.info.none", lang))]
-    return [section((t("products.info.title", lang) + "\n" + lines(products, lang))[:3000])]
+    return sections(t("products.info.title", lang), products, lang)
 
 
 def directory_line(products: Sequence[Any], lang: str) -> str:

@@ -23,7 +23,7 @@ def upgrade() -> None:
         sa.Column("team_id", sa.String(length=32), nullable=False),
         sa.Column("community_id", sa.Integer(), nullable=False),
         sa.Column("title", sa.String(length=150), nullable=False),
-        sa.Column("link", sa.String(length=2000), nullable=False),
+        sa.Column("link", sa.String(length=500), nullable=False),
         sa.Column("saved_by", sa.String(length=32), nullable=False),
         sa.Column("saved_at", sa.DateTime(), nullable=False),
         sa.ForeignKeyConstraint(
