@@ -177,8 +177,8 @@ def test_bad_input_by_command_changes_nothing(harness: Harness) -> None:
     assert "commence par http:// ou https://" in command(
         harness, "produit ajouter javascript://x T", BRUNO, OPEN
     )
-    assert "`/cdp product add <link> <title>`" in command(harness, "product add Urbanism Plan", ALICE)
-    assert "`/cdp produit ajouter <lien> <titre>`" in command(harness, "produit", BRUNO)
+    assert "`/cdp product add https://… title`" in command(harness, "product add Urbanism Plan", ALICE)
+    assert "`/cdp produit ajouter https://… titre`" in command(harness, "produit", BRUNO)
     assert "Give the product a title." in command(harness, f"product add {DOC}", ALICE, OPEN)
     long_title = "x" * 151
     assert "150 characters at most" in command(harness, f"product add {DOC} {long_title}", ALICE, OPEN)
