@@ -16,6 +16,7 @@ from handlers import (
     home,
     key_people,
     pairing,
+    products,
     reviews,
     welcome,
 )
@@ -42,5 +43,6 @@ def register_all(app: App, deps: Deps) -> None:
     buttons.register(app)
     welcome.register(app)
     pairing.register(app)
+    products.register(app)
     home.register(app)
     key_people.register(app)  # issue 11 item 7

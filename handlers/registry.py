@@ -9,7 +9,13 @@ from slack_bolt import App
 
 Listener = Callable[..., Any]
 
-REGISTERED: dict[str, set[str]] = {"commands": set(), "events": set(), "actions": set(), "views": set()}
+REGISTERED: dict[str, set[str]] = {
+    "commands": set(),
+    "events": set(),
+    "actions": set(),
+    "views": set(),
+    "shortcuts": set(),
+}
 
 
 def command(app: App, name: str, listener: Listener) -> None:
@@ -25,6 +31,12 @@ def event(app: App, name: str, listener: Listener, **matcher: Any) -> None:
 def action(app: App, action_id: str, listener: Listener) -> None:
     REGISTERED["actions"].add(action_id)
     app.action(action_id)(listener)
+
+
+def shortcut(app: App, callback_id: str, listener: Listener) -> None:
+    """A global or message shortcut (manifest.yml `features.shortcuts`)."""
+    REGISTERED["shortcuts"].add(callback_id)
+    app.shortcut(callback_id)(listener)
 
 
 def view(app: App, callback_id: str, listener: Listener) -> None:

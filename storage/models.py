@@ -529,3 +529,19 @@ class HomeOpened(Base):
     team_id: Mapped[str] = mapped_column(String(TEAM_ID), primary_key=True)
     user_id: Mapped[str] = mapped_column(String(SLACK_ID), primary_key=True)
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Product(Base):
+    """Something a community produced, saved by one of its members: a title and a link (to a document,
+    or to the Slack message that presents it). Never the text of a message: who, where, when only."""
+
+    __tablename__ = "products"
+    __table_args__ = (Index("ix_products_community_saved", "community_id", "saved_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_id: Mapped[str] = mapped_column(String(TEAM_ID))
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(150))
+    link: Mapped[str] = mapped_column(String(500))
+    saved_by: Mapped[str] = mapped_column(String(SLACK_ID))
+    saved_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -66,11 +66,21 @@ def seed(harness: Harness) -> Seeded:
         "community_join": open_form(harness, "join", DAVID),
         "review_checklist": open_form(harness, "review Urbanism", ALICE),
         "privacy_forget": open_form(harness, "privacy forget", BRUNO),
+        "product_save": save_product_form(harness),
     }
     assert {callback: view["callback_id"] for callback, view in views.items()} == {c: c for c in views}
     review_id = json.loads(views["review_checklist"]["private_metadata"])["review_id"]
     harness.runtime.deps.background.drain()
     return Seeded(urbanism, trust, requests(harness)[0].id, review_id, views)
+
+
+PRODUCT_MESSAGE = {"type": "message", "user": BRUNO, "ts": "1772442000.000100"}  # in #general (Urbanism)
+
+
+def save_product_form(harness: Harness) -> JSON:
+    """The message shortcut "Save as a product of this CdP" on a message of Urbanism's channel."""
+    assert harness.slack.message_shortcut(ALICE, "save_product", "CGENERAL", PRODUCT_MESSAGE).status == 200
+    return harness.emulator.last_view()
 
 
 class PayloadRecorder(SignedSender):
@@ -114,6 +124,7 @@ def filled(seeded: Seeded, callback: str) -> JSON:
     completed: dict[str, JSON] = {
         "community_create": {"name": "Safe streets", "domain": "Streets", "channel": "CGENERAL"},
         "community_join": {"community": str(seeded.trust)},
+        "product_save": {"title": "Street design guide"},
         "review_checklist": {
             **{f"item_{item}": "yes" for item in checklist.ITEMS},
             checklist.DECISION_FIELD: "continue",

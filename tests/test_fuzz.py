@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from handlers.commands import SUBCOMMANDS
 from handlers.registry import REGISTERED
 from tests.conftest import ALICE, BRUNO, CHLOE, Harness
-from tests.test_e2e_malformed import Seeded, built, filled, seed
+from tests.test_e2e_malformed import PRODUCT_MESSAGE, Seeded, built, filled, seed
 
 EXAMPLES = 1000  # per database; each example posts one or two payloads
 JSON = dict[str, Any]
@@ -72,6 +72,13 @@ def capture(harness: Harness, seeded: Seeded) -> list[Sample]:
             lambda s, v=view, x=values: s.view_submission(v, ALICE, x),
         )
         add("interactive", f"view_closed {callback}", lambda s, v=view: s.view_closed(v, ALICE))
+
+    assert REGISTERED["shortcuts"] == {"save_product"}, "capture a real payload of every shortcut"
+    add(
+        "interactive",
+        "message_action save_product",
+        lambda s: s.message_shortcut(ALICE, "save_product", "CGENERAL", PRODUCT_MESSAGE),
+    )
 
     values = {
         "join_request_approve": seeded.request_id,
@@ -322,7 +329,7 @@ def test_fuzzed_signed_payloads_never_get_a_500_nor_an_error_line(
     seeded = seed(harness)
     samples = capture(harness, seeded)
     kinds = {sample.label.split(" ")[0] for sample in samples}
-    assert kinds == {"/cdp", "view_submission", "view_closed", "block_actions", "event"}
+    assert kinds == {"/cdp", "view_submission", "view_closed", "block_actions", "message_action", "event"}
     sent: list[tuple[str, str, int]] = []
     failures: list[str] = []
 

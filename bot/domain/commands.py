@@ -30,6 +30,8 @@ ALIASES: Mapping[str, tuple[str, ...]] = {
     "dissolve": ("dissoudre",),
     "privacy": ("confidentialite",),
     "pairing": ("jumelage",),
+    "product": ("produit",),
+    "products": ("produits",),
 }
 
 # Sub-verbs of a subcommand: English verb -> French aliases.
@@ -37,6 +39,7 @@ VERB_ALIASES: Mapping[str, Mapping[str, tuple[str, ...]]] = {
     "moderators": {"add": ("ajouter",), "remove": ("retirer",)},
     "privacy": {"export": ("exporter",), "forget": ("oublier",)},
     "pairing": {"on": ("activer", "oui"), "off": ("desactiver", "non")},
+    "product": {"add": ("ajouter",)},
 }
 
 

@@ -17,13 +17,15 @@ from enum import StrEnum
 from sqlalchemy.orm import Session
 
 from bot.domain import cadence
+from bot.domain import products as product_rules
 from bot.domain.communities import Lookup, Named, exact_keys, resolve, slugify
 from bot.services import home_refresh, welcome
 from bot.services.privacy import is_former_member
-from storage.models import Community, CommunityChannel, JoinRequest, Membership
+from storage.models import Community, CommunityChannel, JoinRequest, Membership, Product
 from storage.repositories import activity as activity_repo
 from storage.repositories import communities as community_repo
 from storage.repositories import memberships as membership_repo
+from storage.repositories import products as product_repo
 
 # A protected community lives in private channels only: a public channel lets anyone read it, and
 # joining or posting there would make an outsider a member without a moderator's approval.
@@ -88,6 +90,7 @@ class DirectoryEntry:
     counts: Counter[str]
     moderators: list[str]
     is_member: bool
+    products: list[Product] = field(default_factory=list)  # the latest few, open communities only
 
     @property
     def shows_details(self) -> bool:
@@ -102,6 +105,7 @@ class CommunityView:
     moderators: list[str]
     membership: Membership | None
     channels: list[CommunityChannel] = field(default_factory=list)
+    products: list[Product] = field(default_factory=list)  # newest first, only where details show
 
     @property
     def is_member(self) -> bool:
@@ -727,19 +731,27 @@ def directory(session: Session, *, team_id: str, viewer: str) -> list[DirectoryE
     counts = membership_repo.counts(session, team_id=team_id, community_ids=ids)
     moderators = membership_repo.moderators_of(session, team_id=team_id, community_ids=ids)
     mine = {m.community_id for m in membership_repo.active_for_user(session, team_id=team_id, user_id=viewer)}
+    # Products (issue 11, item 8): the latest three of open communities, one statement for all of them.
+    latest = product_repo.latest_of(
+        session,
+        team_id=team_id,
+        community_ids=[c.id for c in communities if c.visibility == "open"],
+        per_community=product_rules.LATEST,
+    )
     return [
         DirectoryEntry(
             community=c,
             counts=counts[c.id],
             moderators=moderators[c.id],
             is_member=c.id in mine,
+            products=latest.get(c.id, []),
         )
         for c in communities
     ]
 
 
 def view(session: Session, *, community: Community, viewer: str) -> CommunityView:
-    return CommunityView(
+    shown = CommunityView(
         community=community,
         counts=membership_repo.counts(session, team_id=community.team_id, community_ids=[community.id])[
             community.id
@@ -750,6 +762,11 @@ def view(session: Session, *, community: Community, viewer: str) -> CommunityVie
         ),
         channels=list(community.channels),
     )
+    if shown.shows_details:  # products (issue 11, item 8)
+        shown.products = product_repo.for_community(
+            session, team_id=community.team_id, community_id=community.id, limit=product_rules.LISTED
+        )
+    return shown
 
 
 def joinable(session: Session, *, team_id: str, user_id: str) -> list[Community]:

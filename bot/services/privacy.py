@@ -24,6 +24,7 @@ from storage.repositories import communities as community_repo
 from storage.repositories import home as home_repo
 from storage.repositories import memberships as membership_repo
 from storage.repositories import privacy as privacy_repo
+from storage.repositories import products as product_repo
 
 # What a forgotten person's id becomes where the community's history keeps the act but not the actor
 # (created_by, dissolved_by, decided_by, completed_by). Never a Slack id; views say "a former member".
@@ -228,6 +229,15 @@ def export(session: Session, *, team_id: str, user_id: str, lang: str, now: date
         "review_notes_about_you": notes_about,
         "outbox": outbox,
         "first_posts": first_posts,
+        "products_saved": [  # issue 11, item 8: the title and link they saved, and when
+            {
+                "community": names.get(p.community_id),
+                "title": p.title,
+                "link": p.link,
+                "saved_at": _at(p.saved_at),
+            }
+            for p in product_repo.saved_by(session, team_id=team_id, user_id=user_id)
+        ],
         "app_home": [
             {"opened_at": _at(at)} for at in home_repo.opened_at(session, team_id=team_id, user_id=user_id)
         ],
@@ -251,6 +261,7 @@ SECTIONS = (
     "review_notes_about_you",
     "outbox",
     "first_posts",
+    "products_saved",
     "app_home",
     "forgotten",
 )
@@ -291,5 +302,6 @@ def forget(session: Session, *, team_id: str, user_id: str, now: datetime) -> in
     """
     changed = privacy_repo.erase(session, team_id=team_id, user_id=user_id, former=FORMER_MEMBER)
     changed += home_repo.forget(session, team_id=team_id, user_id=user_id)  # App Home: opened when
+    changed += product_repo.forget(session, team_id=team_id, user_id=user_id, former=FORMER_MEMBER)
     activity_repo.forget(session, team_id=team_id, user_id=user_id, now=now)
     return changed

@@ -1120,6 +1120,25 @@ class SignedSender:
         }
         return self.post_payload(payload)
 
+    def message_shortcut(self, user: str, callback_id: str, channel: str, message: JSON) -> HttpResult:
+        """A message shortcut (`message_action`) run on `message` of `channel`, as Slack sends it."""
+        payload = {
+            "type": "message_action",
+            "callback_id": callback_id,
+            "team": {"id": self.team_id, "domain": self.emulator.team_domain},
+            "user": self._user(user),
+            "channel": {"id": channel, "name": self.emulator.channels.get(channel, {}).get("name", "")},
+            "api_app_id": "ACDPBOT",
+            "token": "legacy-verification-token",
+            "trigger_id": new_trigger_id(),
+            "action_ts": f"{time.time():.6f}",
+            "message_ts": message["ts"],
+            "message": message,
+            "response_url": self.emulator.new_response_url(),
+            "is_enterprise_install": False,
+        }
+        return self.post_payload(payload)
+
     def view_closed(self, view: JSON, user: str) -> HttpResult:
         payload = {
             "type": "view_closed",

@@ -19,6 +19,7 @@ from bot.domain.first_posts import EMOJI_MAX
 from bot.i18n import format_day, format_list, t
 from bot.views import buttons
 from bot.views import lifecycle as lifecycle_view
+from bot.views import products as product_views
 from bot.views.common import Block, context_block, modal_title, plain, section
 from bot.views.messages import Rendered, renderer
 from bot.views.welcome import settings_blocks as welcome_settings_blocks
@@ -476,6 +477,8 @@ def directory_message(entries: Sequence[Any], lang: str, page: int = 1) -> tuple
             )
             if community.channels:
                 lines.append(" ".join(channel_mention(c.channel_id) for c in community.channels))
+            if entry.products:  # only open communities have them here (issue 11, item 8)
+                lines.append(product_views.directory_line(entry.products, lang))
         blocks.append(section("\n".join(lines)[:3000]))
         blocks.append(
             buttons.entry_actions(
@@ -530,6 +533,7 @@ def info_message(view: Any, lang: str) -> tuple[str, list[Block]]:
                 timezone=community.timezone,
             )
         ),
+        *product_views.info_blocks(view.products, lang),
     ]
     if community.status == "active":  # issue 11, item 3: the lifecycle state and why
         blocks.insert(-1, section(lifecycle_view.info_line(community, lang)))
