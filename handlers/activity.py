@@ -11,7 +11,6 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
 from bot.backfill import is_contribution
-from bot.domain.circles import progress_reason
 from bot.domain.commands import canonical_verb
 from bot.i18n import format_list, t
 from bot.runtime import Deps
@@ -23,6 +22,7 @@ from bot.services.circles import InThread
 from bot.services.communities import CommunityProblem
 from bot.views import communities as community_views
 from bot.views.common import plain, section
+from bot.views.standings import standing_lines
 from handlers import registry, slack
 from handlers.commands import CommandRequest, subcommand
 from handlers.communities import open_modal, problem_text
@@ -163,21 +163,7 @@ def me_subcommand(request: CommandRequest) -> None:
                 ]
                 blocks.append(section("\n".join(lines)[:3000]))
                 continue
-            decision = standing.decision
-            place = _circle_name(decision.circle, lang)
-            if standing.membership.role == "core":
-                place = f"{t('activity.me.core', lang)} · {place}"
-            if decision.newcomer:
-                place += f" · {t('activity.me.newcomer', lang)}"
-            lines = [
-                t("activity.me.community", lang, name=standing.community.name, circle=place),
-                t(decision.reason.key, lang, **decision.reason.as_dict()),
-            ]
-            advice = progress_reason(decision.progress)
-            if advice is not None:
-                lines.append(t(advice.key, lang, **advice.as_dict()))
-            if decision.lurking:
-                lines.append(t("activity.me.lurking", lang))
+            lines = standing_lines(standing, lang, title_key="activity.me.community")
             for channel_id, channel_decision in standing.per_channel:
                 lines.append(
                     t(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.domain.circles import progress_reason
 from bot.i18n import format_day, format_list, t
 from bot.services.home import DirectoryItem, HomeData, Moderated, MyCommunity
 from bot.views import key_people as key_people_views
@@ -18,6 +17,7 @@ from bot.views import reviews as review_views
 from bot.views.common import Block, context_block, plain, section
 from bot.views.communities import APPROVE_ACTION, DECLINE_ACTION, channel_mention, mention
 from bot.views.pairing import toggle_button
+from bot.views.standings import standing_lines
 
 JOIN_ACTION = "home_join"  # value: the community id; handled by the "buttons where people are" module
 INFO_ACTION = "home_info"  # value: the community id; idem
@@ -62,22 +62,7 @@ def _header(text: str) -> Block:
 # ---- the parts -------------------------------------------------------------------------------
 def _mine(item: MyCommunity, lang: str) -> Unit:
     """What `/cdp me` says of one community: circle, why, what would move them in, channels."""
-    standing = item.standing
-    decision = standing.decision
-    place = t(f"circles.name.{decision.circle}", lang)
-    if standing.membership.role == "core":
-        place = f"{t('activity.me.core', lang)} · {place}"
-    if decision.newcomer:
-        place += f" · {t('activity.me.newcomer', lang)}"
-    lines = [
-        t("home.community", lang, name=standing.community.name, circle=place),
-        t(decision.reason.key, lang, **decision.reason.as_dict()),
-    ]
-    advice = progress_reason(decision.progress)
-    if advice is not None:
-        lines.append(t(advice.key, lang, **advice.as_dict()))
-    if decision.lurking:
-        lines.append(t("activity.me.lurking", lang))
+    lines = standing_lines(item.standing, lang, title_key="home.community")
     if item.channels:
         channels = format_list([channel_mention(c) for c in item.channels], lang)
         lines.append(t("home.channels", lang, channels=channels))
