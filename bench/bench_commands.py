@@ -220,6 +220,45 @@ class Load:
         return elapsed
 
 
+def start_servers(
+    emulator: SlackEmulator, url: str, durability: str, processes: list[subprocess.Popen[bytes]]
+) -> tuple[str, str]:
+    """The no-op Bolt app and `cdp-bot run` on free ports, each in its own process (appended to
+    `processes`, no-op first), both answering: their base URLs."""
+    noop_port, app_port = free_port(), free_port()
+    processes.append(
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                NOOP_APP,
+                str(noop_port),
+                SECRET,
+                emulator.token,
+                emulator.api_url,
+            ],
+            cwd=ROOT,
+        )
+    )
+    env = {
+        **os.environ,
+        "SLACK_BOT_TOKEN": emulator.token,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": emulator.api_url,
+        "DATABASE_URL": url,
+        "COMMIT_DURABILITY": durability,
+        "HOST": "127.0.0.1",
+        "PORT": str(app_port),
+        "LOG_LEVEL": "WARNING",
+    }
+    env.pop("SLACK_APP_TOKEN", None)
+    processes.append(subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env))
+    noop_url, app_url = f"http://127.0.0.1:{noop_port}", f"http://127.0.0.1:{app_port}"
+    wait_until_up(noop_url + "/slack/events", processes[0])
+    wait_until_up(app_url + "/slack/events", processes[1])
+    return noop_url, app_url
+
+
 def batch(pool: ThreadPoolExecutor, calls: list[Callable[[], float]]) -> list[float]:
     return list(pool.map(lambda call: call(), calls))
 
@@ -269,37 +308,7 @@ def main() -> None:
             add_other_communities(db, args.communities)
             db.dispose()
 
-            noop_port, app_port = free_port(), free_port()
-            processes.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-c",
-                        NOOP_APP,
-                        str(noop_port),
-                        SECRET,
-                        emulator.token,
-                        emulator.api_url,
-                    ],
-                    cwd=ROOT,
-                )
-            )
-            env = {
-                **os.environ,
-                "SLACK_BOT_TOKEN": emulator.token,
-                "SLACK_SIGNING_SECRET": SECRET,
-                "SLACK_API_URL": emulator.api_url,
-                "DATABASE_URL": url,
-                "COMMIT_DURABILITY": args.durability,
-                "HOST": "127.0.0.1",
-                "PORT": str(app_port),
-                "LOG_LEVEL": "WARNING",
-            }
-            env.pop("SLACK_APP_TOKEN", None)
-            processes.append(subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env))
-            noop_url, app_url = f"http://127.0.0.1:{noop_port}", f"http://127.0.0.1:{app_port}"
-            wait_until_up(noop_url + "/slack/events", processes[0])
-            wait_until_up(app_url + "/slack/events", processes[1])
+            noop_url, app_url = start_servers(emulator, url, args.durability, processes)
             noop = Load(SignedSender(noop_url, SECRET, emulator))
             ours = Load(SignedSender(app_url, SECRET, emulator))
             results = run(emulator, noop, ours, sizes, levels, args.rounds)

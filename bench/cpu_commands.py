@@ -30,14 +30,12 @@ sys.path.insert(0, str(ROOT))
 
 from bench.bench_commands import (  # noqa: E402
     ME_USERS,
-    NOOP_APP,
     SECRET,
     Load,
     add_other_communities,
-    free_port,
     me_user,
     seed,
-    wait_until_up,
+    start_servers,
 )
 from bench.databases import fresh_database  # noqa: E402
 from bot.testing.slack_emulator import SignedSender, SlackEmulator  # noqa: E402
@@ -99,37 +97,7 @@ def main() -> None:
             seed(db, emulator, args.size)
             add_other_communities(db, args.communities)
             db.dispose()
-            noop_port, app_port = free_port(), free_port()
-            processes.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-c",
-                        NOOP_APP,
-                        str(noop_port),
-                        SECRET,
-                        emulator.token,
-                        emulator.api_url,
-                    ],
-                    cwd=ROOT,
-                )
-            )
-            env = {
-                **os.environ,
-                "SLACK_BOT_TOKEN": emulator.token,
-                "SLACK_SIGNING_SECRET": SECRET,
-                "SLACK_API_URL": emulator.api_url,
-                "DATABASE_URL": url,
-                "COMMIT_DURABILITY": args.durability,
-                "HOST": "127.0.0.1",
-                "PORT": str(app_port),
-                "LOG_LEVEL": "WARNING",
-            }
-            env.pop("SLACK_APP_TOKEN", None)
-            processes.append(subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env))
-            noop_url, app_url = f"http://127.0.0.1:{noop_port}", f"http://127.0.0.1:{app_port}"
-            wait_until_up(noop_url + "/slack/events", processes[0])
-            wait_until_up(app_url + "/slack/events", processes[1])
+            noop_url, app_url = start_servers(emulator, url, args.durability, processes)
             noop = Load(SignedSender(noop_url, SECRET, emulator))
             ours = Load(SignedSender(app_url, SECRET, emulator))
             measure(emulator, noop, ours, processes[0].pid, processes[1].pid, args)
