@@ -12,6 +12,8 @@ the work runs once more on a new connection.
 from __future__ import annotations
 
 import asyncio
+import functools
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -31,6 +33,34 @@ ASYNC_POOL_SIZE = 8
 RECYCLE_S = 1800  # like the engine's pool_recycle: servers and proxies close old connections
 
 
+_PLACEHOLDER = re.compile(r"%\(([^)]+)\)s|%%")
+
+
+@functools.lru_cache(maxsize=64)
+def numbered(sql: str) -> tuple[str, tuple[str, ...]]:
+    """A statement SQLAlchemy compiled for psycopg (`%(name)s`, `%%`) with PostgreSQL's own `$n`
+    placeholders instead, one per distinct name, and the names in their order: done once per statement.
+
+    Sent as it is (psycopg's raw cursors), psycopg no longer re-parses the text on every execution (it
+    caches only short statements: the counting CTE was parsed each time, 40% of its Python), and a name
+    the statement uses ten times is sent once rather than ten times."""
+    names: dict[str, int] = {}
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name is None:
+            return "%"
+        return f"${names.setdefault(name, len(names) + 1)}"
+
+    return _PLACEHOLDER.sub(replace, sql), tuple(names)
+
+
+def positional(sql: str, params: dict[str, Any]) -> tuple[str, list[Any]]:
+    """`numbered` statement and the parameters in its order."""
+    query, names = numbered(sql)
+    return query, [params[name] for name in names]
+
+
 class AsyncDriverConnection:
     """A psycopg AsyncConnection, for statements compiled by SQLAlchemy (like storage.db.DriverConnection)."""
 
@@ -46,7 +76,9 @@ class AsyncDriverConnection:
 
     async def first(self, sql: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
         """Run one statement that returns rows (a prepared statement on this connection); its first row."""
-        cursor = await self.dbapi.execute(sql, params, prepare=True)
+        query, values = positional(sql, params)
+        cursor = psycopg.AsyncRawCursor(self.dbapi)
+        await cursor.execute(query, values, prepare=True)
         try:
             row = await cursor.fetchone()
         finally:

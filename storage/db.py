@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage import schedule
-from storage.async_driver import AsyncDriverConnection, AsyncDrivers, StatementObserver
+from storage.async_driver import AsyncDriverConnection, AsyncDrivers, StatementObserver, positional
 
 SQLITE_BUSY_TIMEOUT_S = 10
 # COMMIT_DURABILITY: "full" waits for each commit to reach the disk (the default: nothing acknowledged is
@@ -147,20 +147,17 @@ class DriverConnection:
     (storage/repositories/counting.py) and bypass its events: `Database.statement_observers` sees them.
     """
 
-    __slots__ = ("_observers", "_prepare", "backend", "dbapi", "dialect")
+    __slots__ = ("_observers", "backend", "dbapi", "dialect")
 
     def __init__(self, dbapi: Any, dialect: Dialect, observers: list[StatementObserver]) -> None:
         self.dbapi = dbapi
         self.dialect = dialect  # the engine's: what SQLAlchemy compiles the statements for
-        self.backend = backend = dialect.name
+        self.backend = dialect.name
         self._observers = observers
-        # psycopg: a server-side prepared statement from the first execution on (parsed and planned
-        # once per connection); sqlite3 keeps its own statement cache.
-        self._prepare = {"prepare": True} if backend == "postgresql" else {}
 
     def first(self, sql: str, params: dict[str, Any] | None = None) -> tuple[Any, ...] | None:
         """Run one statement that returns rows; its first row (None when there is none)."""
-        cursor = self.dbapi.execute(sql, params or {}, **self._prepare)
+        cursor = self._execute(sql, params or {})
         try:
             row = cursor.fetchone()
         finally:
@@ -169,9 +166,21 @@ class DriverConnection:
             observe(sql, self.dbapi)
         return None if row is None else tuple(row)
 
+    def _execute(self, sql: str, params: dict[str, Any]) -> Any:
+        if self.backend != "postgresql":
+            return self.dbapi.execute(sql, params)
+        import psycopg  # only PostgreSQL has it (a raw cursor: see storage.async_driver.numbered)
+
+        # A server-side prepared statement from the first execution on (parsed and planned once per
+        # connection); sqlite3 keeps its own statement cache.
+        query, values = positional(sql, params)
+        cursor = psycopg.RawCursor(self.dbapi)
+        cursor.execute(query, values, prepare=True)
+        return cursor
+
     def run(self, sql: str, params: dict[str, Any] | None = None) -> None:
         """Run one statement that returns no rows."""
-        self.dbapi.execute(sql, params or {}, **self._prepare).close()
+        self._execute(sql, params or {}).close()
         for observe in self._observers:
             observe(sql, self.dbapi)
 
