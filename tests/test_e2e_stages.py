@@ -27,6 +27,7 @@ from tests.test_e2e_communities import (
     submit,
 )
 from tests.test_e2e_home import open_home
+from tests.test_e2e_privacy import exported, rows_naming
 from tests.test_e2e_reviews import ALL_YES, prompts_to, run
 
 EX, DEV, TEST, CHANGE = "exchange_information", "develop_solutions", "test_applications", "change_process"
@@ -235,6 +236,26 @@ def test_the_french_settings_select(harness: Harness) -> None:
         "échanger",
         "tester les solutions",
     ]
+
+
+# ---- privacy --------------------------------------------------------------------------------------------
+def test_a_moderators_moves_are_in_their_export_and_forgetting_them_keeps_the_move(harness: Harness) -> None:
+    urbanism(harness, EX, TEST)
+    complete(harness, BRUNO, stage_next=TEST)
+    [moved] = exported(harness, BRUNO)["stages_moved"]
+    assert (moved["community"], moved["from"], moved["to"], moved["by_review"]) == (
+        "Urbanism",
+        EX,
+        TEST,
+        True,
+    )
+    assert exported(harness, BRUNO)["sections"]["stages_moved"].startswith("Les étapes du parcours")
+    assert harness.slack.command("privacy forget", BRUNO).status == 200
+    assert harness.slack.view_submission(harness.emulator.last_view(), BRUNO).status == 200
+    [change] = changes(harness)
+    assert (change.from_stage, change.to_stage, change.changed_by) == (EX, TEST, "")  # "a former member"
+    assert "stage_changes" not in rows_naming(harness, BRUNO)
+    assert stage_of(harness) == TEST
 
 
 # ---- the migration's backfill --------------------------------------------------------------------------

@@ -26,7 +26,6 @@ from storage.models import (
     Membership,
     OutboxMessage,
     Review,
-    StageChange,
 )
 from storage.repositories.upsert import insert_ignoring_conflicts
 
@@ -170,8 +169,7 @@ def erase(session: Session, *, team_id: str, user_id: str, former: str) -> int:
 
     - memberships (with greeted_at), activity days, circle changes, their own join requests: about them
       only, so deleted.
-    - communities.created_by / dissolved_by, join_requests.decided_by, reviews.completed_by,
-      stage_changes.changed_by: the
+    - communities.created_by / dissolved_by, join_requests.decided_by, reviews.completed_by: the
       community's history stays true (it was created, dissolved, a request decided, a review done) but
       no longer says by whom: `former`, which the views render as "a former member".
     - communities.key_people: they are no longer named as a key person (the id is removed from the list).
@@ -208,15 +206,6 @@ def erase(session: Session, *, team_id: str, user_id: str, former: str) -> int:
             update(FirstPost)
             .where(FirstPost.team_id == team_id, FirstPost.first_reply_by == user_id)
             .values(first_reply_by=former)
-            .execution_options(synchronize_session=False)
-        )
-    )
-    # Who moved a community on its path (bot/domain/stages.py): the move stays, no longer by whom.
-    changed += _rowcount(
-        session.execute(
-            update(StageChange)
-            .where(StageChange.team_id == team_id, StageChange.changed_by == user_id)
-            .values(changed_by=former)
             .execution_options(synchronize_session=False)
         )
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from storage.models import Community, StageChange
@@ -56,3 +56,25 @@ def of_communities(
         )
     ).all()
     return {int(row[0]): (list(row[1] or []), row[2]) for row in rows}
+
+
+def moved_by(session: Session, *, team_id: str, user_id: str) -> list[StageChange]:
+    """The stage changes a person made (their `/cdp privacy export`), oldest first."""
+    return list(
+        session.scalars(
+            select(StageChange)
+            .where(StageChange.team_id == team_id, StageChange.changed_by == user_id)
+            .order_by(StageChange.id)
+        )
+    )
+
+
+def forget(session: Session, *, team_id: str, user_id: str, former: str) -> int:
+    """The moves stay the community's (it did move on), no longer by whom."""
+    result = session.execute(
+        update(StageChange)
+        .where(StageChange.team_id == team_id, StageChange.changed_by == user_id)
+        .values(changed_by=former)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
