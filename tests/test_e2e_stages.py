@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from alembic import command
+from sqlalchemy import inspect, select, text
 
 from storage.db import Database
-from storage.migrate import upgrade
+from storage.migrate import alembic_config, upgrade
 from storage.models import Community, StageChange
 from tests.conftest import ALICE, BACKENDS, BRUNO, CHLOE, DAVID, PG_URL, Harness
 from tests.test_e2e_communities import (
@@ -307,3 +308,9 @@ def test_the_migration_gives_existing_communities_their_first_chosen_stage(old_d
         stages = dict(c.execute(text("SELECT id, stage FROM communities ORDER BY id")).all())
         assert c.execute(text("SELECT count(*) FROM stage_changes")).scalar() == 0
     assert stages == {1: EX, 2: CHANGE, 3: None, 4: DEV}
+    # Down again: the table and the column go, the communities stay.
+    command.downgrade(alembic_config(old_database.engine), "0015")
+    with old_database.engine.connect() as c:
+        assert c.execute(text("SELECT count(*) FROM communities")).scalar() == 4
+    assert "stage_changes" not in inspect(old_database.engine).get_table_names()
+    assert "stage" not in {col["name"] for col in inspect(old_database.engine).get_columns("communities")}
