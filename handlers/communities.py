@@ -579,6 +579,7 @@ def settings_form_for(session: Any, *, community: Any, lang: str) -> dict[str, A
         "promotion_dm": community.promotion_dm,
         "review_outcome_in_channel": community.review_outcome_in_channel,
         "first_post_emoji": community.first_post_emoji,
+        "stage": community.stage,  # issue 11, item 9
         **{key: getattr(community, key) for key in CIRCLE_RULE_SETTINGS},
         **welcome.settings_values(community),
         # Pairing (issue 10, item 3)

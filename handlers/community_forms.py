@@ -17,6 +17,7 @@ from bot.domain.communities import (
 )
 from bot.domain.first_posts import emoji_name
 from bot.services.communities import CommunityDraft
+from bot.views import stages as stage_views
 
 
 class FormState:
@@ -213,5 +214,6 @@ def parse_community_form(view: dict[str, Any], *, settings: bool) -> ParsedForm:
             promotion_dm="promotion_dm" in chosen_options,
             review_outcome_in_channel="review_outcome_in_channel" in chosen_options,
             first_post_emoji=first_post_emoji,
+            stage=state.option(stage_views.SETTING),  # issue 11, item 9: set by hand
         )
     return parsed

@@ -20,6 +20,7 @@ from bot.services import communities as community_service
 from bot.services import home as home_service
 from bot.services import outbox
 from bot.services import reviews as review_service
+from bot.services import stages as stage_service
 from bot.services.communities import CommunityProblem
 from bot.views import communities as community_views
 from bot.views import home as views
@@ -109,7 +110,12 @@ def review_now_action(ack: Ack, body: dict[str, Any], client: WebClient, context
             review = review_service.on_demand(
                 session, community=community, user_id=user_id, is_admin=admin, now=deps.clock.now()
             )
-            form = review_views.checklist_modal(lang, name=community.name, review_id=review.id)
+            form = review_views.checklist_modal(
+                lang,
+                name=community.name,
+                review_id=review.id,
+                next_stage=stage_service.question_next(community),
+            )
         except CommunityProblem as problem:
             slack.tell(session, body, lang, problem_text(problem, lang))
             return

@@ -14,10 +14,12 @@ from bot.services import communities as community_service
 from bot.services import lurkers as lurker_service
 from bot.services import outbox
 from bot.services import reviews as review_service
+from bot.services import stages as stage_service
 from bot.services.communities import CommunityProblem
 from bot.views import buttons as button_views
 from bot.views import communities as community_views
 from bot.views import reviews as views
+from bot.views import stages as stage_views
 from handlers import registry, slack
 from handlers.commands import CommandRequest, subcommand
 from handlers.communities import open_modal, open_view, problem_text, settings_form_for, stale
@@ -37,7 +39,12 @@ def review_subcommand(request: CommandRequest) -> None:
             review = review_service.on_demand(
                 session, community=community, user_id=request.user_id, is_admin=admin, now=deps.clock.now()
             )
-            form = views.checklist_modal(lang, name=community.name, review_id=review.id)
+            form = views.checklist_modal(
+                lang,
+                name=community.name,
+                review_id=review.id,
+                next_stage=stage_service.question_next(community),
+            )
     except CommunityProblem as problem:
         request.reply(problem_text(problem, lang))
         return
@@ -60,7 +67,12 @@ def start_review_action(ack: Ack, body: dict[str, Any], client: WebClient, conte
             review, community = review_service.open_review(
                 session, team_id=team_id, review_id=_action_value(body), user_id=user_id, is_admin=admin
             )
-            form = views.checklist_modal(lang, name=community.name, review_id=review.id)
+            form = views.checklist_modal(
+                lang,
+                name=community.name,
+                review_id=review.id,
+                next_stage=stage_service.question_next(community),
+            )
         except CommunityProblem as problem:
             slack.tell(session, body, lang, problem_text(problem, lang))
             return
@@ -231,6 +243,16 @@ def checklist_submission(
                 now=deps.clock.now(),
             )
             _announce_outcome(session, community, parsed, review_id=review.id, user_id=user_id, lang=lang)
+            stage_service.after_review(  # issue 11 item 9: "Move on to the next stage?" answered yes
+                session,
+                community=community,
+                review_id=review.id,
+                decision=parsed.decision,
+                move_to=stage_views.answer(FormState(view).option(stage_views.QUESTION)),
+                user_id=user_id,
+                lang=lang,
+                now=deps.clock.now(),
+            )
             if parsed.decision == Decision.ADJUST:
                 follow_up: dict[str, Any] | None = settings_form_for(session, community=community, lang=lang)
             elif parsed.decision == Decision.DISSOLVE:

@@ -91,6 +91,9 @@ class Community(Base):
     lifecycle_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
     lifecycle_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     lifecycle_reason: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # The current stage on the path of its typical objectives (migration 0016e; bot/domain/stages.py):
+    # one of the chosen objectives' keys; NULL when none of the card's four was chosen.
+    stage: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
     channels: Mapped[list[CommunityChannel]] = relationship(
         back_populates="community", lazy="raise", order_by="CommunityChannel.id"
@@ -399,6 +402,25 @@ class LifecycleTransition(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     # Entering "dormant": when the moderators' message was written to the outbox (NULL: still owed).
     notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class StageChange(Base):
+    """A community's move on the path of its objectives: by a review's answer (`review_id`), by hand in
+    the settings, or because its objectives changed (bot/domain/stages.py)."""
+
+    __tablename__ = "stage_changes"
+    __table_args__ = (Index("ix_stage_changes_community", "community_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_id: Mapped[str] = mapped_column(String(TEAM_ID))
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    from_stage: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    to_stage: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    review_id: Mapped[int | None] = mapped_column(
+        ForeignKey("reviews.id", ondelete="SET NULL"), nullable=True
+    )
+    changed_by: Mapped[str] = mapped_column(String(SLACK_ID))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class OutboxMessage(Base):

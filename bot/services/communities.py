@@ -20,6 +20,7 @@ from bot.domain import cadence
 from bot.domain import products as product_rules
 from bot.domain.communities import Lookup, Named, exact_keys, resolve, slugify
 from bot.services import home_refresh, welcome
+from bot.services import stages as stage_service
 from bot.services.privacy import is_former_member
 from storage.models import Community, CommunityChannel, JoinRequest, Membership, Product
 from storage.repositories import activity as activity_repo
@@ -73,6 +74,8 @@ class CommunityDraft:
     promotion_dm: bool = True
     review_outcome_in_channel: bool = True
     first_post_emoji: str | None = None  # the settings form's reaction to first posts; None: unchanged
+    # The settings form's stage, set by hand (bot/domain/stages.py); None, or one off the path: the rule.
+    stage: str | None = None
 
 
 class JoinOutcome(StrEnum):
@@ -311,6 +314,7 @@ def create(
     require_private_channels(draft.visibility, [channel], key=PUBLIC_CHANNEL_PROTECTED)
     community = Community(team_id=team_id, created_by=creator, created_at=now, status="active")
     _apply(community, draft)
+    stage_service.start(community)  # the first stage of its objectives' path (issue 11, item 9)
     schedule = cadence.ReviewSchedule(cadence_weeks=draft.cadence_weeks, timezone=draft.timezone)
     community.next_review_on = cadence.first_review_on(schedule, now)
     community_repo.add(session, community)
@@ -677,6 +681,8 @@ def update_settings(
     if community.name != draft.name.strip():
         community_repo.names_changed(session, team_id=community.team_id)
     _apply(community, draft)
+    # The stage stays on the path of the objectives as they are now (chosen by hand, else the rule).
+    stage_service.follow_objectives(session, community=community, actor=actor, now=now, chosen=draft.stage)
     if cadence_changed:
         schedule = cadence.ReviewSchedule(cadence_weeks=draft.cadence_weeks, timezone=draft.timezone)
         community.next_review_on = cadence.first_review_on(schedule, now)

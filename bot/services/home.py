@@ -42,6 +42,9 @@ class DirectoryItem:
     protected: bool
     members: int
     requested: bool  # the reader asked to join and waits for a moderator
+    # Its objectives' path and where it stands (issue 11, item 9; bot/domain/stages.py).
+    objectives: tuple[str, ...] = ()
+    stage: str | None = None
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,8 @@ def gather(session: Session, *, team_id: str, user_id: str, now: datetime) -> Ho
             c.visibility != "open",
             sum(counts.get(c.id, Counter()).values()),
             c.id in requested,
+            tuple(c.objectives or ()),
+            c.stage,
         )
         for c in sorted(others, key=lambda c: c.name.casefold())
     ]

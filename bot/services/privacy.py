@@ -25,6 +25,7 @@ from storage.repositories import home as home_repo
 from storage.repositories import memberships as membership_repo
 from storage.repositories import privacy as privacy_repo
 from storage.repositories import products as product_repo
+from storage.repositories import stages as stage_repo
 
 # What a forgotten person's id becomes where the community's history keeps the act but not the actor
 # (created_by, dissolved_by, decided_by, completed_by). Never a Slack id; views say "a former member".
@@ -238,6 +239,16 @@ def export(session: Session, *, team_id: str, user_id: str, lang: str, now: date
             }
             for p in product_repo.saved_by(session, team_id=team_id, user_id=user_id)
         ],
+        "stages_moved": [  # issue 11, item 9: the stages they moved a community to, and when
+            {
+                "community": names.get(c.community_id),
+                "from": c.from_stage,
+                "to": c.to_stage,
+                "by_review": c.review_id is not None,
+                "at": _at(c.changed_at),
+            }
+            for c in stage_repo.moved_by(session, team_id=team_id, user_id=user_id)
+        ],
         "app_home": [
             {"opened_at": _at(at)} for at in home_repo.opened_at(session, team_id=team_id, user_id=user_id)
         ],
@@ -262,6 +273,7 @@ SECTIONS = (
     "outbox",
     "first_posts",
     "products_saved",
+    "stages_moved",
     "app_home",
     "forgotten",
 )
@@ -303,5 +315,6 @@ def forget(session: Session, *, team_id: str, user_id: str, now: datetime) -> in
     changed = privacy_repo.erase(session, team_id=team_id, user_id=user_id, former=FORMER_MEMBER)
     changed += home_repo.forget(session, team_id=team_id, user_id=user_id)  # App Home: opened when
     changed += product_repo.forget(session, team_id=team_id, user_id=user_id, former=FORMER_MEMBER)
+    changed += stage_repo.forget(session, team_id=team_id, user_id=user_id, former=FORMER_MEMBER)
     activity_repo.forget(session, team_id=team_id, user_id=user_id, now=now)
     return changed

@@ -31,6 +31,7 @@ from storage.repositories import activity as activity_repo
 from storage.repositories import memberships as membership_repo
 from storage.repositories import momentum as momentum_repo
 from storage.repositories import reviews as review_repo
+from storage.repositories import stages as stage_repo
 
 log = logging.getLogger("cdp_bot.reviews")
 
@@ -242,6 +243,9 @@ class ReviewSummary:
     # re-invited to (the prompt's "Invite them again" button).
     key_people_missing: tuple[str, ...] = ()
     community_id: int = 0
+    # The objectives' path and where it stands (issue 11, item 9; bot/domain/stages.py).
+    objectives: tuple[str, ...] = ()
+    stage: str | None = None
 
 
 def summaries(session: Session, *, review_ids: list[int], now: datetime) -> dict[int, ReviewSummary]:
@@ -265,6 +269,7 @@ def summaries(session: Session, *, review_ids: list[int], now: datetime) -> dict
         session, since={c.id: _summary_since(r, c, earlier) for r, c, _ in found}, now=now
     )
     key_people = key_people_service.named_for(session, community_ids=ids)
+    paths = stage_repo.of_communities(session, community_ids=ids)
     result: dict[int, ReviewSummary] = {}
     for review, community, next_review_on in found:
         zone = cadence.zone(community.timezone)
@@ -313,6 +318,8 @@ def summaries(session: Session, *, review_ids: list[int], now: datetime) -> dict
                 key_people.get(community.id, []), {m.user_id for m in people}
             ),
             community_id=community.id,
+            objectives=tuple(paths.get(community.id, ([], None))[0]),
+            stage=paths.get(community.id, ([], None))[1],
         )
     return result
 
@@ -381,6 +388,8 @@ def summary(session: Session, *, review: Review, now: datetime) -> ReviewSummary
             community.key_people or [], {m.user_id for m in memberships}
         ),
         community_id=community.id,
+        objectives=tuple(community.objectives or ()),
+        stage=community.stage,
     )
 
 

@@ -20,6 +20,7 @@ from bot.i18n import format_day, format_list, t
 from bot.views import buttons
 from bot.views import lifecycle as lifecycle_view
 from bot.views import products as product_views
+from bot.views import stages as stage_views
 from bot.views.common import Block, context_block, modal_title, plain, section
 from bot.views.messages import Rendered, renderer
 from bot.views.welcome import settings_blocks as welcome_settings_blocks
@@ -296,6 +297,11 @@ def settings_form(lang: str, *, values: dict[str, Any], community_id: int) -> Vi
     from bot.views.pairing import settings_blocks
 
     form["blocks"] += settings_blocks(lang, values)
+    # The stage, set by hand (issue 11, item 9): right after the objectives it is chosen among.
+    after = next(i for i, b in enumerate(form["blocks"]) if b.get("block_id") == "objectives_other") + 1
+    form["blocks"][after:after] = stage_views.setting_blocks(
+        lang, values.get("objectives") or [], values.get("stage")
+    )
     return form
 
 
@@ -477,6 +483,8 @@ def directory_message(entries: Sequence[Any], lang: str, page: int = 1) -> tuple
             )
             if community.channels:
                 lines.append(" ".join(channel_mention(c.channel_id) for c in community.channels))
+            if stage := stage_views.short(community.objectives or [], community.stage, lang):
+                lines.append(stage)  # issue 11, item 9
             if entry.products:  # only open communities have them here (issue 11, item 8)
                 lines.append(product_views.directory_line(entry.products, lang))
         blocks.append(section("\n".join(lines)[:3000]))
@@ -535,6 +543,9 @@ def info_message(view: Any, lang: str) -> tuple[str, list[Block]]:
         ),
         *product_views.info_blocks(view.products, lang),
     ]
+    path = stage_views.info_line(community.objectives or [], community.stage, lang)
+    if path is not None:  # issue 11, item 9: the objectives as a path, and where it stands
+        blocks.insert(3, section(path))
     if community.status == "active":  # issue 11, item 3: the lifecycle state and why
         blocks.insert(-1, section(lifecycle_view.info_line(community, lang)))
     return f"{community.name}: {community.domain}", blocks

@@ -14,6 +14,7 @@ from bot.services.home import DirectoryItem, HomeData, Moderated, MyCommunity
 from bot.views import key_people as key_people_views
 from bot.views import lifecycle as lifecycle_view
 from bot.views import reviews as review_views
+from bot.views import stages as stage_views
 from bot.views.common import Block, context_block, plain, section
 from bot.views.communities import APPROVE_ACTION, DECLINE_ACTION, channel_mention, mention
 from bot.views.pairing import toggle_button
@@ -74,6 +75,8 @@ def _directory(item: DirectoryItem, lang: str) -> Unit:
         text = t("home.directory.protected", lang, name=item.name, domain=item.domain or "—")
     else:
         text = t("home.directory.open", lang, name=item.name, domain=item.domain or "—", members=item.members)
+        if stage := stage_views.short(item.objectives, item.stage, lang):  # issue 11, item 9
+            text += "\n" + stage
     blocks: list[Block] = [section(text[:3000])]
     info = _button(t("home.directory.info", lang), INFO_ACTION, str(item.community_id))
     if item.requested:

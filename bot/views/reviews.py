@@ -13,6 +13,7 @@ from bot.domain.momentum import Alert, AlertKind, Message
 from bot.i18n import format_day, format_number, t
 from bot.views import buttons
 from bot.views import key_people as key_people_views
+from bot.views import stages as stage_views
 from bot.views.common import Block, context_block, modal_title, plain, section
 from bot.views.messages import Rendered, renderer
 
@@ -60,6 +61,11 @@ def prompt_message(lang: str, summary: Any, review_id: int, *, level: int = 0) -
         t("reviews.prompt.lurking", lang, count=summary.lurking),
         activity,
     ]
+    stage = stage_views.prompt_line(  # issue 11 item 9 (a prompt written before it has no path)
+        tuple(getattr(summary, "objectives", None) or ()), getattr(summary, "stage", None), lang
+    )
+    if stage is not None:
+        facts.append(stage)
     missing = tuple(getattr(summary, "key_people_missing", None) or ())  # issue 11 item 7
     if missing:
         facts.append(key_people_views.missing_text(lang, missing))
@@ -117,7 +123,7 @@ def _options(keys: list[tuple[str, str]]) -> list[dict[str, Any]]:
     return [{"text": plain(text), "value": value} for value, text in keys]
 
 
-def checklist_modal(lang: str, *, name: str, review_id: int) -> View:
+def checklist_modal(lang: str, *, name: str, review_id: int, next_stage: str | None = None) -> View:
     """One yes / partly / no question per checklist item, each with an optional note, then the decision."""
     answers = _options([(a.value, t(a.label_key, lang)) for a in checklist.Answer])
     blocks: list[Block] = [section(t("checklist.intro", lang, community=name))]
@@ -153,6 +159,7 @@ def checklist_modal(lang: str, *, name: str, review_id: int) -> View:
             "element": {"type": "radio_buttons", "action_id": checklist.DECISION_FIELD, "options": decisions},
         }
     )
+    blocks += stage_views.question_blocks(lang, next_stage)  # issue 11 item 9: move on to the next stage?
     return {
         "type": "modal",
         "callback_id": CHECKLIST_CALLBACK,
