@@ -13,8 +13,12 @@ from slack_bolt import App, BoltRequest, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web import SlackResponse
 
+from bot import metrics
 from bot.domain.commands import known_subcommand, parse
 from bot.logs import REQUEST_LOGGER, log_fields
 from bot.runtime import Deps
@@ -59,24 +63,52 @@ class CdpApp(App):
     def dispatch(self, req: BoltRequest) -> BoltResponse:
         started = time.perf_counter()
         response = super().dispatch(req)
+        seconds = time.perf_counter() - started
         fields = describe_request(req)
         if req.headers.get("x-slack-retry-num"):
             fields["retry"] = req.headers["x-slack-retry-num"][0]
+        outcome = "ok" if response.status < 400 else "error"
         log_fields(
             request_log,
             "request",
             **fields,
             status=response.status,
-            outcome="ok" if response.status < 400 else "error",
-            latency_ms=round((time.perf_counter() - started) * 1000, 1),
+            outcome=outcome,
+            latency_ms=round(seconds * 1000, 1),
         )
+        metrics.observe_request(str(fields["kind"]), outcome, seconds)
         return response
 
 
 REQUEST_TIMEOUT = 1.5  # seconds: Slack gives the whole answer 3
 
 
-class RequestClient(WebClient):
+class CountingClient(WebClient):
+    """A WebClient whose calls are counted by method and error (bot/metrics.py): every client of the app
+    is one, so /metrics sees the request path, the outbox and the scheduled jobs alike."""
+
+    def api_call(self, api_method: str, **kwargs: Any) -> SlackResponse:
+        try:
+            response = super().api_call(api_method, **kwargs)
+        except SlackApiError as exc:
+            metrics.observe_slack_call(api_method, slack_error_code(exc))
+            raise
+        except Exception:
+            metrics.observe_slack_call(api_method, "unreachable")
+            raise
+        metrics.observe_slack_call(api_method)
+        return response
+
+
+def slack_error_code(exc: SlackApiError) -> str:
+    """Slack's error code (`ratelimited` for a 429), else the HTTP status: a closed set of labels."""
+    error = exc.response.get("error") if isinstance(exc.response.data, dict) else None
+    if exc.response.status_code == 429:
+        return "ratelimited"
+    return str(error) if error else f"http_{exc.response.status_code}"
+
+
+class RequestClient(CountingClient):
     """The client of the request path (the one Bolt hands to listeners): a short timeout, no retries,
     and no sleeping through a 429. A method Slack rate-limited is not called again before its
     Retry-After has passed: the caller gets the same SlackApiError at once, and answers without it
@@ -130,18 +162,35 @@ def request_client(settings: Settings) -> RequestClient:
 
 def worker_client(settings: Settings) -> WebClient:
     """The outbox worker's client: no retries of its own, the outbox owns them (Retry-After, backoff)."""
-    return WebClient(
+    return CountingClient(
         token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=10, retry_handlers=[]
     )
 
 
 def background_client(settings: Settings) -> WebClient:
     """Scheduled jobs and the backfill: off the request path, they may wait out a 429 (Retry-After)."""
-    return WebClient(
+    return CountingClient(
         token=settings.slack_bot_token,
         base_url=settings.slack_api_url,
-        retry_handlers=[ConnectionErrorRetryHandler(), RateLimitErrorRetryHandler(max_retry_count=3)],
+        retry_handlers=[ConnectionErrorRetryHandler(), CountedRateLimitRetries(max_retry_count=3)],
     )
+
+
+class CountedRateLimitRetries(RateLimitErrorRetryHandler):
+    """slack_sdk's wait-and-retry on a 429, which also counts the 429 it waits out: the retry happens
+    inside one `api_call`, so CountingClient alone would see only the final answer."""
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if response is not None and response.status_code == 429:
+            metrics.observe_slack_call(request.url.rsplit("/", 1)[-1].split("?", 1)[0], "ratelimited")
+        return bool(super()._can_retry(state=state, request=request, response=response, error=error))
 
 
 class _SameTokenWarning(logging.Filter):

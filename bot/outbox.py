@@ -32,6 +32,7 @@ from slack_sdk.webhook import WebhookClient
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from bot import metrics
 from bot.clock import Clock
 from bot.i18n import t
 from bot.people import People, is_user_id
@@ -363,6 +364,7 @@ class OutboxWorker:
             )
             if outcome.status in (repo.SKIPPED, repo.FAILED):
                 self._fall_back(session, row)
+        metrics.observe_delivery(delivered_what(row), outcome.status)
         if outcome.status == repo.FAILED:
             log.error("outbox: gave up", extra={"fields": {**fields, "error": outcome.error}})
         elif outcome.status == repo.SKIPPED:
@@ -425,6 +427,13 @@ class OutboxWorker:
         return Outcome(
             repo.SENT, channel=str(response.get("channel") or channel), ts=str(response.get("ts") or "")
         )
+
+
+def delivered_what(row: OutboxMessage) -> str:
+    """What a delivery was, for /metrics: a message's renderer (reviews.prompt, reviews.alert...), else
+    the row's kind (invite, welcome, home...)."""
+    render = row.payload.get("render") if isinstance(row.payload, dict) else None
+    return str(render) if render else row.kind
 
 
 def _send_message(worker: OutboxWorker, row: OutboxMessage) -> Outcome:

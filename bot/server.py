@@ -1,8 +1,10 @@
-"""Run modes: HTTP behind uvicorn (`/slack/events`, `/healthz`) or Socket Mode."""
+"""Run modes: HTTP behind uvicorn (`/slack/events`, `/healthz`, `/readyz`, `/metrics`) or Socket Mode (the
+same `/healthz`, `/readyz` and `/metrics` on PORT)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import json
 import logging
@@ -30,7 +32,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from bot import backfill
+from bot import backfill, metrics
 from bot.app import CdpApp, background_client, build_app, worker_client
 from bot.clock import Clock, SystemClock
 from bot.logs import REQUEST_LOGGER, log_fields
@@ -47,7 +49,7 @@ from handlers.activity import (
 )
 from handlers.gate import unreadable_by_bolt
 from storage.db import Database
-from storage.migrate import upgrade
+from storage.migrate import current_revision, head_revision, upgrade
 
 log = logging.getLogger("cdp_bot.server")
 request_log = logging.getLogger(REQUEST_LOGGER)
@@ -289,6 +291,7 @@ def asgi_app(runtime: Runtime) -> Starlette:
             outcome="error",
             latency_ms=round((time.perf_counter() - started) * 1000, 1),
         )
+        metrics.observe_request("rejected", "error", time.perf_counter() - started)
         return PlainTextResponse(reason, status_code=status)
 
     async def slack_events(request: Request) -> Response:
@@ -336,18 +339,44 @@ def asgi_app(runtime: Runtime) -> Starlette:
             bolt_response = await run_in_threadpool(runtime.app.dispatch, bolt_request)
         return to_starlette_response(bolt_response)
 
+    return Starlette(routes=[Route("/slack/events", slack_events, methods=["POST"]), *ops_routes(runtime)])
+
+
+def ops_routes(runtime: Runtime) -> list[Route]:
+    """What an operator's probes and Prometheus read: served beside /slack/events over HTTP, and on PORT
+    by a small server of their own in Socket Mode."""
+
     async def healthz(_: Request) -> Response:
         healthy = await run_in_threadpool(runtime.deps.db.ping)
         return JSONResponse(
             {"ok": healthy, "database": "up" if healthy else "down"}, status_code=200 if healthy else 503
         )
 
-    return Starlette(
-        routes=[
-            Route("/slack/events", slack_events, methods=["POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
-        ]
-    )
+    async def readyz(_: Request) -> Response:
+        ready = await run_in_threadpool(readiness, runtime.deps.db)
+        return JSONResponse(ready, status_code=200 if ready["ok"] else 503)
+
+    async def metrics_text(_: Request) -> Response:
+        body = await run_in_threadpool(metrics.exposition, runtime.deps.db)
+        return Response(body, media_type=metrics.CONTENT_TYPE)
+
+    return [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics_text, methods=["GET"]),
+    ]
+
+
+def readiness(db: Database) -> dict[str, Any]:
+    """Ready to serve: the database answers and its schema is this release's (migrations at head: a
+    process started against a database another release migrated further, or not yet migrated, is not)."""
+    try:
+        current = current_revision(db.engine)
+    except Exception:
+        return {"ok": False, "database": "down", "migrations": "unknown"}
+    head = head_revision()
+    state = "at head" if current == head else f"at {current or 'none'}, expected {head}"
+    return {"ok": current == head, "database": "up", "migrations": state}
 
 
 async def count_message(runtime: Runtime, bolt_request: BoltRequest, started: float) -> Response:
@@ -376,9 +405,10 @@ async def count_message(runtime: Runtime, bolt_request: BoltRequest, started: fl
     return to_starlette_response(bolt_response)
 
 
-def uvicorn_config(runtime: Runtime, host: str, port: int) -> uvicorn.Config:
+def uvicorn_config(runtime: Runtime, host: str, port: int, *, ops_only: bool = False) -> uvicorn.Config:
+    """`ops_only`: Socket Mode's server, with only the probes and /metrics (Slack comes over the socket)."""
     return uvicorn.Config(
-        asgi_app(runtime),
+        Starlette(routes=ops_routes(runtime)) if ops_only else asgi_app(runtime),
         host=host,
         port=port,
         log_config=None,  # our JSON logging stays in charge
@@ -423,9 +453,15 @@ class _PromptServer(uvicorn.Server):
 class HttpServer:
     """uvicorn in a background thread: how tests, demos and benchmarks serve the real app."""
 
-    def __init__(self, runtime: Runtime, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.server = _PromptServer(uvicorn_config(runtime, host, port))
-        self.thread = threading.Thread(target=self.server.run, name="cdp-http", daemon=True)
+    def __init__(
+        self, runtime: Runtime, host: str = "127.0.0.1", port: int = 0, *, ops_only: bool = False
+    ) -> None:
+        self.server = _PromptServer(uvicorn_config(runtime, host, port, ops_only=ops_only))
+        self.thread = threading.Thread(target=self._serve, name="cdp-http", daemon=True)
+
+    def _serve(self) -> None:
+        with contextlib.suppress(SystemExit):  # uvicorn exits when it cannot listen: `start` says so
+            self.server.run()
 
     def start(self, timeout: float = 10.0) -> str:
         self.thread.start()
@@ -477,5 +513,28 @@ def serve_socket_mode(runtime: Runtime) -> None:
         )
         raise StartupError(problem) from None
     log_fields(log, "connected in Socket Mode")
+    ops = start_ops_server(runtime)
     stop.wait()
     handler.close()  # type: ignore[no-untyped-call]
+    if ops is not None:
+        ops.stop()
+
+
+def start_ops_server(runtime: Runtime) -> HttpServer | None:
+    """Socket Mode's /healthz, /readyz and /metrics on HOST:PORT. A port already taken is logged and the
+    app runs on without them: the probes are an operator's convenience, Slack does not need them."""
+    settings = runtime.deps.settings
+    server = HttpServer(runtime, settings.host, settings.port, ops_only=True)
+    try:
+        url = server.start()
+    except RuntimeError:
+        log_fields(
+            log,
+            "health and metrics not served: the port is taken",
+            logging.WARNING,
+            host=settings.host,
+            port=settings.port,
+        )
+        return None
+    log_fields(log, "serving health and metrics", url=url, paths="/healthz /readyz /metrics")
+    return server

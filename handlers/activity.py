@@ -10,6 +10,7 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
+from bot import metrics
 from bot.backfill import is_contribution
 from bot.domain.commands import canonical_verb
 from bot.i18n import format_list, t
@@ -81,9 +82,11 @@ def message_callback(body: dict[str, Any], event: dict[str, Any], context: BoltC
     deps = deps_of(context)
     channel_id, ts = str(event.get("channel") or ""), _ts(event.get("ts"))
     if not channel_id or ts is None or not is_contribution(event, context.bot_user_id):
+        metrics.observe_event(circle_service.Counted.IGNORED)
         return
     team_id = str(body.get("team_id") or "")
     if circle_service.surely_uncounted(deps.db.engine, team_id=team_id, channel_id=channel_id):
+        metrics.observe_event(circle_service.Counted.IGNORED)
         return  # most messages: a channel no community counts, known without a session
     message = MessageToCount(
         team_id=team_id,
@@ -98,7 +101,8 @@ def message_callback(body: dict[str, Any], event: dict[str, Any], context: BoltC
     if isinstance(later, list):
         later.append(message)  # the HTTP server awaits `count_on_loop` before it answers Slack
         return
-    circle_service.record_contribution(deps.db, **vars(message))
+    outcome = circle_service.record_contribution(deps.db, **vars(message))
+    metrics.observe_event(outcome.result)
 
 
 def counts_on_loop(deps: Deps, payload: dict[str, Any]) -> bool:
@@ -113,7 +117,8 @@ def counts_on_loop(deps: Deps, payload: dict[str, Any]) -> bool:
 async def count_on_loop(deps: Deps, messages: list[MessageToCount], in_thread: InThread) -> None:
     """Count the messages `message_callback` set aside (one per event), on the event loop."""
     for message in messages:
-        await circle_service.record_contribution_on_loop(deps.db, in_thread, **vars(message))
+        outcome = await circle_service.record_contribution_on_loop(deps.db, in_thread, **vars(message))
+        metrics.observe_event(outcome.result)
 
 
 def reaction_callback(body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
@@ -122,11 +127,13 @@ def reaction_callback(body: dict[str, Any], event: dict[str, Any], context: Bolt
     channel_id, ts = str(item.get("channel") or ""), _ts(event.get("event_ts") or item.get("ts"))
     user_id = str(event.get("user") or "")
     if not channel_id or not user_id or ts is None or user_id == context.bot_user_id:
+        metrics.observe_event(circle_service.Counted.IGNORED)
         return
     team_id = str(body.get("team_id") or "")
     if circle_service.surely_uncounted(deps.db.engine, team_id=team_id, channel_id=channel_id):
+        metrics.observe_event(circle_service.Counted.IGNORED)
         return
-    circle_service.record_reaction(
+    result = circle_service.record_reaction(
         deps.db,
         team_id=team_id,
         event_id=body.get("event_id"),
@@ -135,6 +142,7 @@ def reaction_callback(body: dict[str, Any], event: dict[str, Any], context: Bolt
         ts=ts,
         now=deps.clock.now(),
     )
+    metrics.observe_event(result)
 
 
 # ---- /cdp me ---------------------------------------------------------------------------------
