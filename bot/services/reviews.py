@@ -17,12 +17,14 @@ from sqlalchemy.orm import Session
 from bot.domain import cadence, checklist, momentum
 from bot.domain.checklist import ChecklistResult, Decision
 from bot.domain.circles import CircleRule
+from bot.domain.onramp import OnrampFigures
 from bot.logs import error_fields
 from bot.services import circles as circle_service
 from bot.services import communities as community_service
 from bot.services import first_posts as first_post_service
 from bot.services import home_refresh
 from bot.services import key_people as key_people_service
+from bot.services import onramp as onramp_service
 from bot.services.communities import CommunityProblem
 from bot.services.privacy import is_former_member
 from storage import schedule
@@ -30,6 +32,7 @@ from storage.models import Community, Membership, Review
 from storage.repositories import activity as activity_repo
 from storage.repositories import memberships as membership_repo
 from storage.repositories import momentum as momentum_repo
+from storage.repositories import onramp as onramp_repo
 from storage.repositories import reviews as review_repo
 
 log = logging.getLogger("cdp_bot.reviews")
@@ -75,16 +78,43 @@ def mark_sent(session: Session, *, review: Review, now: datetime) -> None:
         counts["inner"],
         counts["outer"],
     )
+    since = _since_last_review(session, review=review)
+    figures = onramp_service.figures_many(
+        session, community_ids=[review.community_id], now=now, since={review.community_id: since}
+    )
+    review.onramp = figures[review.community_id].to_json()
+
+
+def _since_last_review(session: Session, *, review: Review) -> datetime:
+    """Since when a review's prompt counts what is new: the previous review that went out, else the
+    community's creation (`summary`'s `since`)."""
+    community = community_service.require_by_id(
+        session, team_id=review.team_id, community_id=review.community_id
+    )
+    before = review_repo.previous(
+        session, team_id=community.team_id, community_id=community.id, before_id=review.id
+    )
+    if before is not None and before.inner_count is not None:
+        return before.sent_at or before.completed_at or community.created_at
+    return community.created_at
 
 
 def mark_sent_many(session: Session, *, items: list[tuple[int, str, int]], now: datetime) -> None:
-    """`mark_sent` for a batch of (review id, team, community): one count query, one UPDATE."""
+    """`mark_sent` for a batch of (review id, team, community): one count query, one UPDATE, and the
+    onramp figures as they are now (the next review's "last review"), a few statements for the batch."""
     by_team: dict[str, set[int]] = defaultdict(set)
     for _, team_id, community_id in items:
         by_team[team_id].add(community_id)
     counts: dict[int, Counter[str]] = {}
     for team_id, ids in by_team.items():
         counts.update(membership_repo.counts(session, team_id=team_id, community_ids=ids))
+    found = momentum_repo.reviews_of(session, review_ids=[rid for rid, _, _ in items])
+    earlier = momentum_repo.done_reviews(session, community_ids={c.id for _, c, _ in found})
+    since = {c.id: _summary_since(r, c, earlier) for r, c, _ in found}  # what the prompt counted
+    figures = onramp_service.figures_many(session, community_ids=since, now=now, since=since)
+    onramp_repo.store_figures(
+        session, figures={rid: figures[cid].to_json() for rid, _, cid in items if cid in figures}
+    )
     review_repo.mark_sent_many(
         session,
         sent=[
@@ -242,6 +272,10 @@ class ReviewSummary:
     # re-invited to (the prompt's "Invite them again" button).
     key_people_missing: tuple[str, ...] = ()
     community_id: int = 0
+    # The onramp figures now and at the last review (issue 11, item 2); None: not read, or no last review
+    # with figures.
+    onramp: OnrampFigures | None = None
+    onramp_before: OnrampFigures | None = None
 
 
 def summaries(session: Session, *, review_ids: list[int], now: datetime) -> dict[int, ReviewSummary]:
@@ -265,6 +299,15 @@ def summaries(session: Session, *, review_ids: list[int], now: datetime) -> dict
         session, since={c.id: _summary_since(r, c, earlier) for r, c, _ in found}, now=now
     )
     key_people = key_people_service.named_for(session, community_ids=ids)
+    since_of = {c.id: _summary_since(r, c, earlier) for r, c, _ in found}
+    onramp = onramp_service.figures_many(session, community_ids=ids, now=now, since=since_of)
+    befores = {
+        review.id: next((r.id for r in earlier.get(community.id, []) if r.id != review.id), None)
+        for review, community, _ in found
+    }
+    stored = onramp_repo.figures_of_reviews(
+        session, review_ids=[rid for rid in befores.values() if rid is not None]
+    )
     result: dict[int, ReviewSummary] = {}
     for review, community, next_review_on in found:
         zone = cadence.zone(community.timezone)
@@ -313,8 +356,16 @@ def summaries(session: Session, *, review_ids: list[int], now: datetime) -> dict
                 key_people.get(community.id, []), {m.user_id for m in people}
             ),
             community_id=community.id,
+            onramp=onramp.get(community.id),
+            onramp_before=_figures_before(stored, befores[review.id]),
         )
     return result
+
+
+def _figures_before(stored: dict[int, dict[str, Any]], review_id: int | None) -> OnrampFigures | None:
+    """The onramp figures stored with the last review, if it has any."""
+    figures = stored.get(review_id) if review_id is not None else None
+    return OnrampFigures.from_json(figures) if figures else None
 
 
 def _summary_since(review: Any, community: Any, earlier: dict[int, list[Any]]) -> datetime:
@@ -381,6 +432,12 @@ def summary(session: Session, *, review: Review, now: datetime) -> ReviewSummary
             community.key_people or [], {m.user_id for m in memberships}
         ),
         community_id=community.id,
+        onramp=onramp_service.figures_many(
+            session, community_ids=[community.id], now=now, since={community.id: since}
+        ).get(community.id),
+        onramp_before=OnrampFigures.from_json(before.onramp)
+        if before is not None and before.onramp
+        else None,
     )
 
 
