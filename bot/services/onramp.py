@@ -161,7 +161,7 @@ def chart_data_many(
                 for k in range(span - 1, -1, -1)
             ),
             contributions=tuple(per_block.get(k, 0) for k in range(span - 1, -1, -1)),
-            usual_week=statistics.median(history) if history else None,
+            usual_week=float(statistics.median(history)) if history else None,
             funnel=(
                 len(cohort),
                 sum(1 for row in cohort if row.first_contribution_at is not None),
