@@ -165,7 +165,7 @@ def _moderated(
         if period == periods[community_id]:
             alerts[community_id].append((kind, figures))
     named = key_people.statuses_of(session, team_id=team_id, communities=communities)
-    onramp_figures = onramp.figures_many(session, community_ids=ids, now=now)
+    onramp_figures = onramp.figures_many(session, community_ids=ids, now=now, circles=counts)
     return [
         Moderated(
             c.id,

@@ -45,10 +45,12 @@ def figures_many(
     community_ids: Collection[int],
     now: datetime,
     since: Mapping[int, datetime] | None = None,
+    circles: Mapping[int, Mapping[str, int]] | None = None,
 ) -> dict[int, OnrampFigures]:
     """Each community's onramp figures. `since`: where each one's period starts (its last review went
-    out); a community not in it (or no `since`) counts the last 30 days, as the App Home does. Four
-    statements for all the communities together."""
+    out); a community not in it (or no `since`) counts the last 30 days, as the App Home does.
+    `circles`: the members per circle now (core, inner, outer) when the caller has counted them already.
+    Three or four statements for all the communities together."""
     ids = sorted(set(community_ids))
     if not ids:
         return {}
@@ -64,7 +66,7 @@ def figures_many(
     for cid, at in repo.demotions(session, community_ids=ids, since=earliest):
         if at >= starts[cid]:
             demoted[cid] += 1
-    counts = repo.circle_counts(session, community_ids=ids)
+    counts = circles if circles is not None else repo.circle_counts(session, community_ids=ids)
     result: dict[int, OnrampFigures] = {}
     for cid in ids:
         cohort = [
@@ -76,14 +78,14 @@ def figures_many(
             )
             for row in joins.get(cid, [])
         ]
-        circles = counts.get(cid, Counter())
+        now_in = counts.get(cid, {})
         result[cid] = figures_of(
             joins=cohort,
             reply_minutes=replies.get(cid, []),
             demoted=demoted[cid],
-            core=circles["core"],
-            inner=circles["inner"],
-            outer=circles["outer"],
+            core=now_in.get("core", 0),
+            inner=now_in.get("inner", 0),
+            outer=now_in.get("outer", 0),
         )
     return result
 

@@ -80,7 +80,11 @@ def mark_sent(session: Session, *, review: Review, now: datetime) -> None:
     )
     since = _since_last_review(session, review=review)
     figures = onramp_service.figures_many(
-        session, community_ids=[review.community_id], now=now, since={review.community_id: since}
+        session,
+        community_ids=[review.community_id],
+        now=now,
+        since={review.community_id: since},
+        circles={review.community_id: counts},
     )
     review.onramp = figures[review.community_id].to_json()
 
@@ -111,7 +115,7 @@ def mark_sent_many(session: Session, *, items: list[tuple[int, str, int]], now: 
     found = momentum_repo.reviews_of(session, review_ids=[rid for rid, _, _ in items])
     earlier = momentum_repo.done_reviews(session, community_ids={c.id for _, c, _ in found})
     since = {c.id: _summary_since(r, c, earlier) for r, c, _ in found}  # what the prompt counted
-    figures = onramp_service.figures_many(session, community_ids=since, now=now, since=since)
+    figures = onramp_service.figures_many(session, community_ids=since, now=now, since=since, circles=counts)
     onramp_repo.store_figures(
         session, figures={rid: figures[cid].to_json() for rid, _, cid in items if cid in figures}
     )
@@ -281,8 +285,9 @@ class ReviewSummary:
 def summaries(session: Session, *, review_ids: list[int], now: datetime) -> dict[int, ReviewSummary]:
     """`summary` of every review of a batch from six set-based queries (the reviews and their
     communities; the earlier reviews; the memberships; contributions per community and day; each
-    member's last contribution; the key people named). `summary` below stays the specification (a
-    test holds them equal)."""
+    member's last contribution; the key people named), the first posts, and the onramp figures (four
+    statements, bot/services/onramp.py, and one for those stored with the last reviews). `summary`
+    below stays the specification (a test holds them equal)."""
     found = momentum_repo.reviews_of(session, review_ids=review_ids)
     if not found:
         return {}
@@ -295,12 +300,15 @@ def summaries(session: Session, *, review_ids: list[int], now: datetime) -> dict
     first = min(todays.values()) - timedelta(days=7 * (WEEKS_COMPARED + 1) - 1)
     daily = momentum_repo.daily_contributions(session, community_ids=ids, since=first)
     last_days = momentum_repo.last_contribution_days(session, community_ids=ids)
-    first_posts = first_post_service.prompt_lines(
-        session, since={c.id: _summary_since(r, c, earlier) for r, c, _ in found}, now=now
-    )
-    key_people = key_people_service.named_for(session, community_ids=ids)
     since_of = {c.id: _summary_since(r, c, earlier) for r, c, _ in found}
-    onramp = onramp_service.figures_many(session, community_ids=ids, now=now, since=since_of)
+    first_posts = first_post_service.prompt_lines(session, since=since_of, now=now)
+    key_people = key_people_service.named_for(session, community_ids=ids)
+    # The onramp figures of the period, and those stored with the last review (issue 11, item 2).
+    circles: dict[int, Counter[str]] = defaultdict(Counter)
+    for community_id, people in members.items():
+        for m in people:
+            circles[community_id]["core" if m.role == "core" else m.circle] += 1
+    onramp = onramp_service.figures_many(session, community_ids=ids, now=now, since=since_of, circles=circles)
     befores = {
         review.id: next((r.id for r in earlier.get(community.id, []) if r.id != review.id), None)
         for review, community, _ in found
@@ -433,7 +441,11 @@ def summary(session: Session, *, review: Review, now: datetime) -> ReviewSummary
         ),
         community_id=community.id,
         onramp=onramp_service.figures_many(
-            session, community_ids=[community.id], now=now, since={community.id: since}
+            session,
+            community_ids=[community.id],
+            now=now,
+            since={community.id: since},
+            circles={community.id: counts},
         ).get(community.id),
         onramp_before=OnrampFigures.from_json(before.onramp)
         if before is not None and before.onramp
