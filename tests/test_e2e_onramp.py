@@ -5,15 +5,22 @@ App Home show the exact figures, the second prompt against the first; the chart 
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import event
 
 from bot.domain.onramp import ChartData, CircleWeek
 from bot.scheduler import recompute_all
+from bot.services import communities as svc
 from bot.services import onramp as onramp_service
+from storage.models import Community
 from tests import test_e2e_circles as circles_e2e
 from tests import test_e2e_first_posts as first_posts_e2e
+from tests import test_e2e_schedules as schedules_e2e
 from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, Harness
 from tests.test_e2e_communities import open_form, say, shown, submit
 from tests.test_e2e_home import home_now, open_home
@@ -198,3 +205,48 @@ def test_the_onramp_figures_in_the_review_prompts_and_on_home(harness: Harness, 
     }
     assert charts[community_id].weeks[0].week_start == date(2026, 2, 24)
     assert ChartData.from_json(charts[community_id].to_json()) == charts[community_id]
+
+
+def test_the_reads_are_set_based_and_a_chart_keeps_two_years_at_most(harness: Harness) -> None:
+    """As many statements for six communities as for one; a community older than two years is drawn
+    over its last 104 weeks."""
+    ids = [schedules_e2e.community(harness, f"Topic {n}", f"CT{n}", moderators=(ALICE,)) for n in range(6)]
+    with harness.db.session() as session:
+        for cid in ids:
+            row = session.get(Community, cid)
+            assert row is not None
+            svc.join(session, community=row, user_id=BRUNO, now=harness.clock.now())
+    harness.clock.advance(timedelta(days=800))
+    now = harness.clock.now()
+
+    def statements(community_ids: list[int]) -> int:
+        seen: list[str] = []
+
+        def listener(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            if not threading.current_thread().name.startswith("cdp-outbox"):  # the worker polls apart
+                seen.append(statement)
+
+        event.listen(harness.db.engine, "before_cursor_execute", listener)
+        try:
+            with harness.db.session() as session:
+                onramp_service.figures_many(session, community_ids=community_ids, now=now)
+                onramp_service.chart_data_many(session, community_ids=community_ids, now=now)
+        finally:
+            event.remove(harness.db.engine, "before_cursor_execute", listener)
+        return len(seen)
+
+    assert statements(ids[:1]) == statements(ids)
+    with harness.db.session() as session:
+        charts = onramp_service.chart_data_many(session, community_ids=ids, now=now)
+        figures = onramp_service.figures_many(session, community_ids=ids, now=now)
+    today = now.astimezone(ZoneInfo("Europe/Paris")).date()
+    for cid in ids:
+        chart = charts[cid]
+        assert len(chart.weeks) == len(chart.contributions) == 104
+        assert chart.weeks[-1].week_start == today - timedelta(days=6)
+        assert chart.weeks[0].week_start == today - timedelta(days=7 * 103 + 6)
+        assert {(w.core, w.inner, w.outer) for w in chart.weeks} == {(1, 0, 1)}
+        assert chart.funnel == (0, 0, 0)  # Bruno joined more than 90 days ago
+        assert chart.usual_week is None  # never a contribution
+        assert figures[cid].newcomers == 0 and figures[cid].conversion is None
+        assert (figures[cid].core, figures[cid].outer) == (1, 1)
