@@ -1,11 +1,11 @@
 """The onramp's reads (issue 11, item 2): newcomers and their first steps, first replies, demotions, and
 the history behind the charts. Each read answers for a whole list of communities in one statement
-(chunked only past CHUNK ids); none reads activity rows one by one."""
+(chunked only past a thousand ids); none reads activity rows one by one."""
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,14 +14,7 @@ from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import CircleChange, Community, FirstPost, Membership, Review
-
-CHUNK = 1000  # ids per IN (...): far below every driver's parameter limit
-
-
-def _chunks(values: Collection[int]) -> Iterable[list[int]]:
-    ordered = sorted(set(values))
-    for start in range(0, len(ordered), CHUNK):
-        yield ordered[start : start + CHUNK]
+from storage.repositories.home import _chunks  # ids a thousand at a time per IN (...)
 
 
 @dataclass(frozen=True)
