@@ -365,6 +365,9 @@ class Review(Base):
     completed_by: Mapped[str | None] = mapped_column(String(SLACK_ID), nullable=True)
     answers: Mapped[list[dict[str, str]] | None] = mapped_column(JSON, nullable=True)
     decision: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # The onramp figures when the prompt went out (bot.domain.onramp.OnrampFigures.to_json, migration
+    # 0016b): the next review's "last review" comparison. NULL for reviews sent before it existed.
+    onramp: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # The next instant the tick has something to do for this review (send the prompt, retake a stale
     # claim, escalate, end a snooze); NULL when nothing is left (completed, or every step sent). The tick
     # reads only `next_step_at <= now`; see storage/schedule.py.

@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session
 
 from bot.domain import cadence, lifecycle
 from bot.domain.momentum import period_key
+from bot.domain.onramp import OnrampFigures
 from bot.services import circles as circle_service
-from bot.services import first_posts, key_people, outbox, pairing
+from bot.services import first_posts, key_people, onramp, outbox, pairing
 from bot.services.home_refresh import window
 from storage.models import Community
 from storage.repositories import communities as community_repo
@@ -64,6 +65,7 @@ class Moderated:
     # The key people named at creation, joined or not yet (issue 11, item 7).
     key_people: tuple[key_people.KeyPerson, ...] = ()
     lifecycle: lifecycle.Recorded | None = None  # its lifecycle state and why (issue 11, item 3)
+    onramp: OnrampFigures | None = None  # the onramp figures over the last 30 days (issue 11, item 2)
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,7 @@ def _moderated(
         if period == periods[community_id]:
             alerts[community_id].append((kind, figures))
     named = key_people.statuses_of(session, team_id=team_id, communities=communities)
+    onramp_figures = onramp.figures_many(session, community_ids=ids, now=now, circles=counts)
     return [
         Moderated(
             c.id,
@@ -183,6 +186,7 @@ def _moderated(
             posts.get(c.id, ()),
             tuple(named.get(c.id, ())),
             lifecycle.Recorded(c.lifecycle_state, c.lifecycle_since, c.lifecycle_reason, c.timezone),
+            onramp_figures.get(c.id),
         )
         for c in communities
     ]

@@ -17,12 +17,14 @@ from sqlalchemy.orm import Session
 from bot.domain import cadence, checklist, momentum
 from bot.domain.checklist import ChecklistResult, Decision
 from bot.domain.circles import CircleRule
+from bot.domain.onramp import OnrampFigures
 from bot.logs import error_fields
 from bot.services import circles as circle_service
 from bot.services import communities as community_service
 from bot.services import first_posts as first_post_service
 from bot.services import home_refresh
 from bot.services import key_people as key_people_service
+from bot.services import onramp as onramp_service
 from bot.services.communities import CommunityProblem
 from bot.services.privacy import is_former_member
 from storage import schedule
@@ -30,6 +32,7 @@ from storage.models import Community, Membership, Review
 from storage.repositories import activity as activity_repo
 from storage.repositories import memberships as membership_repo
 from storage.repositories import momentum as momentum_repo
+from storage.repositories import onramp as onramp_repo
 from storage.repositories import reviews as review_repo
 from storage.repositories import stages as stage_repo
 
@@ -76,16 +79,47 @@ def mark_sent(session: Session, *, review: Review, now: datetime) -> None:
         counts["inner"],
         counts["outer"],
     )
+    since = _since_last_review(session, review=review)
+    figures = onramp_service.figures_many(
+        session,
+        community_ids=[review.community_id],
+        now=now,
+        since={review.community_id: since},
+        circles={review.community_id: counts},
+    )
+    review.onramp = figures[review.community_id].to_json()
+
+
+def _since_last_review(session: Session, *, review: Review) -> datetime:
+    """Since when a review's prompt counts what is new: the previous review that went out, else the
+    community's creation (`summary`'s `since`)."""
+    community = community_service.require_by_id(
+        session, team_id=review.team_id, community_id=review.community_id
+    )
+    before = review_repo.previous(
+        session, team_id=community.team_id, community_id=community.id, before_id=review.id
+    )
+    if before is not None and before.inner_count is not None:
+        return before.sent_at or before.completed_at or community.created_at
+    return community.created_at
 
 
 def mark_sent_many(session: Session, *, items: list[tuple[int, str, int]], now: datetime) -> None:
-    """`mark_sent` for a batch of (review id, team, community): one count query, one UPDATE."""
+    """`mark_sent` for a batch of (review id, team, community): one count query, one UPDATE, and the
+    onramp figures as they are now (the next review's "last review"), a few statements for the batch."""
     by_team: dict[str, set[int]] = defaultdict(set)
     for _, team_id, community_id in items:
         by_team[team_id].add(community_id)
     counts: dict[int, Counter[str]] = {}
     for team_id, ids in by_team.items():
         counts.update(membership_repo.counts(session, team_id=team_id, community_ids=ids))
+    found = momentum_repo.reviews_of(session, review_ids=[rid for rid, _, _ in items])
+    earlier = momentum_repo.done_reviews(session, community_ids={c.id for _, c, _ in found})
+    since = {c.id: _summary_since(r, c, earlier) for r, c, _ in found}  # what the prompt counted
+    figures = onramp_service.figures_many(session, community_ids=since, now=now, since=since, circles=counts)
+    onramp_repo.store_figures(
+        session, figures={rid: figures[cid].to_json() for rid, _, cid in items if cid in figures}
+    )
     review_repo.mark_sent_many(
         session,
         sent=[
@@ -246,13 +280,18 @@ class ReviewSummary:
     # The objectives' path and where it stands (issue 11, item 9; bot/domain/stages.py).
     objectives: tuple[str, ...] = ()
     stage: str | None = None
+    # The onramp figures now and at the last review (issue 11, item 2); None: not read, or no last review
+    # with figures.
+    onramp: OnrampFigures | None = None
+    onramp_before: OnrampFigures | None = None
 
 
 def summaries(session: Session, *, review_ids: list[int], now: datetime) -> dict[int, ReviewSummary]:
     """`summary` of every review of a batch from six set-based queries (the reviews and their
     communities; the earlier reviews; the memberships; contributions per community and day; each
-    member's last contribution; the key people named). `summary` below stays the specification (a
-    test holds them equal)."""
+    member's last contribution; the key people named), the first posts, and the onramp figures (four
+    statements, bot/services/onramp.py, and one for those stored with the last reviews). `summary`
+    below stays the specification (a test holds them equal)."""
     found = momentum_repo.reviews_of(session, review_ids=review_ids)
     if not found:
         return {}
@@ -265,11 +304,23 @@ def summaries(session: Session, *, review_ids: list[int], now: datetime) -> dict
     first = min(todays.values()) - timedelta(days=7 * (WEEKS_COMPARED + 1) - 1)
     daily = momentum_repo.daily_contributions(session, community_ids=ids, since=first)
     last_days = momentum_repo.last_contribution_days(session, community_ids=ids)
-    first_posts = first_post_service.prompt_lines(
-        session, since={c.id: _summary_since(r, c, earlier) for r, c, _ in found}, now=now
-    )
+    since_of = {c.id: _summary_since(r, c, earlier) for r, c, _ in found}
+    first_posts = first_post_service.prompt_lines(session, since=since_of, now=now)
     key_people = key_people_service.named_for(session, community_ids=ids)
     paths = stage_repo.of_communities(session, community_ids=ids)
+    # The onramp figures of the period, and those stored with the last review (issue 11, item 2).
+    circles: dict[int, Counter[str]] = defaultdict(Counter)
+    for community_id, people in members.items():
+        for m in people:
+            circles[community_id]["core" if m.role == "core" else m.circle] += 1
+    onramp = onramp_service.figures_many(session, community_ids=ids, now=now, since=since_of, circles=circles)
+    befores = {
+        review.id: next((r.id for r in earlier.get(community.id, []) if r.id != review.id), None)
+        for review, community, _ in found
+    }
+    stored = onramp_repo.figures_of_reviews(
+        session, review_ids=[rid for rid in befores.values() if rid is not None]
+    )
     result: dict[int, ReviewSummary] = {}
     for review, community, next_review_on in found:
         zone = cadence.zone(community.timezone)
@@ -320,8 +371,16 @@ def summaries(session: Session, *, review_ids: list[int], now: datetime) -> dict
             community_id=community.id,
             objectives=tuple(paths.get(community.id, ([], None))[0]),
             stage=paths.get(community.id, ([], None))[1],
+            onramp=onramp.get(community.id),
+            onramp_before=_figures_before(stored, befores[review.id]),
         )
     return result
+
+
+def _figures_before(stored: dict[int, dict[str, Any]], review_id: int | None) -> OnrampFigures | None:
+    """The onramp figures stored with the last review, if it has any."""
+    figures = stored.get(review_id) if review_id is not None else None
+    return OnrampFigures.from_json(figures) if figures else None
 
 
 def _summary_since(review: Any, community: Any, earlier: dict[int, list[Any]]) -> datetime:
@@ -390,6 +449,16 @@ def summary(session: Session, *, review: Review, now: datetime) -> ReviewSummary
         community_id=community.id,
         objectives=tuple(community.objectives or ()),
         stage=community.stage,
+        onramp=onramp_service.figures_many(
+            session,
+            community_ids=[community.id],
+            now=now,
+            since={community.id: since},
+            circles={community.id: counts},
+        ).get(community.id),
+        onramp_before=OnrampFigures.from_json(before.onramp)
+        if before is not None and before.onramp
+        else None,
     )
 
 

@@ -13,6 +13,7 @@ from bot.i18n import format_day, format_list, t
 from bot.services.home import DirectoryItem, HomeData, Moderated, MyCommunity
 from bot.views import key_people as key_people_views
 from bot.views import lifecycle as lifecycle_view
+from bot.views import onramp as onramp_views
 from bot.views import reviews as review_views
 from bot.views import stages as stage_views
 from bot.views.common import Block, context_block, plain, section
@@ -131,6 +132,7 @@ def _moderated(item: Moderated, lang: str) -> Unit:
         more = len(item.requests) - REQUESTS_SHOWN
         blocks.append(context_block(t("home.mod.more_requests", lang, count=more)))
     blocks.extend(review_views.first_post_blocks(lang, item.first_posts, title_key="home.mod.first_posts"))
+    blocks.extend(onramp_views.blocks(lang, item.onramp, title_key="onramp.title.home"))  # issue 11 item 2
     # The key people (issue 11 item 7), with "Invite them again" while some have not joined.
     blocks.extend(
         key_people_views.blocks(lang, item.key_people, community_id=item.community_id, can_reinvite=True)

@@ -13,6 +13,7 @@ from bot.domain.momentum import Alert, AlertKind, Message
 from bot.i18n import format_day, format_number, t
 from bot.views import buttons
 from bot.views import key_people as key_people_views
+from bot.views import onramp as onramp_views
 from bot.views import stages as stage_views
 from bot.views.common import Block, context_block, modal_title, plain, section
 from bot.views.messages import Rendered, renderer
@@ -73,6 +74,7 @@ def prompt_message(lang: str, summary: Any, review_id: int, *, level: int = 0) -
         section(title),
         section("\n".join(facts)),
         *first_post_blocks(lang, getattr(summary, "first_posts", None) or ()),
+        *onramp_views.blocks(lang, getattr(summary, "onramp", None), getattr(summary, "onramp_before", None)),
         {
             "type": "actions",
             "block_id": "review",
