@@ -19,6 +19,7 @@ from bot.domain import cadence, lifecycle
 from bot.domain.momentum import period_key
 from bot.services import circles as circle_service
 from bot.services import first_posts, key_people, outbox, pairing
+from bot.services import follow_ups as follow_up_service
 from bot.services.home_refresh import window
 from storage.models import Community
 from storage.repositories import communities as community_repo
@@ -61,6 +62,8 @@ class Moderated:
     # The key people named at creation, joined or not yet (issue 11, item 7).
     key_people: tuple[key_people.KeyPerson, ...] = ()
     lifecycle: lifecycle.Recorded | None = None  # its lifecycle state and why (issue 11, item 3)
+    # Its open follow-ups, soonest due first (issue 11, item 5).
+    follow_ups: tuple[follow_up_service.FollowUpLine, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,8 @@ class HomeData:
     moderated: list[Moderated]
     directory: list[DirectoryItem]
     pairing_on: bool = True  # the person's pairing switch (bot.services.pairing)
+    # The follow-ups the person owns and has not done yet, in every community (issue 11, item 5).
+    follow_ups: tuple[follow_up_service.FollowUpLine, ...] = ()
 
 
 def opened(session: Session, *, team_id: str, user_id: str, now: datetime) -> None:
@@ -129,7 +134,8 @@ def gather(session: Session, *, team_id: str, user_id: str, now: datetime) -> Ho
         now=now,
     )
     pairing_on = pairing.pairing_status(session, team_id=team_id, user_id=user_id)
-    return HomeData(user_id, bool(active), mine, moderated, directory, pairing_on)
+    owned = follow_up_service.open_of_owner(session, team_id=team_id, user_id=user_id, now=now)
+    return HomeData(user_id, bool(active), mine, moderated, directory, pairing_on, owned)
 
 
 def _moderated(
@@ -163,6 +169,7 @@ def _moderated(
         if period == periods[community_id]:
             alerts[community_id].append((kind, figures))
     named = key_people.statuses_of(session, team_id=team_id, communities=communities)
+    follow_ups = follow_up_service.open_of_communities(session, community_ids=ids, now=now)
     return [
         Moderated(
             c.id,
@@ -178,6 +185,7 @@ def _moderated(
             posts.get(c.id, ()),
             tuple(named.get(c.id, ())),
             lifecycle.Recorded(c.lifecycle_state, c.lifecycle_since, c.lifecycle_reason, c.timezone),
+            follow_ups.get(c.id, ()),
         )
         for c in communities
     ]

@@ -21,6 +21,7 @@ from bot.logs import error_fields
 from bot.services import circles as circle_service
 from bot.services import communities as community_service
 from bot.services import first_posts as first_post_service
+from bot.services import follow_ups as follow_up_service
 from bot.services import home_refresh
 from bot.services import key_people as key_people_service
 from bot.services.communities import CommunityProblem
@@ -242,13 +243,15 @@ class ReviewSummary:
     # re-invited to (the prompt's "Invite them again" button).
     key_people_missing: tuple[str, ...] = ()
     community_id: int = 0
+    # The community's open follow-ups, soonest due first (issue 11, item 5).
+    follow_ups: tuple[follow_up_service.FollowUpLine, ...] = ()
 
 
 def summaries(session: Session, *, review_ids: list[int], now: datetime) -> dict[int, ReviewSummary]:
-    """`summary` of every review of a batch from six set-based queries (the reviews and their
+    """`summary` of every review of a batch from seven set-based queries (the reviews and their
     communities; the earlier reviews; the memberships; contributions per community and day; each
-    member's last contribution; the key people named). `summary` below stays the specification (a
-    test holds them equal)."""
+    member's last contribution; the key people named; the open follow-ups). `summary` below stays the
+    specification (a test holds them equal)."""
     found = momentum_repo.reviews_of(session, review_ids=review_ids)
     if not found:
         return {}
@@ -265,6 +268,7 @@ def summaries(session: Session, *, review_ids: list[int], now: datetime) -> dict
         session, since={c.id: _summary_since(r, c, earlier) for r, c, _ in found}, now=now
     )
     key_people = key_people_service.named_for(session, community_ids=ids)
+    follow_ups = follow_up_service.open_of_communities(session, community_ids=ids, now=now)
     result: dict[int, ReviewSummary] = {}
     for review, community, next_review_on in found:
         zone = cadence.zone(community.timezone)
@@ -313,6 +317,7 @@ def summaries(session: Session, *, review_ids: list[int], now: datetime) -> dict
                 key_people.get(community.id, []), {m.user_id for m in people}
             ),
             community_id=community.id,
+            follow_ups=follow_ups.get(community.id, ()),
         )
     return result
 
@@ -381,6 +386,9 @@ def summary(session: Session, *, review: Review, now: datetime) -> ReviewSummary
             community.key_people or [], {m.user_id for m in memberships}
         ),
         community_id=community.id,
+        follow_ups=follow_up_service.open_of_communities(session, community_ids=[community.id], now=now).get(
+            community.id, ()
+        ),
     )
 
 

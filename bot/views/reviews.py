@@ -12,6 +12,7 @@ from bot.domain import checklist
 from bot.domain.momentum import Alert, AlertKind, Message
 from bot.i18n import format_day, format_number, t
 from bot.views import buttons
+from bot.views import follow_ups as follow_up_views
 from bot.views import key_people as key_people_views
 from bot.views.common import Block, context_block, modal_title, plain, section
 from bot.views.messages import Rendered, renderer
@@ -67,6 +68,7 @@ def prompt_message(lang: str, summary: Any, review_id: int, *, level: int = 0) -
         section(title),
         section("\n".join(facts)),
         *first_post_blocks(lang, getattr(summary, "first_posts", None) or ()),
+        *follow_up_views.prompt_blocks(lang, tuple(getattr(summary, "follow_ups", None) or ())),
         {
             "type": "actions",
             "block_id": "review",
