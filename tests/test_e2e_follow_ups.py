@@ -16,7 +16,7 @@ from storage.models import FollowUp
 from storage.repositories import communities as community_repo
 from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, Harness
 from tests.test_e2e_buttons import buttons_of, find, press
-from tests.test_e2e_communities import dms, open_form, say, shown, submit
+from tests.test_e2e_communities import create_community, dms, open_form, say, shown, submit
 from tests.test_e2e_home import buttons as home_buttons
 from tests.test_e2e_home import home_now, open_home
 from tests.test_e2e_home import press as home_press
@@ -268,3 +268,19 @@ def test_bad_input_changes_nothing_and_says_why(harness: Harness) -> None:
     assert "dissolved" in shown(press(harness, ALICE, block_id, button, channel="DM"))
     assert "dissolved" in shown(press(harness, ALICE, done_block, done_button, channel="DM"))
     assert follow_ups(harness)[0].done_at is None
+
+
+def test_a_sponsor_named_at_creation_and_a_bot_refused(harness: Harness) -> None:
+    harness.emulator.add_user("UHELPER", "helper-bot", is_bot=True)
+    view = open_form(harness, "create", BRUNO)
+    assert next(b for b in view["blocks"] if b.get("block_id") == "sponsor")["label"]["text"] == (
+        "Parrain ou marraine (facultatif)"
+    )
+    answer = submit(
+        harness, view, BRUNO, name="Mobility", domain="Buses", channel="CGENERAL", sponsor="UHELPER"
+    )
+    assert answer["errors"] == {
+        "sponsor": "Choisissez des personnes, pas des bots ni des comptes désactivés."
+    }
+    create_community(harness, ALICE, "Mobility", sponsor=CHLOE)
+    assert "*Sponsor:* <@UCHLOE>" in say(harness, "info Mobility", ALICE)

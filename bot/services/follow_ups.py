@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from bot.domain import cadence
 from bot.domain import follow_ups as rules
-from bot.domain.checklist import ITEMS, ChecklistResult, Decision
+from bot.domain.checklist import ChecklistResult, Decision
 from bot.services import home_refresh, outbox
 from bot.services.circles import local_today
 from bot.services.communities import CommunityProblem, require_active, require_by_id, require_moderator
@@ -129,6 +129,12 @@ class FormData:
     due_on: date
 
 
+def _require_item(review: Review, item: str) -> None:
+    """Only an item the review answered "no" or "partly" can become a follow-up."""
+    if item not in {i.item for i in rules.to_follow(review.answers or [])}:
+        raise CommunityProblem("follow_ups.errors.unknown_review")
+
+
 def _no_follow_up_yet(session: Session, *, community: Community, review_id: int, item: str) -> None:
     existing = repo.of_review_item(session, review_id=review_id, item=item)
     if existing is not None:
@@ -144,6 +150,7 @@ def form_for(
     review, community = _decided_review(
         session, team_id=team_id, review_id=review_id, user_id=user_id, is_admin=is_admin
     )
+    _require_item(review, item)
     _no_follow_up_yet(session, community=community, review_id=review_id, item=item)
     return FormData(
         community.name,
@@ -192,8 +199,7 @@ def create(
     review, community = _decided_review(
         session, team_id=team_id, review_id=review_id, user_id=user_id, is_admin=is_admin
     )
-    if item not in ITEMS:
-        raise CommunityProblem("follow_ups.errors.unknown_review")
+    _require_item(review, item)
     follow_up_id = repo.add(
         session,
         values={
