@@ -20,6 +20,7 @@ from tests.test_e2e_communities import create_community, dms, open_form, say, sh
 from tests.test_e2e_home import buttons as home_buttons
 from tests.test_e2e_home import home_now, open_home
 from tests.test_e2e_home import press as home_press
+from tests.test_e2e_privacy import exported, rows_naming
 from tests.test_e2e_reviews import ALL_YES, due_prompt, open_checklist, prompts_to, run
 
 JSON = dict[str, Any]
@@ -284,3 +285,29 @@ def test_a_sponsor_named_at_creation_and_a_bot_refused(harness: Harness) -> None
     }
     create_community(harness, ALICE, "Mobility", sponsor=CHLOE)
     assert "*Sponsor:* <@UCHLOE>" in say(harness, "info Mobility", ALICE)
+
+
+def test_the_export_lists_follow_ups_and_sponsorship_and_forget_erases_them(harness: Harness) -> None:
+    _, review_id = due_prompt(harness)
+    view = open_form(harness, "settings Urbanism", ALICE)
+    assert submit(harness, view, ALICE, sponsor=CHLOE) is None
+    decide(harness, ALICE, review_id, item_enough_people="no", note_enough_people=NOTE)
+    form = open_follow_up_form(harness, ALICE, offer_to(harness, ALICE), "enough_people")
+    assert submit(harness, form, ALICE, owner=CHLOE) is None
+    harness.drain()
+    data = exported(harness, CHLOE)
+    assert data["sections"]["follow_ups"].startswith("Follow-ups you own")
+    [entry] = data["follow_ups"]
+    assert (entry["community"], entry["text"], entry["owner"], entry["due_on"]) == (
+        "Urbanism",
+        NOTE,
+        CHLOE,
+        "2026-03-30",
+    )
+    assert data["sponsor_of"] == [{"community": "Urbanism"}]
+
+    harness.slack.command("privacy forget", CHLOE)
+    assert harness.slack.view_submission(harness.emulator.last_view(), CHLOE).status == 200
+    assert rows_naming(harness, CHLOE) == {}
+    [row] = follow_ups(harness)
+    assert row.owner_id == "" and row.text == NOTE  # the community's follow-up stays, by a former member

@@ -87,3 +87,28 @@ def open_of_owner(session: Session, *, team_id: str, owner_id: str) -> list[Open
     """One person's open follow-ups, in every active community, soonest due first (one query)."""
     query = _open().where(FollowUp.team_id == team_id, FollowUp.owner_id == owner_id)
     return [OpenRow(*row) for row in session.execute(query).all()]
+
+
+def naming(session: Session, *, team_id: str, user_id: str) -> list[tuple[FollowUp, str]]:
+    """Every follow-up the person owns, made or marked done, with its community's name (their export)."""
+    rows = session.execute(
+        select(FollowUp, Community.name)
+        .join(Community, Community.id == FollowUp.community_id)
+        .where(
+            FollowUp.team_id == team_id,
+            (FollowUp.owner_id == user_id) | (FollowUp.created_by == user_id) | (FollowUp.done_by == user_id),
+        )
+        .order_by(FollowUp.id)
+    ).all()
+    return [(row, name) for row, name in rows]
+
+
+def sponsored(session: Session, *, team_id: str, user_id: str) -> list[str]:
+    """The communities that name the person as their sponsor (their export)."""
+    return list(
+        session.scalars(
+            select(Community.name)
+            .where(Community.team_id == team_id, Community.sponsor_id == user_id)
+            .order_by(Community.name)
+        )
+    )
