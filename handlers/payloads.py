@@ -182,6 +182,16 @@ class ViewClosed(BoltEnvelope):
     view: View
 
 
+class MessageAction(BoltEnvelope):
+    """A message shortcut (Save as a product): who and in which workspace, which every handler reads
+    (handlers.context.interaction); the rest is read defensively by the handler."""
+
+    type: Literal["message_action"]
+    user: UserRef
+    team: TeamRef
+    channel: ChannelRef | None = None
+
+
 # ---- Events API ---------------------------------------------------------------------------------
 class Event(Model):
     type: Annotated[str, StringConstraints(min_length=1, max_length=64)]
@@ -288,6 +298,7 @@ KINDS: dict[str, type[Model]] = {
     "view_submission": ViewSubmission,
     "view_closed": ViewClosed,
     "event_callback": EventCallback,
+    "message_action": MessageAction,
 }
 
 
