@@ -11,8 +11,10 @@ from typing import Any
 from bot.domain import checklist
 from bot.domain import follow_ups as rules
 from bot.i18n import format_day, t
+from bot.views.buttons import button
 from bot.views.common import Block, context_block, modal_title, plain, section
 from bot.views.messages import Rendered, renderer
+from bot.views.pairing import mention
 
 MAKE_ACTION = "follow_up_make"  # value: "<review id>:<item>" (bot.domain.follow_ups.button_value)
 DONE_ACTION = "follow_up_done"  # value: the follow-up id
@@ -23,17 +25,6 @@ SECTION_MAX = 3000  # characters of a section's text
 LINES_SHOWN = 10  # follow-ups listed in a prompt or a moderator's Home section; "and N more" after
 
 View = dict[str, Any]
-
-
-def _mention(user_id: str) -> str:
-    return f"<@{user_id}>"
-
-
-def _button(text: str, action_id: str, value: str, style: str | None = None) -> Block:
-    button: Block = {"type": "button", "action_id": action_id, "value": value, "text": plain(text)}
-    if style:
-        button["style"] = style
-    return button
 
 
 def _day(value: date | str, lang: str) -> str:
@@ -69,20 +60,18 @@ def offer_message(
                 "type": "actions",
                 "block_id": f"follow_up:{item}",
                 "elements": [
-                    _button(
-                        t("follow_ups.offer.make", lang), MAKE_ACTION, rules.button_value(review_id, item)
-                    )
+                    button(MAKE_ACTION, t("follow_ups.offer.make", lang), rules.button_value(review_id, item))
                 ],
             }
         )
     if sponsor_offer and sponsor:
-        text = t("follow_ups.sponsor.offer", lang, name=name, sponsor=_mention(sponsor))
+        text = t("follow_ups.sponsor.offer", lang, name=name, sponsor=mention(sponsor))
         blocks.append(section(text))
         blocks.append(
             {
                 "type": "actions",
                 "block_id": "sponsor",
-                "elements": [_button(t("follow_ups.sponsor.send", lang), SPONSOR_ACTION, str(review_id))],
+                "elements": [button(SPONSOR_ACTION, t("follow_ups.sponsor.send", lang), str(review_id))],
             }
         )
     elif sponsor_offer:
@@ -161,7 +150,7 @@ def create_modal(lang: str, form: Any) -> View:
 
 # ---- the owner's DM ------------------------------------------------------------------------------
 def done_button(lang: str, follow_up_id: int) -> Block:
-    return _button(t("follow_ups.done_button", lang), DONE_ACTION, str(follow_up_id), "primary")
+    return button(DONE_ACTION, t("follow_ups.done_button", lang), str(follow_up_id), style="primary")
 
 
 @renderer("follow_ups.owned")
@@ -169,7 +158,7 @@ def render_owned(
     lang: str, *, name: str, text: str, due_on: str, follow_up_id: int, moderator: str
 ) -> Rendered:
     said = t(
-        "follow_ups.owned", lang, name=name, text=text, day=_day(due_on, lang), moderator=_mention(moderator)
+        "follow_ups.owned", lang, name=name, text=text, day=_day(due_on, lang), moderator=mention(moderator)
     )
     blocks: list[Block] = [
         section(said[:SECTION_MAX]),
@@ -188,7 +177,7 @@ def line_text(line: Any, lang: str, *, with_community: bool = False, with_owner:
     key = "follow_ups.line.overdue" if fields["overdue"] else "follow_ups.line.due"
     said = t(key, lang, text=fields["text"], day=_day(fields["due_on"], lang))
     if with_owner:
-        said += " " + t("follow_ups.line.owner", lang, owner=_mention(str(fields["owner_id"])))
+        said += " " + t("follow_ups.line.owner", lang, owner=mention(str(fields["owner_id"])))
     if with_community:
         said = t("follow_ups.line.community", lang, name=fields["community_name"]) + " " + said
     return said
@@ -251,7 +240,7 @@ def sponsor_input(lang: str, sponsor: str | None) -> Block:
 
 def sponsor_info(lang: str, sponsor: str | None) -> list[Block]:
     """/cdp info's line about the sponsor (nothing when none is named)."""
-    return [section(t("follow_ups.sponsor.info", lang, sponsor=_mention(sponsor)))] if sponsor else []
+    return [section(t("follow_ups.sponsor.info", lang, sponsor=mention(sponsor)))] if sponsor else []
 
 
 @renderer("follow_ups.sponsor_summary")
@@ -264,7 +253,7 @@ def render_sponsor_summary(
     next_review_on: str | None,
     moderator: str,
 ) -> Rendered:
-    title = t("follow_ups.sponsor.summary_title", lang, name=name, moderator=_mention(moderator))
+    title = t("follow_ups.sponsor.summary_title", lang, name=name, moderator=mention(moderator))
     label = (
         t(checklist.Decision(decision).label_key, lang)
         if decision in {d.value for d in checklist.Decision}
