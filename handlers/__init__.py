@@ -12,6 +12,7 @@ from handlers import (
     communities,
     context,
     errors,
+    follow_ups,
     gate,
     home,
     key_people,
@@ -46,3 +47,4 @@ def register_all(app: App, deps: Deps) -> None:
     products.register(app)
     home.register(app)
     key_people.register(app)  # issue 11 item 7
+    follow_ups.register(app)  # issue 11 item 5

@@ -17,12 +17,14 @@ from bot.domain.commands import canonical_verb
 from bot.domain.communities import CIRCLE_RULE_SETTINGS, mentioned_users, without_mentions
 from bot.i18n import format_list, t
 from bot.services import communities as service
+from bot.services import follow_ups as follow_up_service
 from bot.services import key_people as key_people_service
 from bot.services import outbox
 from bot.services import pairing as pairing_service
 from bot.services import welcome as welcome_service
 from bot.services.communities import ChannelChoice, CommunityProblem, JoinOutcome
 from bot.views import communities as views
+from bot.views import follow_ups as follow_up_views
 from bot.views import key_people as key_people_views
 from handlers import pairing_form, registry, slack, welcome
 from handlers.commands import CommandRequest, subcommand
@@ -95,8 +97,9 @@ def create_submission(
     parsed = parse_community_form(view, settings=False)
     draft = parsed.draft
     known: dict[str, dict[str, Any] | str] = {}
+    sponsor = FormState(view).user(follow_up_views.SPONSOR_FIELD)  # issue 11 item 5, optional
     if draft is not None:
-        picked = {"moderators": draft.moderators, "key_people": draft.key_people}
+        picked = {"moderators": draft.moderators, "key_people": draft.key_people, "sponsor": [sponsor or ""]}
         # The channel is asked about while the people are: one round trip to Slack less before the answer.
         with ThreadPoolExecutor(max_workers=1) as pool:
             channel_id = parsed.channel_id
@@ -129,6 +132,7 @@ def create_submission(
             community = service.create(
                 session, team_id=team_id, creator=user_id, draft=draft, channel=channel, now=now
             )
+            follow_up_service.set_sponsor(community, sponsor)
             _announce_creation(session, community, channel_id=channel.channel_id, creator=user_id, lang=lang)
             community_id = community.id
     except CommunityProblem as problem:  # a channel Slack made public although we asked for a private one
@@ -570,6 +574,7 @@ def settings_form_for(session: Any, *, community: Any, lang: str) -> dict[str, A
         "objectives": community.objectives,
         "objectives_other": community.objectives_other,
         "key_people": community.key_people,
+        "sponsor": community.sponsor_id,
         "moderators": service.view(session, community=community, viewer=community.created_by).moderators,
         "visibility": community.visibility,
         "language": community.language,
@@ -610,8 +615,10 @@ def settings_submission(
     pairing_settings, pairing_errors = pairing_form.parse(view)  # issue 10, item 3
     parsed.errors.update(pairing_errors)
     draft = parsed.draft
+    form = FormState(view)  # the sponsor (issue 11 item 5): a form opened before it existed keeps it
+    sponsor_given, sponsor = form.has(follow_up_views.SPONSOR_FIELD), form.user(follow_up_views.SPONSOR_FIELD)
     if draft is not None:
-        picked = {"moderators": draft.moderators, "key_people": draft.key_people}
+        picked = {"moderators": draft.moderators, "key_people": draft.key_people, "sponsor": [sponsor or ""]}
         parsed.errors.update(slack.people_problems(deps, client, picked))
     if parsed.errors or draft is None:
         ack(**field_errors(parsed.errors, lang))
@@ -673,6 +680,8 @@ def settings_submission(
                 welcome_service.apply_settings(
                     community, enabled=welcome_form.enabled, text=welcome_form.text
                 )
+            if sponsor_given:
+                follow_up_service.set_sponsor(community, sponsor)
             if pairing_settings is not None:
                 pairing_service.configure(
                     community,

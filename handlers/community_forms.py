@@ -49,6 +49,15 @@ class FormState:
         values = (_option_value(o) for o in selected) if isinstance(selected, list) else ()
         return [v for v in values if v is not None]
 
+    def user(self, block_id: str) -> str | None:
+        value = self._element(block_id).get("selected_user")
+        return value if isinstance(value, str) and value else None
+
+    def date(self, block_id: str) -> str | None:
+        """A datepicker's choice as Slack sends it (YYYY-MM-DD), unchecked."""
+        value = self._element(block_id).get("selected_date")
+        return value if isinstance(value, str) and value else None
+
     def users(self, block_id: str) -> list[str]:
         return _strings(self._element(block_id).get("selected_users"))
 

@@ -15,6 +15,7 @@ from bot.domain import checklist
 from bot.domain.communities import CADENCES, NAME_MAX, OBJECTIVES, VISIBILITIES
 from bot.i18n import LANGUAGES
 from bot.views import communities as community_views
+from bot.views import follow_ups as follow_up_views
 from bot.views import home as home_views
 from bot.views import reviews as review_views
 
@@ -181,6 +182,16 @@ class ViewClosed(BoltEnvelope):
     view: View
 
 
+class MessageAction(BoltEnvelope):
+    """A message shortcut (Save as a product): who and in which workspace, which every handler reads
+    (handlers.context.interaction); the rest is read defensively by the handler."""
+
+    type: Literal["message_action"]
+    user: UserRef
+    team: TeamRef
+    channel: ChannelRef | None = None
+
+
 # ---- Events API ---------------------------------------------------------------------------------
 class Event(Model):
     type: Annotated[str, StringConstraints(min_length=1, max_length=64)]
@@ -287,6 +298,7 @@ KINDS: dict[str, type[Model]] = {
     "view_submission": ViewSubmission,
     "view_closed": ViewClosed,
     "event_callback": EventCallback,
+    "message_action": MessageAction,
 }
 
 
@@ -353,6 +365,7 @@ METADATA_IDS = {
     community_views.SETTINGS_CALLBACK: "community_id",
     community_views.DISSOLVE_CALLBACK: "community_id",
     review_views.CHECKLIST_CALLBACK: "review_id",
+    follow_up_views.CREATE_CALLBACK: "review_id",
 }
 # Buttons whose value is one of our ids.
 ID_ACTIONS = {
@@ -362,4 +375,6 @@ ID_ACTIONS = {
     review_views.SNOOZE_ACTION,
     # not review_views.GREETED_ACTION: a named alert's button carries JSON (bot.views.buttons.lurkers_value)
     home_views.REVIEW_NOW_ACTION,
+    follow_up_views.DONE_ACTION,
+    follow_up_views.SPONSOR_ACTION,
 }

@@ -11,6 +11,7 @@ from bot.domain import checklist
 from bot.domain.checklist import ChecklistResult, Decision
 from bot.i18n import format_day, t
 from bot.services import communities as community_service
+from bot.services import follow_ups as follow_up_service
 from bot.services import lurkers as lurker_service
 from bot.services import outbox
 from bot.services import reviews as review_service
@@ -252,6 +253,9 @@ def checklist_submission(
                 user_id=user_id,
                 lang=lang,
                 now=deps.clock.now(),
+            )
+            follow_up_service.after_review(  # issue 11 item 5: the items to follow up, the sponsor
+                session, community=community, result=parsed, review_id=review.id, user_id=user_id, lang=lang
             )
             if parsed.decision == Decision.ADJUST:
                 follow_up: dict[str, Any] | None = settings_form_for(session, community=community, lang=lang)

@@ -94,6 +94,9 @@ class Community(Base):
     # The current stage on the path of its typical objectives (migration 0016e; bot/domain/stages.py):
     # one of the chosen objectives' keys; NULL when none of the card's four was chosen.
     stage: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # The sponsor (migration 0016d): a manager a review's summary can be sent to when management
+    # support is lacking (issue 11, item 5); NULL: none named.
+    sponsor_id: Mapped[str | None] = mapped_column(String(SLACK_ID), nullable=True)
 
     channels: Mapped[list[CommunityChannel]] = relationship(
         back_populates="community", lazy="raise", order_by="CommunityChannel.id"
@@ -570,3 +573,29 @@ class Product(Base):
     link: Mapped[str] = mapped_column(String(500))
     saved_by: Mapped[str] = mapped_column(String(SLACK_ID))
     saved_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class FollowUp(Base):
+    """A checklist item answered "no" or "partly" turned into something to do (issue 11, item 5): what
+    (the moderator's own words, prefilled from their note), who owns it, by when; done once, by whom.
+    One per review and item."""
+
+    __tablename__ = "follow_ups"
+    __table_args__ = (
+        UniqueConstraint("review_id", "item", name="uq_follow_ups_review_item"),
+        Index("ix_follow_ups_community_open", "community_id", "done_at", "due_on"),
+        Index("ix_follow_ups_owner_open", "team_id", "owner_id", "done_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_id: Mapped[str] = mapped_column(String(TEAM_ID))
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"))
+    item: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(String(300))
+    owner_id: Mapped[str] = mapped_column(String(SLACK_ID))
+    due_on: Mapped[date] = mapped_column(Date)
+    created_by: Mapped[str] = mapped_column(String(SLACK_ID))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    done_by: Mapped[str | None] = mapped_column(String(SLACK_ID), nullable=True)

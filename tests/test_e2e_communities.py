@@ -39,6 +39,10 @@ def initial_values(view: JSON) -> JSON:
             values[action_id] = list(element.get("initial_conversations") or [])
         elif kind == "conversations_select":
             values[action_id] = element.get("initial_conversation")
+        elif kind == "users_select":
+            values[action_id] = element.get("initial_user")
+        elif kind == "datepicker":
+            values[action_id] = element.get("initial_date")
     return values
 
 

@@ -18,7 +18,7 @@ from bot.domain import checklist
 from bot.testing.slack_emulator import HttpResult, SignedSender
 from handlers import gate, payloads
 from handlers.registry import REGISTERED
-from storage.models import Base
+from storage.models import Base, FollowUp
 from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, SIGNING_SECRET, Harness
 from tests.test_e2e_communities import (
     add_channel,
@@ -51,6 +51,8 @@ class Seeded:
     request_id: int
     review_id: int  # ALICE's review of Urbanism, on demand
     views: dict[str, JSON]  # callback_id -> the modal as Slack (the emulator) stores it
+    decided_review_id: int = 0  # ALICE's decided review of Trust circle, with "no" items (issue 11 item 5)
+    follow_up_id: int = 0  # a follow-up made of it
 
 
 def seed(harness: Harness) -> Seeded:
@@ -68,10 +70,32 @@ def seed(harness: Harness) -> Seeded:
         "privacy_forget": open_form(harness, "privacy forget", BRUNO),
         "product_save": save_product_form(harness),
     }
+    views["follow_up_create"], decided, follow_up_id = follow_up_form(harness)
     assert {callback: view["callback_id"] for callback, view in views.items()} == {c: c for c in views}
     review_id = json.loads(views["review_checklist"]["private_metadata"])["review_id"]
     harness.runtime.deps.background.drain()
-    return Seeded(urbanism, trust, requests(harness)[0].id, review_id, views)
+    return Seeded(urbanism, trust, requests(harness)[0].id, review_id, views, decided, follow_up_id)
+
+
+def follow_up_form(harness: Harness) -> tuple[JSON, int, int]:
+    """A decided review of Trust circle answering two items "no": the "Make it a follow-up" modal of one
+    (issue 11, item 5), and a follow-up already made of the other; (the modal, the review, the follow-up)."""
+    view = open_form(harness, "review Trust circle", ALICE)
+    review_id = int(json.loads(view["private_metadata"])["review_id"])
+    answers = {f"item_{item}": "yes" for item in checklist.ITEMS}
+    answers.update(item_enough_people="no", item_key_people="no", decision="continue")
+    assert harness.slack.view_submission(view, ALICE, answers).status == 200
+    harness.drain()
+    forms = []
+    for item in ("key_people", "enough_people"):
+        value = f"{review_id}:{item}"
+        assert harness.slack.block_action(ALICE, "follow_up_make", value=value, channel="DM").status == 200
+        forms.append(harness.emulator.last_view())
+    made = {**initial_values(forms[0]), "text": "Invite the mobility office"}
+    assert harness.slack.view_submission(forms[0], ALICE, made).text == ""
+    with harness.db.session() as session:
+        follow_up_id = session.scalars(select(FollowUp.id)).one()
+    return forms[1], review_id, follow_up_id
 
 
 PRODUCT_MESSAGE = {"type": "message", "user": BRUNO, "ts": "1772442000.000100"}  # in #general (Urbanism)
@@ -125,6 +149,7 @@ def filled(seeded: Seeded, callback: str) -> JSON:
         "community_create": {"name": "Safe streets", "domain": "Streets", "channel": "CGENERAL"},
         "community_join": {"community": str(seeded.trust)},
         "product_save": {"title": "Street design guide"},
+        "follow_up_create": {"text": "Ask the planning office"},
         "review_checklist": {
             **{f"item_{item}": "yes" for item in checklist.ITEMS},
             checklist.DECISION_FIELD: "continue",

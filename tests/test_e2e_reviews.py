@@ -320,7 +320,8 @@ def test_checklist_continue_stores_answers_and_sets_the_next_date(harness: Harne
     assert community_row(harness, community_id).next_review_on == date(2026, 3, 30)
     outcome = harness.emulator.messages_to(CHANNEL)[-1]["text"]
     assert "7 yes, 1 partly, 0 no" in outcome and "continue" in outcome
-    assert "Next review on March 30, 2026" in harness.emulator.messages_to(ALICE)[-1]["text"]
+    # The "review done" DM; the follow-ups' offer (issue 11 item 5) comes right after it.
+    assert "Next review on March 30, 2026" in harness.emulator.messages_to(ALICE)[-2]["text"]
     # Completed: no more reminders.
     harness.clock.set(FIRST_DUE + timedelta(days=6))
     run(harness)

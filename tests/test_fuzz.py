@@ -110,6 +110,10 @@ def capture(harness: Harness, seeded: Seeded) -> list[Sample]:
         "help_create": "create",
         "lurkers_post_welcome": json.dumps({"c": seeded.urbanism, "u": [BRUNO]}),
         "key_people_reinvite": seeded.urbanism,  # issue 11 item 7
+        # Follow-ups and the sponsor (issue 11 item 5)
+        "follow_up_make": f"{seeded.decided_review_id}:enough_people",
+        "follow_up_done": seeded.follow_up_id,
+        "follow_up_sponsor": seeded.decided_review_id,
     }
     assert REGISTERED["actions"] <= set(values), "give every block action a real value"
     for action_id in sorted(REGISTERED["actions"]):

@@ -20,6 +20,7 @@ from bot.domain.momentum import period_key
 from bot.domain.onramp import OnrampFigures
 from bot.services import circles as circle_service
 from bot.services import first_posts, key_people, onramp, outbox, pairing
+from bot.services import follow_ups as follow_up_service
 from bot.services.home_refresh import window
 from storage.models import Community
 from storage.repositories import communities as community_repo
@@ -66,6 +67,8 @@ class Moderated:
     key_people: tuple[key_people.KeyPerson, ...] = ()
     lifecycle: lifecycle.Recorded | None = None  # its lifecycle state and why (issue 11, item 3)
     onramp: OnrampFigures | None = None  # the onramp figures over the last 30 days (issue 11, item 2)
+    # Its open follow-ups, soonest due first (issue 11, item 5).
+    follow_ups: tuple[follow_up_service.FollowUpLine, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,8 @@ class HomeData:
     moderated: list[Moderated]
     directory: list[DirectoryItem]
     pairing_on: bool = True  # the person's pairing switch (bot.services.pairing)
+    # The follow-ups the person owns and has not done yet, in every community (issue 11, item 5).
+    follow_ups: tuple[follow_up_service.FollowUpLine, ...] = ()
 
 
 def opened(session: Session, *, team_id: str, user_id: str, now: datetime) -> None:
@@ -136,7 +141,8 @@ def gather(session: Session, *, team_id: str, user_id: str, now: datetime) -> Ho
         now=now,
     )
     pairing_on = pairing.pairing_status(session, team_id=team_id, user_id=user_id)
-    return HomeData(user_id, bool(active), mine, moderated, directory, pairing_on)
+    owned = follow_up_service.open_of_owner(session, team_id=team_id, user_id=user_id, now=now)
+    return HomeData(user_id, bool(active), mine, moderated, directory, pairing_on, owned)
 
 
 def _moderated(
@@ -171,6 +177,7 @@ def _moderated(
             alerts[community_id].append((kind, figures))
     named = key_people.statuses_of(session, team_id=team_id, communities=communities)
     onramp_figures = onramp.figures_many(session, community_ids=ids, now=now, circles=counts)
+    follow_ups = follow_up_service.open_of_communities(session, community_ids=ids, now=now)
     return [
         Moderated(
             c.id,
@@ -187,6 +194,7 @@ def _moderated(
             tuple(named.get(c.id, ())),
             lifecycle.Recorded(c.lifecycle_state, c.lifecycle_since, c.lifecycle_reason, c.timezone),
             onramp_figures.get(c.id),
+            follow_ups.get(c.id, ()),
         )
         for c in communities
     ]

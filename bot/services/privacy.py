@@ -21,6 +21,7 @@ from bot.i18n import t
 from storage.models import CircleChange
 from storage.repositories import activity as activity_repo
 from storage.repositories import communities as community_repo
+from storage.repositories import follow_ups as follow_up_repo
 from storage.repositories import home as home_repo
 from storage.repositories import memberships as membership_repo
 from storage.repositories import privacy as privacy_repo
@@ -249,6 +250,25 @@ def export(session: Session, *, team_id: str, user_id: str, lang: str, now: date
             }
             for c in stage_repo.moved_by(session, team_id=team_id, user_id=user_id)
         ],
+        # Issue 11, item 5: the follow-ups they own, made or closed (the text is the moderator's own
+        # words), and the communities that name them as sponsor.
+        "follow_ups": [
+            {
+                "community": name,
+                "text": f.text,
+                "owner": _person(f.owner_id, lang),
+                "due_on": _at(f.due_on),
+                "created_by": _person(f.created_by, lang),
+                "created_at": _at(f.created_at),
+                "done_by": _person(f.done_by, lang) if f.done_by else None,
+                "done_at": _at(f.done_at),
+            }
+            for f, name in follow_up_repo.naming(session, team_id=team_id, user_id=user_id)
+        ],
+        "sponsor_of": [
+            {"community": name}
+            for name in follow_up_repo.sponsored(session, team_id=team_id, user_id=user_id)
+        ],
         "app_home": [
             {"opened_at": _at(at)} for at in home_repo.opened_at(session, team_id=team_id, user_id=user_id)
         ],
@@ -274,6 +294,8 @@ SECTIONS = (
     "first_posts",
     "products_saved",
     "stages_moved",
+    "follow_ups",
+    "sponsor_of",
     "app_home",
     "forgotten",
 )

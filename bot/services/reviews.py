@@ -22,6 +22,7 @@ from bot.logs import error_fields
 from bot.services import circles as circle_service
 from bot.services import communities as community_service
 from bot.services import first_posts as first_post_service
+from bot.services import follow_ups as follow_up_service
 from bot.services import home_refresh
 from bot.services import key_people as key_people_service
 from bot.services import onramp as onramp_service
@@ -284,14 +285,16 @@ class ReviewSummary:
     # with figures.
     onramp: OnrampFigures | None = None
     onramp_before: OnrampFigures | None = None
+    # The community's open follow-ups, soonest due first (issue 11, item 5).
+    follow_ups: tuple[follow_up_service.FollowUpLine, ...] = ()
 
 
 def summaries(session: Session, *, review_ids: list[int], now: datetime) -> dict[int, ReviewSummary]:
-    """`summary` of every review of a batch from six set-based queries (the reviews and their
-    communities; the earlier reviews; the memberships; contributions per community and day; each
-    member's last contribution; the key people named), the first posts, and the onramp figures (four
-    statements, bot/services/onramp.py, and one for those stored with the last reviews). `summary`
-    below stays the specification (a test holds them equal)."""
+    """`summary` of every review of a batch from set-based queries (the reviews and their communities;
+    the earlier reviews; the memberships; contributions per community and day; each member's last
+    contribution; the key people named; the open follow-ups; the objectives' paths), the first posts,
+    and the onramp figures (four statements, bot/services/onramp.py, and one for those stored with the
+    last reviews). `summary` below stays the specification (a test holds them equal)."""
     found = momentum_repo.reviews_of(session, review_ids=review_ids)
     if not found:
         return {}
@@ -321,6 +324,7 @@ def summaries(session: Session, *, review_ids: list[int], now: datetime) -> dict
     stored = onramp_repo.figures_of_reviews(
         session, review_ids=[rid for rid in befores.values() if rid is not None]
     )
+    follow_ups = follow_up_service.open_of_communities(session, community_ids=ids, now=now)
     result: dict[int, ReviewSummary] = {}
     for review, community, next_review_on in found:
         zone = cadence.zone(community.timezone)
@@ -373,6 +377,7 @@ def summaries(session: Session, *, review_ids: list[int], now: datetime) -> dict
             stage=paths.get(community.id, ([], None))[1],
             onramp=onramp.get(community.id),
             onramp_before=_figures_before(stored, befores[review.id]),
+            follow_ups=follow_ups.get(community.id, ()),
         )
     return result
 
@@ -459,6 +464,9 @@ def summary(session: Session, *, review: Review, now: datetime) -> ReviewSummary
         onramp_before=OnrampFigures.from_json(before.onramp)
         if before is not None and before.onramp
         else None,
+        follow_ups=follow_up_service.open_of_communities(session, community_ids=[community.id], now=now).get(
+            community.id, ()
+        ),
     )
 
 

@@ -18,6 +18,7 @@ from bot.domain.communities import (
 from bot.domain.first_posts import EMOJI_MAX
 from bot.i18n import format_day, format_list, t
 from bot.views import buttons
+from bot.views import follow_ups as follow_up_views
 from bot.views import lifecycle as lifecycle_view
 from bot.views import products as product_views
 from bot.views import stages as stage_views
@@ -143,6 +144,7 @@ def community_form(
             optional=True,
             hint=t("communities.form.key_people_hint", lang),
         ),
+        follow_up_views.sponsor_input(lang, values.get("sponsor")),  # issue 11 item 5
     ]
     if settings:
         channels: dict[str, Any] = {
@@ -541,6 +543,7 @@ def info_message(view: Any, lang: str) -> tuple[str, list[Block]]:
                 timezone=community.timezone,
             )
         ),
+        *follow_up_views.sponsor_info(lang, community.sponsor_id),  # issue 11 item 5
         *product_views.info_blocks(view.products, lang),
     ]
     path = stage_views.info_line(community.objectives or [], community.stage, lang)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from bot.i18n import format_day, format_list, t
 from bot.services.home import DirectoryItem, HomeData, Moderated, MyCommunity
+from bot.views import follow_ups as follow_up_views
 from bot.views import key_people as key_people_views
 from bot.views import lifecycle as lifecycle_view
 from bot.views import onramp as onramp_views
@@ -34,7 +35,7 @@ HOME_BLOCKS_MAX = 100  # Slack's limit for a Home tab view
 # The fixed parts of a page, at most: introduction and Create (2), pairing (2), my data (3), page
 # buttons (2).
 FIXED_BLOCKS = 9
-MINE, MODERATED, DIRECTORY = "mine", "moderated", "directory"
+FOLLOW_UPS, MINE, MODERATED, DIRECTORY = "follow_ups", "mine", "moderated", "directory"
 REQUESTS_SHOWN = 3  # pending requests with buttons per community; the others are in the DMs
 
 
@@ -119,6 +120,7 @@ def _moderated(item: Moderated, lang: str) -> Unit:
         lines.append(t("home.mod.alerts", lang))
         lines.extend(f"• {_alert_text(kind, figures, lang)}" for kind, figures in item.alerts)
     blocks: list[Block] = [section("\n".join(lines)[:3000])]
+    blocks.extend(section(text) for text in follow_up_views.moderated_lines(lang, item.follow_ups))
     for request_id, requester in item.requests[:REQUESTS_SHOWN]:
         blocks.append(section(t("home.mod.request", lang, user=mention(requester))))
         blocks.append(
@@ -163,6 +165,8 @@ def _review(item: Moderated, lang: str) -> list[Block]:
 # ---- pages -----------------------------------------------------------------------------------
 def units(data: HomeData, lang: str) -> list[Unit]:
     return [
+        # The follow-ups the reader owns come first: what they promised to do (issue 11, item 5).
+        *(Unit(FOLLOW_UPS, follow_up_views.mine_blocks(lang, line)) for line in data.follow_ups),
         *(_mine(item, lang) for item in data.mine),
         *(_moderated(item, lang) for item in data.moderated),
         *(_directory(item, lang) for item in data.directory),
@@ -226,7 +230,12 @@ def _navigation(page: int, pages: int, lang: str) -> list[Block]:
     return [context_block(t("home.page", lang, page=page + 1, pages=pages)), _actions("pages", *buttons)]
 
 
-PART_TITLES = {MINE: "home.mine_title", MODERATED: "home.moderated_title", DIRECTORY: "home.directory_title"}
+PART_TITLES = {
+    FOLLOW_UPS: "follow_ups.home.mine_title",
+    MINE: "home.mine_title",
+    MODERATED: "home.moderated_title",
+    DIRECTORY: "home.directory_title",
+}
 
 
 def home_view(data: HomeData, lang: str, *, page: int = 0) -> dict[str, object]:

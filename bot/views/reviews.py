@@ -12,6 +12,7 @@ from bot.domain import checklist
 from bot.domain.momentum import Alert, AlertKind, Message
 from bot.i18n import format_day, format_number, t
 from bot.views import buttons
+from bot.views import follow_ups as follow_up_views
 from bot.views import key_people as key_people_views
 from bot.views import onramp as onramp_views
 from bot.views import stages as stage_views
@@ -75,6 +76,7 @@ def prompt_message(lang: str, summary: Any, review_id: int, *, level: int = 0) -
         section("\n".join(facts)),
         *first_post_blocks(lang, getattr(summary, "first_posts", None) or ()),
         *onramp_views.blocks(lang, getattr(summary, "onramp", None), getattr(summary, "onramp_before", None)),
+        *follow_up_views.prompt_blocks(lang, tuple(getattr(summary, "follow_ups", None) or ())),
         {
             "type": "actions",
             "block_id": "review",

@@ -22,6 +22,7 @@ from storage.models import (
     CircleChange,
     Community,
     FirstPost,
+    FollowUp,
     JoinRequest,
     Membership,
     OutboxMessage,
@@ -173,6 +174,8 @@ def erase(session: Session, *, team_id: str, user_id: str, former: str) -> int:
       community's history stays true (it was created, dissolved, a request decided, a review done) but
       no longer says by whom: `former`, which the views render as "a former member".
     - communities.key_people: they are no longer named as a key person (the id is removed from the list).
+    - follow_ups.owner_id / created_by / done_by: `former` (the follow-up is the community's);
+      communities.sponsor_id: NULL.
     - their review notes: their words, erased; the yes / partly / no answers and the decision are the
       community's assessment and stay. Others' notes that name them are erased too (the rest of such a
       note may still identify them); the answers stay.
@@ -214,6 +217,25 @@ def erase(session: Session, *, team_id: str, user_id: str, former: str) -> int:
             update(JoinRequest)
             .where(JoinRequest.team_id == team_id, JoinRequest.decided_by == user_id)
             .values(decided_by=former)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    # Follow-ups (issue 11, item 5) stay the community's: who owns, made or closed one is forgotten;
+    # a community they sponsored no longer names a sponsor.
+    for column in (FollowUp.owner_id, FollowUp.created_by, FollowUp.done_by):
+        changed += _rowcount(
+            session.execute(
+                update(FollowUp)
+                .where(FollowUp.team_id == team_id, column == user_id)
+                .values({column.key: former})
+                .execution_options(synchronize_session=False)
+            )
+        )
+    changed += _rowcount(
+        session.execute(
+            update(Community)
+            .where(Community.team_id == team_id, Community.sponsor_id == user_id)
+            .values(sponsor_id=None)
             .execution_options(synchronize_session=False)
         )
     )
