@@ -20,6 +20,7 @@ import logging
 import threading
 import time
 import urllib.error
+import urllib.parse
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -510,12 +511,25 @@ def _send_edit(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
     return SENT
 
 
+SLACK_HOOKS = "https://hooks.slack.com/"
+
+
+def slack_hosted(url: str, api_url: str) -> bool:
+    """A response_url the app will post to: Slack's hooks host (hooks.slack.com, or `hooks.` + the host of
+    SLACK_API_URL, e.g. GovSlack's), or the host of SLACK_API_URL itself (a proxy, the emulator). Anything
+    else (a mangled payload) is not posted to: the answer goes by DM instead."""
+    parsed, api = urllib.parse.urlsplit(url), urllib.parse.urlsplit(api_url)
+    if url.startswith(SLACK_HOOKS) or (parsed.scheme == "https" and parsed.netloc == f"hooks.{api.netloc}"):
+        return True
+    return parsed.scheme in ("http", "https") and (parsed.scheme, parsed.netloc) == (api.scheme, api.netloc)
+
+
 def _send_response(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
     """An ephemeral answer through the response_url; once that has expired (30 minutes, 5 uses), a DM."""
     payload = row.payload
     text, blocks = render(payload["render"], payload["lang"], payload.get("args") or {})
     url = payload.get("url")
-    if url:
+    if url and slack_hosted(str(url), worker.client.base_url):
         response = WebhookClient(url, timeout=10, retry_handlers=[]).send(
             text=text,
             blocks=blocks,
