@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -61,6 +62,8 @@ class Moderated:
     # The key people named at creation, joined or not yet (issue 11, item 7).
     key_people: tuple[key_people.KeyPerson, ...] = ()
     lifecycle: lifecycle.Recorded | None = None  # its lifecycle state and why (issue 11, item 3)
+    # Its chart (bot.views.charts), added by the outbox worker when it publishes (bot.chart_delivery).
+    chart: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
