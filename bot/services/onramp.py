@@ -78,20 +78,22 @@ def chart_data_many(
     ):
         daily[cid][day] = int(number or 0)
     since = now - timedelta(days=FUNNEL_DAYS)
-    first_contribution: set[tuple[int, str]] = set(
-        session.execute(
+    first_contribution = {
+        (int(cid), str(user))
+        for cid, user in session.execute(
             select(ActivityDay.community_id, ActivityDay.user_id)
             .where(ActivityDay.community_id.in_(ids), ActivityDay.contributions > 0)
             .distinct()
         )
-    )
-    posted: set[tuple[int, str]] = set(
-        session.execute(
+    }
+    posted = {
+        (int(cid), str(user))
+        for cid, user in session.execute(
             select(FirstPost.community_id, FirstPost.user_id).where(
                 FirstPost.community_id.in_(ids), FirstPost.posted_at >= since
             )
         )
-    )
+    }
     by_community: dict[int, list[tuple[str, str, str, datetime, datetime | None, str]]] = defaultdict(list)
     for cid, user, role, circle, joined_at, left_at, via in members:
         by_community[cid].append((user, role, circle, joined_at, left_at, via))
