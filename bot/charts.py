@@ -49,7 +49,9 @@ def render(data: ChartData, lang: str) -> bytes:
         _draw(figure, data, lang)
     out = io.BytesIO()
     # No metadata (matplotlib's version, a date): the same data draws the same bytes.
-    figure.savefig(out, format="png", dpi=DPI, metadata={"Software": None})
+    # A light compression: flat colours compress well anyway, and the heavy levels cost more time than
+    # the bytes are worth (a 3-year chart stays far under PNG_MAX_BYTES).
+    figure.savefig(out, format="png", dpi=DPI, metadata={"Software": None}, pil_kwargs={"compress_level": 2})
     return out.getvalue()
 
 
@@ -57,10 +59,12 @@ def _draw_empty(figure: Any, data: ChartData, lang: str) -> None:
     figure.suptitle(t("charts.title", lang, name=data.name), fontsize=13)
     ax = figure.add_subplot()
     ax.set_axis_off()
-    ax.text(0.5, 0.5, t("charts.empty", lang), ha="center", va="center", fontsize=14, wrap=True, color="#555")
+    ax.text(0.5, 0.5, t("charts.empty", lang), ha="center", va="center", fontsize=13, color="#555")
 
 
 def _draw(figure: Any, data: ChartData, lang: str) -> None:
+    from matplotlib.ticker import MaxNLocator
+
     figure.suptitle(t("charts.title", lang, name=data.name), fontsize=13)
     circles, bars, funnel = figure.subplots(3, 1, gridspec_kw={"height_ratios": [3, 2, 1.4], "hspace": 0.6})
     x = list(range(len(data.weeks)))
@@ -80,8 +84,11 @@ def _draw(figure: Any, data: ChartData, lang: str) -> None:
         # Inside, top left (the title above is long): on a light frame over the areas.
         circles.legend(loc="upper left", ncols=3, fontsize=7, framealpha=0.85)
     circles.set_title(t("charts.circles_title", lang), fontsize=10, loc="left")
-    circles.set_xticks(ticks, labels, fontsize=7)
+    # The same weeks as the contributions below, which label them: no labels here (text is what costs).
+    circles.set_xticks(ticks)
+    circles.tick_params(axis="x", labelbottom=False)
     circles.tick_params(axis="y", labelsize=8)
+    circles.yaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
 
     weeks = len(data.contributions)
     # One bar per week; fill_between in steps draws them as one shape (a 3-year community: 156 bars).
@@ -100,6 +107,7 @@ def _draw(figure: Any, data: ChartData, lang: str) -> None:
         bars.legend(**LEGEND)
     bars.set_xticks(ticks, labels, fontsize=7)
     bars.tick_params(axis="y", labelsize=8)
+    bars.yaxis.set_major_locator(MaxNLocator(nbins=3, integer=True))
 
     names = [t("charts.joined", lang), t("charts.contributed", lang), t("charts.reached_inner", lang)]
     counts = list(data.funnel)
@@ -109,7 +117,7 @@ def _draw(figure: Any, data: ChartData, lang: str) -> None:
     for y, count in zip([2, 1, 0], counts, strict=True):
         funnel.text(count, y, f" {count}", va="center", fontsize=8)
     funnel.set_title(t("charts.funnel_title", lang), fontsize=10, loc="left")
-    funnel.tick_params(axis="x", labelsize=8)
+    funnel.xaxis.set_visible(False)  # each bar says its count
     figure.subplots_adjust(left=0.24, right=0.96, top=0.9, bottom=0.05)
 
 
