@@ -100,7 +100,8 @@ def main() -> None:
         p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
         print(f"{name:<24}{p50:>9.1f}{p95:>9.1f}{sizes[name] / 1000:>9.1f}{p50 / base:>9.2f}")
     print(
-        f"RSS: {rss_start:.0f} MB before matplotlib, {rss_first:.0f} MB after the first chart, {rss_mb():.0f} MB at the end"
+        f"RSS: {rss_start:.0f} MB before matplotlib, {rss_first:.0f} MB after the first chart,"
+        f" {rss_mb():.0f} MB at the end"
     )
 
 
