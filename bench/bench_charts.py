@@ -1,5 +1,8 @@
 """Benchmark: drawing a community's chart (bot/charts.py) against a floor measured in the same run.
 
+Then the same through the app's drawing process (bot.chart_delivery.draw), with the RSS of the app's
+process and of the drawing process apart.
+
 The floor is matplotlib saving an empty Figure of the same size to PNG (what any chart costs at least).
 Three communities: empty (no history: the explanatory chart), one year and three years of weeks. Rounds
 interleave the kinds so the machine's noise hits every kind alike. Prints, per kind, p50/p95 in ms,
@@ -28,9 +31,9 @@ from bot import charts  # noqa: E402
 from bot.domain.onramp import ChartData, CircleWeek  # noqa: E402
 
 
-def rss_mb() -> float:
-    """The resident set size now (Linux: /proc), in MB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
+def rss_mb(pid: int | str = "self") -> float:
+    """The resident set size now of a process (Linux: /proc), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
@@ -93,16 +96,46 @@ def main() -> None:
     base = statistics.median(times["floor (empty Figure)"])
     print(f"charts, {args.rounds} rounds, {charts.WIDTH_PX}x{charts.HEIGHT_PX} px, lang={args.lang}")
     print(f"first chart (imports matplotlib): {first_ms:.0f} ms, {len(first)} bytes")
-    print(f"{'kind':<24}{'p50 ms':>9}{'p95 ms':>9}{'PNG KB':>9}{'x floor':>9}")
+    print(f"{'drawn in this process':<24}{'p50 ms':>9}{'p95 ms':>9}{'PNG KB':>9}{'x floor':>9}")
     for name, measured in times.items():
         ordered = sorted(measured)
         p50 = statistics.median(ordered)
         p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
         print(f"{name:<24}{p50:>9.1f}{p95:>9.1f}{sizes[name] / 1000:>9.1f}{p50 / base:>9.2f}")
     print(
-        f"RSS: {rss_start:.0f} MB before matplotlib, {rss_first:.0f} MB after the first chart,"
-        f" {rss_mb():.0f} MB at the end"
+        f"RSS of this process: {rss_start:.0f} MB before matplotlib,"
+        f" {rss_first:.0f} MB after the first chart, {rss_mb():.0f} MB at the end"
     )
+    app_process(args.rounds, args.lang)
+
+
+def app_process(rounds: int, lang: str) -> None:
+    """The app's way: charts drawn by the outbox worker through bot.chart_delivery.draw, in a drawing
+    process of their own. Run in a fresh interpreter that imports the app (as `cdp-bot run` has), so
+    the RSS of the app's process and of the drawing process are measured apart."""
+    import subprocess
+
+    code = f"""
+import sys, time, statistics
+sys.path.insert(0, {str(ROOT)!r})
+sys.path.insert(0, {str(ROOT / "bench")!r})
+from bench_charts import community, rss_mb
+import bot.server, bot.outbox, bot.reminders
+from bot import chart_delivery
+before = rss_mb()
+data = community(156)
+chart_delivery.draw(data, {lang!r})
+times = []
+for _ in range({rounds}):
+    started = time.perf_counter()
+    chart_delivery.draw(data, {lang!r})
+    times.append((time.perf_counter() - started) * 1000)
+child = next(iter(chart_delivery._pool._processes))
+print(f"through the drawing process (3 years): p50 {{statistics.median(times):.1f}} ms;"
+      f" RSS of the app's process {{before:.0f}} MB before, {{rss_mb():.0f}} MB after;"
+      f" of the drawing process {{rss_mb(child):.0f}} MB")
+"""
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 if __name__ == "__main__":

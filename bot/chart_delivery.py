@@ -18,7 +18,10 @@ of text: the chart is never the reason a prompt is lost. Failures are logged.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import date
 from typing import Any
 
@@ -37,6 +40,36 @@ log = logging.getLogger("cdp_bot.charts")
 
 _locks: dict[tuple[str, int, date, str], threading.Lock] = {}
 _locks_guard = threading.Lock()
+
+# Charts are drawn in a process of their own, one at a time: matplotlib (with numpy) adds some 50 MB to
+# the process that imports it, and drawing is CPU in Python that would hold the GIL against the app's
+# request threads. The drawing process starts with the first chart (never at the app's start-up), is
+# replaced after DRAWS_PER_PROCESS charts (its memory stays what one chart needs) or when it dies.
+DRAW_TIMEOUT = 60.0  # seconds: a chart not drawn by then is shown in words
+DRAWS_PER_PROCESS = 200
+_pool: ProcessPoolExecutor | None = None
+_pool_guard = threading.Lock()
+
+
+def draw(data: Any, lang: str) -> bytes:
+    """`charts.render(data, lang)`, in the drawing process."""
+    global _pool
+    with _pool_guard:
+        if _pool is None:
+            _pool = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),  # never fork a process that has threads
+                max_tasks_per_child=DRAWS_PER_PROCESS,
+            )
+        pool = _pool
+    try:
+        return pool.submit(charts.render, data, lang).result(timeout=DRAW_TIMEOUT)
+    except BrokenProcessPool:
+        with _pool_guard:  # the drawing process died (killed, out of memory): the next chart starts one
+            if _pool is pool:
+                _pool = None
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
 
 
 def _lock(key: tuple[str, int, date, str]) -> threading.Lock:
@@ -88,7 +121,7 @@ def _draw_and_upload(
     alt = charts.alt_text(data, lang)
     fields = {"team": team_id, "community": community_id}
     try:
-        png = charts.render(data, lang)
+        png = draw(data, lang)
         worker._turn(team_id, "files.getUploadURLExternal")
         response = worker.client.files_upload_v2(
             content=png, filename=f"cdp-chart-{community_id}-{day.isoformat()}.png", title=data.name

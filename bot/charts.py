@@ -11,6 +11,7 @@ first chart is drawn, not when the app starts (start-up time and memory of `cdp-
 
 from __future__ import annotations
 
+import gc
 import io
 from typing import Any
 
@@ -52,6 +53,13 @@ def render(data: ChartData, lang: str) -> bytes:
     # A light compression: flat colours compress well anyway, and the heavy levels cost more time than
     # the bytes are worth (a 3-year chart stays far under PNG_MAX_BYTES).
     figure.savefig(out, format="png", dpi=DPI, metadata={"Software": None}, pil_kwargs={"compress_level": 2})
+    # A figure is a web of reference cycles: left to the collector's own pace, charts drawn one after
+    # the other pile up (measured: +35 MB of RSS over 40 charts). Collected now, the process stays where
+    # the first chart left it. The app draws in a process of its own (bot.chart_delivery), whose heap
+    # is small: this full collection is cheap there and never stalls the app's threads.
+    figure.clear()
+    del figure
+    gc.collect()
     return out.getvalue()
 
 
