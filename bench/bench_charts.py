@@ -1,13 +1,12 @@
 """Benchmark: drawing a community's chart (bot/charts.py) against a floor measured in the same run.
 
-Then the same through the app's drawing process (bot.chart_delivery.draw), with the RSS of the app's
-process and of the drawing process apart.
-
 The floor is matplotlib saving an empty Figure of the same size to PNG (what any chart costs at least).
 Three communities: empty (no history: the explanatory chart), one year and three years of weeks. Rounds
 interleave the kinds so the machine's noise hits every kind alike. Prints, per kind, p50/p95 in ms,
 the PNG's size and the ratio of its p50 to the floor's; and the process's RSS before matplotlib is
 imported, after the first chart, and at the end (the goals: <= 300 ms, <= 200 KB, <= 150 MB).
+Then a 3-year chart through the app's drawing process (bot.chart_delivery.draw), in an interpreter that
+imported the app, with the RSS of the app's process and of the drawing process apart.
 No pass/fail: these shared machines are noisy; compare ratios between commits.
 
     .venv/bin/python bench/bench_charts.py [--rounds 20] [--lang fr]
