@@ -7,7 +7,10 @@ import io
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from PIL import Image
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot import charts
 from bot.reminders import tick
@@ -160,3 +163,22 @@ def test_the_chart_data_of_a_young_community(harness: Harness) -> None:
     assert all((w.core, w.inner, w.outer) == (1, 0, 0) for w in chart.weeks)
     assert chart.contributions == (0,) * len(chart.weeks) and chart.usual_week == 0.0
     assert chart.funnel == (0, 0, 0)
+
+
+def test_the_emulator_shows_a_slack_file_image_only_once_uploaded(harness: Harness) -> None:
+    client = WebClient(token=harness.emulator.token, base_url=harness.emulator.api_url)
+
+    def image(slack_file: JSON, alt: str = "A chart") -> list[JSON]:
+        return [{"type": "image", "slack_file": slack_file, "alt_text": alt}]
+
+    def refused(blocks: list[JSON]) -> str:
+        with pytest.raises(SlackApiError) as error:
+            client.chat_postMessage(channel=ALICE, text="chart", blocks=blocks)
+        return str(error.value.response["error"])
+
+    assert refused(image({"id": "F0000ABCD"})) == "invalid_blocks"  # never uploaded
+    uploaded = client.files_upload_v2(content=b"\x89PNG...", filename="chart.png")
+    file_id = uploaded["files"][0]["id"] if uploaded.get("files") else uploaded["file"]["id"]
+    assert refused(image({"id": file_id, "url": "https://files.slack.com/x.png"})) == "invalid_blocks"
+    assert refused(image({"id": file_id}, alt="")) == "invalid_blocks"  # alt text is required
+    assert client.chat_postMessage(channel=ALICE, text="chart", blocks=image({"id": file_id}))["ok"]
