@@ -390,6 +390,7 @@ class OutboxWorker:
                     "args": row.payload.get("args") or {},
                     "once": f"{group}:fallback:{user_id}",
                     "ref": row.ref,
+                    "chart": row.payload.get("chart"),
                     "fallback": {"group": f"{group}:fallback", "to": []},
                 }
                 for user_id in fallback["to"]
@@ -447,6 +448,10 @@ def _send_message(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
         if person is not None and not person.is_human:
             return Outcome(repo.SKIPPED, "unreachable")
     lang = worker.language_of(row, payload.get("lang"))
+    if payload.get("chart") is not None:  # the community's chart goes with it (bot/chart_delivery.py)
+        from bot.chart_delivery import send_with_chart
+
+        return send_with_chart(worker, row, lang)
     text, blocks = render(payload["render"], lang, payload.get("args") or {})
     return worker.post(row, row.target, text, blocks)
 
@@ -640,6 +645,7 @@ def _send_ephemeral(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
 
 def _send_home(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
     """The person's App Home (views.publish), read from the database now and written in their language."""
+    from bot.chart_delivery import home_with_charts
     from bot.services import home
     from bot.views.home import home_view
 
@@ -647,7 +653,9 @@ def _send_home(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
     now = worker.clock.now() if worker.clock is not None else service.transport_now()
     with worker.db.session() as session:
         data = home.gather(session, team_id=row.team_id, user_id=row.target, now=now)
-    view = home_view(data, lang, page=int(row.payload.get("page") or 0))
+    page = int(row.payload.get("page") or 0)
+    data = home_with_charts(worker, row, data, lang, page)  # the charts of the communities they moderate
+    view = home_view(data, lang, page=page)
     worker._turn(row.team_id, "views.publish")
     worker.client.views_publish(user_id=row.target, view=view)
     return SENT

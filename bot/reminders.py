@@ -75,6 +75,7 @@ def _prompt_deliveries(
                     "once": f"{group}:{user_id}",
                     "ref": review_service.prompt_ref(item.id),
                     "fallback": {"group": group, "to": fallback},
+                    "chart": item.community_id,  # drawn and uploaded by the outbox worker, not here
                 }
             )
     return deliveries

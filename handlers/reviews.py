@@ -293,15 +293,19 @@ def _announce_outcome(
         outcome = review_service.outcome(result)
         for binding in community.channels:
             if not binding.is_archived:
-                outbox.text(
+                outbox.message(  # with the community's chart (bot/views/charts.py)
                     session,
                     team_id=team_id,
                     to=binding.channel_id,
-                    key_name="reviews.outcome_channel",
+                    render="charts.text",
                     lang=language,
-                    name=name,
-                    moderator=community_views.mention(user_id),
-                    outcome=t(outcome.key, language, **outcome.params),
+                    chart=community.id,
+                    key_name="reviews.outcome_channel",
+                    params={
+                        "name": name,
+                        "moderator": community_views.mention(user_id),
+                        "outcome": t(outcome.key, language, **outcome.params),
+                    },
                 )
     if result.decision == Decision.DISSOLVE:
         outbox.text(

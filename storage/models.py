@@ -599,3 +599,22 @@ class FollowUp(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     done_by: Mapped[str | None] = mapped_column(String(SLACK_ID), nullable=True)
+
+
+class ChartFile(Base):
+    """A community's chart uploaded to Slack (issue 11, item 1): the file id per community, day and
+    language, so every moderator's review prompt and App Home of that day shows one upload rather than
+    drawing and uploading again. The file is the app's own (uploaded to no channel); a row is kept a few
+    days (see storage.repositories.charts.remember)."""
+
+    __tablename__ = "chart_files"
+
+    team_id: Mapped[str] = mapped_column(String(TEAM_ID), primary_key=True)
+    community_id: Mapped[int] = mapped_column(
+        ForeignKey("communities.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)  # the community's day the chart was drawn
+    lang: Mapped[str] = mapped_column(String(8), primary_key=True)
+    file_id: Mapped[str] = mapped_column(String(SLACK_ID))
+    alt_text: Mapped[str] = mapped_column(String(2000))  # what the chart shows, in words (in `lang`)
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -102,7 +102,12 @@ def exported(harness: Harness, user: str) -> JSON:
     before = set(harness.emulator.uploads)
     answer = say(harness, "privacy export", user)
     assert "le fichier arrivera dans un instant" in answer or "the file will arrive" in answer
-    [new] = [u for key, u in harness.emulator.uploads.items() if key not in before]
+    # Only the export: community charts may be uploaded meanwhile (review prompts the tick wrote).
+    [new] = [
+        u
+        for key, u in harness.emulator.uploads.items()
+        if key not in before and u.filename == "cdp-bot-my-data.json"
+    ]
     data: JSON = json.loads(new.content)
     return data
 

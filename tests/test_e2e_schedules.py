@@ -242,7 +242,7 @@ def test_thirty_due_communities_two_instances_each_prompt_once(harness: Harness)
         other.deps.background.drain(30)
     finally:
         other.close()
-    harness.drain()
+    harness.drain(timeout=180)  # 60 charts (30 communities, 2 languages) are drawn and uploaded
     for user in (ALICE, BRUNO):
         prompted = [p["text"] for p in prompts_to(harness, user)]
         assert len(prompted) == 30, user

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -69,6 +70,8 @@ class Moderated:
     onramp: OnrampFigures | None = None  # the onramp figures over the last 30 days (issue 11, item 2)
     # Its open follow-ups, soonest due first (issue 11, item 5).
     follow_ups: tuple[follow_up_service.FollowUpLine, ...] = ()
+    # Its chart (bot.views.charts), added by the outbox worker when it publishes (bot.chart_delivery).
+    chart: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

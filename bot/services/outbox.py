@@ -65,20 +65,25 @@ def message(
     lang: str | None = None,
     once: str | None = None,
     ref: str | None = None,
+    chart: int | None = None,
     **args: Any,
 ) -> bool:
     """Post `render(**args)` to `to` (a channel, or a user id for a DM). Without `lang`, a DM is written
     in the recipient's language. `once` is a dedupe key: a message with the same one is never written
-    twice (two instances, a retried event, two clicks). False when it already was."""
+    twice (two instances, a retried event, two clicks). False when it already was. `chart`: a community
+    id whose chart the worker draws and uploads when it sends, passed to the renderer as `chart`."""
     payload: dict[str, Any] = {"render": render, "args": args}
     if lang is not None:
         payload["lang"] = lang
+    if chart is not None:
+        payload["chart"] = chart
     return _add(session, team_id=team_id, kind=MESSAGE, target=to, payload=payload, dedupe_key=once, ref=ref)
 
 
 def messages(session: Session, deliveries: list[dict[str, Any]]) -> None:
     """Several `message` deliveries in one statement (a scheduled job's batch). Each dict: team_id, to,
-    render, args, once, ref and optionally fallback (see bot.outbox: who gets it when nobody could)."""
+    render, args, once, ref and optionally fallback (see bot.outbox: who gets it when nobody could) and
+    chart (a community id: its chart goes with the message, see `message`)."""
     if not deliveries:
         return
     rows = []
@@ -86,6 +91,8 @@ def messages(session: Session, deliveries: list[dict[str, Any]]) -> None:
         payload: dict[str, Any] = {"render": d["render"], "args": d["args"]}
         if d.get("fallback") is not None:
             payload["fallback"] = d["fallback"]
+        if d.get("chart") is not None:
+            payload["chart"] = d["chart"]
         rows.append(
             {
                 "team_id": d["team_id"],

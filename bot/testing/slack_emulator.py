@@ -265,6 +265,11 @@ class SlackEmulator:
             return fault
 
     # ---- what happened ---------------------------------------------------------------------
+    def uploaded_bytes(self, file_id: str) -> bytes:
+        """What was uploaded as `file_id` (a test decodes it: a chart is a PNG)."""
+        with self.lock:
+            return self.uploads[file_id].content
+
     def calls_to(self, method: str) -> list[JSON]:
         with self.lock:
             return [call.params for call in self.calls if call.method == method]
@@ -525,6 +530,39 @@ def check_blocks(blocks: Any, limit: int) -> None:
         for element in [block.get("element"), block.get("accessory"), *(block.get("elements") or [])]:
             if isinstance(element, dict) and "options" in element and len(element["options"]) > 100:
                 raise SlackApiFailure("invalid_blocks")
+        if block["type"] == "image":
+            _check_image(block)
+
+
+def _check_image(block: JSON) -> None:
+    """An image block: alt text (at most 2000 characters), and either a public `image_url` or a
+    `slack_file` naming an uploaded file by `id` (F...) or `url`, never both
+    (https://docs.slack.dev/reference/block-kit/composition-objects/slack-file-object)."""
+    alt = block.get("alt_text")
+    if not isinstance(alt, str) or not alt or len(alt) > 2000:
+        raise SlackApiFailure("invalid_blocks")
+    if ("image_url" in block) == ("slack_file" in block):
+        raise SlackApiFailure("invalid_blocks")
+    slack_file = block.get("slack_file")
+    if slack_file is not None:
+        if not isinstance(slack_file, dict) or ("id" in slack_file) == ("url" in slack_file):
+            raise SlackApiFailure("invalid_blocks")
+        if "id" in slack_file and not re.fullmatch(r"F[A-Z0-9]{8,}", str(slack_file["id"])):
+            raise SlackApiFailure("invalid_blocks")
+
+
+def check_files(s: SlackEmulator, blocks: Any) -> None:
+    """Slack shows a `slack_file` image only when that file was uploaded (and the upload completed):
+    an unknown or unfinished file is refused with invalid_blocks, as Slack does."""
+    for block in blocks or []:
+        if not isinstance(block, dict) or block.get("type") != "image":
+            continue
+        file_id = (block.get("slack_file") or {}).get("id")
+        if file_id is None:
+            continue
+        upload = s.uploads.get(str(file_id))
+        if upload is None or upload.completed is None or not upload.content:
+            raise SlackApiFailure("invalid_blocks")
 
 
 def check_view(view: Any) -> None:
@@ -592,6 +630,7 @@ def _message_channel(s: SlackEmulator, target: Any) -> JSON:
 
 def _chat_post_message(s: SlackEmulator, p: JSON) -> JSON:
     check_message(p)
+    check_files(s, p.get("blocks"))
     channel = _message_channel(s, p.get("channel"))
     ts = s.next_ts()
     message = {
@@ -611,6 +650,7 @@ def _chat_post_message(s: SlackEmulator, p: JSON) -> JSON:
 
 def _chat_post_ephemeral(s: SlackEmulator, p: JSON) -> JSON:
     check_message(p)
+    check_files(s, p.get("blocks"))
     user = s.user(p.get("user"))
     channel = s.channel(p.get("channel"))
     if user["id"] not in channel["members"]:
@@ -620,6 +660,7 @@ def _chat_post_ephemeral(s: SlackEmulator, p: JSON) -> JSON:
 
 def _chat_update(s: SlackEmulator, p: JSON) -> JSON:
     check_message(p)
+    check_files(s, p.get("blocks"))
     channel = s.channel(p.get("channel"))
     message = next((m for m in s.history.get(channel["id"], []) if m["ts"] == p.get("ts")), None)
     if message is None:
@@ -642,6 +683,7 @@ def _chat_delete(s: SlackEmulator, p: JSON) -> JSON:
 
 def _store_view(s: SlackEmulator, view: Any, view_id: str | None = None, root: str | None = None) -> JSON:
     check_view(view)
+    check_files(s, view.get("blocks"))
     view_id = view_id or s.new_id("V")
     stored = {
         **view,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from bot.i18n import format_day, format_list, t
 from bot.services.home import DirectoryItem, HomeData, Moderated, MyCommunity
+from bot.views import charts as chart_views
 from bot.views import follow_ups as follow_up_views
 from bot.views import key_people as key_people_views
 from bot.views import lifecycle as lifecycle_view
@@ -119,7 +120,7 @@ def _moderated(item: Moderated, lang: str) -> Unit:
     if item.alerts:
         lines.append(t("home.mod.alerts", lang))
         lines.extend(f"• {_alert_text(kind, figures, lang)}" for kind, figures in item.alerts)
-    blocks: list[Block] = [section("\n".join(lines)[:3000])]
+    blocks: list[Block] = [section("\n".join(lines)[:3000]), *chart_views.image_blocks(item.chart, lang)]
     blocks.extend(section(text) for text in follow_up_views.moderated_lines(lang, item.follow_ups))
     for request_id, requester in item.requests[:REQUESTS_SHOWN]:
         blocks.append(section(t("home.mod.request", lang, user=mention(requester))))
@@ -236,6 +237,18 @@ PART_TITLES = {
     MODERATED: "home.moderated_title",
     DIRECTORY: "home.directory_title",
 }
+
+
+def moderated_on_page(data: HomeData, lang: str, *, page: int = 0) -> list[int]:
+    """The communities whose moderators' part falls on page `page` (clamped as `home_view` does)."""
+    all_units = units(data, lang)
+    pages = paginate(all_units)
+    page = max(0, min(page, len(pages) - 1))
+    shown = {id(unit) for unit in pages[page]}
+    moderated = [unit for unit in all_units if unit.part == MODERATED]
+    return [
+        item.community_id for item, unit in zip(data.moderated, moderated, strict=True) if id(unit) in shown
+    ]
 
 
 def home_view(data: HomeData, lang: str, *, page: int = 0) -> dict[str, object]:

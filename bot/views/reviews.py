@@ -12,6 +12,7 @@ from bot.domain import checklist
 from bot.domain.momentum import Alert, AlertKind, Message
 from bot.i18n import format_day, format_number, t
 from bot.views import buttons
+from bot.views import charts as chart_views
 from bot.views import follow_ups as follow_up_views
 from bot.views import key_people as key_people_views
 from bot.views import onramp as onramp_views
@@ -27,8 +28,11 @@ CHECKLIST_CALLBACK = "review_checklist"
 View = dict[str, Any]
 
 
-def prompt_message(lang: str, summary: Any, review_id: int, *, level: int = 0) -> tuple[str, list[Block]]:
-    """The review DM; `summary` is services.reviews.ReviewSummary. Level 1 and 2 are the reminders."""
+def prompt_message(
+    lang: str, summary: Any, review_id: int, *, level: int = 0, chart: dict[str, Any] | None = None
+) -> tuple[str, list[Block]]:
+    """The review DM; `summary` is services.reviews.ReviewSummary. Level 1 and 2 are the reminders.
+    `chart`: the community's chart (bot.views.charts), drawn and uploaded by the outbox worker."""
     title = t("reviews.prompt.title", lang, name=summary.name)
     if level == 1:
         title = t("reviews.prompt.reminder", lang, name=summary.name) + "\n" + title
@@ -74,6 +78,7 @@ def prompt_message(lang: str, summary: Any, review_id: int, *, level: int = 0) -
     blocks: list[Block] = [
         section(title),
         section("\n".join(facts)),
+        *chart_views.image_blocks(chart, lang),
         *first_post_blocks(lang, getattr(summary, "first_posts", None) or ()),
         *onramp_views.blocks(lang, getattr(summary, "onramp", None), getattr(summary, "onramp_before", None)),
         *follow_up_views.prompt_blocks(lang, tuple(getattr(summary, "follow_ups", None) or ())),
@@ -213,7 +218,9 @@ def alert_message(
 
 # ---- outbox renderers (bot.views.messages): JSON arguments back into what the views above take -----
 @renderer("reviews.prompt")
-def render_prompt(lang: str, *, summary: dict[str, Any], review_id: int, level: int) -> Rendered:
+def render_prompt(
+    lang: str, *, summary: dict[str, Any], review_id: int, level: int, chart: dict[str, Any] | None = None
+) -> Rendered:
     previous = summary.get("previous_counts")
     next_on = summary.get("next_review_on")
     restored = SimpleNamespace(
@@ -224,7 +231,7 @@ def render_prompt(lang: str, *, summary: dict[str, Any], review_id: int, level: 
             "next_review_on": date.fromisoformat(next_on) if next_on else None,
         }
     )
-    return prompt_message(lang, restored, review_id, level=level)
+    return prompt_message(lang, restored, review_id, level=level, chart=chart)
 
 
 @renderer("reviews.alert")
