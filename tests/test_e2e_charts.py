@@ -161,7 +161,9 @@ def test_the_chart_data_of_a_young_community(harness: Harness) -> None:
     chart = data[urbanism]
     assert chart.name == "Urbanism" and len(chart.weeks) in (3, 4)
     assert all((w.core, w.inner, w.outer) == (1, 0, 0) for w in chart.weeks)
-    assert chart.contributions == (0,) * len(chart.weeks) and chart.usual_week == 0.0
+    assert (
+        chart.contributions == (0,) * len(chart.weeks) and chart.usual_week is None
+    )  # never a contribution: no usual week yet
     assert chart.funnel == (0, 0, 0)
 
 
