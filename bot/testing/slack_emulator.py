@@ -117,6 +117,8 @@ class SlackEmulator:
         self._ts = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        # Socket Mode's WebSocket (bot/testing/socket_mode.py), started by the first apps.connections.open.
+        self._socket_mode: Any = None
         self.add_user(bot_user_id, "cdp-bot", is_bot=True)
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -147,7 +149,21 @@ class SlackEmulator:
         self._thread.start()
         return self
 
+    @property
+    def socket_mode(self) -> Any:
+        """The Socket Mode link (a bot.testing.socket_mode.SocketModeLink), started on first use: tests
+        deliver envelopes through it and see the app's acknowledgements."""
+        with self.lock:
+            if self._socket_mode is None:
+                from bot.testing.socket_mode import SocketModeLink  # needs `websockets` (a test dependency)
+
+                self._socket_mode = SocketModeLink().start()
+            return self._socket_mode
+
     def stop(self) -> None:
+        if self._socket_mode is not None:
+            self._socket_mode.stop()
+            self._socket_mode = None
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -607,8 +623,7 @@ def _auth_test(s: SlackEmulator, p: JSON) -> JSON:
 
 
 def _apps_connections_open(s: SlackEmulator, p: JSON) -> JSON:
-    # The WebSocket behind this URL is not emulated yet: a client gets this far and no further.
-    return {"url": f"ws://127.0.0.1:{s.base_url.rsplit(':', 1)[1]}/link/?ticket={s.new_id('T')}"}
+    return {"url": s.socket_mode.url(s.new_id("T"))}
 
 
 def _message_channel(s: SlackEmulator, target: Any) -> JSON:
@@ -1254,7 +1269,22 @@ class SignedSender:
         event_time: int | None = None,
         team_id: str | None = None,
     ) -> HttpResult:
-        body = {
+        body = self.event_body(event, event_id=event_id, event_time=event_time, team_id=team_id)
+        headers = {}
+        if retry_num is not None:
+            headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": retry_reason}
+        return self.post(json.dumps(body), "application/json", headers=headers)
+
+    def event_body(
+        self,
+        event: JSON,
+        *,
+        event_id: str | None = None,
+        event_time: int | None = None,
+        team_id: str | None = None,
+    ) -> JSON:
+        """The Events API callback Slack wraps `event` in."""
+        return {
             "token": "legacy-verification-token",
             "team_id": team_id or self.team_id,
             "api_app_id": "ACDPBOT",
@@ -1266,10 +1296,6 @@ class SignedSender:
                 {"team_id": team_id or self.team_id, "user_id": self.emulator.bot_user_id, "is_bot": True}
             ],
         }
-        headers = {}
-        if retry_num is not None:
-            headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": retry_reason}
-        return self.post(json.dumps(body), "application/json", headers=headers)
 
 
 def state_values(view: JSON, values: Mapping[str, Any]) -> JSON:

@@ -1,0 +1,174 @@
+"""End to end in Socket Mode (issue 12, item 2): the real `cdp-bot run`, in its own process, connected to
+the emulator's WebSocket (bot/testing/socket_mode.py) as it would be to Slack. Every envelope must be
+acknowledged with its envelope id within 3 seconds, with the answer as payload when there is one; a
+`disconnect` (refresh_requested) and a dropped connection make the app reconnect, and an event whose
+acknowledgement was lost is delivered again and still counted once."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from bot.services import communities as svc
+from bot.services.communities import ChannelChoice, CommunityDraft
+from bot.testing.slack_emulator import SlackEmulator
+from bot.testing.socket_mode import SocketModeSender
+from storage.db import Database
+from tests.conftest import ALICE, BRUNO
+from tests.test_e2e_communities import initial_values
+
+CDP_BOT = shutil.which("cdp-bot", path=str(Path(sys.executable).parent)) or "cdp-bot"
+CHANNEL = "CSOCK"
+SLACK_VARIABLES = ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_CLIENT_ID")
+
+
+def seed(database_url: str) -> None:
+    """One community on CSOCK, moderated by Alice (Bruno is in the channel, not yet counted)."""
+    db = Database(database_url)
+    try:
+        with db.session() as session:
+            svc.create(
+                session,
+                team_id="T0CDP",
+                creator=ALICE,
+                draft=CommunityDraft(
+                    name="Urbanism",
+                    domain="Streets",
+                    objectives=(),
+                    objectives_other="",
+                    key_people=(),
+                    moderators=(ALICE,),
+                    visibility="open",
+                    language="en",
+                    timezone="UTC",
+                    cadence_weeks=4,
+                ),
+                channel=ChannelChoice(CHANNEL, "urbanism", False),
+                now=datetime.now(UTC),
+            )
+    finally:
+        db.dispose()
+
+
+def contributions(database_url: str, user: str) -> int:
+    db = Database(database_url)
+    try:
+        with db.engine.connect() as connection:
+            total = connection.execute(
+                text("SELECT COALESCE(SUM(contributions), 0) FROM activity_days WHERE user_id = :user"),
+                {"user": user},
+            ).scalar_one()
+            return int(total)
+    finally:
+        db.dispose()
+
+
+@pytest.fixture
+def socket_app(emulator: SlackEmulator, database_url: str, tmp_path: Path) -> Iterator[SocketModeSender]:
+    emulator.add_channel(CHANNEL, "urbanism", members=[ALICE, BRUNO])
+    seed(database_url)
+    env = {k: v for k, v in os.environ.items() if k not in SLACK_VARIABLES}
+    env.update(
+        SLACK_BOT_TOKEN=emulator.token,
+        SLACK_APP_TOKEN=emulator.app_token,
+        SLACK_API_URL=emulator.api_url,
+        DATABASE_URL=database_url,
+        HOST="127.0.0.1",
+        PORT=str(port := free_port()),
+        LOG_LEVEL="INFO",
+    )
+    process = subprocess.Popen(
+        [CDP_BOT, "run"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                emulator.socket_mode.wait_connected(timeout=0.5)
+                break
+            except AssertionError:
+                assert process.poll() is None, process.communicate()[1]
+                assert time.monotonic() < deadline, "cdp-bot run did not connect in Socket Mode"
+        sender = SocketModeSender(emulator)
+        sender.url = f"http://127.0.0.1:{port}"  # the probes and /metrics, served on PORT
+        yield sender
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+        assert process.returncode == 0, stderr
+        assert "Traceback" not in stderr, stderr
+        assert emulator.app_token not in stderr and emulator.token not in stderr
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def message(user: str, ts: str) -> dict[str, object]:
+    return {"type": "message", "channel": CHANNEL, "user": user, "text": "hello", "ts": ts}
+
+
+def now_ts(offset: float = 0.0) -> str:
+    return f"{datetime.now(UTC).timestamp() + offset:.6f}"
+
+
+def test_commands_events_and_reconnections_over_socket_mode(
+    socket_app: SocketModeSender, emulator: SlackEmulator, database_url: str
+) -> None:
+    link = socket_app.link
+
+    # A slash command: acknowledged in time, with the answer as the acknowledgement's payload.
+    answer = socket_app.command("help", ALICE)
+    assert answer.status == 200
+    assert "/cdp join" in answer.json()["text"]
+    assert max(ack.seconds for ack in link.acks()) < 3
+
+    # Events: acknowledged with no payload, counted once.
+    assert socket_app.event(message(BRUNO, now_ts()), event_id="EvSock1").text == ""
+    assert contributions(database_url, BRUNO) == 1
+
+    # Slack asks for a new connection: the app opens one and goes on over it.
+    link.ask_to_reconnect()
+    link.wait_connected(opened=2)
+    socket_app.event(message(BRUNO, now_ts(1)), event_id="EvSock2")
+    assert contributions(database_url, BRUNO) == 2
+
+    # The network drops the connection, and the acknowledgement of an event was lost with it: the app
+    # reconnects, the event comes again (retry_attempt 1) and is acknowledged, but counted once.
+    link.lose_acks = 1
+    lost = link.send("events_api", socket_app.event_body(message(BRUNO, now_ts(2)), event_id="EvSock3"))
+    link.wait_lost(1)
+    link.drop()
+    link.wait_connected(opened=3)
+    assert link.ack_of(lost).envelope_id == lost  # acknowledged this time, on the new connection
+    assert contributions(database_url, BRUNO) == 3
+    assert link.unacknowledged == []
+
+    # The probes and Prometheus on PORT, though Slack comes over the socket.
+    with urllib.request.urlopen(socket_app.url + "/readyz", timeout=5) as response:
+        assert json.loads(response.read())["migrations"] == "at head"
+    with urllib.request.urlopen(socket_app.url + "/metrics", timeout=5) as response:
+        assert 'cdp_events_total{result="counted"} 3.0' in response.read().decode()
+
+    # Interactivity: a view submission with a missing field is answered with its errors, in time.
+    opened = socket_app.command("create", ALICE)
+    assert opened.status == 200 and not opened.text  # the modal opens (views.open); the ack is empty
+    view = emulator.last_view()
+    answer = socket_app.view_submission(view, ALICE, {**initial_values(view), "name": ""})
+    errors = answer.json()
+    assert errors["response_action"] == "errors" and "name" in errors["errors"]
