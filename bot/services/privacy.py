@@ -25,6 +25,7 @@ from storage.repositories import home as home_repo
 from storage.repositories import memberships as membership_repo
 from storage.repositories import privacy as privacy_repo
 from storage.repositories import products as product_repo
+from storage.repositories import review_together as together_repo
 
 # What a forgotten person's id becomes where the community's history keeps the act but not the actor
 # (created_by, dissolved_by, decided_by, completed_by). Never a Slack id; views say "a former member".
@@ -303,5 +304,6 @@ def forget(session: Session, *, team_id: str, user_id: str, now: datetime) -> in
     changed = privacy_repo.erase(session, team_id=team_id, user_id=user_id, former=FORMER_MEMBER)
     changed += home_repo.forget(session, team_id=team_id, user_id=user_id)  # App Home: opened when
     changed += product_repo.forget(session, team_id=team_id, user_id=user_id, former=FORMER_MEMBER)
+    changed += together_repo.forget(session, team_id=team_id, user_id=user_id)  # saved review answers
     activity_repo.forget(session, team_id=team_id, user_id=user_id, now=now)
     return changed
