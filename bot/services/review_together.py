@@ -117,6 +117,8 @@ def save(
                     "timezone": community.timezone,
                 },
                 "once": f"review:{review.id}:saved:{user_id}:{other}",
+                # One of the review's prompts: settled with them once it is decided (no live button).
+                "ref": review_service.prompt_ref(review.id),
             }
             for other in others
         ],
