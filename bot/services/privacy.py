@@ -242,6 +242,22 @@ def export(session: Session, *, team_id: str, user_id: str, lang: str, now: date
         "app_home": [
             {"opened_at": _at(at)} for at in home_repo.opened_at(session, team_id=team_id, user_id=user_id)
         ],
+        # issue 11, item 4: the answers they saved to a review done together, and the decision proposed
+        "review_answers_saved": [
+            {
+                "community": names.get(community_id),
+                "due_on": _at(due_on),
+                "saved_at": _at(row.saved_at),
+                "yours": row.user_id == user_id,  # else: a co-moderator's answers whose notes name you
+                "decision": row.decision if row.user_id == user_id else None,
+                "answers": [
+                    {"item": a.get("item"), "answer": a.get("answer"), "note": a.get("note") or ""}
+                    for a in row.answers or []
+                    if row.user_id == user_id or privacy_repo.names(a.get("note"), user_id)
+                ],
+            }
+            for row, community_id, due_on in together_repo.saved_by(session, team_id=team_id, user_id=user_id)
+        ],
         "forgotten": forgotten,
         "forgotten_label": t(f"activity.privacy.label.forgotten.{'yes' if forgotten else 'no'}", lang),
     }
@@ -264,6 +280,7 @@ SECTIONS = (
     "first_posts",
     "products_saved",
     "app_home",
+    "review_answers_saved",
     "forgotten",
 )
 LABELLED = {

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import String, cast, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import Membership, Review, ReviewAnswers, ReviewPulse, ReviewPulseVoter
+from storage.repositories.privacy import names
 from storage.repositories.upsert import dialect_insert, insert_ignoring_conflicts
 
 
@@ -135,16 +136,43 @@ def vote(session: Session, *, review_id: int, user_id: str, answer: str) -> bool
     return True
 
 
+def saved_by(session: Session, *, team_id: str, user_id: str) -> list[tuple[ReviewAnswers, int, date]]:
+    """The saved answers that name this person (their export): theirs, and the co-moderators' whose notes
+    name them; with each review's community and date."""
+    rows = session.execute(
+        select(ReviewAnswers, Review.community_id, Review.due_on)
+        .join(Review, Review.id == ReviewAnswers.review_id)
+        .where(
+            ReviewAnswers.team_id == team_id,
+            or_(
+                ReviewAnswers.user_id == user_id,
+                # A cheap filter; `names` checks each note exactly.
+                cast(ReviewAnswers.answers, String).contains(user_id, autoescape=True),
+            ),
+        )
+        .order_by(ReviewAnswers.saved_at, ReviewAnswers.id)
+    ).all()
+    return [
+        (row, community_id, due_on)
+        for row, community_id, due_on in rows
+        if row.user_id == user_id or names(row.answers, user_id)
+    ]
+
+
 def forget(session: Session, *, team_id: str, user_id: str) -> int:
-    """Erasure (/cdp forget): their saved answers and notes go, and whether they answered a pulse (the
-    tallies stay: they name nobody)."""
-    gone = session.execute(
-        delete(ReviewAnswers).where(ReviewAnswers.team_id == team_id, ReviewAnswers.user_id == user_id)
-    )
+    """Erasure (/cdp forget): their saved answers and notes go, a co-moderator's note naming them is
+    blanked, and whether they answered a pulse goes (the tallies stay: they name nobody)."""
+    changed = 0
+    for row, _, _ in saved_by(session, team_id=team_id, user_id=user_id):
+        if row.user_id == user_id:
+            session.delete(row)
+        else:
+            row.answers = [{**a, "note": ""} if names(a.get("note"), user_id) else a for a in row.answers]
+        changed += 1
     voted = session.execute(
         delete(ReviewPulseVoter).where(
             ReviewPulseVoter.user_id == user_id,
             ReviewPulseVoter.review_id.in_(select(Review.id).where(Review.team_id == team_id)),
         )
     )
-    return int(getattr(gone, "rowcount", 0) or 0) + int(getattr(voted, "rowcount", 0) or 0)
+    return changed + int(getattr(voted, "rowcount", 0) or 0)
