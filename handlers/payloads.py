@@ -16,6 +16,7 @@ from bot.domain.communities import CADENCES, NAME_MAX, OBJECTIVES, VISIBILITIES
 from bot.i18n import LANGUAGES
 from bot.views import communities as community_views
 from bot.views import home as home_views
+from bot.views import review_together as together_views
 from bot.views import reviews as review_views
 
 # ---- the pieces Slack payloads are made of ----------------------------------------------------------
@@ -346,6 +347,7 @@ CHOICES: dict[str, dict[str, Callable[[str], bool]]] = {
     review_views.CHECKLIST_CALLBACK: {
         **{f"item_{item}": _one_of(answer.value for answer in checklist.Answer) for item in checklist.ITEMS},
         checklist.DECISION_FIELD: _one_of(decision.value for decision in checklist.Decision),
+        together_views.MODE_FIELD: _one_of((together_views.MODE_DECIDE, together_views.MODE_SAVE)),
     },
 }
 # Modals that carry one of our ids in private_metadata, and its key.
@@ -362,4 +364,6 @@ ID_ACTIONS = {
     review_views.SNOOZE_ACTION,
     # not review_views.GREETED_ACTION: a named alert's button carries JSON (bot.views.buttons.lurkers_value)
     home_views.REVIEW_NOW_ACTION,
+    together_views.PULSE_ASK_ACTION,
+    *together_views.PULSE_VOTE_ACTIONS.values(),
 }

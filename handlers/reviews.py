@@ -29,6 +29,15 @@ from handlers.context import interaction, with_language
 from handlers.payloads import metadata_id, parse_id
 
 
+def checklist_form(session: Any, *, review: Any, community: Any, user_id: str, lang: str) -> dict[str, Any]:
+    """The checklist modal of `review` as `user_id` finds it: the last review's answers, their own saved
+    answers, the co-moderators' so far, the pulse (a review done together, issue 11 item 4)."""
+    together = together_service.modal_state(
+        session, review=review, user_id=user_id, timezone=community.timezone
+    )
+    return views.checklist_modal(lang, name=community.name, review_id=review.id, together=together)
+
+
 @subcommand("review")
 def review_subcommand(request: CommandRequest) -> None:
     """A review on demand (moderators): the checklist opens at once."""
@@ -40,10 +49,9 @@ def review_subcommand(request: CommandRequest) -> None:
             review = review_service.on_demand(
                 session, community=community, user_id=request.user_id, is_admin=admin, now=deps.clock.now()
             )
-            together = together_service.modal_state(
-                session, review=review, user_id=request.user_id, timezone=community.timezone
+            form = checklist_form(
+                session, review=review, community=community, user_id=request.user_id, lang=lang
             )
-            form = views.checklist_modal(lang, name=community.name, review_id=review.id, together=together)
     except CommunityProblem as problem:
         request.reply(problem_text(problem, lang))
         return
@@ -66,10 +74,7 @@ def start_review_action(ack: Ack, body: dict[str, Any], client: WebClient, conte
             review, community = review_service.open_review(
                 session, team_id=team_id, review_id=_action_value(body), user_id=user_id, is_admin=admin
             )
-            together = together_service.modal_state(
-                session, review=review, user_id=user_id, timezone=community.timezone
-            )
-            form = views.checklist_modal(lang, name=community.name, review_id=review.id, together=together)
+            form = checklist_form(session, review=review, community=community, user_id=user_id, lang=lang)
         except CommunityProblem as problem:
             slack.tell(session, body, lang, problem_text(problem, lang))
             return

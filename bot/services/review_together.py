@@ -154,10 +154,10 @@ def decide(
     if not review_service.record_completion(
         session, review=review, community=community, result=outcome.as_result(), by=user_id, now=now
     ):
-        session.refresh(review)
-        raise CommunityProblem(
-            "reviews.errors.completed", name=community.name, moderator=review.completed_by or "?"
-        )
+        session.refresh(review)  # a co-moderator, or the deadline, completed it a moment ago
+        if review.completed_by is None:
+            raise CommunityProblem("review_together.errors.closed", name=community.name)
+        raise CommunityProblem("reviews.errors.completed", name=community.name, moderator=review.completed_by)
     return review, community, outcome
 
 
