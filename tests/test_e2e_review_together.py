@@ -252,8 +252,11 @@ def test_the_inner_circle_pulse_is_counted_anonymously(harness: Harness) -> None
     assert "Cette revue de *Urbanism* est close" in answered(harness)
     harness.slack.block_action(CHLOE, "review_pulse_yes", value="999999", channel="DM")
     assert answered(harness) == "This question no longer exists."
-    harness.slack.block_action(CHLOE, "review_pulse_yes", value="not-a-number", channel="DM")
-    assert answered(harness) == "This question no longer exists."
+    answer = harness.slack.block_action(CHLOE, "review_pulse_yes", value="not-a-number", channel="DM")
+    assert answer.status == 200  # the payload gate refuses it; nothing is counted
+    with harness.db.session() as session:
+        [pulse] = session.scalars(select(ReviewPulse)).all()
+        assert (pulse.yes, pulse.partly, pulse.no) == (1, 1, 0)
 
 
 def test_a_pulse_with_nobody_in_the_inner_circle_asks_nobody(harness: Harness) -> None:

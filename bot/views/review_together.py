@@ -246,7 +246,8 @@ def render_saved(
     lang: str, *, name: str, review_id: int, moderator: str, deadline: str | None, timezone: str
 ) -> Rendered:
     """To the other moderators: one of them answered; add yours or decide (the Start button)."""
-    from bot.views.reviews import START_ACTION  # this module is a part of bot.views.reviews
+    # Imported here: bot.views.reviews imports this module for the checklist modal's parts.
+    from bot.views.reviews import START_ACTION
 
     day = (
         format_day(datetime.fromisoformat(deadline).astimezone(cadence.zone(timezone)).date(), lang)
