@@ -110,6 +110,11 @@ def capture(harness: Harness, seeded: Seeded) -> list[Sample]:
         "help_create": "create",
         "lurkers_post_welcome": json.dumps({"c": seeded.urbanism, "u": [BRUNO]}),
         "key_people_reinvite": seeded.urbanism,  # issue 11 item 7
+        # The inner circle's pulse of a review (issue 11 item 4)
+        "review_pulse_ask": seeded.review_id,
+        "review_pulse_yes": seeded.review_id,
+        "review_pulse_partly": seeded.review_id,
+        "review_pulse_no": seeded.review_id,
     }
     assert REGISTERED["actions"] <= set(values), "give every block action a real value"
     for action_id in sorted(REGISTERED["actions"]):
