@@ -293,3 +293,31 @@ def test_bad_input_on_a_review_done_together(harness: Harness) -> None:
         svc.set_moderators(session, community=community, user_ids=[ALICE], now=harness.clock.now())
     saved = save(harness, ALICE, review_id, {**ALL_YES, "decision": "continue"})
     assert "Open the review again to decide" in str(saved)
+
+
+def test_forgetting_a_moderator_erases_their_saved_answers_and_notes(harness: Harness) -> None:
+    from bot.services import privacy
+
+    _, review_id = due_prompt(harness)
+    save(
+        harness,
+        ALICE,
+        review_id,
+        {**ALL_YES, "item_key_people": "no", "note_key_people": "Alice's words", "decision": "adjust"},
+    )
+    view = open_checklist(harness, BRUNO, review_id)
+    bruno = {
+        **ALL_YES,
+        "item_key_people": "partly",
+        "note_key_people": "Bruno's words",
+        "decision": "continue",
+    }
+    assert harness.slack.view_submission(view, BRUNO, bruno).text == ""
+    assert {a["item"]: a["note"] for a in reviews(harness)[0].answers or []}["key_people"] == (
+        "Alice's words / Bruno's words"
+    )
+    with harness.db.session() as session:
+        privacy.forget(session, team_id=harness.emulator.team_id, user_id=ALICE, now=harness.clock.now())
+    with harness.db.session() as session:
+        assert [r.user_id for r in session.scalars(select(ReviewAnswers)).all()] == [BRUNO]
+    assert {a["item"]: a["note"] for a in reviews(harness)[0].answers or []}["key_people"] == "Bruno's words"

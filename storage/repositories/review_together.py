@@ -159,12 +159,27 @@ def saved_by(session: Session, *, team_id: str, user_id: str) -> list[tuple[Revi
     ]
 
 
+def _drop_notes_from_outcome(session: Session, *, review_id: int, notes: list[dict[str, str]]) -> None:
+    """Their notes, joined into a completed review's answers with the co-moderators' (" / "), go too."""
+    review = session.get(Review, review_id)
+    theirs = {a.get("item"): a.get("note") for a in notes if a.get("note")}
+    if review is None or not review.answers or not theirs:
+        return
+    review.answers = [
+        {**a, "note": " / ".join(n for n in (a.get("note") or "").split(" / ") if n != theirs[a.get("item")])}
+        if a.get("item") in theirs
+        else a
+        for a in review.answers
+    ]
+
+
 def forget(session: Session, *, team_id: str, user_id: str) -> int:
     """Erasure (/cdp forget): their saved answers and notes go, a co-moderator's note naming them is
     blanked, and whether they answered a pulse goes (the tallies stay: they name nobody)."""
     changed = 0
     for row, _, _ in saved_by(session, team_id=team_id, user_id=user_id):
         if row.user_id == user_id:
+            _drop_notes_from_outcome(session, review_id=row.review_id, notes=row.answers)
             session.delete(row)
         else:
             row.answers = [{**a, "note": ""} if names(a.get("note"), user_id) else a for a in row.answers]
