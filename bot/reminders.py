@@ -21,6 +21,7 @@ from bot.domain import cadence, momentum
 from bot.logs import error_fields
 from bot.runtime import Deps
 from bot.services import outbox
+from bot.services import review_together as together_service
 from bot.services import reviews as review_service
 from storage.repositories import memberships as membership_repo
 from storage.repositories import momentum as momentum_repo
@@ -105,6 +106,27 @@ def _due_now(deps: Deps, now: datetime, *, open_first: bool) -> list[review_repo
     return ready
 
 
+def close_overdue(
+    deps: Deps, client: WebClient | None = None, *, ready: list[review_repo.DueReview] | None = None
+) -> int:
+    """Reviews done together whose answers window is over: each is completed from the answers saved
+    and announced, in its own transaction (the completion's compare-and-set: once, whoever ticks)."""
+    now = deps.clock.now()
+    if ready is None:
+        ready = _due_now(deps, now, open_first=False)
+    closed = 0
+    for item in ready:
+        if item.answers_due_at is not None and item.answers_due_at <= now:
+            with deps.db.session() as session:
+                closed += together_service.close_overdue(session, review_id=item.id, now=now)
+    return closed
+
+
+def _not_together(ready: list[review_repo.DueReview]) -> list[review_repo.DueReview]:
+    """A review with saved answers is in hand: no prompt nor reminder, its deadline closes it."""
+    return [item for item in ready if item.answers_due_at is None]
+
+
 def send_due_reviews(
     deps: Deps, client: WebClient | None = None, *, ready: list[review_repo.DueReview] | None = None
 ) -> int:
@@ -114,7 +136,7 @@ def send_due_reviews(
     now = deps.clock.now()
     if ready is None:
         ready = _due_now(deps, now, open_first=True)
-    unsent = [item for item in ready if item.sent_at is None]
+    unsent = [item for item in _not_together(ready) if item.sent_at is None]
     sent = 0
     for start in range(0, len(unsent), BATCH):
         batch = {item.id: item for item in unsent[start : start + BATCH]}
@@ -145,7 +167,7 @@ def escalate(
         ready = _due_now(deps, now, open_first=False)
     steps: list[tuple[review_repo.DueReview, int]] = []
     idle: list[dict[str, Any]] = []
-    for item in ready:
+    for item in _not_together(ready):
         if item.sent_at is None:
             continue
         if item.snoozed_until is not None:
@@ -371,5 +393,6 @@ def tick(deps: Deps, client: WebClient | None = None) -> None:
     ready = _due_now(deps, now, open_first=True)
     if not ready:
         return
+    close_overdue(deps, client, ready=ready)
     send_due_reviews(deps, client, ready=ready)
     escalate(deps, client, ready=ready)

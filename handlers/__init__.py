@@ -18,6 +18,7 @@ from handlers import (
     key_people,
     pairing,
     products,
+    review_together,
     reviews,
     welcome,
 )
@@ -41,6 +42,7 @@ def register_all(app: App, deps: Deps) -> None:
     communities.register(app)
     activity.register(app)
     reviews.register(app)
+    review_together.register(app)  # issue 11 item 4: the pulse
     buttons.register(app)
     welcome.register(app)
     pairing.register(app)

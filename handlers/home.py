@@ -20,16 +20,15 @@ from bot.services import communities as community_service
 from bot.services import home as home_service
 from bot.services import outbox
 from bot.services import reviews as review_service
-from bot.services import stages as stage_service
 from bot.services.communities import CommunityProblem
 from bot.views import communities as community_views
 from bot.views import home as views
-from bot.views import reviews as review_views
 from handlers import registry, slack
 from handlers.activity import forget_modal
 from handlers.communities import open_view, problem_text
 from handlers.context import deps_of, interaction
 from handlers.payloads import parse_id
+from handlers.reviews import checklist_form
 
 PAGES_MAX = 1000  # beyond any Home: 1,000 pages of ~90 blocks
 
@@ -110,12 +109,7 @@ def review_now_action(ack: Ack, body: dict[str, Any], client: WebClient, context
             review = review_service.on_demand(
                 session, community=community, user_id=user_id, is_admin=admin, now=deps.clock.now()
             )
-            form = review_views.checklist_modal(
-                lang,
-                name=community.name,
-                review_id=review.id,
-                next_stage=stage_service.question_next(community),
-            )
+            form = checklist_form(session, review=review, community=community, user_id=user_id, lang=lang)
         except CommunityProblem as problem:
             slack.tell(session, body, lang, problem_text(problem, lang))
             return

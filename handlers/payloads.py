@@ -17,6 +17,7 @@ from bot.i18n import LANGUAGES
 from bot.views import communities as community_views
 from bot.views import follow_ups as follow_up_views
 from bot.views import home as home_views
+from bot.views import review_together as together_views
 from bot.views import reviews as review_views
 
 # ---- the pieces Slack payloads are made of ----------------------------------------------------------
@@ -358,6 +359,7 @@ CHOICES: dict[str, dict[str, Callable[[str], bool]]] = {
     review_views.CHECKLIST_CALLBACK: {
         **{f"item_{item}": _one_of(answer.value for answer in checklist.Answer) for item in checklist.ITEMS},
         checklist.DECISION_FIELD: _one_of(decision.value for decision in checklist.Decision),
+        together_views.MODE_FIELD: _one_of((together_views.MODE_DECIDE, together_views.MODE_SAVE)),
     },
 }
 # Modals that carry one of our ids in private_metadata, and its key.
@@ -377,4 +379,6 @@ ID_ACTIONS = {
     home_views.REVIEW_NOW_ACTION,
     follow_up_views.DONE_ACTION,
     follow_up_views.SPONSOR_ACTION,
+    together_views.PULSE_ASK_ACTION,
+    *together_views.PULSE_VOTE_ACTIONS.values(),
 }

@@ -7,18 +7,21 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
-from bot.domain import checklist
+from bot.domain import cadence, checklist
 from bot.domain.checklist import ChecklistResult, Decision
+from bot.domain.review_together import Outcome
 from bot.i18n import format_day, t
 from bot.services import communities as community_service
 from bot.services import follow_ups as follow_up_service
 from bot.services import lurkers as lurker_service
 from bot.services import outbox
+from bot.services import review_together as together_service
 from bot.services import reviews as review_service
 from bot.services import stages as stage_service
 from bot.services.communities import CommunityProblem
 from bot.views import buttons as button_views
 from bot.views import communities as community_views
+from bot.views import review_together as together_views
 from bot.views import reviews as views
 from bot.views import stages as stage_views
 from handlers import registry, slack
@@ -27,6 +30,21 @@ from handlers.communities import open_modal, open_view, problem_text, settings_f
 from handlers.community_forms import FormState
 from handlers.context import interaction, with_language
 from handlers.payloads import metadata_id, parse_id
+
+
+def checklist_form(session: Any, *, review: Any, community: Any, user_id: str, lang: str) -> dict[str, Any]:
+    """The checklist modal of `review` as `user_id` finds it: the last review's answers, their own saved
+    answers, the co-moderators' so far, the pulse (a review done together, issue 11 item 4)."""
+    together = together_service.modal_state(
+        session, review=review, user_id=user_id, timezone=community.timezone
+    )
+    return views.checklist_modal(
+        lang,
+        name=community.name,
+        review_id=review.id,
+        together=together,
+        next_stage=stage_service.question_next(community),  # issue 11 item 9
+    )
 
 
 @subcommand("review")
@@ -40,11 +58,8 @@ def review_subcommand(request: CommandRequest) -> None:
             review = review_service.on_demand(
                 session, community=community, user_id=request.user_id, is_admin=admin, now=deps.clock.now()
             )
-            form = views.checklist_modal(
-                lang,
-                name=community.name,
-                review_id=review.id,
-                next_stage=stage_service.question_next(community),
+            form = checklist_form(
+                session, review=review, community=community, user_id=request.user_id, lang=lang
             )
     except CommunityProblem as problem:
         request.reply(problem_text(problem, lang))
@@ -68,12 +83,7 @@ def start_review_action(ack: Ack, body: dict[str, Any], client: WebClient, conte
             review, community = review_service.open_review(
                 session, team_id=team_id, review_id=_action_value(body), user_id=user_id, is_admin=admin
             )
-            form = views.checklist_modal(
-                lang,
-                name=community.name,
-                review_id=review.id,
-                next_stage=stage_service.question_next(community),
-            )
+            form = checklist_form(session, review=review, community=community, user_id=user_id, lang=lang)
         except CommunityProblem as problem:
             slack.tell(session, body, lang, problem_text(problem, lang))
             return
@@ -224,17 +234,21 @@ def checklist_submission(
 ) -> None:
     deps, lang, user_id, team_id = interaction(context, body)
     parsed = _parse(view)
-    if not isinstance(parsed, ChecklistResult):
+    if not isinstance(parsed, ChecklistResult):  # the same answers are needed to save or to decide
         ack(
             response_action="errors",
             errors={block: t(key, lang, max=checklist.NOTE_MAX) for block, key in parsed.items()},
         )
         return
     admin = slack.is_admin(deps, client, user_id)
+    if FormState(view).option(together_views.MODE_FIELD) == together_views.MODE_SAVE:
+        save_answers(ack, view, parsed, deps=deps, lang=lang, user_id=user_id, team_id=team_id, admin=admin)
+        return
     try:
         with deps.db.session() as session:
-            # Compare-and-set on completion: of two submissions, one completes and announces.
-            review, community = review_service.complete(
+            # Compare-and-set on completion: of two submissions, one completes and announces. Everyone's
+            # saved answers are part of it (a review done together, issue 11 item 4).
+            review, community, outcome = together_service.decide(
                 session,
                 team_id=team_id,
                 review_id=_review_id(view),
@@ -243,12 +257,12 @@ def checklist_submission(
                 result=parsed,
                 now=deps.clock.now(),
             )
-            _announce_outcome(session, community, parsed, review_id=review.id, user_id=user_id, lang=lang)
+            _announce_outcome(session, community, outcome, review_id=review.id, user_id=user_id, lang=lang)
             stage_service.after_review(  # issue 11 item 9: "Move on to the next stage?" answered yes
                 session,
                 community=community,
                 review_id=review.id,
-                decision=parsed.decision,
+                decision=outcome.decision,
                 move_to=stage_views.answer(FormState(view).option(stage_views.QUESTION)),
                 user_id=user_id,
                 lang=lang,
@@ -257,9 +271,9 @@ def checklist_submission(
             follow_up_service.after_review(  # issue 11 item 5: the items to follow up, the sponsor
                 session, community=community, result=parsed, review_id=review.id, user_id=user_id, lang=lang
             )
-            if parsed.decision == Decision.ADJUST:
+            if outcome.decision == Decision.ADJUST:
                 follow_up: dict[str, Any] | None = settings_form_for(session, community=community, lang=lang)
-            elif parsed.decision == Decision.DISSOLVE:
+            elif outcome.decision == Decision.DISSOLVE:
                 follow_up = community_views.dissolve_form(
                     lang, name=community.name, community_id=community.id
                 )
@@ -275,39 +289,53 @@ def checklist_submission(
         ack()
 
 
-def _announce_outcome(
-    session: Any, community: Any, result: ChecklistResult, *, review_id: int, user_id: str, lang: str
+def save_answers(
+    ack: Ack,
+    view: dict[str, Any],
+    parsed: ChecklistResult,
+    *,
+    deps: Any,
+    lang: str,
+    user_id: str,
+    team_id: str,
+    admin: bool,
 ) -> None:
-    """The outcome in the community's channels (if it wants that), and a word to the moderator."""
-    team_id, name, language = community.team_id, community.name, community.language
-    outbox.update_copies(  # every moderator's prompt (and reminder) loses its buttons
-        session,
-        team_id=team_id,
-        ref=review_service.prompt_ref(review_id),
-        render="reviews.prompt_settled",
-        name=name,
-        moderator=user_id,
-        decision=result.decision.value,
+    """ "Save my answers; the others can add theirs": kept for the co-moderators, who are told."""
+    try:
+        with deps.db.session() as session:
+            community, deadline, others = together_service.save(
+                session,
+                team_id=team_id,
+                review_id=_review_id(view),
+                user_id=user_id,
+                is_admin=admin,
+                result=parsed,
+                now=deps.clock.now(),
+            )
+            day = (
+                format_day(deadline.astimezone(cadence.zone(community.timezone)).date(), lang)
+                if deadline
+                else "—"
+            )
+            key = "review_together.saved" if others else "review_together.saved_alone"
+            text = t(key, lang, name=community.name, day=day)
+    except CommunityProblem as problem:
+        stale(ack, lang, problem_text(problem, lang))
+        return
+    ack(
+        response_action="update",
+        view=community_views.info_modal(lang, t("review_together.saved_title", lang), text),
     )
-    if community.review_outcome_in_channel:
-        outcome = review_service.outcome(result)
-        for binding in community.channels:
-            if not binding.is_archived:
-                outbox.message(  # with the community's chart (bot/views/charts.py)
-                    session,
-                    team_id=team_id,
-                    to=binding.channel_id,
-                    render="charts.text",
-                    lang=language,
-                    chart=community.id,
-                    key_name="reviews.outcome_channel",
-                    params={
-                        "name": name,
-                        "moderator": community_views.mention(user_id),
-                        "outcome": t(outcome.key, language, **outcome.params),
-                    },
-                )
-    if result.decision == Decision.DISSOLVE:
+
+
+def _announce_outcome(
+    session: Any, community: Any, outcome: Outcome, *, review_id: int, user_id: str, lang: str
+) -> None:
+    """Every moderator's prompt shows the outcome; the channels get the story (if the community wants
+    that); and a word to the moderator."""
+    team_id, name = community.team_id, community.name
+    together_service.announce(session, community, outcome, review_id=review_id, decider=user_id)
+    if outcome.decision == Decision.DISSOLVE:
         outbox.text(
             session, team_id=team_id, to=user_id, key_name="reviews.done_dissolving", lang=lang, name=name
         )

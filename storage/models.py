@@ -375,6 +375,50 @@ class Review(Base):
     # claim, escalate, end a snooze); NULL when nothing is left (completed, or every step sent). The tick
     # reads only `next_step_at <= now`; see storage/schedule.py.
     next_step_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    # A review done together (issue 11, item 4): once a moderator saves answers for the others, the
+    # tick closes the review at this instant from the answers saved (it is then its only next step).
+    answers_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ReviewAnswers(Base):
+    """One moderator's answers to an open review (and the decision they propose), saved for the others
+    to add theirs; the review's outcome is drawn from every row. One row per (review, moderator)."""
+
+    __tablename__ = "review_answers"
+    __table_args__ = (UniqueConstraint("review_id", "user_id", name="uq_review_answers_review_user"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_id: Mapped[str] = mapped_column(String(TEAM_ID))
+    review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(String(SLACK_ID))
+    answers: Mapped[list[dict[str, str]]] = mapped_column(JSON)  # [{item, answer, note}] in ITEMS order
+    decision: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    saved_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ReviewPulse(Base):
+    """The inner circle's pulse of a review ("Is this community useful to you?"): asked once, and only
+    the tallies. Who voted is in `review_pulse_voters`, with no link to what they answered."""
+
+    __tablename__ = "review_pulses"
+
+    review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"), primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(TEAM_ID))
+    asked_by: Mapped[str] = mapped_column(String(SLACK_ID))
+    asked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    asked_count: Mapped[int] = mapped_column(Integer)
+    yes: Mapped[int] = mapped_column(Integer, default=0)
+    partly: Mapped[int] = mapped_column(Integer, default=0)
+    no: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ReviewPulseVoter(Base):
+    """Who already answered a review's pulse (one vote each), never what they answered."""
+
+    __tablename__ = "review_pulse_voters"
+
+    review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(SLACK_ID), primary_key=True)
 
 
 class Alert(Base):

@@ -35,7 +35,14 @@ CLAIM_LEASE = timedelta(minutes=10)
 DUE_AT_ONCE = datetime(2000, 1, 1, tzinfo=UTC)
 
 _COMMUNITY_FIELDS = ("next_review_on", "review_cadence_weeks", "timezone", "status")
-_REVIEW_FIELDS = ("claimed_at", "sent_at", "escalation_level", "snoozed_until", "completed_at")
+_REVIEW_FIELDS = (
+    "claimed_at",
+    "sent_at",
+    "escalation_level",
+    "snoozed_until",
+    "completed_at",
+    "answers_due_at",
+)
 
 
 def community_due_at(
@@ -57,6 +64,10 @@ def review_next_step(review: Review) -> datetime | None:
     """The next instant the tick has something to do for `review` (see the models)."""
     if review.completed_at is not None:
         return None
+    if review.answers_due_at is not None:
+        # Moderators saved answers for each other: the review is in hand, no reminder; the tick's only
+        # step left is to close it at its deadline (bot/reminders.py, close_overdue).
+        return review.answers_due_at
     if review.sent_at is None:
         return DUE_AT_ONCE if review.claimed_at is None else review.claimed_at + CLAIM_LEASE
     if review.snoozed_until is not None:

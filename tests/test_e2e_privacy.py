@@ -318,6 +318,7 @@ def test_export_shows_every_stored_fact_and_forget_leaves_the_id_nowhere(harness
         "activity_days",
         "circle_changes",
         "reviews",
+        "review_answers",  # his answers to the review he completed (a review done together)
         "outbox",
     }
 
@@ -340,6 +341,7 @@ def test_export_shows_every_stored_fact_and_forget_leaves_the_id_nowhere(harness
         "circle_changes": len(data["circle_changes"]),
         "reviews": len(data["reviews_completed"]) + len(data["review_notes_about_you"]),
         "outbox": len(data["outbox"]),
+        "review_answers": len(data["review_answers_saved"]),
     }
     assert shown_rows == stored
     # ...with what each row says, labels in French.

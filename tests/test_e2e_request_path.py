@@ -281,7 +281,9 @@ def test_a_rate_limited_post_does_not_hold_the_checklist_submission(harness: Har
         attempts = call_times(harness.emulator, "chat.postMessage", target)
         assert [ok for _, ok in attempts] == [False, True], attempts
         assert attempts[1][0] - attempts[0][0] >= 7.9
-    assert "Decision: continue" in harness.emulator.messages_to("CURB")[0]["text"]
+    assert (
+        "Checklist review of Urbanism: Continue as we are." in harness.emulator.messages_to("CURB")[0]["text"]
+    )
     assert dms(harness, ALICE)[0].startswith("Review of *Urbanism* stored")
     assert dms(harness, BRUNO) == []
 
@@ -599,7 +601,7 @@ def test_kill_9_between_the_commit_and_the_send_delivers_everything_once(
         assert {row.status for row in outbox_rows(db)} == {"sent"}
         assert invites(emulator) == {("CSTREETS", CHLOE): 1, ("CSTREETS", DAVID): 1}
         assert posts(emulator) == {ALICE: 1, DAVID: 2, CHLOE: 1, "CURB": 1, BRUNO: 1}  # with 2 welcomes
-        assert "Decision: continue" in emulator.messages_to("CURB")[0]["text"]
+        assert "Checklist review of Urbanism: Continue as we are." in emulator.messages_to("CURB")[0]["text"]
         to_david = [m["text"] for m in emulator.messages_to(DAVID)]  # his welcome, the request: any order
         assert any("Bienvenue dans la communauté de pratique Safe streets" in text for text in to_david)
         assert any("<@UCHLOE> demande à rejoindre *Trust circle*" in text for text in to_david)

@@ -302,7 +302,8 @@ def due_prompt(harness: Harness, moderators: tuple[str, ...] = (ALICE, BRUNO)) -
 def test_checklist_continue_stores_answers_and_sets_the_next_date(harness: Harness) -> None:
     community_id, review_id = due_prompt(harness)
     view = open_checklist(harness, ALICE, review_id)
-    assert len([b for b in view["blocks"] if b["type"] == "input"]) == 17
+    # 8 items x (answer, note), the decision, and "decide now or save for the others"
+    assert len([b for b in view["blocks"] if b["type"] == "input"]) == 18
     answer = harness.slack.view_submission(
         view,
         ALICE,
@@ -318,8 +319,9 @@ def test_checklist_continue_stores_answers_and_sets_the_next_date(harness: Harne
     assert review.decision == "continue" and review.completed_by == ALICE
     assert {"item": "moderator_time", "answer": "partly", "note": "Busy until May"} in (review.answers or [])
     assert community_row(harness, community_id).next_review_on == date(2026, 3, 30)
-    outcome = harness.emulator.messages_to(CHANNEL)[-1]["text"]
-    assert "7 yes, 1 partly, 0 no" in outcome and "continue" in outcome
+    story = str(harness.emulator.messages_to(CHANNEL)[-1]["blocks"])  # the story, not a score
+    assert "What we adjust" in story and "A moderator with time (Partly) — Busy until May" in story
+    assert "*Decision:* Continue as we are." in story and "7 yes" not in story
     # The "review done" DM; the follow-ups' offer (issue 11 item 5) comes right after it.
     assert "Next review on March 30, 2026" in harness.emulator.messages_to(ALICE)[-2]["text"]
     # Completed: no more reminders.

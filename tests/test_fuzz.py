@@ -114,6 +114,11 @@ def capture(harness: Harness, seeded: Seeded) -> list[Sample]:
         "follow_up_make": f"{seeded.decided_review_id}:enough_people",
         "follow_up_done": seeded.follow_up_id,
         "follow_up_sponsor": seeded.decided_review_id,
+        # The inner circle's pulse of a review (issue 11 item 4)
+        "review_pulse_ask": seeded.review_id,
+        "review_pulse_yes": seeded.review_id,
+        "review_pulse_partly": seeded.review_id,
+        "review_pulse_no": seeded.review_id,
     }
     assert REGISTERED["actions"] <= set(values), "give every block action a real value"
     for action_id in sorted(REGISTERED["actions"]):

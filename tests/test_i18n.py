@@ -166,6 +166,8 @@ def dynamic_keys() -> set[str]:
         *(decision.label_key for decision in checklist.Decision),
         *(checklist.item_key(item) for item in checklist.ITEMS),
         *(f"checklist.outcome.{decision.value}" for decision in checklist.Decision),
+        *(f"review_together.item.{item}" for item in checklist.ITEMS),  # views/review_together.py
+        *(f"review_together.count.{answer.value}" for answer in checklist.Answer),
         *(f"momentum.{kind.value}.{part}" for kind in AlertKind for part in ("reason", "suggestion")),
         *(f"activity.privacy.section.{name}" for name in privacy.SECTIONS),  # services/privacy.py
         *(

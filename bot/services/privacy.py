@@ -26,6 +26,7 @@ from storage.repositories import home as home_repo
 from storage.repositories import memberships as membership_repo
 from storage.repositories import privacy as privacy_repo
 from storage.repositories import products as product_repo
+from storage.repositories import review_together as together_repo
 from storage.repositories import stages as stage_repo
 
 # What a forgotten person's id becomes where the community's history keeps the act but not the actor
@@ -272,6 +273,22 @@ def export(session: Session, *, team_id: str, user_id: str, lang: str, now: date
         "app_home": [
             {"opened_at": _at(at)} for at in home_repo.opened_at(session, team_id=team_id, user_id=user_id)
         ],
+        # issue 11, item 4: the answers they saved to a review done together, and the decision proposed
+        "review_answers_saved": [
+            {
+                "community": names.get(community_id),
+                "due_on": _at(due_on),
+                "saved_at": _at(row.saved_at),
+                "yours": row.user_id == user_id,  # else: a co-moderator's answers whose notes name you
+                "decision": row.decision if row.user_id == user_id else None,
+                "answers": [
+                    {"item": a.get("item"), "answer": a.get("answer"), "note": a.get("note") or ""}
+                    for a in row.answers or []
+                    if row.user_id == user_id or privacy_repo.names(a.get("note"), user_id)
+                ],
+            }
+            for row, community_id, due_on in together_repo.saved_by(session, team_id=team_id, user_id=user_id)
+        ],
         "forgotten": forgotten,
         "forgotten_label": t(f"activity.privacy.label.forgotten.{'yes' if forgotten else 'no'}", lang),
     }
@@ -297,6 +314,7 @@ SECTIONS = (
     "follow_ups",
     "sponsor_of",
     "app_home",
+    "review_answers_saved",
     "forgotten",
 )
 LABELLED = {
@@ -338,5 +356,6 @@ def forget(session: Session, *, team_id: str, user_id: str, now: datetime) -> in
     changed += home_repo.forget(session, team_id=team_id, user_id=user_id)  # App Home: opened when
     changed += product_repo.forget(session, team_id=team_id, user_id=user_id, former=FORMER_MEMBER)
     changed += stage_repo.forget(session, team_id=team_id, user_id=user_id, former=FORMER_MEMBER)
+    changed += together_repo.forget(session, team_id=team_id, user_id=user_id)  # saved review answers
     activity_repo.forget(session, team_id=team_id, user_id=user_id, now=now)
     return changed

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot.domain import cadence, checklist, momentum
+from bot.domain import cadence, momentum
 from bot.domain.checklist import ChecklistResult, Decision
 from bot.domain.circles import CircleRule
 from bot.domain.onramp import OnrampFigures
@@ -173,6 +173,8 @@ def open_review(
         key = (
             "reviews.errors.completed_former"
             if is_former_member(review.completed_by)
+            else "review_together.errors.closed"  # closed at its deadline, by nobody (issue 11, item 4)
+            if review.completed_by is None
             else "reviews.errors.completed"
         )
         raise CommunityProblem(key, name=community.name, moderator=review.completed_by or "?")
@@ -235,29 +237,45 @@ def complete(
     review, community = open_review(
         session, team_id=team_id, review_id=review_id, user_id=user_id, is_admin=is_admin
     )
-    values: dict[str, object] = {
-        "answers": [{"item": a.item, "answer": a.answer.value, "note": a.note} for a in result.answers],
-        "decision": result.decision.value,
-        "completed_at": now,
-        "completed_by": user_id,
-    }
-    if review.inner_count is None:
-        counts = membership_repo.counts(session, team_id=team_id, community_ids=[community.id])[community.id]
-        values.update(core_count=counts["core"], inner_count=counts["inner"], outer_count=counts["outer"])
-    if not review_repo.complete(session, review_id=review.id, values=values):
+    if not record_completion(session, review=review, community=community, result=result, by=user_id, now=now):
         session.refresh(review)  # a co-moderator (or a second click) completed it a moment ago
         raise CommunityProblem(
             "reviews.errors.completed", name=community.name, moderator=review.completed_by or "?"
         )
-    if result.decision != Decision.DISSOLVE:
-        today = circle_service.local_today(community, now)
-        community.next_review_on = cadence.next_review_on(schedule_of(community), today)
-    home_refresh.refresh(session, team_id=team_id, community_ids=[community.id])  # App Home
     return review, community
 
 
-def outcome(result: ChecklistResult) -> momentum.Message:
-    return checklist.outcome_message(result)
+def record_completion(
+    session: Session,
+    *,
+    review: Review,
+    community: Community,
+    result: ChecklistResult,
+    by: str | None,
+    now: datetime,
+    next_even_if_dissolving: bool = False,
+) -> bool:
+    """Store the answers and the decision, once (compare-and-set): False when it was already completed.
+    `by` None: closed by its deadline. Continue and adjust set the next review date; dissolve waits for
+    its confirmation, unless `next_even_if_dissolving` (nobody is there to confirm it now)."""
+    values: dict[str, object] = {
+        "answers": [{"item": a.item, "answer": a.answer.value, "note": a.note} for a in result.answers],
+        "decision": result.decision.value,
+        "completed_at": now,
+        "completed_by": by,
+    }
+    if review.inner_count is None:
+        counts = membership_repo.counts(session, team_id=community.team_id, community_ids=[community.id])[
+            community.id
+        ]
+        values.update(core_count=counts["core"], inner_count=counts["inner"], outer_count=counts["outer"])
+    if not review_repo.complete(session, review_id=review.id, values=values):
+        return False
+    if result.decision != Decision.DISSOLVE or next_even_if_dissolving:
+        today = circle_service.local_today(community, now)
+        community.next_review_on = cadence.next_review_on(schedule_of(community), today)
+    home_refresh.refresh(session, team_id=community.team_id, community_ids=[community.id])  # App Home
+    return True
 
 
 # ---- the summary in the prompt ---------------------------------------------------------------

@@ -21,6 +21,12 @@ def section(text: str) -> Block:
     return {"type": "section", "text": mrkdwn(text)}
 
 
+def escape_text(text: str) -> str:
+    """Words typed by someone (a title, a note) shown as text, never as Slack markup (a link's label
+    cannot hold `|` or angle brackets)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "¦")
+
+
 def context_block(text: str) -> Block:
     return {"type": "context", "elements": [mrkdwn(text)]}
 

@@ -33,7 +33,7 @@ def render(name: str, lang: str, args: dict[str, Any]) -> Rendered:
     """`name`'s text and blocks in `lang`; KeyError for a name nobody registered (a bug)."""
     # The view modules register on import; importing them here keeps the worker independent of who
     # imported what first.
-    from bot.views import buttons, charts, communities, follow_ups, pairing, reviews  # noqa: F401
+    from bot.views import buttons, charts, communities, follow_ups, pairing, review_together, reviews  # noqa: F401
 
     return RENDERERS[name](lang, **args)
 

@@ -9,17 +9,14 @@ from typing import Any
 
 from bot.domain.products import TITLE_MAX
 from bot.i18n import format_day, t
-from bot.views.common import Block, context_block, modal_title, plain, section
+from bot.views.common import Block, context_block, escape_text, modal_title, plain, section
 
 SAVE_SHORTCUT = "save_product"
 SAVE_CALLBACK = "product_save"
 SECTION_MAX = 3000  # Block Kit: characters in a section's text
 
 
-def _escape(text: str) -> str:
-    """A title typed by someone is shown as text, never as Slack markup (a link's label cannot hold `|`
-    or angle brackets)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "¦")
+_escape = escape_text
 
 
 def _saver(user_id: str, lang: str) -> str:

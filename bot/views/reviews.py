@@ -16,6 +16,7 @@ from bot.views import charts as chart_views
 from bot.views import follow_ups as follow_up_views
 from bot.views import key_people as key_people_views
 from bot.views import onramp as onramp_views
+from bot.views import review_together as together_views
 from bot.views import stages as stage_views
 from bot.views.common import Block, context_block, modal_title, plain, section
 from bot.views.messages import Rendered, renderer
@@ -99,6 +100,7 @@ def prompt_message(
                     "value": str(review_id),
                     "text": plain(t("reviews.prompt.snooze", lang)),
                 },
+                together_views.pulse_button(lang, review_id),  # issue 11, item 4: the inner circle's pulse
             ],
         },
     ]
@@ -132,43 +134,20 @@ def _options(keys: list[tuple[str, str]]) -> list[dict[str, Any]]:
     return [{"text": plain(text), "value": value} for value, text in keys]
 
 
-def checklist_modal(lang: str, *, name: str, review_id: int, next_stage: str | None = None) -> View:
-    """One yes / partly / no question per checklist item, each with an optional note, then the decision."""
-    answers = _options([(a.value, t(a.label_key, lang)) for a in checklist.Answer])
+def checklist_modal(
+    lang: str, *, name: str, review_id: int, together: Any = None, next_stage: str | None = None
+) -> View:
+    """One yes / partly / no question per checklist item, each with an optional note, then the decision.
+    `together` (services.review_together.ModalState): the last review's answers, this moderator's saved
+    ones (pre-filled), the co-moderators' so far, the pulse, and whether to decide or save for the others.
+    Built from one small function per part, so that a new part is one more line here."""
     blocks: list[Block] = [section(t("checklist.intro", lang, community=name))]
+    blocks += together_views.header_blocks(lang, together)
     for item in checklist.ITEMS:
-        blocks.append(
-            {
-                "type": "input",
-                "block_id": f"item_{item}",
-                "label": plain(t(checklist.item_key(item), lang)),
-                "element": {"type": "radio_buttons", "action_id": f"item_{item}", "options": answers},
-            }
-        )
-        blocks.append(
-            {
-                "type": "input",
-                "block_id": f"note_{item}",
-                "optional": True,
-                "label": plain(t("checklist.note_label", lang)),
-                "hint": plain(t("checklist.note_hint", lang, max=checklist.NOTE_MAX)),
-                "element": {
-                    "type": "plain_text_input",
-                    "action_id": f"note_{item}",
-                    "max_length": checklist.NOTE_MAX,
-                },
-            }
-        )
-    decisions = _options([(d.value, t(d.label_key, lang)) for d in checklist.Decision])
-    blocks.append(
-        {
-            "type": "input",
-            "block_id": checklist.DECISION_FIELD,
-            "label": plain(t("checklist.decision_label", lang)),
-            "element": {"type": "radio_buttons", "action_id": checklist.DECISION_FIELD, "options": decisions},
-        }
-    )
+        blocks += item_blocks(lang, item, together)
+    blocks.append(decision_block(lang, together))
     blocks += stage_views.question_blocks(lang, next_stage)  # issue 11 item 9: move on to the next stage?
+    blocks += together_views.mode_blocks(lang)
     return {
         "type": "modal",
         "callback_id": CHECKLIST_CALLBACK,
@@ -177,6 +156,67 @@ def checklist_modal(lang: str, *, name: str, review_id: int, next_stage: str | N
         "submit": plain(t("common.save", lang)),
         "close": plain(t("common.cancel", lang)),
         "blocks": blocks,
+    }
+
+
+def _answer_options(lang: str) -> list[dict[str, Any]]:
+    return _options([(a.value, t(a.label_key, lang)) for a in checklist.Answer])
+
+
+def _initial(options: list[dict[str, Any]], value: str | None) -> dict[str, Any]:
+    """`initial_option` when a value was saved (it must be one of the options, as Slack requires)."""
+    chosen = next((o for o in options if o["value"] == value), None)
+    return {"initial_option": chosen} if chosen is not None else {}
+
+
+def item_blocks(lang: str, item: str, together: Any = None) -> list[Block]:
+    """An item's question, its note, and what the moderators said of it (last time, so far)."""
+    mine = together_views.my_answer(together, item)
+    options = _answer_options(lang)
+    note: dict[str, Any] = {"initial_value": mine.note} if mine is not None and mine.note else {}
+    return [
+        {
+            "type": "input",
+            "block_id": f"item_{item}",
+            "label": plain(t(checklist.item_key(item), lang)),
+            "element": {
+                "type": "radio_buttons",
+                "action_id": f"item_{item}",
+                "options": options,
+                **_initial(options, mine.answer.value if mine is not None else None),
+            },
+        },
+        {
+            "type": "input",
+            "block_id": f"note_{item}",
+            "optional": True,
+            "label": plain(t("checklist.note_label", lang)),
+            "hint": plain(t("checklist.note_hint", lang, max=checklist.NOTE_MAX)),
+            "element": {
+                "type": "plain_text_input",
+                "action_id": f"note_{item}",
+                "max_length": checklist.NOTE_MAX,
+                **note,
+            },
+        },
+        *together_views.item_context_blocks(lang, item, together),
+    ]
+
+
+def decision_block(lang: str, together: Any = None) -> Block:
+    decisions = _options([(d.value, t(d.label_key, lang)) for d in checklist.Decision])
+    mine = getattr(together, "mine", None)
+    proposed = mine.decision.value if mine is not None and mine.decision is not None else None
+    return {
+        "type": "input",
+        "block_id": checklist.DECISION_FIELD,
+        "label": plain(t("checklist.decision_label", lang)),
+        "element": {
+            "type": "radio_buttons",
+            "action_id": checklist.DECISION_FIELD,
+            "options": decisions,
+            **_initial(decisions, proposed),
+        },
     }
 
 

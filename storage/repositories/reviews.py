@@ -173,6 +173,7 @@ class DueReview:
     snoozed_until: datetime | None
     timezone: str
     created_by: str
+    answers_due_at: datetime | None = None  # a review done together: when the tick closes it
 
 
 def due(session: Session, *, now: datetime, limit: int = 1000) -> list[DueReview]:
@@ -188,13 +189,14 @@ def due(session: Session, *, now: datetime, limit: int = 1000) -> list[DueReview
             Review.snoozed_until,
             Community.timezone,
             Community.created_by,
+            Review.answers_due_at,
         )
         .join(Community, Community.id == Review.community_id)
         .where(Review.next_step_at <= now, Review.completed_at.is_(None), Community.status == "active")
         .order_by(Review.next_step_at, Review.id)
         .limit(limit)
     ).all()
-    return [DueReview(*row) for row in rows]
+    return [DueReview(**dict(row._mapping)) for row in rows]
 
 
 def complete(session: Session, *, review_id: int, values: dict[str, Any]) -> bool:
