@@ -10,6 +10,7 @@ outcomes, Slack methods and error codes, job ids): never a user, a team or a tex
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -117,9 +118,7 @@ def timed_job(job_id: str, job: Callable[..., T]) -> Callable[..., T]:
             JOB_RUNS.labels(job=job_id, outcome=outcome).inc()
             JOB_SECONDS.labels(job=job_id).observe(time.perf_counter() - started)
 
-    run.__name__ = getattr(job, "__name__", job_id)
-    run.__doc__ = job.__doc__
-    return run
+    return functools.wraps(job)(run)
 
 
 class DatabaseGauges(Collector):

@@ -120,7 +120,7 @@ def test_the_outcome_post_in_the_channel_shows_the_chart(harness: Harness) -> No
     harness.slack.view_submission(view, ALICE, {**ALL_YES, "decision": "continue"})
     harness.drain()
     outcome = harness.emulator.messages_to(CHANNEL)[-1]
-    assert "*Checklist review of Urbanism* by <@UALICE>." in outcome["text"]
+    assert outcome["text"] == "Checklist review of Urbanism: Continue as we are."  # the story (item 6)
     [image] = images(outcome["blocks"])
     assert the_png(harness, image).size == (charts.WIDTH_PX, charts.HEIGHT_PX)
     assert image["alt_text"].startswith("Chart of Urbanism.")  # the community's language

@@ -136,8 +136,15 @@ def test_a_review_done_by_two_moderators_with_the_previous_answers_shown(harness
     assert "Took part: <@UALICE> and <@UBRUNO>" in shown
     bruno = str(latest_prompt_now(harness, BRUNO)["blocks"])
     assert "*Soutien de la direction :* partagés : 1 en partie, 1 non" in bruno
-    for user in (ALICE, BRUNO):
-        assert not any(has_buttons(m) for m in harness.emulator.current_messages_to(user))
+    for user in (ALICE, BRUNO):  # the review's messages have no live buttons left...
+        review_messages = [
+            m
+            for m in harness.emulator.current_messages_to(user)
+            if "follow_up_make" not in str(m.get("blocks"))
+        ]
+        assert not any(has_buttons(m) for m in review_messages)
+    # ...but the decider is offered to turn what is adjusted into follow-ups (issue 11 item 5)
+    assert any("follow_up_make" in str(m.get("blocks")) for m in harness.emulator.current_messages_to(BRUNO))
     # The channel gets the story, in the community's language, not a score.
     story = harness.emulator.messages_to(CHANNEL)[-1]
     told_channel = str(story["blocks"])
