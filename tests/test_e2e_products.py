@@ -16,6 +16,7 @@ from bot.services.communities import ChannelChoice, CommunityDraft
 from storage.models import Product
 from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, Harness
 from tests.test_e2e_communities import initial_values
+from tests.test_e2e_home import open_home
 
 NOW = datetime(2026, 3, 3, 10, 0, tzinfo=UTC)
 OPEN, SECRET, OTHER, GENERAL = "CURB", "CSECRET", "COTHER", "CGENERAL"
@@ -261,3 +262,23 @@ def test_long_links_are_refused_and_a_long_listing_stays_whole(harness: Harness)
     lines = [line for text in sections for line in text.splitlines() if line.startswith("•")]
     assert len(lines) == 20  # the newest twenty, none cut
     assert all(line.count("<https://") == 1 and "|Report " in line for line in lines)
+
+
+def test_the_app_home_lists_the_latest_products(harness: Harness) -> None:
+    """My communities show their latest products, protected ones included (I am a member); the
+    directory shows an open community's to outsiders, never a protected one's."""
+    make(harness, "Urbanism", OPEN)
+    make(harness, "Secret", SECRET, visibility="protected")
+    for number in range(1, 5):
+        harness.clock.set(NOW + timedelta(minutes=number))
+        command(harness, f"product add https://example.org/{number} Report {number}", ALICE, channel=OPEN)
+    command(harness, "product add https://example.org/hidden Hidden plan", ALICE, channel=SECRET)
+
+    member = str(open_home(harness, ALICE))
+    assert "<https://example.org/4|Report 4>" in member and "Report 1" not in member  # the latest three
+    assert "Hidden plan" in member  # her own protected community
+
+    outsider = str(open_home(harness, CHLOE))  # in neither: the directory
+    assert "Latest products:" in outsider and "Report 4" in outsider
+    assert "Hidden plan" not in outsider
+    assert "Dernières productions" in str(open_home(harness, DAVID))

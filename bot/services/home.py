@@ -22,6 +22,7 @@ from bot.domain.onramp import OnrampFigures
 from bot.services import circles as circle_service
 from bot.services import first_posts, key_people, onramp, outbox, pairing
 from bot.services import follow_ups as follow_up_service
+from bot.services import products as product_service
 from bot.services.home_refresh import window
 from storage.models import Community
 from storage.repositories import communities as community_repo
@@ -35,6 +36,7 @@ FIRST_POSTS_SHOWN = timedelta(days=30)  # how far back the moderators' Home list
 class MyCommunity:
     standing: circle_service.Standing
     channels: list[str]  # the community's channels still open
+    products: tuple[Any, ...] = ()  # its latest products (issue 11, item 8), newest first
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class DirectoryItem:
     # Its objectives' path and where it stands (issue 11, item 9; bot/domain/stages.py).
     objectives: tuple[str, ...] = ()
     stage: str | None = None
+    products: tuple[Any, ...] = ()  # an open community's latest products (issue 11, item 8)
 
 
 @dataclass(frozen=True)
@@ -115,14 +118,21 @@ def gather(session: Session, *, team_id: str, user_id: str, now: datetime) -> Ho
         if s.community.id in by_id
     ]
     standings.sort(key=lambda s: s.community.name.casefold())
-    mine = [
-        MyCommunity(s, [c.channel_id for c in by_id[s.community.id].channels if not c.is_archived])
-        for s in standings
-    ]
     mine_ids = {s.community.id for s in standings}
     others = [c for c in active if c.id not in mine_ids]
     requested = home_repo.my_pending_requests(session, team_id=team_id, user_id=user_id)
     open_ids = [c.id for c in others if c.visibility == "open"]
+    # The latest products of my communities and of the open ones (the organisation's read access), in
+    # one query; a protected community's stay inside it.
+    products = product_service.latest(session, team_id=team_id, community_ids=[*mine_ids, *open_ids])
+    mine = [
+        MyCommunity(
+            s,
+            [c.channel_id for c in by_id[s.community.id].channels if not c.is_archived],
+            tuple(products.get(s.community.id, ())),
+        )
+        for s in standings
+    ]
     counts = membership_repo.counts(session, team_id=team_id, community_ids=open_ids)
     directory = [
         DirectoryItem(
@@ -134,6 +144,7 @@ def gather(session: Session, *, team_id: str, user_id: str, now: datetime) -> Ho
             c.id in requested,
             tuple(c.objectives or ()),
             c.stage,
+            tuple(products.get(c.id, ())) if c.visibility == "open" else (),
         )
         for c in sorted(others, key=lambda c: c.name.casefold())
     ]

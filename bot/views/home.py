@@ -16,6 +16,7 @@ from bot.views import follow_ups as follow_up_views
 from bot.views import key_people as key_people_views
 from bot.views import lifecycle as lifecycle_view
 from bot.views import onramp as onramp_views
+from bot.views import products as product_views
 from bot.views import reviews as review_views
 from bot.views import stages as stage_views
 from bot.views.common import Block, context_block, plain, section
@@ -70,6 +71,8 @@ def _mine(item: MyCommunity, lang: str) -> Unit:
     if item.channels:
         channels = format_list([channel_mention(c) for c in item.channels], lang)
         lines.append(t("home.channels", lang, channels=channels))
+    if products := product_views.directory_line(item.products, lang):  # issue 11, item 8
+        lines.append(products)
     return Unit(MINE, [section("\n".join(lines)[:3000])])
 
 
@@ -80,6 +83,8 @@ def _directory(item: DirectoryItem, lang: str) -> Unit:
         text = t("home.directory.open", lang, name=item.name, domain=item.domain or "—", members=item.members)
         if stage := stage_views.short(item.objectives, item.stage, lang):  # issue 11, item 9
             text += "\n" + stage
+        if products := product_views.directory_line(item.products, lang):  # issue 11, item 8
+            text += "\n" + products
     blocks: list[Block] = [section(text[:3000])]
     info = _button(t("home.directory.info", lang), INFO_ACTION, str(item.community_id))
     if item.requested:
