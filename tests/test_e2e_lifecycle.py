@@ -87,6 +87,11 @@ def say(harness: Harness, text: str, user: str) -> str:
     return shown(result.json())
 
 
+def texts_to(harness: Harness, user: str) -> list[str]:
+    """Every direct message `user` received, as text and blocks."""
+    return [shown(m) for m in harness.emulator.messages_to(user)]
+
+
 def dormant_dms(harness: Harness, user: str) -> list[str]:
     texts = [shown(p) for p in harness.emulator.messages_to(user)]
     return [x for x in texts if DORMANT_EN in x or DORMANT_FR in x]
@@ -190,7 +195,13 @@ def test_a_year_forming_active_stalling_dormant_and_active_again(harness: Harnes
 
     # From day 112 one contribution a week: stalling once each of the last 3 weeks is under half the
     # usual 21 (day 129: its oldest week, days 109-115, holds 3 busy days and 1 slow one, 10 < 10.5).
-    assert live(harness, cid, range(112, 140), slowing) == {"stalling": 129}
+    assert live(harness, cid, range(112, 130), slowing) == {"stalling": 129}
+    # Entering stalling sends the momentum alert with its figures at once (not at the next hourly pass).
+    harness.drain()
+    alert = [text for text in texts_to(harness, ALICE) if "Momentum alert" in text]
+    assert alert and "The channel is quiet" in alert[-1] and "against a usual" in alert[-1]
+    assert any("Alerte : l'élan faiblit" in text for text in texts_to(harness, BRUNO))
+    assert live(harness, cid, range(130, 140), slowing) == {}
     info = say(harness, "info Urbanism", ALICE)
     assert "Lifecycle: *stalling* since" in info
     assert "because activity has been under half its usual level for 3 weeks." in info
