@@ -24,13 +24,7 @@ from handlers import registry, slack
 from handlers.commands import SUBCOMMANDS, CommandRequest
 from handlers.communities import _join, problem_text
 from handlers.context import interaction
-from handlers.payloads import parse_id
-
-
-def _action(body: dict[str, Any]) -> dict[str, Any]:
-    actions = body.get("actions")
-    action = actions[0] if isinstance(actions, list) and actions else None
-    return action if isinstance(action, dict) else {}
+from handlers.payloads import parse_id, pressed_action
 
 
 def _answer(
@@ -58,7 +52,7 @@ def join_action(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
     invitation) the message stays."""
     ack()
     deps, lang, user_id, team_id = interaction(context, body)
-    action = _action(body)
+    action = pressed_action(body)
     community_id = parse_id(action.get("value"))
     replace = action.get("block_id") == "join_suggestion"
     with deps.db.session() as session:
@@ -80,7 +74,7 @@ def info_action(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
     """What `/cdp info` shows (a protected community: name and domain only, to people outside it)."""
     ack()
     deps, lang, user_id, team_id = interaction(context, body)
-    community_id = parse_id(_action(body).get("value"))
+    community_id = parse_id(pressed_action(body).get("value"))
     with deps.db.session() as session:
         community = (
             service.find_by_id(session, team_id=team_id, community_id=community_id) if community_id else None
@@ -143,7 +137,7 @@ def help_action(
     ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext
 ) -> None:
     ack()
-    name = views.HELP_ACTIONS.get(str(_action(body).get("action_id")), "help")
+    name = views.HELP_ACTIONS.get(str(pressed_action(body).get("action_id")), "help")
     _run(name, "", body, respond, client, context)
 
 
@@ -152,7 +146,7 @@ def page_action(
 ) -> None:
     """The directory's next page, in place of the page whose button was pressed."""
     ack()
-    page = parse_id(_action(body).get("value")) or 1
+    page = parse_id(pressed_action(body).get("value")) or 1
     _run("list", str(min(page, 999_999)), body, respond, client, context, replace=True)
 
 
@@ -163,7 +157,7 @@ def post_welcome_action(ack: Ack, body: dict[str, Any], client: WebClient, conte
     says they already were)."""
     ack()
     deps, lang, user_id, team_id = interaction(context, body)
-    target = views.read_lurkers_value(_action(body).get("value"))
+    target = views.read_lurkers_value(pressed_action(body).get("value"))
     if target is None:
         with deps.db.session() as session:
             slack.tell(session, body, lang, t("buttons.lurkers.unreadable", lang))

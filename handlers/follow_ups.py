@@ -19,20 +19,14 @@ from handlers import registry, slack
 from handlers.communities import open_view, problem_text, stale
 from handlers.community_forms import FormState
 from handlers.context import interaction
-from handlers.payloads import metadata_id, parse_id
-
-
-def _value(body: dict[str, Any]) -> str:
-    actions = body.get("actions")
-    action = actions[0] if isinstance(actions, list) and actions else None
-    return str(action.get("value") or "") if isinstance(action, dict) else ""
+from handlers.payloads import metadata_id, parse_id, pressed_value
 
 
 def make_action(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     """Open the modal, prefilled with the moderator's note, the moderator as owner, two weeks later."""
     ack()
     deps, lang, user_id, team_id = interaction(context, body)
-    target = rules.read_button_value(_value(body))
+    target = rules.read_button_value(pressed_value(body))
     admin = slack.is_admin(deps, client, user_id)
     with deps.db.session() as session:
         try:
@@ -128,7 +122,7 @@ def done_action(ack: Ack, body: dict[str, Any], client: WebClient, context: Bolt
             done = service.mark_done(
                 session,
                 team_id=team_id,
-                follow_up_id=parse_id(_value(body)) or 0,
+                follow_up_id=parse_id(pressed_value(body)) or 0,
                 user_id=user_id,
                 is_admin=admin,
                 now=deps.clock.now(),
@@ -149,7 +143,7 @@ def sponsor_action(ack: Ack, body: dict[str, Any], client: WebClient, context: B
             sent = service.send_summary(
                 session,
                 team_id=team_id,
-                review_id=parse_id(_value(body)) or 0,
+                review_id=parse_id(pressed_value(body)) or 0,
                 user_id=user_id,
                 is_admin=admin,
             )

@@ -27,7 +27,7 @@ from handlers import registry, slack
 from handlers.activity import forget_modal
 from handlers.communities import open_view, problem_text
 from handlers.context import deps_of, interaction
-from handlers.payloads import parse_id
+from handlers.payloads import parse_id, pressed_value
 from handlers.reviews import checklist_form
 
 PAGES_MAX = 1000  # beyond any Home: 1,000 pages of ~90 blocks
@@ -43,12 +43,6 @@ def home_opened_callback(body: dict[str, Any], event: dict[str, Any], context: B
     deps = deps_of(context)
     with deps.db.session() as session:
         home_service.opened(session, team_id=team_id, user_id=user_id, now=deps.clock.now())
-
-
-def _value(body: dict[str, Any]) -> str:
-    actions = body.get("actions")
-    action = actions[0] if isinstance(actions, list) and actions else None
-    return str(action.get("value") or "") if isinstance(action, dict) else ""
 
 
 def _open(client: WebClient, body: dict[str, Any], context: BoltContext, view: dict[str, Any]) -> None:
@@ -74,7 +68,7 @@ def page_action(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
     ack()
     deps, _, user_id, team_id = interaction(context, body)
     more = body["actions"][0].get("action_id") == views.MORE_ACTION
-    page = (parse_id(_value(body)) or 0) if more else 0
+    page = (parse_id(pressed_value(body)) or 0) if more else 0
     with deps.db.session() as session:
         home_service.show_page(session, team_id=team_id, user_id=user_id, page=min(page, PAGES_MAX))
 
@@ -104,7 +98,7 @@ def review_now_action(ack: Ack, body: dict[str, Any], client: WebClient, context
     with deps.db.session() as session:
         try:
             community = community_service.require_by_id(
-                session, team_id=team_id, community_id=parse_id(_value(body)) or 0
+                session, team_id=team_id, community_id=parse_id(pressed_value(body)) or 0
             )
             review = review_service.on_demand(
                 session, community=community, user_id=user_id, is_admin=admin, now=deps.clock.now()

@@ -15,13 +15,7 @@ from bot.views import key_people as views
 from handlers import registry, slack
 from handlers.communities import problem_text
 from handlers.context import interaction
-from handlers.payloads import parse_id
-
-
-def _value(body: dict[str, Any]) -> str:
-    actions = body.get("actions")
-    action = actions[0] if isinstance(actions, list) and actions else None
-    return str(action.get("value") or "") if isinstance(action, dict) else ""
+from handlers.payloads import parse_id, pressed_value
 
 
 def reinvite_action(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
@@ -33,7 +27,7 @@ def reinvite_action(ack: Ack, body: dict[str, Any], client: WebClient, context: 
     with deps.db.session() as session:
         try:
             community = community_service.require_by_id(
-                session, team_id=team_id, community_id=parse_id(_value(body)) or 0
+                session, team_id=team_id, community_id=parse_id(pressed_value(body)) or 0
             )
             done = service.reinvite(
                 session, community=community, user_id=user_id, is_admin=admin, now=deps.clock.now()

@@ -21,14 +21,7 @@ from handlers import registry, slack
 from handlers.commands import CommandRequest, subcommand
 from handlers.communities import problem_text
 from handlers.context import interaction
-from handlers.payloads import parse_id
-
-
-def _value(body: dict[str, Any]) -> str:
-    actions = body.get("actions")
-    action = actions[0] if isinstance(actions, list) and actions else None
-    value = action.get("value") if isinstance(action, dict) else None
-    return value if isinstance(value, str) else ""
+from handlers.payloads import parse_id, pressed_value
 
 
 def intro_me_action(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
@@ -42,7 +35,7 @@ def intro_me_action(ack: Ack, body: dict[str, Any], client: WebClient, context: 
             result = service.request_intro(
                 session,
                 team_id=team_id,
-                community_id=parse_id(_value(body)) or 0,
+                community_id=parse_id(pressed_value(body)) or 0,
                 user_id=user_id,
                 newcomer_tz=person.timezone if person else None,
                 now=deps.clock.now(),
@@ -64,7 +57,7 @@ def introduce_action(ack: Ack, body: dict[str, Any], client: WebClient, context:
     ack()
     deps, lang, user_id, team_id = interaction(context, body)
     try:
-        parsed = rules.parse_introduce_value(json.loads(_value(body)))
+        parsed = rules.parse_introduce_value(json.loads(pressed_value(body)))
     except ValueError:
         parsed = None
     if parsed is None:
@@ -109,7 +102,7 @@ def toggle_action(ack: Ack, body: dict[str, Any], client: WebClient, context: Bo
     """The pairing switch (value "on" | "off"), in pairing's messages and on App Home."""
     ack()
     deps, lang, user_id, team_id = interaction(context, body)
-    value = _value(body)
+    value = pressed_value(body)
     if value not in ("on", "off"):
         text = t("pairing.errors.bad_value", lang)
     else:
@@ -146,7 +139,7 @@ def outcome_action(ack: Ack, body: dict[str, Any], client: WebClient, context: B
             result = service.record_outcome(
                 session,
                 team_id=team_id,
-                intro_id=parse_id(_value(body)) or 0,
+                intro_id=parse_id(pressed_value(body)) or 0,
                 user_id=user_id,
                 pressed=pressed,
                 now=deps.clock.now(),

@@ -304,6 +304,19 @@ KINDS: dict[str, type[Model]] = {
 
 
 # ---- what our own values must be -------------------------------------------------------------------
+def pressed_action(body: dict[str, Any]) -> dict[str, Any]:
+    """The pressed element of a block_actions payload ({} when there is none to read)."""
+    actions = body.get("actions")
+    action = actions[0] if isinstance(actions, list) and actions else None
+    return action if isinstance(action, dict) else {}
+
+
+def pressed_value(body: dict[str, Any]) -> str:
+    """The value the pressed button carries ("" when it carries none)."""
+    value = pressed_action(body).get("value")
+    return value if isinstance(value, str) else ""
+
+
 def parse_id(value: object) -> int | None:
     """One of our ids (a community, review or join request) given as text: "42" -> 42; None otherwise
     (not ASCII digits, zero, or beyond PostgreSQL's integer)."""

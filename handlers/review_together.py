@@ -16,14 +16,13 @@ from bot.views import review_together as views
 from handlers import registry, slack
 from handlers.communities import problem_text
 from handlers.context import interaction
-from handlers.payloads import parse_id
+from handlers.payloads import parse_id, pressed_action
 from handlers.reviews import _pressed_message
 
 
 def _pressed(body: dict[str, Any]) -> tuple[str, int]:
     """The pressed button's action id and the review id it carries (0: unreadable)."""
-    actions = body.get("actions")
-    action = actions[0] if isinstance(actions, list) and actions and isinstance(actions[0], dict) else {}
+    action = pressed_action(body)
     return str(action.get("action_id") or ""), parse_id(action.get("value")) or 0
 
 

@@ -29,7 +29,7 @@ from handlers.commands import CommandRequest, subcommand
 from handlers.communities import open_modal, open_view, problem_text, settings_form_for, stale
 from handlers.community_forms import FormState
 from handlers.context import interaction, with_language
-from handlers.payloads import metadata_id, parse_id
+from handlers.payloads import metadata_id, parse_id, pressed_value
 
 
 def checklist_form(session: Any, *, review: Any, community: Any, user_id: str, lang: str) -> dict[str, Any]:
@@ -69,9 +69,7 @@ def review_subcommand(request: CommandRequest) -> None:
 
 def _action_value(body: dict[str, Any]) -> int:
     """The id a button carries (a review, a community); 0 (nothing found) when unreadable."""
-    actions = body.get("actions")
-    action = actions[0] if isinstance(actions, list) and actions else None
-    return (parse_id(action.get("value")) if isinstance(action, dict) else None) or 0
+    return parse_id(pressed_value(body)) or 0
 
 
 def start_review_action(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:

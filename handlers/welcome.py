@@ -17,6 +17,7 @@ from bot.views import welcome as views
 from handlers import registry, slack
 from handlers.community_forms import FormState
 from handlers.context import interaction
+from handlers.payloads import pressed_action
 
 
 def not_now_action(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
@@ -31,8 +32,7 @@ def not_now_action(ack: Ack, body: dict[str, Any], context: BoltContext) -> None
 
 def _community_id(body: dict[str, Any]) -> int:
     """The button's community id; 0 (no such community) when it is no id at all."""
-    actions = body.get("actions")
-    action = actions[0] if isinstance(actions, list) and actions and isinstance(actions[0], dict) else {}
+    action = pressed_action(body)
     try:
         value = int(str(action.get("value") or 0))
     except ValueError:
