@@ -70,6 +70,33 @@ def modal_state(session: Session, *, review: Review, user_id: str, timezone: str
 
 
 # ---- saving, deciding, closing ---------------------------------------------------------------
+def _open_with_answers(
+    session: Session,
+    *,
+    team_id: str,
+    review_id: int,
+    user_id: str,
+    is_admin: bool,
+    result: ChecklistResult,
+    now: datetime,
+) -> tuple[Review, Community]:
+    """The open review (refusals say why), with this moderator's answers and proposed decision kept:
+    what saving for the others and deciding both start with."""
+    review, community = review_service.open_review(
+        session, team_id=team_id, review_id=review_id, user_id=user_id, is_admin=is_admin
+    )
+    together_repo.save_answers(
+        session,
+        team_id=team_id,
+        review_id=review.id,
+        user_id=user_id,
+        answers=together.answers_json(result.answers),
+        decision=result.decision.value,
+        now=now,
+    )
+    return review, community
+
+
 def save(
     session: Session,
     *,
@@ -83,16 +110,13 @@ def save(
     """Keep this moderator's answers for the others; the first saved answers start the deadline. The
     other moderators are told once per saver (with the Start button). Returns the community, the
     deadline and whom it told."""
-    review, community = review_service.open_review(
-        session, team_id=team_id, review_id=review_id, user_id=user_id, is_admin=is_admin
-    )
-    together_repo.save_answers(
+    review, community = _open_with_answers(
         session,
         team_id=team_id,
-        review_id=review.id,
+        review_id=review_id,
         user_id=user_id,
-        answers=together.answers_json(result.answers),
-        decision=result.decision.value,
+        is_admin=is_admin,
+        result=result,
         now=now,
     )
     together_repo.set_deadline(session, review_id=review.id, at=now + together.ANSWERS_WINDOW)
@@ -138,16 +162,13 @@ def decide(
 ) -> tuple[Review, Community, Outcome]:
     """Complete the review with everyone's saved answers and the decider's (who decides). Of two
     moderators deciding at once, one completes it; the other is told who did (CommunityProblem)."""
-    review, community = review_service.open_review(
-        session, team_id=team_id, review_id=review_id, user_id=user_id, is_admin=is_admin
-    )
-    together_repo.save_answers(
+    review, community = _open_with_answers(
         session,
         team_id=team_id,
-        review_id=review.id,
+        review_id=review_id,
         user_id=user_id,
-        answers=together.answers_json(result.answers),
-        decision=result.decision.value,
+        is_admin=is_admin,
+        result=result,
         now=now,
     )
     outcome = together.combine(_contributions(session, review_id=review.id), result.decision)
