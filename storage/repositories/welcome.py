@@ -9,22 +9,24 @@ from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import Community, CommunityChannel, Membership
+from storage.types import UTCDateTime
 
-# Built once, with bound parameters, like the other statements of /cdp join's request path.
+_M: Any = Membership.__table__
+# Built once on the table, with bound parameters, like the other statements of /cdp join's request path
+# (an ORM-enabled UPDATE goes through the bulk-update machinery for nothing here: no object is synced).
 _MARK = (
-    update(Membership)
+    update(_M)
     .where(
-        Membership.team_id == bindparam("m_team_id"),
-        Membership.community_id == bindparam("m_community_id"),
-        Membership.user_id == bindparam("m_user_id"),
-        Membership.left_at.is_(None),
-        Membership.role == "member",
+        _M.c.team_id == bindparam("m_team_id"),
+        _M.c.community_id == bindparam("m_community_id"),
+        _M.c.user_id == bindparam("m_user_id"),
+        _M.c.left_at.is_(None),
+        _M.c.role == "member",
         # Once per joining: a welcome decided before this joining (an earlier stint) does not count.
-        or_(Membership.welcomed_at.is_(None), Membership.welcomed_at < Membership.joined_at),
+        or_(_M.c.welcomed_at.is_(None), _M.c.welcomed_at < _M.c.joined_at),
     )
-    .values(welcomed_at=bindparam("m_now"))
-    .returning(Membership.id)
-    .execution_options(synchronize_session=False)
+    .values(welcomed_at=bindparam("m_now", type_=UTCDateTime()))
+    .returning(_M.c.id)
 )
 
 
@@ -39,7 +41,6 @@ def mark_welcomed(session: Session, *, team_id: str, community_id: int, user_id:
 
 _C: Any = Community.__table__
 _CH: Any = CommunityChannel.__table__
-_M: Any = Membership.__table__
 # What a welcome says, read by three statements built once on the tables: the outbox worker sends a
 # welcome per joining, on the same GIL as the requests, and the ORM (a Community with its channels
 # loaded through selectinload) cost about three times as much for the same columns.
