@@ -28,6 +28,7 @@ from handlers import registry, slack
 from handlers.commands import CommandRequest, subcommand
 from handlers.communities import open_modal, problem_text
 from handlers.context import deps_of, interaction
+from handlers.gate import check
 
 log = logging.getLogger("cdp_bot.activity")
 
@@ -112,6 +113,36 @@ def counts_on_loop(deps: Deps, payload: dict[str, Any]) -> bool:
         return False
     event = payload.get("event")
     return isinstance(event, dict) and event.get("type") == "message"
+
+
+def message_to_count(deps: Deps, payload: dict[str, Any]) -> MessageToCount | None:
+    """The count a plain human message in a counted channel owes, read straight from the (signed,
+    parsed) payload, so the HTTP server can count it without Bolt's dispatch (bot/server.py): None
+    whenever Bolt must see it (any other event, a payload the gate refuses, a message that is not a
+    contribution or in a channel no community counts, several workspaces). What Bolt would do for such
+    a message is exactly `message_callback`: no other listener or middleware acts on it (the gate
+    validates it, as here; self-events are not contributions; AttachContext reads no language for an
+    event), and a single workspace's authorization is the token checked at start."""
+    if deps.settings.slack_bot_token is None or check(payload) is not None:
+        return None
+    event = payload["event"]
+    channel_id, ts = event.get("channel"), _ts(event.get("ts"))
+    if not isinstance(channel_id, str) or not channel_id or ts is None:
+        return None
+    if not is_contribution(event, deps.bot_user_id):
+        return None
+    team_id = str(payload.get("team_id") or "")
+    if circle_service.surely_uncounted(deps.db.engine, team_id=team_id, channel_id=channel_id):
+        return None
+    return MessageToCount(
+        team_id=team_id,
+        event_id=payload.get("event_id"),
+        channel_id=channel_id,
+        user_id=str(event["user"]),
+        ts=ts,
+        now=deps.clock.now(),
+        message_ts=str(event["ts"]),
+    )
 
 
 async def count_on_loop(deps: Deps, messages: list[MessageToCount], in_thread: InThread) -> None:
