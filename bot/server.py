@@ -44,8 +44,10 @@ from handlers.activity import (
     COUNT_ON_LOOP,
     MessageToCount,
     answered_without_io,
+    count_in_thread,
     count_on_loop,
     counts_on_loop,
+    is_message_event,
     message_to_count,
 )
 from handlers.gate import unreadable_by_bolt
@@ -317,7 +319,7 @@ def asgi_app(runtime: Runtime) -> Starlette:
         payload = parsed_payload(body, request.headers.get("content-type", ""))
         if payload is None:
             return rejected(400, "malformed body", started)
-        if counts_on_loop(runtime.deps, payload):
+        if is_message_event(payload):
             message = message_to_count(runtime.deps, payload)
             if message is not None:
                 return await count_directly(runtime, payload, message, request, started)
@@ -413,14 +415,18 @@ async def count_message(runtime: Runtime, bolt_request: BoltRequest, started: fl
 async def count_directly(
     runtime: Runtime, payload: dict[str, Any], message: MessageToCount, request: Request, started: float
 ) -> Response:
-    """A human message in a counted channel, on PostgreSQL: counted on the event loop without Bolt's
-    dispatch, which would only run `message_callback` for it (handlers.activity.message_to_count says
-    when); half the CPU of such an event was Bolt's request, middleware and listener matching. Logged and
+    """A human message in a counted channel, counted without Bolt's dispatch, which would only run
+    `message_callback` for it (handlers.activity.message_to_count says when); half the CPU of such an
+    event was Bolt's request, middleware and listener matching. On PostgreSQL the count is awaited on the
+    event loop; on SQLite it runs in a worker thread, as the listener would. Logged and
     measured as CdpApp.dispatch does, answered once the count is committed; a failed count answers
     500, so Slack retries it, and the retry is counted once."""
     status = 200
     try:
-        await count_on_loop(runtime.deps, [message], run_in_threadpool)
+        if runtime.deps.db.awaits_statements:
+            await count_on_loop(runtime.deps, [message], run_in_threadpool)
+        else:
+            await run_in_threadpool(count_in_thread, runtime.deps, message)
     except Exception as error:
         log.error("unexpected error", exc_info=error, extra={"fields": {"kind": "event_callback"}})
         status = 500

@@ -106,13 +106,23 @@ def message_callback(body: dict[str, Any], event: dict[str, Any], context: BoltC
     metrics.observe_event(outcome.result)
 
 
+def is_message_event(payload: dict[str, Any]) -> bool:
+    event = payload.get("event")
+    return (
+        payload.get("type") == "event_callback" and isinstance(event, dict) and event.get("type") == "message"
+    )
+
+
 def counts_on_loop(deps: Deps, payload: dict[str, Any]) -> bool:
     """True when the HTTP server may dispatch this event on its event loop and then await the count of
     what `message_callback` set aside (PostgreSQL; a message event): the listener itself does no I/O."""
-    if payload.get("type") != "event_callback" or not deps.db.awaits_statements:
-        return False
-    event = payload.get("event")
-    return isinstance(event, dict) and event.get("type") == "message"
+    return deps.db.awaits_statements and is_message_event(payload)
+
+
+def count_in_thread(deps: Deps, message: MessageToCount) -> None:
+    """Count one message `message_to_count` read, in the calling (worker) thread: SQLite's way."""
+    outcome = circle_service.record_contribution(deps.db, **vars(message))
+    metrics.observe_event(outcome.result)
 
 
 def message_to_count(deps: Deps, payload: dict[str, Any]) -> MessageToCount | None:
