@@ -308,6 +308,9 @@ class ActivityMonth(Base):
     community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
     user_id: Mapped[str] = mapped_column(String(SLACK_ID))
     month: Mapped[date] = mapped_column(Date)  # its first day (the community's calendar, as the days)
+    # The first and last days summed here: the chart draws the total evenly over them.
+    first_day: Mapped[date] = mapped_column(Date)
+    last_day: Mapped[date] = mapped_column(Date)
     contributions: Mapped[int] = mapped_column(Integer, default=0)
     reactions: Mapped[int] = mapped_column(Integer, default=0)
 

@@ -13,8 +13,7 @@ nightly job and the charts share. Pure: no SQL, no Slack.
 
 from __future__ import annotations
 
-import calendar
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -61,15 +60,13 @@ def month_of(day: date) -> date:
     return day.replace(day=1)
 
 
-def spread_month(month: date, total: int, *, today: date, weeks: int) -> dict[int, int]:
-    """A month's total drawn over the 7-day blocks of a chart (block k: `today - 7k - 6` ... `today - 7k`,
-    k < `weeks`), in proportion to the month's days in each block, in whole contributions that add up
-    to the total (largest remainders; ties to the older block). Days after `today` and blocks beyond
-    `weeks` take no share: a total that falls outside the chart is not drawn."""
-    if total <= 0 or weeks <= 0:
+def spread(first: date, last: date, total: int, *, today: date, weeks: int) -> dict[int, int]:
+    """A monthly total drawn over a chart's 7-day blocks (block k: `today - 7k - 6` ... `today - 7k`, k <
+    `weeks`): evenly over the days it covers (`first` ... `last`), in whole contributions that add up to
+    the total (largest remainders; ties to the older block). Days after `today` and blocks beyond `weeks`
+    take their share out of the chart: what falls outside it is not drawn."""
+    if total <= 0 or last < first:
         return {}
-    first = month_of(month)
-    last = first.replace(day=calendar.monthrange(first.year, first.month)[1])
     days_in_block: dict[int, int] = {}
     day = first
     while day <= last:
@@ -90,11 +87,12 @@ def spread_month(month: date, total: int, *, today: date, weeks: int) -> dict[in
 
 
 def add_months(
-    blocks: Mapping[int, int], months: Mapping[date, int], *, today: date, weeks: int
+    blocks: Mapping[int, int], months: Iterable[tuple[date, date, int]], *, today: date, weeks: int
 ) -> dict[int, int]:
-    """The chart's weekly blocks from the daily counters, plus the rolled-up months spread over theirs."""
+    """The chart's weekly blocks from the daily counters, plus the rolled-up months (first day, last day,
+    contributions) spread over theirs."""
     result = dict(blocks)
-    for month, total in months.items():
-        for block, n in spread_month(month, total, today=today, weeks=weeks).items():
+    for first, last, total in months:
+        for block, n in spread(first, last, total, today=today, weeks=weeks).items():
             result[block] = result.get(block, 0) + n
     return result

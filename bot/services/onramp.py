@@ -139,7 +139,7 @@ def chart_data_many(
     result: dict[int, ChartData] = {}
     for c in communities:
         today, ends, span = todays[c.id], week_ends[c.id], spans[c.id]
-        per_block = retention.add_months(blocks[c.id], months.get(c.id, {}), today=today, weeks=span)
+        per_block = retention.add_months(blocks[c.id], months.get(c.id, []), today=today, weeks=span)
         counts = [Counter[str]() for _ in ends]
         for member in members.get(c.id, []):
             moves = changes.get((c.id, member.user_id), [])

@@ -13,7 +13,7 @@ from collections.abc import Collection, Sequence
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Date, and_, cast, delete, func, select
+from sqlalchemy import Date, and_, case, cast, delete, func, select
 from sqlalchemy.orm import Session, aliased
 
 from storage.models import ActivityDay, ActivityMonth, CircleChange, Community
@@ -90,6 +90,8 @@ def roll_up_batch(session: Session, *, community_ids: Collection[int], before: d
             ActivityDay.community_id,
             ActivityDay.user_id,
             month,
+            func.min(ActivityDay.day),
+            func.max(ActivityDay.day),
             func.sum(ActivityDay.contributions),
             func.sum(ActivityDay.reactions),
         )
@@ -98,12 +100,30 @@ def roll_up_batch(session: Session, *, community_ids: Collection[int], before: d
         .group_by(ActivityDay.team_id, ActivityDay.community_id, ActivityDay.user_id, month)
     )
     statement = dialect_insert(session, ActivityMonth).from_select(
-        ["team_id", "community_id", "user_id", "month", "contributions", "reactions"], totals
+        [
+            "team_id",
+            "community_id",
+            "user_id",
+            "month",
+            "first_day",
+            "last_day",
+            "contributions",
+            "reactions",
+        ],
+        totals,
     )
     session.execute(
         statement.on_conflict_do_update(
             index_elements=MONTH_KEY,
             set_={
+                "first_day": case(
+                    (statement.excluded.first_day < ActivityMonth.first_day, statement.excluded.first_day),
+                    else_=ActivityMonth.first_day,
+                ),
+                "last_day": case(
+                    (statement.excluded.last_day > ActivityMonth.last_day, statement.excluded.last_day),
+                    else_=ActivityMonth.last_day,
+                ),
                 "contributions": ActivityMonth.contributions + statement.excluded.contributions,
                 "reactions": ActivityMonth.reactions + statement.excluded.reactions,
             },
@@ -142,20 +162,38 @@ def months_for_user(session: Session, *, team_id: str, user_id: str) -> Sequence
     ).all()
 
 
+class MonthTotal(NamedTuple):
+    first_day: date
+    last_day: date
+    contributions: int
+
+
 def community_months(
     session: Session, *, community_ids: Collection[int], since: date
-) -> dict[int, dict[date, int]]:
-    """Contributions per community and month (months starting on or after `since`'s month), everyone's."""
-    result: dict[int, dict[date, int]] = defaultdict(dict)
+) -> dict[int, list[MonthTotal]]:
+    """Contributions per community and month (months starting on or after `since`'s month), everyone's,
+    with the first and last days they cover."""
+    result: dict[int, list[MonthTotal]] = defaultdict(list)
     for chunk in _chunks(community_ids):
         rows = session.execute(
-            select(ActivityMonth.community_id, ActivityMonth.month, func.sum(ActivityMonth.contributions))
+            select(
+                ActivityMonth.community_id,
+                func.min(ActivityMonth.first_day),
+                func.max(ActivityMonth.last_day),
+                func.sum(ActivityMonth.contributions),
+            )
             .where(ActivityMonth.community_id.in_(chunk), ActivityMonth.month >= since.replace(day=1))
             .group_by(ActivityMonth.community_id, ActivityMonth.month)
+            .order_by(ActivityMonth.community_id, ActivityMonth.month)
         ).all()
-        for community_id, month, total in rows:
-            result[int(community_id)][month] = int(total or 0)
+        for community_id, first, last, total in rows:
+            result[int(community_id)].append(MonthTotal(_day(first), _day(last), int(total or 0)))
     return result
+
+
+def _day(value: date | str) -> date:
+    """min()/max() of a Date column: SQLite hands back its text (the aggregate loses the column's type)."""
+    return value if isinstance(value, date) else date.fromisoformat(value)
 
 
 def forget(session: Session, *, team_id: str, user_id: str) -> int:

@@ -24,6 +24,8 @@ def upgrade() -> None:
         sa.Column("community_id", sa.Integer(), nullable=False),
         sa.Column("user_id", sa.String(length=32), nullable=False),
         sa.Column("month", sa.Date(), nullable=False),
+        sa.Column("first_day", sa.Date(), nullable=False),
+        sa.Column("last_day", sa.Date(), nullable=False),
         sa.Column("contributions", sa.Integer(), nullable=False),
         sa.Column("reactions", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
