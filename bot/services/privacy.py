@@ -236,8 +236,8 @@ def export(
         "sections": {
             **{name: t(f"activity.privacy.section.{name}", lang) for name in SECTIONS},
             "activity_months": t("retention.section_months", lang),
-            "retention": t("retention.retention_section", lang),
         },
+        # What is kept and for how long, as `note` says what the file is: words, not a section of rows.
         "retention": retention_service.policy_text(retention or RetentionPolicy(), lang),
         "memberships": memberships,
         "activity_days": activity_days,
