@@ -33,20 +33,31 @@ def apply(
     today = now.astimezone(UTC).date()
     with db.session() as session:
         spans = repo.rule_spans(session)
-    # Communities with the same cutoff share batches (most keep the defaults: one group).
-    by_cutoff: dict[date, list[int]] = defaultdict(list)
+    # Communities of a team with the same cutoff share batches (most keep the defaults: one group).
+    groups: dict[tuple[str, date], list[int]] = defaultdict(list)
     for span in spans:
-        by_cutoff[policy.activity_cutoff(today, span.window_days + span.grace_days)].append(span.community_id)
+        cutoff = policy.activity_cutoff(today, span.window_days + span.grace_days)
+        groups[(span.team_id, cutoff)].append(span.community_id)
     rolled = batches = 0
-    for cutoff, ids in sorted(by_cutoff.items()):
+    for (team_id, cutoff), ids in sorted(groups.items()):
         for start in range(0, len(ids), COMMUNITIES_PER_BATCH):
-            chunk = ids[start : start + COMMUNITIES_PER_BATCH]
+            chunk, after = ids[start : start + COMMUNITIES_PER_BATCH], 0
             while True:
+                # Onwards from the last row seen: rows kept (recent, or someone's latest contribution)
+                # are read once per pass, not once per batch.
                 with db.session() as session:
-                    done = repo.roll_up_batch(session, community_ids=chunk, before=cutoff, limit=batch_rows)
-                batches += 1 if done else 0
-                rolled += done
-                if done < batch_rows:
+                    batch = repo.roll_up_batch(
+                        session,
+                        team_id=team_id,
+                        community_ids=chunk,
+                        before=cutoff,
+                        limit=batch_rows,
+                        after=after,
+                    )
+                batches += 1 if batch.rows else 0
+                rolled += batch.rows
+                after = batch.last_id
+                if batch.rows < batch_rows:
                     break
     deleted = 0
     circle_cutoff = policy.circle_cutoff(today)

@@ -24,6 +24,7 @@ MONTH_KEY = ["team_id", "community_id", "user_id", "month"]
 
 
 class RuleSpan(NamedTuple):
+    team_id: str
     community_id: int
     window_days: int
     grace_days: int
@@ -33,11 +34,11 @@ def rule_spans(session: Session) -> list[RuleSpan]:
     """Every community's circle-rule window and grace: how far back its rule reads (one small row per
     community, as the circle pass reads them)."""
     rows = session.execute(
-        select(Community.id, Community.circle_window_days, Community.demotion_grace_days).order_by(
-            Community.id
-        )
+        select(
+            Community.team_id, Community.id, Community.circle_window_days, Community.demotion_grace_days
+        ).order_by(Community.id)
     ).all()
-    return [RuleSpan(int(i), int(w), int(g)) for i, w, g in rows]
+    return [RuleSpan(str(t), int(i), int(w), int(g)) for t, i, w, g in rows]
 
 
 def _month(session: Session, day: Any) -> Any:
@@ -47,9 +48,9 @@ def _month(session: Session, day: Any) -> Any:
     return func.date(day, "start of month")
 
 
-def _rollable(community_ids: Collection[int], before: date) -> Any:
-    """Days older than `before` in these communities, except each member's latest day with a
-    contribution in the community (kept as a day, however old: see bot.domain.retention)."""
+def _rollable(team_id: str, community_ids: Collection[int], before: date, after: int) -> Any:
+    """Days older than `before` in these communities (rows after id `after`), except each member's latest
+    day with a contribution in the community (kept as a day, however old: see bot.domain.retention)."""
     latest = aliased(ActivityDay)
     last_day = (
         select(func.max(latest.day))
@@ -61,28 +62,44 @@ def _rollable(community_ids: Collection[int], before: date) -> Any:
         )
         .scalar_subquery()
     )
+    # The team first: ix_activity_days_member serves the communities' rows and the latest-day probe.
     return and_(
+        ActivityDay.team_id == team_id,
         ActivityDay.community_id.in_(sorted(community_ids)),
+        ActivityDay.id > after,
         ActivityDay.day < before,
         ~and_(ActivityDay.contributions > 0, ActivityDay.day == last_day),
     )
 
 
-def roll_up_batch(session: Session, *, community_ids: Collection[int], before: date, limit: int) -> int:
-    """Sum at most `limit` daily rows older than `before` (of these communities) into their months, then
-    delete them. Returns the rows rolled up (fewer than `limit`: nothing is left). The caller commits."""
+class Batch(NamedTuple):
+    rows: int  # rolled up (fewer than the limit: nothing is left after `last_id`)
+    last_id: int  # where the next batch starts
+
+
+def roll_up_batch(
+    session: Session,
+    *,
+    team_id: str,
+    community_ids: Collection[int],
+    before: date,
+    limit: int,
+    after: int = 0,
+) -> Batch:
+    """Sum at most `limit` daily rows older than `before` (of these communities of the team, ids after
+    `after`) into their months, then delete them. The caller commits: one transaction per batch."""
     if not community_ids:
-        return 0
+        return Batch(0, after)
     ids = list(
         session.scalars(
             select(ActivityDay.id)
-            .where(_rollable(community_ids, before))
+            .where(_rollable(team_id, community_ids, before, after))
             .order_by(ActivityDay.id)
             .limit(limit)
         )
     )
     if not ids:
-        return 0
+        return Batch(0, after)
     month = _month(session, ActivityDay.day)
     totals = (
         select(
@@ -132,7 +149,7 @@ def roll_up_batch(session: Session, *, community_ids: Collection[int], before: d
     session.execute(
         delete(ActivityDay).where(ActivityDay.id.in_(ids)).execution_options(synchronize_session=False)
     )
-    return len(ids)
+    return Batch(len(ids), ids[-1])
 
 
 def prune_circle_changes_batch(session: Session, *, before: datetime, limit: int) -> int:
