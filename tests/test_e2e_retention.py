@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import event, func, insert, select, update
 
 from bot.domain.retention import RetentionPolicy
 from bot.server import HttpServer, Runtime
@@ -332,3 +332,27 @@ def test_a_retention_below_the_floor_is_refused_with_the_reason() -> None:
         )
         is None
     )
+
+
+def test_a_failure_between_the_roll_up_and_the_delete_counts_no_day_twice(harness: Harness) -> None:
+    """The database refuses the batch's DELETE once (as a crash there would): the batch's sums roll back
+    with it, and the next run counts each day once."""
+    _, first = seed_history(harness)
+    cutoff = harness.clock.now().date() - timedelta(days=RETENTION)
+    before = days(harness)
+    refused: list[str] = []
+
+    def refuse_once(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("DELETE FROM ACTIVITY_DAYS") and not refused:
+            refused.append(statement)
+            raise RuntimeError("the connection died")
+
+    event.listen(harness.db.engine, "before_cursor_execute", refuse_once)
+    try:
+        with pytest.raises(RuntimeError):
+            run_job(harness)
+    finally:
+        event.remove(harness.db.engine, "before_cursor_execute", refuse_once)
+    assert refused and days(harness) == before and months(harness) == {}
+    run_job(harness)
+    assert months(harness) == expected_months(first, cutoff)
