@@ -1,7 +1,8 @@
 """Use-cases of privacy: export everything stored about a person, forget them.
 
 "Everything stored about them" is every row that holds their Slack id, whichever table: their
-memberships, daily counts, circle history and join requests; and where they acted for a community
+memberships, daily counts and the monthly totals older days were rolled into (bot.services.retention),
+circle history and join requests; and where they acted for a community
 (created or dissolved it, are named a key person, decided a request, completed a review with notes),
 and messages owed to them in the outbox. The export shows all of it; forgetting erases or anonymises
 all of it (storage/repositories/privacy.py says what becomes of each column, and why).
