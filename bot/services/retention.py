@@ -57,7 +57,7 @@ def apply(
                 batches += 1 if batch.rows else 0
                 rolled += batch.rows
                 after = batch.last_id
-                if batch.rows < batch_rows:
+                if not batch.more:
                     break
     deleted = 0
     circle_cutoff = policy.circle_cutoff(today)

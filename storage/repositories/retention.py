@@ -48,9 +48,9 @@ def _month(session: Session, day: Any) -> Any:
     return func.date(day, "start of month")
 
 
-def _rollable(team_id: str, community_ids: Collection[int], before: date, after: int) -> Any:
-    """Days older than `before` in these communities (rows after id `after`), except each member's latest
-    day with a contribution in the community (kept as a day, however old: see bot.domain.retention)."""
+def _latest_kept() -> Any:
+    """True for a row that is its member's latest day with a contribution in the community (kept as a
+    day, however old: see bot.domain.retention); one backward probe of ix_activity_days_member."""
     latest = aliased(ActivityDay)
     last_day = (
         select(func.max(latest.day))
@@ -62,19 +62,13 @@ def _rollable(team_id: str, community_ids: Collection[int], before: date, after:
         )
         .scalar_subquery()
     )
-    # The team first: ix_activity_days_member serves the communities' rows and the latest-day probe.
-    return and_(
-        ActivityDay.team_id == team_id,
-        ActivityDay.community_id.in_(sorted(community_ids)),
-        ActivityDay.id > after,
-        ActivityDay.day < before,
-        ~and_(ActivityDay.contributions > 0, ActivityDay.day == last_day),
-    )
+    return and_(ActivityDay.contributions > 0, ActivityDay.day == last_day)
 
 
 class Batch(NamedTuple):
-    rows: int  # rolled up (fewer than the limit: nothing is left after `last_id`)
-    last_id: int  # where the next batch starts
+    rows: int  # rolled up
+    last_id: int  # the last row looked at: the next batch starts after it
+    more: bool  # rows may be left after `last_id`
 
 
 def roll_up_batch(
@@ -86,20 +80,32 @@ def roll_up_batch(
     limit: int,
     after: int = 0,
 ) -> Batch:
-    """Sum at most `limit` daily rows older than `before` (of these communities of the team, ids after
-    `after`) into their months, then delete them. The caller commits: one transaction per batch."""
+    """Sum the daily rows older than `before` among the next `limit` of these communities of the team (ids
+    after `after`) into their months, then delete them; each member's latest day with a contribution
+    stays. The caller commits: one transaction per batch."""
     if not community_ids:
-        return Batch(0, after)
-    ids = list(
+        return Batch(0, after, False)
+    # The team first: ix_activity_days_member serves the communities' rows. The latest-day probe runs on
+    # this batch's rows only, not on every old row at each batch.
+    candidates = list(
         session.scalars(
             select(ActivityDay.id)
-            .where(_rollable(team_id, community_ids, before, after))
+            .where(
+                ActivityDay.team_id == team_id,
+                ActivityDay.community_id.in_(sorted(community_ids)),
+                ActivityDay.day < before,
+                ActivityDay.id > after,
+            )
             .order_by(ActivityDay.id)
             .limit(limit)
         )
     )
+    if not candidates:
+        return Batch(0, after, False)
+    more = len(candidates) == limit
+    ids = list(session.scalars(select(ActivityDay.id).where(ActivityDay.id.in_(candidates), ~_latest_kept())))
     if not ids:
-        return Batch(0, after)
+        return Batch(0, candidates[-1], more)
     month = _month(session, ActivityDay.day)
     totals = (
         select(
@@ -149,7 +155,7 @@ def roll_up_batch(
     session.execute(
         delete(ActivityDay).where(ActivityDay.id.in_(ids)).execution_options(synchronize_session=False)
     )
-    return Batch(len(ids), ids[-1])
+    return Batch(len(ids), candidates[-1], more)
 
 
 def prune_circle_changes_batch(session: Session, *, before: datetime, limit: int) -> int:
