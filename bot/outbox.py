@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from bot import metrics
 from bot.clock import Clock
+from bot.domain.retention import RetentionPolicy
 from bot.i18n import t
 from bot.people import People, is_user_id
 from bot.services import outbox as service
@@ -158,8 +159,10 @@ class OutboxWorker:
         poll_seconds: float = 2.0,
         monotonic: Callable[[], float] = time.monotonic,
         clock: Clock | None = None,
+        retention: RetentionPolicy | None = None,
     ) -> None:
         self.db = db
+        self.retention = retention or RetentionPolicy()  # what the export says is kept (the settings')
         # The domain's clock (a circle, a newcomer waiting, "this month" are read on its calendar), for
         # what is built from the database when sent (App Home); transport times stay real time.
         self.clock = clock
@@ -555,7 +558,12 @@ def _send_export(worker: OutboxWorker, row: Delivery) -> Outcome:
     lang = str(row.payload.get("lang") or worker.default_language)
     with worker.db.session() as session:
         data = privacy.export(
-            session, team_id=row.team_id, user_id=row.target, lang=lang, now=service.transport_now()
+            session,
+            team_id=row.team_id,
+            user_id=row.target,
+            lang=lang,
+            now=service.transport_now(),
+            retention=worker.retention,
         )
     worker._turn(row.team_id, "conversations.open")
     channel = str(worker.client.conversations_open(users=row.target)["channel"]["id"])

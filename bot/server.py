@@ -194,6 +194,7 @@ class Runtime:
             default_language=settings.default_language,
             lease=timedelta(seconds=settings.outbox_lease_seconds),
             clock=deps.clock,
+            retention=settings.retention_policy,
         ).start()
         deps.jobs_client = jobs_client = background_client(settings)
         scheduler = build_scheduler(deps, jobs_client)

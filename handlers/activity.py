@@ -19,10 +19,11 @@ from bot.services import circles as circle_service
 from bot.services import communities as community_service
 from bot.services import outbox
 from bot.services import privacy as privacy_service
+from bot.services import retention as retention_service
 from bot.services.circles import InThread
 from bot.services.communities import CommunityProblem
 from bot.views import communities as community_views
-from bot.views.common import plain, section
+from bot.views.common import context_block, plain, section
 from bot.views.standings import standing_lines
 from handlers import registry, slack
 from handlers.commands import CommandRequest, subcommand
@@ -198,8 +199,11 @@ def me_subcommand(request: CommandRequest) -> None:
         standings = circle_service.standings(
             connection, team_id=request.team_id, user_id=request.user_id, now=deps.clock.now()
         )
+        policy = retention_service.policy_text(deps.settings.retention_policy, lang)
         if not standings:
-            request.reply(t("activity.me.none", lang))
+            request.reply(
+                t("activity.me.none", lang), [section(t("activity.me.none", lang)), context_block(policy)]
+            )
             return
         blocks = [section(t("activity.me.title", lang))]
         # Dissolved communities come last, without circles or nudges: only what is still stored.
@@ -224,7 +228,9 @@ def me_subcommand(request: CommandRequest) -> None:
                 )
             lines.append(t("activity.me.stored", lang, days=standing.stored_days))
             blocks.append(section("\n".join(lines)[:3000]))
-    request.reply(t("activity.me.title", lang), blocks[:50])
+    blocks = blocks[:49]
+    blocks.append(context_block(policy))
+    request.reply(t("activity.me.title", lang), blocks)
 
 
 # ---- /cdp circles ----------------------------------------------------------------------------
