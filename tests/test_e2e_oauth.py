@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from bot.scheduler import purge_uninstalled
 from bot.server import HttpServer, Runtime
 from bot.services import communities as svc
 from bot.services.communities import ChannelChoice, CommunityDraft
-from bot.testing.slack_emulator import HttpResult, SlackEmulator
+from bot.testing.slack_emulator import HttpResult, SignedSender, SlackEmulator
 from bot.workspaces import BOT_SCOPES
 from storage.models import Base, Community, Membership, Review
 from tests.conftest import ALICE, BRUNO, SIGNING_SECRET, DrainingSender, app_settings
@@ -390,3 +391,63 @@ def test_settings_name_what_several_workspaces_need(emulator: SlackEmulator, dat
     assert [line.split(" ", 1)[0] for line in settings.missing_for_run()] == ["SLACK_CLIENT_SECRET"]
     single = app_settings(emulator, database_url, SLACK_CLIENT_ID=CLIENT_ID, SLACK_CLIENT_SECRET="x")
     assert not single.oauth and single.missing_for_run() == []
+
+
+def test_cdp_bot_run_installs_and_answers_two_workspaces(
+    tmp_path: Path, two_workspaces: SlackEmulator
+) -> None:
+    """`cdp-bot run` as an operator starts it with only the client id and secret: installs in two
+    workspaces through its own pages, then answers each with its own token."""
+    import signal
+    import subprocess
+
+    from tests.test_cli import CDP_BOT, clean_env, free_port
+
+    two_workspaces.oauth_app(CLIENT_ID, CLIENT_SECRET, scopes=BOT_SCOPES)
+    port = free_port()
+    env = clean_env(
+        SLACK_CLIENT_ID=CLIENT_ID,
+        SLACK_CLIENT_SECRET=CLIENT_SECRET,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=two_workspaces.api_url,
+        PORT=str(port),
+        HOST="127.0.0.1",
+    )
+    process = subprocess.Popen(
+        [CDP_BOT, "run"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while get_or_none(url + "/healthz") is None:
+            assert process.poll() is None, process.communicate()[1]
+            assert time.monotonic() < deadline, "cdp-bot run did not serve /healthz"
+            time.sleep(0.2)
+        for team in (TEAM_A, TEAM_B):
+            page = get(f"{url}/slack/install")
+            state = re.search(r"state=([0-9a-f-]+)", page.text)
+            assert state is not None
+            cookie = page.headers["set-cookie"].split(";", 1)[0]
+            code = two_workspaces.authorize(team)
+            done = get(f"{url}/slack/oauth_redirect?code={code}&state={state.group(1)}", {"Cookie": cookie})
+            assert done.status == 200 and "is now installed" in done.text
+        for team, user in ((TEAM_A, ALICE), (TEAM_B, BASTIEN)):
+            sender = SignedSender(url, SIGNING_SECRET, two_workspaces, team_id=team)
+            assert "/cdp" in sender.command("help", user).text
+            assert [c.params["user"] for c in two_workspaces.calls_by(team, "users.info")] == [user]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert '"msg": "several workspaces (OAuth)"' in stderr
+    for team in (TEAM_A, TEAM_B):
+        assert two_workspaces.workspace(team).token not in stderr
+    assert CLIENT_SECRET not in stderr
+
+
+def get_or_none(url: str) -> HttpResult | None:
+    try:
+        return get(url)
+    except OSError:
+        return None
