@@ -28,7 +28,7 @@ from datetime import timedelta
 from typing import Any
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackTokenRotationError
 from slack_sdk.webhook import WebhookClient
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -74,6 +74,9 @@ TRANSIENT_ERRORS = {
     "service_unavailable",
     "request_timeout",
     "slack_unreachable",
+    # Several workspaces with token rotation: the token was refreshed meanwhile (by another instance);
+    # the next attempt reads the new one.
+    "token_expired",
 }
 GIVE_UP_AFTER = timedelta(hours=24)
 BACKOFF_FIRST = 5.0  # seconds; doubled at each attempt
@@ -333,6 +336,8 @@ class OutboxWorker:
             return SENDERS[row.kind](self, row)
         except NotInstalledError:
             return Outcome(repo.SKIPPED, "not_installed")
+        except SlackTokenRotationError:  # oauth.v2.access failed (Slack down, or another instance's race)
+            return self._backoff(row, "token_rotation")
         except Later as later:
             return later
         except SlackApiError as exc:
