@@ -18,6 +18,7 @@ import pytest
 import yaml
 from sqlalchemy import func, select, update
 
+from bot import backfill
 from bot.clock import ManualClock
 from bot.reminders import tick
 from bot.scheduler import purge_uninstalled
@@ -26,7 +27,7 @@ from bot.services import communities as svc
 from bot.services.communities import ChannelChoice, CommunityDraft
 from bot.testing.slack_emulator import HttpResult, SignedSender, SlackEmulator
 from bot.workspaces import BOT_SCOPES
-from storage.models import Base, Community, Membership, Review
+from storage.models import ActivityDay, Base, Community, Membership, Review
 from tests.conftest import ALICE, BRUNO, SIGNING_SECRET, DrainingSender, app_settings
 
 CLIENT_ID = "1234.5678"
@@ -223,6 +224,30 @@ def test_a_scheduled_review_goes_out_with_its_workspaces_token(oauth: OAuthHarne
         assert all(r.sent_at is not None for r in session.scalars(select(Review)))
 
 
+def test_a_backfill_reads_history_with_its_workspaces_token(oauth: OAuthHarness) -> None:
+    install(oauth, TEAM_A)
+    install(oauth, TEAM_B)
+    bound = oauth.clock.now().timestamp()
+    oauth.emulator.add_channel("CBURB", "urbanism", members=[BEA, BASTIEN], team_id=TEAM_B)
+    for offset in (86400.0, 86340.0):
+        oauth.emulator.add_message("CBURB", BASTIEN, f"{bound - offset:.6f}", text="history")
+    bot_b = oauth.emulator.workspace(TEAM_B).bot_user_id  # the app's own message is not a contribution
+    oauth.emulator.add_message("CBURB", bot_b, f"{bound - 7200:.6f}", text="me", bot_id="BBOTBBB")
+    make_community(oauth, TEAM_B, "CBURB", (BEA, BASTIEN))
+    oauth.emulator.reset_calls()
+
+    backfill.resume_all(oauth.runtime.deps)
+    oauth.drain()
+
+    assert len(oauth.emulator.calls_by(TEAM_B, "conversations.history")) == 1
+    assert [c.method for c in oauth.emulator.calls if c.team_id is None] == []
+    with oauth.runtime.deps.db.session() as session:
+        counted = session.execute(
+            select(ActivityDay.user_id, func.sum(ActivityDay.contributions)).group_by(ActivityDay.user_id)
+        ).all()
+    assert [(user, int(total)) for user, total in counted] == [(BASTIEN, 2)]
+
+
 def test_an_expiring_token_is_refreshed_before_it_is_used(
     two_workspaces: SlackEmulator, database_url: str, clock: ManualClock
 ) -> None:
@@ -389,6 +414,15 @@ def test_settings_name_what_several_workspaces_need(emulator: SlackEmulator, dat
     settings = app_settings(emulator, database_url, SLACK_BOT_TOKEN=None, SLACK_CLIENT_ID=CLIENT_ID)
     assert settings.oauth
     assert [line.split(" ", 1)[0] for line in settings.missing_for_run()] == ["SLACK_CLIENT_SECRET"]
+    socket = app_settings(
+        emulator,
+        database_url,
+        SLACK_BOT_TOKEN=None,
+        SLACK_CLIENT_ID=CLIENT_ID,
+        SLACK_CLIENT_SECRET=CLIENT_SECRET,
+        SLACK_APP_TOKEN="xapp-1-token",
+    )
+    assert [line.split(":", 1)[0] for line in socket.missing_for_run()] == ["SLACK_APP_TOKEN"]
     single = app_settings(emulator, database_url, SLACK_CLIENT_ID=CLIENT_ID, SLACK_CLIENT_SECRET="x")
     assert not single.oauth and single.missing_for_run() == []
 
