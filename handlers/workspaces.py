@@ -33,6 +33,10 @@ def register(app: App, deps: Deps) -> None:
     @app.event("app_uninstalled")
     def app_uninstalled_callback(context: BoltContext) -> None:
         delete_installation(context=context)
+        if context.is_enterprise_install and context.enterprise_id:
+            # An org-wide install is stored under the org alone (no team): Bolt's listener deletes by
+            # the event's team as well, which would leave it behind.
+            workspaces.installation_store.delete_all(enterprise_id=context.enterprise_id, team_id=None)
         forget(context)
 
     @app.event("tokens_revoked")

@@ -350,6 +350,22 @@ def test_an_org_wide_grid_install_answers_and_sends_for_each_workspace_of_the_or
         assert session.scalars(select(Community.team_id)).all() == [TEAM_G2]
 
 
+def test_an_org_wide_uninstall_schedules_every_workspace_of_the_org(oauth: OAuthHarness) -> None:
+    install(oauth, TEAM_G1, org_wide=True)
+    install(oauth, TEAM_B)
+    oauth.emulator.add_channel("CGRID", "grid", members=[GIA], team_id=TEAM_G2)
+    assert oauth.sender(TEAM_G2).command("help", GIA, channel="CGRID").status == 200  # G2 seen once
+    make_community(oauth, TEAM_G2, "CGRID", (GIA,))
+
+    assert oauth.sender(TEAM_G2).event({"type": "app_uninstalled", "event_ts": "1.0"}).status == 200
+    assert oauth.count("slack_installations", enterprise_id=ORG) == 0
+    assert oauth.count("slack_bots", enterprise_id=ORG) == 0
+    assert oauth.count("slack_installations", team_id=TEAM_B) == 1
+    oauth.clock.advance(timedelta(days=31))
+    assert purge_uninstalled(oauth.runtime.deps) > 0
+    assert oauth.count("communities", team_id=TEAM_G2) == 0
+
+
 # ---- bad input: a clear page, nothing stored -------------------------------------------------------
 def test_a_cancelled_install_says_so_and_stores_nothing(oauth: OAuthHarness) -> None:
     _, state, cookie = install_page(oauth)

@@ -1463,7 +1463,9 @@ class SignedSender:
             "type": "event_callback",
             "event_id": event_id or f"Ev{next(self._ids):08d}",
             "event_time": event_time or int(time.time()),
-            "authorizations": [{"team_id": team, "user_id": workspace.bot_user_id, "is_bot": True}],
+            "authorizations": [
+                {"team_id": team, "user_id": workspace.bot_user_id, "is_bot": True, **self._grid()}
+            ],
             **self._grid(),
         }
 
