@@ -20,6 +20,7 @@ from sqlalchemy import func, select, update
 
 from bot import backfill
 from bot.clock import ManualClock
+from bot.i18n import t
 from bot.reminders import tick
 from bot.scheduler import purge_uninstalled
 from bot.server import HttpServer, Runtime
@@ -424,6 +425,19 @@ def test_requests_from_a_workspace_that_never_installed_are_not_errors(oauth: OA
     assert command.status == 200
     assert "not installed" in str(oauth.emulator.responses[-1][1])
     assert oauth.emulator.calls_by(TEAM_B) == []
+
+
+def test_a_malformed_command_is_refused_in_the_language_of_its_workspaces_person(oauth: OAuthHarness) -> None:
+    install(oauth, TEAM_B)
+    sender = oauth.sender(TEAM_B)
+    fields = sender.command_fields("create", BASTIEN, channel="CBETA")
+    del fields["trigger_id"]  # unreadable: the payload gate answers before Bolt's authorize
+    answer = sender.post_form(fields)
+    assert answer.status == 200
+    assert answer.json()["response_type"] == "ephemeral"
+    assert [c.params["user"] for c in oauth.emulator.calls_by(TEAM_B, "users.info")] == [BASTIEN]
+    assert t("errors.unreadable", "fr") in answer.json()["text"]
+    assert oauth.count("communities") == 0
 
 
 def test_settings_name_what_several_workspaces_need(emulator: SlackEmulator, database_url: str) -> None:
