@@ -3,7 +3,10 @@
 `SlackEmulator` plays a small workspace (users, channels, messages, views) over HTTP on 127.0.0.1,
 records every call, answers like Slack (`ok: true` or Slack's own `ok: false` errors), checks the
 Block Kit limits Slack enforces, and can be told to answer 429 + Retry-After or an error on demand.
-It also receives `response_url` posts and file uploads.
+It also receives `response_url` posts and file uploads. Several workspaces (`add_workspace`): each has
+its own bot token and bot user, its channels and people answer only to its token (or its Enterprise
+Grid org's), and every call records whose token made it (`calls_by`); installs go through OAuth v2
+(`oauth_app`, `authorize`, and `oauth.v2.access` in bot/testing/slack_oauth.py).
 
 `SignedSender` posts slash commands, view submissions, block actions and Events API callbacks to the
 app's `/slack/events`, signed with v0 HMAC exactly as Slack signs them.
