@@ -201,15 +201,36 @@ class _SameTokenWarning(logging.Filter):
         return "`token` will be unused" not in record.getMessage()
 
 
+def not_installed_message() -> str:
+    """What Bolt answers a command or an interaction from a workspace with no installation: one text
+    for every request, so in both languages."""
+    from bot.i18n import t
+
+    return f"{t('install.uninstalled', 'en')}\n{t('install.uninstalled', 'fr')}"
+
+
 def build_app(deps: Deps) -> CdpApp:
     from handlers import first_middleware
 
     settings = deps.settings
     bolt_logger = logging.getLogger("slack_bolt.App")
     bolt_logger.addFilter(_SameTokenWarning())
+    workspaces = deps.workspaces
+    several: dict[str, Any] = {}
+    if workspaces is not None and workspaces.oauth:
+        # Several workspaces: Bolt's authorize finds each request's workspace token in the installation
+        # store; the app's own client has no token (it only makes the install's oauth.v2.access call).
+        client: WebClient = RequestClient(base_url=settings.slack_api_url)
+        several = {
+            "oauth_flow": workspaces.oauth_flow(client),
+            "authorize": workspaces.authorize(),
+            "user_facing_authorize_error_message": not_installed_message(),
+        }
+    else:
+        client = workspaces.single("request") if workspaces is not None else request_client(settings)
     app = CdpApp(
         name="cdp-bot",  # without it, Bolt inspects the call stack to name the app
-        client=request_client(settings),
+        client=client,
         signing_secret=settings.slack_signing_secret,
         # The HTTP server checks the signature and timestamp before anything is parsed (bot/server.py
         # slack_events: a forged request touches nothing); Bolt checking them again cost a second HMAC per
@@ -220,6 +241,7 @@ def build_app(deps: Deps) -> CdpApp:
         # and a failed one gets a 500 so Slack retries it.
         process_before_response=True,
         logger=bolt_logger,
+        **several,
     )
     from handlers import register_all
 

@@ -167,6 +167,11 @@ def backfill_channel(
                 return counted
             oldest = binding.bound_at - timedelta(days=community.circle_window_days)
             channel_id, cursor, latest = binding.channel_id, binding.backfill_cursor, binding.bound_at
+            team_id = binding.team_id
+        speaker = _speaker(deps, client, team_id)
+        if speaker is None:
+            return counted
+        client, bot_user_id = speaker
         bounds = {"oldest": f"{oldest.timestamp():.6f}", "latest": f"{latest.timestamp():.6f}"}
         try:
             page = _call(
@@ -179,14 +184,14 @@ def backfill_channel(
                 cursor=cursor or None,
                 **bounds,
             )
-            found = [m for m in page.get("messages") or [] if is_contribution(m, deps.bot_user_id)]
+            found = [m for m in page.get("messages") or [] if is_contribution(m, bot_user_id)]
             for parent in page.get("messages") or []:
                 if _has_replies(parent):
                     found += _thread_replies(
                         client,
                         channel_id=channel_id,
                         thread_ts=str(parent["ts"]),
-                        bot_user_id=deps.bot_user_id,
+                        bot_user_id=bot_user_id,
                         sleep=sleep,
                         **bounds,
                     )
@@ -219,6 +224,21 @@ def backfill_channel(
         if not next_cursor:
             log.info("backfill done", extra={"fields": {"channel": channel_id, "counted": counted}})
             return counted
+
+
+def _speaker(deps: Deps, client: WebClient, team_id: str) -> tuple[WebClient, str | None] | None:
+    """The client and the app's bot user for the channel's workspace: with several workspaces (OAuth),
+    that workspace's own token; None when it is no longer installed (nothing to read)."""
+    workspaces = deps.workspaces
+    if workspaces is None or not workspaces.oauth:
+        return client, deps.bot_user_id
+    from bot.workspaces import NotInstalled
+
+    try:
+        return workspaces.client_for(team_id, "jobs"), workspaces.bot_user_id(team_id)
+    except NotInstalled:
+        log.warning("backfill stopped: not installed", extra={"fields": {"team": team_id}})
+        return None
 
 
 def start(deps: Deps, client: WebClient, binding_ids: list[int]) -> None:

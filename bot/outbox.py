@@ -28,7 +28,7 @@ from datetime import timedelta
 from typing import Any
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackTokenRotationError
 from slack_sdk.webhook import WebhookClient
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -75,6 +75,9 @@ TRANSIENT_ERRORS = {
     "service_unavailable",
     "request_timeout",
     "slack_unreachable",
+    # Several workspaces with token rotation: the token was refreshed meanwhile (by another instance);
+    # the next attempt reads the new one.
+    "token_expired",
 }
 GIVE_UP_AFTER = timedelta(hours=24)
 BACKOFF_FIRST = 5.0  # seconds; doubled at each attempt
@@ -120,6 +123,11 @@ class RateLimiter:
             return (1.0 - tokens) / per_second
 
 
+class NotInstalledError(Exception):
+    """The row's workspace no longer has the app installed (several workspaces): nothing to send with.
+    bot.workspaces.NotInstalled derives from it (this module cannot import bot.workspaces: a cycle)."""
+
+
 class Later(Exception):
     """Not now: come back in `seconds` (a 429's Retry-After, a backoff, the rate limiter)."""
 
@@ -160,13 +168,18 @@ class OutboxWorker:
         monotonic: Callable[[], float] = time.monotonic,
         clock: Clock | None = None,
         retention: RetentionPolicy | None = None,
+        client_for: Callable[[str], WebClient] | None = None,
     ) -> None:
         self.db = db
         self.retention = retention or RetentionPolicy()  # what the export says is kept (the settings')
         # The domain's clock (a circle, a newcomer waiting, "this month" are read on its calendar), for
         # what is built from the database when sent (App Home); transport times stay real time.
         self.clock = clock
-        self.client = client
+        self._client = client
+        # Several workspaces (OAuth): the client with the row's workspace token (bot.workspaces); it
+        # raises bot.workspaces.NotInstalled for a workspace that uninstalled the app.
+        self._client_for = client_for
+        self._row_client = threading.local()
         self.people = people
         self.default_language = default_language
         self.lease = lease
@@ -184,6 +197,13 @@ class OutboxWorker:
         self._thread: threading.Thread | None = None
         event.listen(db.sessions, "after_commit", self._after_commit)
         event.listen(db.sessions, "after_rollback", self._after_rollback)
+
+    @property
+    def client(self) -> WebClient:
+        """The client of the delivery this sender thread is sending: each sender handles one row at a
+        time, so the row's workspace client is kept per thread (every sending function reads
+        `worker.client`, whichever workspace the row is for)."""
+        return getattr(self._row_client, "client", None) or self._client
 
     # ---- lifecycle -------------------------------------------------------------------------------
     def start(self) -> OutboxWorker:
@@ -312,7 +332,13 @@ class OutboxWorker:
 
     def _attempt(self, row: Delivery) -> Outcome | Later:
         try:
+            if self._client_for is not None:
+                self._row_client.client = self._client_for(row.team_id)
             return SENDERS[row.kind](self, row)
+        except NotInstalledError:
+            return Outcome(repo.SKIPPED, "not_installed")
+        except SlackTokenRotationError:  # oauth.v2.access failed (Slack down, or another instance's race)
+            return self._backoff(row, "token_rotation")
         except Later as later:
             return later
         except SlackApiError as exc:
@@ -322,6 +348,8 @@ class OutboxWorker:
         except Exception as exc:  # a bug (an unknown kind or renderer, bad arguments): never retried
             log.exception("outbox: cannot send a delivery", extra={"fields": {"delivery": row.id}})
             return Outcome(repo.FAILED, f"bug: {type(exc).__name__}")
+        finally:
+            self._row_client.client = None
 
     def _classify(self, row: Delivery, exc: SlackApiError) -> Outcome | Later:
         error = slack_error(exc)

@@ -16,6 +16,7 @@ from storage.db import Database
 
 if TYPE_CHECKING:
     from bot.outbox import OutboxWorker
+    from bot.workspaces import Workspaces
 
 
 @dataclass
@@ -31,6 +32,8 @@ class Deps:
     outbox: OutboxWorker | None = None
     # The scheduled jobs' and backfills' client: off the request path, it may wait out a 429.
     jobs_client: WebClient | None = None
+    # Which token speaks for which workspace (bot/workspaces.py); set by Runtime.start.
+    workspaces: Workspaces | None = None
     # channel bindings whose backfill runs in this process
     backfilling: set[int] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)

@@ -18,6 +18,7 @@ from bot.services import circles as circle_service
 from bot.services import events as event_service
 from bot.services import outbox as outbox_service
 from bot.services import retention as retention_service
+from bot.services import workspaces as workspace_service
 from storage.repositories import circles as circles_repo
 
 log = logging.getLogger("cdp_bot.scheduler")
@@ -54,6 +55,8 @@ def build_scheduler(deps: Deps, client: WebClient) -> BackgroundScheduler:
         introductions.find_lurkers, "interval", hours=1, args=[deps, client], id="pairing_lurkers"
     )
     scheduler.add_job(introductions.pairing_pass, "interval", minutes=5, args=[deps, client], id="pairing")
+    if deps.settings.oauth:  # several workspaces: an uninstalled one's data goes after its grace period
+        scheduler.add_job(purge_uninstalled, "interval", hours=1, args=[deps], id="purge_uninstalled")
     for job in scheduler.get_jobs():  # every run counted and timed under its id (GET /metrics)
         job.modify(func=metrics.timed_job(job.id, job.func))
     return scheduler
@@ -81,6 +84,12 @@ def apply_retention(deps: Deps) -> retention_service.RetentionResult:
         },
     )
     return result
+
+
+def purge_uninstalled(deps: Deps) -> int:
+    """Every row of each workspace uninstalled longer ago than UNINSTALL_GRACE_DAYS (not reinstalled)."""
+    purged = workspace_service.purge_due(deps.db, now=deps.clock.now())
+    return sum(purged.values())
 
 
 def prune_outbox(deps: Deps) -> int:

@@ -40,6 +40,7 @@ from bot.outbox import OutboxWorker
 from bot.runtime import Deps
 from bot.scheduler import build_scheduler
 from bot.settings import HINTS, Settings
+from bot.workspaces import INSTALL_PATH, REDIRECT_PATH, Workspaces
 from handlers.activity import (
     COUNT_ON_LOOP,
     MessageToCount,
@@ -170,7 +171,13 @@ class Runtime:
 
     @classmethod
     def start(cls, settings: Settings, clock: Clock | None = None, *, run_scheduler: bool = True) -> Runtime:
-        identity = check_slack(settings)  # first: a refused token or no network leaves no database behind
+        # First: a refused token or no network leaves no database behind. Several workspaces (OAuth) have
+        # no token until someone installs the app: each is proven when its workspace installs.
+        identity = {} if settings.oauth else check_slack(settings)
+        if settings.oauth:
+            log_fields(
+                log, "several workspaces (OAuth)", api_url=settings.slack_api_url, install=INSTALL_PATH
+            )
         db = Database(settings.database_url, durability=settings.commit_durability)
         try:
             upgrade(db.engine)
@@ -179,6 +186,7 @@ class Runtime:
             raise StartupError(database_problem(settings.database_url, exc)) from exc
         log_fields(log, "database ready", database=make_url(settings.database_url).render_as_string())
         deps = Deps(settings=settings, db=db, clock=clock or SystemClock())
+        deps.workspaces = workspaces = Workspaces(settings, db, deps.clock)
         try:
             app = build_app(deps)
         except Exception as exc:  # Bolt asks auth.test again at start: Slack may have failed in between.
@@ -189,14 +197,20 @@ class Runtime:
         # Pending deliveries (written before a crash or a restart) go out as soon as the worker runs.
         deps.outbox = OutboxWorker(
             db,
-            worker_client(settings),
+            worker_client(settings) if settings.oauth else workspaces.single("worker"),
             deps.people,
             default_language=settings.default_language,
             lease=timedelta(seconds=settings.outbox_lease_seconds),
             clock=deps.clock,
             retention=settings.retention_policy,
+            # Several workspaces: each delivery goes out with its own workspace's token.
+            client_for=(lambda team_id: workspaces.client_for(team_id, "worker")) if settings.oauth else None,
         ).start()
-        deps.jobs_client = jobs_client = background_client(settings)
+        # (OAuth: the backfills take their workspace's client from deps.workspaces; the jobs only write
+        # to the outbox.)
+        deps.jobs_client = jobs_client = (
+            background_client(settings) if settings.oauth else workspaces.single("jobs")
+        )
         scheduler = build_scheduler(deps, jobs_client)
         if run_scheduler:
             scheduler.start()
@@ -284,6 +298,7 @@ def plausible_headers(timestamp: str, signature: str) -> bool:
 def asgi_app(runtime: Runtime) -> Starlette:
     settings = runtime.deps.settings
     verifier = SignatureVerifier(settings.slack_signing_secret or "")
+    several = settings.oauth
 
     def rejected(status: int, reason: str, started: float) -> Response:
         log_fields(
@@ -336,7 +351,11 @@ def asgi_app(runtime: Runtime) -> Starlette:
                 request.headers.get("content-type", ""),
             )
             return to_starlette_response(bolt_response)
-        if answered_without_io(runtime.deps, payload):
+        if several:
+            # Bolt's authorize reads the workspace's installation (the database) for every request: never
+            # on the event loop.
+            bolt_response = await run_in_threadpool(runtime.app.dispatch, bolt_request)
+        elif answered_without_io(runtime.deps, payload):
             # Pure computation (most events: a channel no community counts): dispatched on the event
             # loop, like Bolt's own Starlette adapter does; the hop to a worker thread and back would
             # cost more (~60 us of CPU, ~150 us of latency here) than the dispatch itself.
@@ -347,7 +366,30 @@ def asgi_app(runtime: Runtime) -> Starlette:
             bolt_response = await run_in_threadpool(runtime.app.dispatch, bolt_request)
         return to_starlette_response(bolt_response)
 
-    return Starlette(routes=[Route("/slack/events", slack_events, methods=["POST"]), *ops_routes(runtime)])
+    routes = [Route("/slack/events", slack_events, methods=["POST"]), *ops_routes(runtime)]
+    if several:
+        routes += install_routes(runtime)
+    return Starlette(routes=routes)
+
+
+def install_routes(runtime: Runtime) -> list[Route]:
+    """Several workspaces: "Add to Slack" and Slack's redirect back, through Bolt's OAuthFlow (as Bolt's
+    own Starlette adapter maps them)."""
+    flow = runtime.app.oauth_flow
+    assert flow is not None
+
+    async def install(request: Request) -> Response:
+        bolt_request = to_bolt_request(request, b"")
+        return to_starlette_response(await run_in_threadpool(flow.handle_installation, bolt_request))
+
+    async def oauth_redirect(request: Request) -> Response:
+        bolt_request = to_bolt_request(request, b"")
+        return to_starlette_response(await run_in_threadpool(flow.handle_callback, bolt_request))
+
+    return [
+        Route(INSTALL_PATH, install, methods=["GET"]),
+        Route(REDIRECT_PATH, oauth_redirect, methods=["GET"]),
+    ]
 
 
 def ops_routes(runtime: Runtime) -> list[Route]:

@@ -49,6 +49,20 @@ HINTS: dict[str, str] = {
         f"{retention.CIRCLE_HISTORY_DAYS_DEFAULT}): circle changes older than that are deleted. The floor "
         "covers the chart's 104 weeks of members per circle, rebuilt from these changes"
     ),
+    "SLACK_CLIENT_ID": (
+        f"the Client ID, for installing in several workspaces (OAuth): {SLACK_APPS_PAGE} > your app > "
+        "Basic Information > App Credentials > Client ID"
+    ),
+    "SLACK_CLIENT_SECRET": (
+        f"the Client Secret, for installing in several workspaces (OAuth): {SLACK_APPS_PAGE} > your app > "
+        "Basic Information > App Credentials > Client Secret"
+    ),
+    "SLACK_REDIRECT_URI": (
+        "the Redirect URL registered under OAuth & Permissions, e.g. https://YOUR-HOST/slack/oauth_redirect"
+    ),
+    "UNINSTALL_GRACE_DAYS": (
+        "an integer from 0 to 3650 (default 30): days a workspace's data is kept after the app is uninstalled"
+    ),
 }
 
 
@@ -74,6 +88,14 @@ class Settings(BaseSettings):
     # "fast": the database flushes a fraction of a second later; an app crash still loses nothing, a
     # crash of the database server or of the machine can lose the last ~0.6 s (README, "Performance").
     commit_durability: Literal["full", "fast"] = Field(default="full", alias="COMMIT_DURABILITY")
+    # Several workspaces (OAuth v2): set the client id and secret instead of SLACK_BOT_TOKEN; each
+    # workspace's token is then stored at install (README, "Several workspaces (OAuth)").
+    slack_client_id: str | None = Field(default=None, alias="SLACK_CLIENT_ID")
+    slack_client_secret: str | None = Field(default=None, alias="SLACK_CLIENT_SECRET")
+    # Only needed when Slack has several Redirect URLs registered for the app: it must then be told which.
+    slack_redirect_uri: str | None = Field(default=None, alias="SLACK_REDIRECT_URI")
+    # After an uninstall, the workspace's data waits this long (a reinstall meanwhile keeps it all).
+    uninstall_grace_days: int = Field(default=30, ge=0, le=3650, alias="UNINSTALL_GRACE_DAYS")
 
     # Data retention (README, "Data retention"): see HINTS for the floors and why.
     activity_retention_days: int = Field(
@@ -99,7 +121,15 @@ class Settings(BaseSettings):
             activity_days=self.activity_retention_days, circle_history_days=self.circle_history_retention_days
         )
 
-    @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", mode="before")
+    @field_validator(
+        "slack_bot_token",
+        "slack_signing_secret",
+        "slack_app_token",
+        "slack_client_id",
+        "slack_client_secret",
+        "slack_redirect_uri",
+        mode="before",
+    )
     @classmethod
     def _blank_is_missing(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
@@ -161,15 +191,39 @@ class Settings(BaseSettings):
         return self.slack_app_token is not None
 
     @property
+    def oauth(self) -> bool:
+        """Several workspaces: installed through OAuth, each with its own token. A bot token set means
+        one workspace, as before, whatever else is set."""
+        return self.slack_bot_token is None and (
+            self.slack_client_id is not None or self.slack_client_secret is not None
+        )
+
+    @property
     def log_level_number(self) -> int:
         return int(logging.getLevelName(self.log_level))
 
     def missing_for_run(self) -> list[str]:
-        """Variables `cdp-bot run` needs that are not set, as one line each."""
+        """Variables `cdp-bot run` needs that are not set, as one line each. One workspace needs the bot
+        token; several (OAuth) need the client id and secret, and HTTP (Slack redirects installers to
+        the app, so there is no Socket Mode for them)."""
+        values = {
+            "SLACK_BOT_TOKEN": self.slack_bot_token,
+            "SLACK_SIGNING_SECRET": self.slack_signing_secret,
+            "SLACK_CLIENT_ID": self.slack_client_id,
+            "SLACK_CLIENT_SECRET": self.slack_client_secret,
+        }
+        if self.oauth:
+            needed = ["SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "SLACK_SIGNING_SECRET"]
+            problems = [f"{name} is not set: {HINTS[name]}" for name in needed if values[name] is None]
+            if self.socket_mode:
+                problems.append(
+                    "SLACK_APP_TOKEN: several workspaces (SLACK_CLIENT_ID) are served over HTTP only, "
+                    "where Slack sends installers back to /slack/oauth_redirect; unset SLACK_APP_TOKEN"
+                )
+            return problems
         needed = ["SLACK_BOT_TOKEN"]
         if not self.socket_mode:
             needed.append("SLACK_SIGNING_SECRET")
-        values = {"SLACK_BOT_TOKEN": self.slack_bot_token, "SLACK_SIGNING_SECRET": self.slack_signing_secret}
         return [f"{name} is not set: {HINTS[name]}" for name in needed if values[name] is None]
 
 

@@ -21,6 +21,7 @@ from handlers import (
     review_together,
     reviews,
     welcome,
+    workspaces,
 )
 
 
@@ -50,3 +51,4 @@ def register_all(app: App, deps: Deps) -> None:
     home.register(app)
     key_people.register(app)  # issue 11 item 7
     follow_ups.register(app)  # issue 11 item 5
+    workspaces.register(app, deps)  # issue 12 item 1: uninstalls (several workspaces)

@@ -38,19 +38,29 @@ class AttachContext(Middleware):
         # RequestClient itself: the pause after a 429 (shared by all requests) and the fast
         # "slack_unreachable" refusal would be lost, so a timeout would raise through the listeners. Every
         # listener gets this one (one workspace, one bot token; several workspaces would need one such
-        # client per team).
+        # client per team: `workspaces`, in OAuth mode).
         self.request_client = request_client
+        workspaces = deps.workspaces
+        self.workspaces = workspaces if workspaces is not None and workspaces.oauth else None
 
     def process(
         self, *, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]
     ) -> BoltResponse | None:
         context, body, deps = req.context, req.body, self.deps
         context["deps"] = deps
-        context["client"] = self.request_client
+        client = self.request_client
+        if self.workspaces is not None:
+            # Several workspaces: the token Bolt's authorize found for this request's workspace (none
+            # for the events that need no installation, app_uninstalled and tokens_revoked).
+            token = context.bot_token
+            if token is not None:
+                client = self.workspaces.client_for_token(token, "request")
+            self.workspaces.seen(context.team_id, context.enterprise_id, bool(context.is_enterprise_install))
+        context["client"] = client
         user_id = acting_user(body)
         if user_id is not None:
             # A form says which language it was opened in: its submission needs no Slack call for it.
-            context["lang"] = language_of_view(body) or deps.people.language(self.request_client, user_id)
+            context["lang"] = language_of_view(body) or deps.people.language(client, user_id)
         if replayed(deps, body):
             return replay_refused(body, lang_of(context))
         return next()

@@ -231,8 +231,26 @@ def answer(deps: Deps, client: WebClient, problem: Problem, body: Any) -> BoltRe
     lang: str = deps.settings.default_language
     user_id = _user_id(body)
     if user_id is not None and problem.kind in ("slash_command", "view_submission"):
-        lang = deps.people.language(client, user_id)
+        lang = deps.people.language(_client_of(deps, client, body), user_id)
     return refusal(problem, body, lang)
+
+
+def _client_of(deps: Deps, client: WebClient, body: dict[str, Any]) -> WebClient:
+    """Several workspaces (OAuth): the gate runs before Bolt's authorize, so the request's client has
+    no token yet; the person's language is asked with their workspace's (the one given otherwise)."""
+    workspaces = deps.workspaces
+    if workspaces is None or not workspaces.oauth:
+        return client
+    team = body.get("team")
+    team_id = body.get("team_id") or (team.get("id") if isinstance(team, dict) else None)
+    if not isinstance(team_id, str) or not team_id:
+        return client
+    from bot.workspaces import NotInstalled
+
+    try:
+        return workspaces.client_for(team_id, "request")
+    except NotInstalled:
+        return client
 
 
 class PayloadGate(Middleware):

@@ -685,3 +685,41 @@ class ChartFile(Base):
     file_id: Mapped[str] = mapped_column(String(SLACK_ID))
     alt_text: Mapped[str] = mapped_column(String(2000))  # what the chart shows, in words (in `lang`)
     uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Workspace(Base):
+    """A workspace the app was installed in through OAuth (several workspaces): which Enterprise Grid
+    org it belongs to (an org-wide install keeps one token for every workspace of the org, stored by
+    slack_sdk under the org), and, once uninstalled, when its data goes. One row per team, written at
+    install and when a request first comes from a workspace of an org-wide install."""
+
+    __tablename__ = "workspaces"
+
+    team_id: Mapped[str] = mapped_column(String(TEAM_ID), primary_key=True)
+    enterprise_id: Mapped[str | None] = mapped_column(String(TEAM_ID), nullable=True)
+    org_install: Mapped[bool] = mapped_column(Boolean, default=False)
+    installed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    uninstalled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Set with uninstalled_at, cleared by a reinstall: the hourly purge deletes the team's rows after it.
+    purge_after: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+
+
+# slack_sdk's own tables for the OAuth installation and state stores (SQLAlchemyInstallationStore,
+# SQLAlchemyOAuthStateStore), declared here with the library's builders so that the migrations create
+# exactly what the stores read and write, and the schema check sees them (they are not ORM models).
+def _slack_sdk_tables() -> None:
+    from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
+    from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
+
+    SQLAlchemyInstallationStore.build_installations_table(
+        Base.metadata, SQLAlchemyInstallationStore.default_installations_table_name
+    )
+    SQLAlchemyInstallationStore.build_bots_table(
+        Base.metadata, SQLAlchemyInstallationStore.default_bots_table_name
+    )
+    SQLAlchemyOAuthStateStore.build_oauth_states_table(
+        Base.metadata, SQLAlchemyOAuthStateStore.default_table_name
+    )
+
+
+_slack_sdk_tables()

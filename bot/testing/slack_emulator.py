@@ -3,7 +3,10 @@
 `SlackEmulator` plays a small workspace (users, channels, messages, views) over HTTP on 127.0.0.1,
 records every call, answers like Slack (`ok: true` or Slack's own `ok: false` errors), checks the
 Block Kit limits Slack enforces, and can be told to answer 429 + Retry-After or an error on demand.
-It also receives `response_url` posts and file uploads.
+It also receives `response_url` posts and file uploads. Several workspaces (`add_workspace`): each has
+its own bot token and bot user, its channels and people answer only to its token (or its Enterprise
+Grid org's), and every call records whose token made it (`calls_by`); installs go through OAuth v2
+(`oauth_app`, `authorize`, and `oauth.v2.access` in bot/testing/slack_oauth.py).
 
 `SignedSender` posts slash commands, view submissions, block actions and Events API callbacks to the
 app's `/slack/events`, signed with v0 HMAC exactly as Slack signs them.
@@ -25,16 +28,21 @@ import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
 from slack_sdk.signature import SignatureVerifier
+
+if TYPE_CHECKING:
+    from bot.testing.slack_oauth import OAuthApp
 
 JSON = dict[str, Any]
 DEFAULT_TOKEN = "xoxb-emulated-token"
 DEFAULT_APP_TOKEN = "xapp-1-emulated-token"
 # Methods Slack authenticates with the app-level token (xapp-), not the bot token.
 APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
+# Methods Slack authenticates with the app's client id and secret (bot/testing/slack_oauth.py).
+CLIENT_AUTH_METHODS = frozenset({"oauth.v2.access"})
 
 # Block Kit limits Slack enforces (https://api.slack.com/reference/block-kit): the emulator refuses
 # what Slack would refuse, so a test fails where production would.
@@ -55,6 +63,20 @@ class ApiCall:
     token: str | None
     at: float = field(default_factory=time.time)
     response: JSON | None = None
+    # The workspace whose token made the call (an org-wide token: its Enterprise Grid org's id).
+    team_id: str | None = None
+
+
+@dataclass
+class Workspace:
+    """One emulated workspace: its bot token (the app's, once installed) and its bot user."""
+
+    team_id: str
+    domain: str
+    token: str
+    bot_user_id: str
+    bot_id: str
+    enterprise_id: str | None = None
 
 
 @dataclass
@@ -93,12 +115,16 @@ class SlackEmulator:
         bot_user_id: str = "UBOT",
         bot_id: str = "BBOT",
     ) -> None:
-        self.team_id = team_id
-        self.team_domain = team_domain
-        self.token = token
+        # Several workspaces (add_workspace); the first one is the default of every method and helper.
+        self.default = Workspace(team_id, team_domain, token, bot_user_id, bot_id)
+        self.workspaces: dict[str, Workspace] = {team_id: self.default}
+        # The bot tokens Slack accepts, and whose they are (a team id, or an org id for an org-wide token).
+        self.token_owner: dict[str, str] = {token: team_id}
+        # Tokens that were valid and are no longer (rotated away, revoked): Slack names why.
+        self.dead_tokens: dict[str, str] = {}
+        self._current = threading.local()  # the workspace of the call being answered
+        self.oauth: OAuthApp | None = None  # the app's OAuth credentials, once `oauth_app` is called
         self.app_token = app_token
-        self.bot_user_id = bot_user_id
-        self.bot_id = bot_id
         self.users: dict[str, JSON] = {}
         self.channels: dict[str, JSON] = {}
         self.history: dict[str, list[JSON]] = {}
@@ -120,6 +146,100 @@ class SlackEmulator:
         # Socket Mode's WebSocket (bot/testing/socket_mode.py), started by the first apps.connections.open.
         self._socket_mode: Any = None
         self.add_user(bot_user_id, "cdp-bot", is_bot=True)
+
+    # ---- workspaces ------------------------------------------------------------------------
+    def _workspace(self) -> Workspace:
+        return getattr(self._current, "workspace", None) or self.default
+
+    @property
+    def team_id(self) -> str:
+        return self._workspace().team_id
+
+    @property
+    def team_domain(self) -> str:
+        return self._workspace().domain
+
+    @property
+    def token(self) -> str:
+        return self._workspace().token
+
+    @property
+    def bot_user_id(self) -> str:
+        return self._workspace().bot_user_id
+
+    @property
+    def bot_id(self) -> str:
+        return self._workspace().bot_id
+
+    def add_workspace(
+        self,
+        team_id: str,
+        domain: str | None = None,
+        *,
+        token: str | None = None,
+        bot_user_id: str | None = None,
+        bot_id: str | None = None,
+        enterprise_id: str | None = None,
+    ) -> Workspace:
+        """Another workspace, with its own bot user. Its token is accepted once the app is installed
+        there (`authorize` + oauth.v2.access), or at once with `token=`."""
+        workspace = Workspace(
+            team_id,
+            domain or team_id.lower(),
+            token or f"xoxb-{team_id.lower()}-{secrets.token_hex(4)}",
+            bot_user_id or f"UBOT{team_id[-3:]}",
+            bot_id or f"BBOT{team_id[-3:]}",
+            enterprise_id,
+        )
+        with self.lock:
+            self.workspaces[team_id] = workspace
+            if token is not None:
+                self.token_owner[token] = team_id
+        self.add_user(workspace.bot_user_id, "cdp-bot", is_bot=True, team_id=team_id)
+        return workspace
+
+    def oauth_app(self, client_id: str, client_secret: str, **options: Any) -> OAuthApp:
+        """Installs go through OAuth v2 (bot/testing/slack_oauth.py): the app's credentials."""
+        from bot.testing import slack_oauth
+
+        return slack_oauth.oauth_app(self, client_id, client_secret, **options)
+
+    def authorize(self, team_id: str, *, org_wide: bool = False, installer: str = "UINSTALLER") -> str:
+        """An admin of `team_id` approves the install: the code Slack hands the redirect URL."""
+        from bot.testing import slack_oauth
+
+        return slack_oauth.authorize(self, team_id, org_wide=org_wide, installer=installer)
+
+    def workspace(self, team_id: str) -> Workspace:
+        return self.workspaces[team_id]
+
+    def calls_by(self, team_id: str, method: str | None = None) -> list[ApiCall]:
+        """The calls made with that workspace's token (or its org's), of `method` if given."""
+        with self.lock:
+            return [c for c in self.calls if c.team_id == team_id and (method is None or c.method == method)]
+
+    def revoke(self, token: str, error: str = "token_revoked") -> None:
+        with self.lock:
+            if self.token_owner.pop(token, None) is not None:
+                self.dead_tokens[token] = error
+
+    def _teams_of(self, owner: str) -> set[str]:
+        """The workspaces a token may touch: its own, or every workspace of its org."""
+        if owner in self.workspaces:
+            return {owner}
+        return {w.team_id for w in self.workspaces.values() if w.enterprise_id == owner}
+
+    def _check_team(self, method: str, params: JSON, owner: str) -> None:
+        """A token reaches only its own workspace's channels and people, as in Slack."""
+        teams = self._teams_of(owner)
+        channel = self.channels.get(str(params.get("channel") or ""))
+        if channel is not None and channel.get("team_id", self.default.team_id) not in teams:
+            raise SlackApiFailure("channel_not_found")
+        for key in ("user", "user_id", "users"):
+            for user_id in str(params.get(key) or "").split(","):
+                user = self.users.get(user_id.strip())
+                if user is not None and user.get("team_id") not in teams:
+                    raise SlackApiFailure("user_not_found")
 
     # ---- lifecycle -------------------------------------------------------------------------
     def start(self) -> SlackEmulator:
@@ -198,11 +318,12 @@ class SlackEmulator:
         is_bot: bool = False,
         deleted: bool = False,
         is_admin: bool = False,
+        team_id: str | None = None,
     ) -> JSON:
         name = name or user_id.lower()
         user = {
             "id": user_id,
-            "team_id": self.team_id,
+            "team_id": team_id or self.default.team_id,
             "name": name,
             "real_name": name.title(),
             "deleted": deleted,
@@ -226,12 +347,15 @@ class SlackEmulator:
         members: Iterable[str] = (),
         bot_is_member: bool | None = None,
         is_archived: bool = False,
+        team_id: str | None = None,
     ) -> JSON:
         member_set = set(members)
+        workspace = self.workspaces[team_id or self.default.team_id]
         if bot_is_member if bot_is_member is not None else not is_private:
-            member_set.add(self.bot_user_id)
+            member_set.add(workspace.bot_user_id)
         channel = {
             "id": channel_id,
+            "team_id": workspace.team_id,
             "name": name,
             "is_channel": not is_private,
             "is_group": False,
@@ -375,7 +499,9 @@ class SlackEmulator:
             token = auth[7:].strip()
         if self.latency:
             time.sleep(self.latency)
-        call = ApiCall(method=method, params=params, token=token)
+        if method in CLIENT_AUTH_METHODS and auth.lower().startswith("basic "):
+            params["_client_auth"] = auth[6:].strip()  # oauth.v2.access: the app's client id and secret
+        call = ApiCall(method=method, params=params, token=token, team_id=self.token_owner.get(token or ""))
         with self.lock:
             self.calls.append(call)
         status, body, headers = self._answer(method, params, token)
@@ -447,20 +573,46 @@ class SlackEmulator:
         if fault is not None:
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
             return fault.status, {"ok": False, "error": fault.error}, headers
-        expected = self.app_token if method in APP_TOKEN_METHODS else self.token
-        if token != expected:
-            # Slack tells a known token of the wrong kind apart from an unknown one.
-            error = "not_allowed_token_type" if token in (self.token, self.app_token) else "invalid_auth"
-            return 200, {"ok": False, "error": error if token else "not_authed"}, {}
+        owner: str | None = None
+        if method in CLIENT_AUTH_METHODS:
+            pass  # the app's client id and secret, checked by the method (bot/testing/slack_oauth.py)
+        elif method in APP_TOKEN_METHODS:
+            if token != self.app_token:
+                error = "not_allowed_token_type" if token in self.token_owner else "invalid_auth"
+                return 200, {"ok": False, "error": error if token else "not_authed"}, {}
+        else:
+            owner = self.token_owner.get(token or "")
+            if owner is None:
+                # Slack tells a known token of the wrong kind, or one no longer valid, from an unknown one.
+                error = "not_allowed_token_type" if token == self.app_token else "invalid_auth"
+                error = self.dead_tokens.get(token or "", error)
+                return 200, {"ok": False, "error": error if token else "not_authed"}, {}
         implementation = METHODS.get(method)
         if implementation is None:
             return 200, {"ok": False, "error": "unknown_method"}, {}
         try:
             with self.lock:
-                result = implementation(self, params)
+                if owner is not None:
+                    self._check_team(method, params, owner)
+                    teams = self._teams_of(owner)
+                    # The call's workspace: its own, or (an org's token) the one the call names.
+                    self._current.workspace = self.workspaces.get(owner) or self._named_workspace(
+                        params, teams
+                    )
+                try:
+                    result = implementation(self, params)
+                finally:
+                    self._current.workspace = None
         except SlackApiFailure as failure:
             return failure.status, {"ok": False, "error": failure.error}, failure.headers
         return 200, {"ok": True, **result}, {}
+
+    def _named_workspace(self, params: JSON, teams: set[str]) -> Workspace | None:
+        """An org-wide token's call: the workspace of the channel or person it touches, if any."""
+        channel = self.channels.get(str(params.get("channel") or ""))
+        user = self.users.get(str(params.get("user") or params.get("user_id") or ""))
+        team = (channel or user or {}).get("team_id") or (sorted(teams)[0] if teams else None)
+        return self.workspaces.get(str(team)) if team else None
 
     # ---- helpers for the method implementations ---------------------------------------------
     def next_ts(self) -> str:
@@ -496,6 +648,7 @@ class SlackEmulator:
         channel_id = self.new_id("D")
         channel = {
             "id": channel_id,
+            "team_id": self.users.get(user_id, {}).get("team_id", self.team_id),
             "name": channel_id,
             "is_im": True,
             "is_private": True,
@@ -611,6 +764,8 @@ def check_message(params: JSON) -> None:
 
 # ---- the Web API methods ---------------------------------------------------------------------
 def _auth_test(s: SlackEmulator, p: JSON) -> JSON:
+    enterprise = s._workspace().enterprise_id
+    org_wide = s.oauth is not None and enterprise is not None and s.oauth.org_installed(enterprise)
     return {
         "url": f"https://{s.team_domain}.slack.com/",
         "team": s.team_domain,
@@ -618,7 +773,8 @@ def _auth_test(s: SlackEmulator, p: JSON) -> JSON:
         "team_id": s.team_id,
         "user_id": s.bot_user_id,
         "bot_id": s.bot_id,
-        "is_enterprise_install": False,
+        **({"enterprise_id": enterprise} if enterprise else {}),
+        "is_enterprise_install": org_wide,
     }
 
 
@@ -1075,15 +1231,30 @@ class HttpResult:
 class SignedSender:
     """Posts Slack-shaped, v0-signed requests to the app's `/slack/events`, as Slack does."""
 
-    def __init__(self, url: str, signing_secret: str, emulator: SlackEmulator) -> None:
+    def __init__(
+        self, url: str, signing_secret: str, emulator: SlackEmulator, *, team_id: str | None = None
+    ) -> None:
         self.url = url.rstrip("/") + "/slack/events"
         self.signing_secret = signing_secret
         self.emulator = emulator
         self._ids = itertools.count(1)
+        self._team_id = team_id  # another workspace's requests (several workspaces); else the default
 
     @property
     def team_id(self) -> str:
-        return self.emulator.team_id
+        return self._team_id or self.emulator.team_id
+
+    @property
+    def _workspace(self) -> Workspace:
+        return self.emulator.workspaces.get(self.team_id) or self.emulator.default
+
+    def _grid(self) -> JSON:
+        """What Slack adds to a request from a workspace of an Enterprise Grid org."""
+        enterprise = self._workspace.enterprise_id
+        if enterprise is None:
+            return {}
+        org_wide = self.emulator.oauth is not None and self.emulator.oauth.org_installed(enterprise)
+        return {"enterprise_id": enterprise, "is_enterprise_install": org_wide}
 
     # -- raw --
     def sign(self, body: str, timestamp: int) -> str:
@@ -1136,7 +1307,7 @@ class SignedSender:
         return {
             "token": "legacy-verification-token",
             "team_id": self.team_id,
-            "team_domain": self.emulator.team_domain,
+            "team_domain": self._workspace.domain,
             "channel_id": channel,
             "channel_name": str(channel_obj.get("name", "general")),
             "user_id": user,
@@ -1147,6 +1318,7 @@ class SignedSender:
             "is_enterprise_install": "false",
             "response_url": self.emulator.new_response_url(),
             "trigger_id": trigger_id or new_trigger_id(),
+            **{k: str(v).lower() if isinstance(v, bool) else v for k, v in self._grid().items()},
         }
 
     def command(self, text: str, user: str, channel: str = "CGENERAL", **kwargs: Any) -> HttpResult:
@@ -1166,7 +1338,7 @@ class SignedSender:
         submitted["state"] = {"values": state_values(view, values or {})}
         payload = {
             "type": "view_submission",
-            "team": {"id": self.team_id, "domain": self.emulator.team_domain},
+            "team": {"id": self.team_id, "domain": self._workspace.domain},
             "user": self._user(user),
             "api_app_id": "ACDPBOT",
             "token": "legacy-verification-token",
@@ -1182,7 +1354,7 @@ class SignedSender:
         payload = {
             "type": "message_action",
             "callback_id": callback_id,
-            "team": {"id": self.team_id, "domain": self.emulator.team_domain},
+            "team": {"id": self.team_id, "domain": self._workspace.domain},
             "user": self._user(user),
             "channel": {"id": channel, "name": self.emulator.channels.get(channel, {}).get("name", "")},
             "api_app_id": "ACDPBOT",
@@ -1231,7 +1403,7 @@ class SignedSender:
         action.update(extra or {})
         payload: JSON = {
             "type": "block_actions",
-            "team": {"id": self.team_id, "domain": self.emulator.team_domain},
+            "team": {"id": self.team_id, "domain": self._workspace.domain},
             "user": self._user(user),
             "api_app_id": "ACDPBOT",
             "token": "legacy-verification-token",
@@ -1284,17 +1456,20 @@ class SignedSender:
         team_id: str | None = None,
     ) -> JSON:
         """The Events API callback Slack wraps `event` in."""
+        team = team_id or self.team_id
+        workspace = self.emulator.workspaces.get(team) or self._workspace
         return {
             "token": "legacy-verification-token",
-            "team_id": team_id or self.team_id,
+            "team_id": team,
             "api_app_id": "ACDPBOT",
             "event": event,
             "type": "event_callback",
             "event_id": event_id or f"Ev{next(self._ids):08d}",
             "event_time": event_time or int(time.time()),
             "authorizations": [
-                {"team_id": team_id or self.team_id, "user_id": self.emulator.bot_user_id, "is_bot": True}
+                {"team_id": team, "user_id": workspace.bot_user_id, "is_bot": True, **self._grid()}
             ],
+            **self._grid(),
         }
 
 
@@ -1355,3 +1530,8 @@ def element_state(element: JSON, value: Any) -> JSON:
     else:
         state["value"] = value
     return state
+
+
+from bot.testing import slack_oauth  # noqa: E402  (it reads this module's helpers)
+
+METHODS["oauth.v2.access"] = slack_oauth.oauth_v2_access
