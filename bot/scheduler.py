@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.background import BackgroundScheduler
 from slack_sdk import WebClient
 
-from bot import introductions, metrics, reminders
+from bot import backfill, introductions, metrics, reminders
 from bot.lifecycle_job import lifecycle_pass
 from bot.logs import error_fields
 from bot.runtime import Deps
@@ -49,6 +49,9 @@ def build_scheduler(deps: Deps, client: WebClient) -> BackgroundScheduler:
         introductions.find_lurkers, "interval", hours=1, args=[deps, client], id="pairing_lurkers"
     )
     scheduler.add_job(introductions.pairing_pass, "interval", minutes=5, args=[deps, client], id="pairing")
+    # Backfills left unfinished by an instance that stopped or crashed (its lease passed): taken over
+    # here, whichever instance ticks first. Cheap when there are none (one indexed read).
+    scheduler.add_job(backfill.resume_all, "interval", minutes=5, args=[deps, client], id="resume_backfills")
     for job in scheduler.get_jobs():  # every run counted and timed under its id (GET /metrics)
         job.modify(func=metrics.timed_job(job.id, job.func))
     return scheduler
