@@ -30,7 +30,8 @@ from bot.testing.slack_emulator import SignedSender, SlackEmulator
 from bot.testing.socket_mode import SocketModeSender
 from storage.bindings import VERSION_TTL_S
 from storage.db import Database
-from tests.conftest import ALICE, BACKENDS, BRUNO, CHLOE, DAVID, EMPTY_PG_SCHEMA, SIGNING_SECRET
+from storage.migrate import head_revision
+from tests.conftest import ALICE, BACKENDS, BRUNO, CHLOE, DAVID, EMPTY_PG_SCHEMA, PG_URL, SIGNING_SECRET
 from tests.test_e2e_communities import initial_values
 from tests.test_socket_mode import CDP_BOT, SLACK_VARIABLES, free_port, seed
 from tests.test_socket_mode import CHANNEL as SOCKET_CHANNEL
@@ -364,3 +365,31 @@ def test_each_process_its_own_socket_mode_connection(
         assert set(link.served_by.values()) == {1, 2}  # both processes served
         assert max(ack.seconds for ack in link.acks()) < 3
         assert contributions(pg_url, SOCKET_CHANNEL) == {BRUNO: 4}
+
+
+# ---- start-up ---------------------------------------------------------------------------------------
+@pytest.fixture
+def empty_schema_url() -> Iterator[str]:
+    """A schema of its own with no table at all: a first deploy (the processes migrate it)."""
+    schema = f"cdp_fresh_{os.getpid()}"
+    admin = Database(PG_URL)
+    try:
+        with admin.engine.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            connection.execute(text(f"CREATE SCHEMA {schema}"))
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.engine.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        admin.dispose()
+
+
+def test_processes_started_together_on_an_empty_database_migrate_it_once(
+    emulator: SlackEmulator, empty_schema_url: str, tmp_path: Path
+) -> None:
+    """Both run the migrations at start: one at a time (an advisory lock), the second finds them done;
+    neither fails on a table the other created."""
+    with instances(emulator, empty_schema_url, tmp_path, count=3) as started:
+        assert all(instance.ready() for instance in started)
+        rows = query(empty_schema_url, "SELECT version_num FROM alembic_version")
+        assert [row[0] for row in rows] == [head_revision()]
