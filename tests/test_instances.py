@@ -31,6 +31,7 @@ from bot.testing.socket_mode import SocketModeSender
 from storage.bindings import VERSION_TTL_S
 from storage.db import Database
 from storage.migrate import head_revision
+from storage.repositories import reviews as review_repo
 from tests.conftest import ALICE, BACKENDS, BRUNO, CHLOE, DAVID, EMPTY_PG_SCHEMA, PG_URL, SIGNING_SECRET
 from tests.test_e2e_communities import initial_values
 from tests.test_socket_mode import CDP_BOT, SLACK_VARIABLES, free_port, seed
@@ -131,7 +132,8 @@ def instances(
             assert "Traceback" not in output, output
 
 
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    """Poll until `condition`; the deadline is generous (a loaded CI machine), the wait as short as it can be."""
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, f"still waiting for {what}"
@@ -196,15 +198,33 @@ def seed_due_review(database_url: str, timezone: str) -> int:
             )
             community_id = community.id
         # The review date has come (the clock's column, storage/schedule.py): the first tick of each
-        # process, at its start, finds it due.
+        # process, at its start, finds it due. (The channel has no history to read.)
         with db.engine.begin() as connection:
             connection.execute(
                 text("UPDATE communities SET next_due_at = :due WHERE id = :id"),
                 {"due": (now - timedelta(minutes=1)).replace(tzinfo=None), "id": community_id},
             )
+            connection.execute(text("UPDATE community_channels SET backfill_status = 'done'"))
         return community_id
     finally:
         db.dispose()
+
+
+def blocked_behind(database_url: str, holder_pid: int) -> list[int]:
+    """The sessions waiting, directly or through another waiting session, for `holder_pid`'s locks."""
+    rows = query(
+        database_url,
+        """
+        WITH RECURSIVE waiting(pid) AS (
+            SELECT pid FROM pg_stat_activity WHERE :holder = ANY(pg_blocking_pids(pid))
+            UNION
+            SELECT a.pid FROM pg_stat_activity a JOIN waiting w ON w.pid = ANY(pg_blocking_pids(a.pid))
+        )
+        SELECT pid FROM waiting
+        """,
+        holder=holder_pid,
+    )
+    return [int(row[0]) for row in rows]
 
 
 def prompts_to(emulator: SlackEmulator, user: str) -> list[dict[str, Any]]:
@@ -227,16 +247,35 @@ def test_two_processes_send_a_due_review_once(
     if timezone is None:  # a weekend hour when it is Friday evening or later everywhere
         pytest.skip("no timezone is within working hours now: the review would wait for Monday")
     emulator.add_channel(CHANNEL, "urbanism", members=[ALICE, BRUNO, CHLOE])
-    seed_due_review(pg_url, timezone)
+    community_id = seed_due_review(pg_url, timezone)
     ran = 'cdp_job_runs_total{job="reminders",outcome="ok"}'
-    with instances(emulator, pg_url, tmp_path, socket_mode=mode == "socket") as (a, b):
-        # Both processes ran their start-up tick, and the outbox has nothing left to send.
-        wait_for(lambda: a.metric(ran) >= 1 and b.metric(ran) >= 1, "the start-up ticks")
-        wait_for(
-            lambda: not query(pg_url, "SELECT id FROM outbox WHERE status = 'pending'"), "the outbox to drain"
-        )
-        sent = 'cdp_outbox_deliveries_total{status="sent",what="reviews.prompt"}'
-        prompts_sent = a.metric(sent) + b.metric(sent)
+    sent = 'cdp_outbox_deliveries_total{status="sent",what="reviews.prompt"}'
+    # The review is opened (as a tick does), and the test holds its row while the processes start, so
+    # that their start-up ticks race for real rather than one after the other: each reads the review as
+    # due and unsent, then waits for the row to claim it. Released, one claim wins.
+    gate = Database(pg_url)
+    try:
+        with gate.session() as session:
+            assert review_repo.open_due(session, now=datetime.now(UTC)) == 1
+        with gate.engine.connect() as holder:
+            holder.execute(
+                text("SELECT id FROM reviews WHERE community_id = :id FOR UPDATE"), {"id": community_id}
+            )
+            holder_pid = holder.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            with instances(emulator, pg_url, tmp_path, socket_mode=mode == "socket") as (a, b):
+                wait_for(lambda: len(blocked_behind(pg_url, holder_pid)) == 2, "both ticks to wait")
+                holder.rollback()
+                # Both processes ran their start-up tick, and the outbox has nothing left to send.
+                wait_for(lambda: a.metric(ran) >= 1 and b.metric(ran) >= 1, "the start-up ticks")
+                wait_for(
+                    lambda: not query(pg_url, "SELECT id FROM outbox WHERE status = 'pending'"),
+                    "the outbox to drain",
+                )
+                # (counted just after each row's record is committed: waited for too)
+                wait_for(lambda: a.metric(sent) + b.metric(sent) >= 2, "the deliveries' metrics")
+                prompts_sent = a.metric(sent) + b.metric(sent)
+    finally:
+        gate.dispose()
     assert len(prompts_to(emulator, ALICE)) == 1
     assert len(prompts_to(emulator, BRUNO)) == 1
     assert prompts_to(emulator, CHLOE) == []
