@@ -14,7 +14,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -262,7 +262,13 @@ def test_two_processes_send_a_due_review_once(
                 text("SELECT id FROM reviews WHERE community_id = :id FOR UPDATE"), {"id": community_id}
             )
             holder_pid = holder.execute(text("SELECT pg_backend_pid()")).scalar_one()
-            with instances(emulator, pg_url, tmp_path, socket_mode=mode == "socket") as (a, b):
+            with ExitStack() as stack:
+                a, b = stack.enter_context(
+                    instances(emulator, pg_url, tmp_path, socket_mode=mode == "socket")
+                )
+                # Released before the processes are stopped, even when the test fails: else they would
+                # wait for the row for ever.
+                stack.callback(holder.rollback)
                 wait_for(lambda: len(blocked_behind(pg_url, holder_pid)) == 2, "both ticks to wait")
                 holder.rollback()
                 # Both processes ran their start-up tick, and the outbox has nothing left to send.
