@@ -11,7 +11,8 @@ counts up), as Slack redelivers it.
 
 Several instances of the app may each hold connections at once (Slack allows up to ten per app): with
 `spread` on, each envelope goes to one open connection in turn, as Slack hands each to one of them;
-`served_by` says which connection (in the order they were opened) got it.
+`served_by` says which connection (in the order they were opened) got it. What a closed connection
+left unacknowledged goes to another open one, or to the next one opened.
 """
 
 from __future__ import annotations
@@ -90,12 +91,29 @@ class SocketModeLink:
         port = self._server.socket.getsockname()[1]
         return f"ws://127.0.0.1:{port}/link/?ticket={ticket}"
 
+    def _orphans(self) -> list[JSON]:
+        """Unacknowledged envelopes whose connection is closed (under the lock)."""
+        open_numbers = {self._numbers[c] for c in self._connections}
+        return [e for eid, e in self._unacked.items() if self.served_by.get(eid) not in open_numbers]
+
+    def _redeliver(self, envelopes: list[JSON], connection: ServerConnection) -> None:
+        """Deliver again on `connection`, as Slack does what a closed connection left unacknowledged."""
+        for envelope in envelopes:
+            retry = {**envelope, "retry_attempt": int(envelope.get("retry_attempt", 0)) + 1}
+            retry["retry_reason"] = "timeout"
+            with self._lock:
+                self._unacked[envelope["envelope_id"]] = retry
+                self._sent_at[envelope["envelope_id"]] = time.monotonic()
+                self.served_by[envelope["envelope_id"]] = self._numbers[connection]
+            with contextlib.suppress(ConnectionClosed):
+                connection.send(json.dumps(retry))
+
     def _serve(self, connection: ServerConnection) -> None:
         with self._lock:
             self._connections.append(connection)
             self.opened += 1
             self._numbers[connection] = self.opened
-            unacked = list(self._unacked.values())
+            unacked = self._orphans()
             self._lock.notify_all()
         try:
             connection.send(
@@ -108,14 +126,7 @@ class SocketModeLink:
                     }
                 )
             )
-            for envelope in unacked:  # what the last connection left unacknowledged, delivered again
-                retry = {**envelope, "retry_attempt": int(envelope.get("retry_attempt", 0)) + 1}
-                retry["retry_reason"] = "timeout"
-                with self._lock:
-                    self._unacked[envelope["envelope_id"]] = retry
-                    self._sent_at[envelope["envelope_id"]] = time.monotonic()
-                    self.served_by[envelope["envelope_id"]] = self._numbers[connection]
-                connection.send(json.dumps(retry))
+            self._redeliver(unacked, connection)  # what a closed connection left unacknowledged
             for raw in connection:
                 self._receive(raw)
         except ConnectionClosed:
@@ -124,7 +135,12 @@ class SocketModeLink:
             with self._lock:
                 if connection in self._connections:
                     self._connections.remove(connection)
+                # Another connection is open (another instance of the app): it gets what this one left.
+                survivor = self._connections[-1] if self._connections else None
+                left = self._orphans() if survivor is not None else []
                 self._lock.notify_all()
+            if survivor is not None:
+                self._redeliver(left, survivor)
 
     def _receive(self, raw: str | bytes) -> None:
         try:
