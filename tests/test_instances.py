@@ -14,6 +14,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -475,3 +476,43 @@ def test_what_a_dead_process_left_unacknowledged_the_other_one_gets(
         assert link.ack_of(orphan).envelope_id == orphan  # acknowledged by the other process
         assert link.unacknowledged == []
         assert contributions(pg_url, SOCKET_CHANNEL) == {BRUNO: 2}
+
+
+# ---- the welcome ----------------------------------------------------------------------------------
+def test_two_join_paths_through_two_processes_welcome_once(
+    emulator: SlackEmulator, pg_url: str, tmp_path: Path
+) -> None:
+    """`/cdp join` typed through one process while Slack reports the channel join to the other (and
+    retries it to the first), all at once: one membership, one welcome (a DM or an ephemeral)."""
+    emulator.add_channel(SOCKET_CHANNEL, "urbanism", members=[ALICE])
+    seed(pg_url)  # "Urbanism" on CSOCK, moderated by Alice
+    newcomers = [f"UNEW{n:02d}" for n in range(3)]
+    with instances(emulator, pg_url, tmp_path) as (a, b):
+        for n, user in enumerate(newcomers):
+            emulator.add_user(user, f"new{n}", locale="fr-FR" if n % 2 else "en-US")
+            emulator.channels[SOCKET_CHANNEL]["members"].add(user)
+            event = {
+                "type": "member_joined_channel",
+                "user": user,
+                "channel": SOCKET_CHANNEL,
+                "team": "T0CDP",
+            }
+            moment = int(time.time())
+            sends: list[Callable[[], Any]] = [
+                lambda u=user: a.slack.command("join Urbanism", u),
+                lambda e=event, u=user, m=moment: b.slack.event(e, event_id=f"Ev{u}", event_time=m),
+                lambda e=event, u=user, m=moment: a.slack.event(
+                    e, event_id=f"Ev{u}", event_time=m, retry_num=1
+                ),
+            ]
+            with ThreadPoolExecutor(len(sends)) as pool:
+                answers = list(pool.map(lambda send: send(), sends))
+            assert [answer.status for answer in answers] == [200, 200, 200]
+        wait_for(
+            lambda: not query(pg_url, "SELECT id FROM outbox WHERE status = 'pending'"), "the outbox to drain"
+        )
+        for user in newcomers:
+            dms = [m for m in emulator.messages_to(user) if "onramp_intro_me" in json.dumps(m.get("blocks"))]
+            assert len(emulator.ephemerals_to(user)) + len(dms) == 1, user
+        rows = query(pg_url, "SELECT user_id FROM memberships WHERE user_id LIKE 'UNEW%' AND left_at IS NULL")
+        assert sorted(row[0] for row in rows) == newcomers
