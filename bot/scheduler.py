@@ -50,7 +50,8 @@ def build_scheduler(deps: Deps, client: WebClient) -> BackgroundScheduler:
     )
     scheduler.add_job(introductions.pairing_pass, "interval", minutes=5, args=[deps, client], id="pairing")
     # Backfills left unfinished by an instance that stopped or crashed (its lease passed): taken over
-    # here, whichever instance ticks first. Cheap when there are none (one indexed read).
+    # here, whichever instance ticks first. One read of the bindings not done when there are none; a
+    # channel Slack refuses to read (the bot removed from it) is tried again at this pace, one call.
     scheduler.add_job(backfill.resume_all, "interval", minutes=5, args=[deps, client], id="resume_backfills")
     for job in scheduler.get_jobs():  # every run counted and timed under its id (GET /metrics)
         job.modify(func=metrics.timed_job(job.id, job.func))
