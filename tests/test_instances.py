@@ -272,7 +272,7 @@ def test_two_processes_send_a_due_review_once(
                 # Released before the processes are stopped, even when the test fails: else they would
                 # wait for the row for ever.
                 stack.callback(holder.rollback)
-                wait_for(lambda: len(blocked_behind(pg_url, holder_pid)) == 2, "both ticks to wait")
+                wait_for(lambda: len(blocked_behind(pg_url, holder_pid)) >= 2, "both ticks to wait")
                 holder.rollback()
                 # Both processes ran their start-up tick, and the outbox has nothing left to send.
                 wait_for(lambda: a.metric(ran) >= 1 and b.metric(ran) >= 1, "the start-up ticks")
