@@ -1,7 +1,9 @@
 """Several instances (issue 12, item 4): two real `cdp-bot run` processes on one PostgreSQL and one emulated
 Slack, over HTTP (a load balancer may send any request to either) or each with its own Socket Mode
-connection. A due review is sent once, a channel's history is read by one of them, and what one process
-changes (a binding, a community's settings) the other one sees.
+connection. Started together on an empty database they migrate it once; a due review is sent once; a
+channel's history is read by one of them; what one process changes (a binding, a community's settings)
+the other one sees; Slack's retry of an event reaching the other process is counted once; two join paths
+through two processes welcome once; an event a dead process never acknowledged is handled by the other.
 
 PostgreSQL only: SQLite is for one process (README, "Several instances")."""
 
@@ -130,6 +132,7 @@ def instances(
         for instance in started:
             instance.process.wait(timeout=30)
             output = instance.log.read_text()
+            assert emulator.token not in output and emulator.app_token not in output  # never logged
             if instance.clean_exit:
                 assert instance.process.returncode == 0, output
                 assert "Traceback" not in output, output
