@@ -5,6 +5,11 @@ replies of its messages (conversations.replies: the history holds parents only),
 cursor saved in one transaction, so a restart resumes where it stopped and never counts a page
 twice. Only messages older than the binding are read: live events count everything after it.
 Slack may allow one history or replies call a minute: a 429 is waited out (Retry-After), not dropped.
+
+Several instances: every instance resumes the unfinished backfills, but one reads a channel's history at
+a time: the one holding its lease in the database (storage.repositories.backfills), renewed before each
+Slack call. The others leave that channel alone; one whose holder died takes it over once the lease has
+passed (`resume_all` runs every few minutes, bot/scheduler.py).
 """
 
 from __future__ import annotations
@@ -19,13 +24,20 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web import SlackResponse
 
+from bot.logs import error_fields
 from bot.runtime import Deps
 from bot.services import circles as circle_service
+from bot.services.outbox import transport_now
+from storage.repositories import backfills as lease_repo
 from storage.repositories import communities as community_repo
 
 log = logging.getLogger("cdp_bot.backfill")
 
 PAGE_SIZE = 200
+# How long a backfill's lease lasts without renewal: longer than any one Slack call and its Retry-After
+# (Slack asks for a minute at most on these methods), short enough that a crashed holder's channel is
+# taken over within minutes.
+LEASE = timedelta(minutes=5)
 REPLIES_PAGE_SIZE = 200
 NOT_CONTRIBUTIONS = {
     "bot_message",
@@ -58,6 +70,35 @@ def is_contribution(message: dict[str, Any], bot_user_id: str | None) -> bool:
     return message.get("subtype") in CONTRIBUTING_SUBTYPES
 
 
+class _HeldElsewhere(Exception):
+    """Another instance holds this channel's backfill: this one leaves it alone."""
+
+
+class _Lease:
+    """This process's hold on one binding's backfill, renewed before every Slack call it makes."""
+
+    def __init__(self, deps: Deps, binding_id: int) -> None:
+        self.deps = deps
+        self.binding_id = binding_id
+
+    def renew(self) -> None:
+        now = transport_now()
+        with self.deps.db.session() as session:
+            held = lease_repo.hold(
+                session,
+                binding_id=self.binding_id,
+                owner=self.deps.instance_id,
+                now=now,
+                until=now + LEASE,
+            )
+        if not held:
+            raise _HeldElsewhere
+
+    def release(self) -> None:
+        with self.deps.db.session() as session:
+            lease_repo.release(session, binding_id=self.binding_id, owner=self.deps.instance_id)
+
+
 class _Stopped(Exception):
     """Slack refused a call for another reason than a rate limit: the backfill stops, to resume later."""
 
@@ -68,10 +109,16 @@ class _Stopped(Exception):
 
 
 def _call(
-    method: Callable[..., SlackResponse], name: str, sleep: Callable[[float], None], **params: Any
+    method: Callable[..., SlackResponse],
+    name: str,
+    sleep: Callable[[float], None],
+    lease: _Lease,
+    **params: Any,
 ) -> SlackResponse:
-    """One Web API call, a 429 waited out (Retry-After) and tried again, any other error raised."""
+    """One Web API call, a 429 waited out (Retry-After) and tried again, any other error raised. The
+    lease is renewed before each attempt: no other instance makes this call meanwhile."""
     while True:
+        lease.renew()
         try:
             return method(**params)
         except SlackApiError as exc:
@@ -111,6 +158,7 @@ def _thread_replies(
     latest: str,
     bot_user_id: str | None,
     sleep: Callable[[float], None],
+    lease: _Lease,
 ) -> list[dict[str, Any]]:
     """The replies of one thread in (oldest, latest), every page of them, without the parent."""
     replies: list[dict[str, Any]] = []
@@ -121,6 +169,7 @@ def _thread_replies(
                 client.conversations_replies,
                 "conversations.replies",
                 sleep,
+                lease,
                 channel=channel_id,
                 ts=thread_ts,
                 oldest=oldest,
@@ -152,8 +201,26 @@ def backfill_channel(
 
     A page of history and the replies of its threads are read first, then counted with the cursor
     moved past them in one transaction: a restart re-reads that page and its threads, never counts
-    them twice.
+    them twice. Returns at once (0) when another instance holds the channel's lease.
     """
+    lease = _Lease(deps, binding_id)
+    try:
+        return _backfill(deps, client, binding_id, sleep, lease)
+    except _HeldElsewhere:
+        log.info("backfill held by another instance", extra={"fields": {"binding": binding_id}})
+        return 0
+    finally:
+        try:
+            lease.release()
+        except Exception as exc:  # the database went away: the lease passes on its own within LEASE
+            log.warning(
+                "backfill lease not released", extra={"fields": {"binding": binding_id, **error_fields(exc)}}
+            )
+
+
+def _backfill(
+    deps: Deps, client: WebClient, binding_id: int, sleep: Callable[[float], None], lease: _Lease
+) -> int:
     counted = 0
     while True:
         with deps.db.session() as session:
@@ -178,6 +245,7 @@ def backfill_channel(
                 client.conversations_history,
                 "conversations.history",
                 sleep,
+                lease,
                 channel=channel_id,
                 inclusive=False,
                 limit=PAGE_SIZE,
@@ -193,6 +261,7 @@ def backfill_channel(
                         thread_ts=str(parent["ts"]),
                         bot_user_id=bot_user_id,
                         sleep=sleep,
+                        lease=lease,
                         **bounds,
                     )
         except _Stopped as stopped:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -36,6 +37,8 @@ class Deps:
     workspaces: Workspaces | None = None
     # channel bindings whose backfill runs in this process
     backfilling: set[int] = field(default_factory=set)
+    # This process among the instances sharing the database: the owner of the leases it holds.
+    instance_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:

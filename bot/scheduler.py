@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.background import BackgroundScheduler
 from slack_sdk import WebClient
 
-from bot import introductions, metrics, reminders
+from bot import backfill, introductions, metrics, reminders
 from bot.domain.retention import EVENT_IDS_DAYS
 from bot.lifecycle_job import lifecycle_pass
 from bot.logs import error_fields
@@ -57,6 +57,10 @@ def build_scheduler(deps: Deps, client: WebClient) -> BackgroundScheduler:
     scheduler.add_job(introductions.pairing_pass, "interval", minutes=5, args=[deps, client], id="pairing")
     if deps.settings.oauth:  # several workspaces: an uninstalled one's data goes after its grace period
         scheduler.add_job(purge_uninstalled, "interval", hours=1, args=[deps], id="purge_uninstalled")
+    # Backfills left unfinished by an instance that stopped or crashed (its lease passed): taken over
+    # here, whichever instance ticks first. One read of the bindings not done when there are none; a
+    # channel Slack refuses to read (the bot removed from it) is tried again at this pace, one call.
+    scheduler.add_job(backfill.resume_all, "interval", minutes=5, args=[deps, client], id="resume_backfills")
     for job in scheduler.get_jobs():  # every run counted and timed under its id (GET /metrics)
         job.modify(func=metrics.timed_job(job.id, job.func))
     return scheduler

@@ -723,3 +723,22 @@ def _slack_sdk_tables() -> None:
 
 
 _slack_sdk_tables()
+
+
+class BackfillLease(Base):
+    """Which process reads a bound channel's history now, and until when (several instances).
+
+    Every instance resumes the unfinished backfills (at start, when it binds a channel, and every few
+    minutes), so without this two of them would read the same history, page by page, each spending the
+    channel's one-call-a-minute allowance (their counts never doubled: the cursor's compare-and-set keeps
+    one). The holder renews the lease before each Slack call; a lease not renewed (its process crashed)
+    is taken over once it has passed. Its own table, not columns of `community_channels`: renewing it
+    must not look like a change of binding to the channel caches (storage/bindings.py)."""
+
+    __tablename__ = "backfill_leases"
+
+    binding_id: Mapped[int] = mapped_column(
+        ForeignKey("community_channels.id", ondelete="CASCADE"), primary_key=True
+    )
+    owner: Mapped[str] = mapped_column(String(64))  # the holding process (bot.runtime.Deps.instance_id)
+    held_until: Mapped[datetime] = mapped_column(UTCDateTime)

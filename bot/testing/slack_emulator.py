@@ -393,6 +393,11 @@ class SlackEmulator:
                 Fault(error="ratelimited", status=429, retry_after=retry_after, times=times)
             )
 
+    def clear_faults(self, method: str) -> None:
+        """Slack answers `method` normally again (the faults still queued for it are dropped)."""
+        with self.lock:
+            self.faults.pop(method, None)
+
     def _take_fault(self, method: str) -> Fault | None:
         with self.lock:
             queue = self.faults.get(method) or []

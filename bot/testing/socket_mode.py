@@ -8,6 +8,11 @@ answer: an acknowledgement carrying the same `envelope_id`, within 3 seconds, wi
 `disconnect` message, reason `refresh_requested`) or drop the connection without a word, as a network
 does; an envelope left unacknowledged is delivered again after the app reconnects (`retry_attempt`
 counts up), as Slack redelivers it.
+
+Several instances of the app may each hold connections at once (Slack allows up to ten per app): with
+`spread` on, each envelope goes to one open connection in turn, as Slack hands each to one of them;
+`served_by` says which connection (in the order they were opened) got it. What a closed connection
+left unacknowledged goes to another open one, or to the next one opened.
 """
 
 from __future__ import annotations
@@ -62,6 +67,10 @@ class SocketModeLink:
         self.lost: list[str] = []  # the envelopes whose acknowledgement was lost, in order
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
+        self.spread = False  # deliver to every open connection in turn, not only the newest
+        self._turn = itertools.count()
+        self._numbers: dict[ServerConnection, int] = {}  # connection -> its opening order, from 1
+        self.served_by: dict[str, int] = {}  # envelope id -> the connection it was sent on
 
     # ---- lifecycle -------------------------------------------------------------------------
     def start(self) -> SocketModeLink:
@@ -82,30 +91,42 @@ class SocketModeLink:
         port = self._server.socket.getsockname()[1]
         return f"ws://127.0.0.1:{port}/link/?ticket={ticket}"
 
+    def _orphans(self) -> list[JSON]:
+        """Unacknowledged envelopes whose connection is closed (under the lock)."""
+        open_numbers = {self._numbers[c] for c in self._connections}
+        return [e for eid, e in self._unacked.items() if self.served_by.get(eid) not in open_numbers]
+
+    def _redeliver(self, envelopes: list[JSON], connection: ServerConnection) -> None:
+        """Deliver again on `connection`, as Slack does what a closed connection left unacknowledged."""
+        for envelope in envelopes:
+            retry = {**envelope, "retry_attempt": int(envelope.get("retry_attempt", 0)) + 1}
+            retry["retry_reason"] = "timeout"
+            with self._lock:
+                self._unacked[envelope["envelope_id"]] = retry
+                self._sent_at[envelope["envelope_id"]] = time.monotonic()
+                self.served_by[envelope["envelope_id"]] = self._numbers[connection]
+            with contextlib.suppress(ConnectionClosed):
+                connection.send(json.dumps(retry))
+
     def _serve(self, connection: ServerConnection) -> None:
         with self._lock:
             self._connections.append(connection)
             self.opened += 1
-            unacked = list(self._unacked.values())
+            self._numbers[connection] = self.opened
+            unacked = self._orphans()
             self._lock.notify_all()
         try:
             connection.send(
                 json.dumps(
                     {
                         "type": "hello",
-                        "num_connections": 1,
+                        "num_connections": len(self._connections),
                         "debug_info": {"host": "emulated", "approximate_connection_time": 3600},
                         "connection_info": {"app_id": self.app_id},
                     }
                 )
             )
-            for envelope in unacked:  # what the last connection left unacknowledged, delivered again
-                retry = {**envelope, "retry_attempt": int(envelope.get("retry_attempt", 0)) + 1}
-                retry["retry_reason"] = "timeout"
-                with self._lock:
-                    self._unacked[envelope["envelope_id"]] = retry
-                    self._sent_at[envelope["envelope_id"]] = time.monotonic()
-                connection.send(json.dumps(retry))
+            self._redeliver(unacked, connection)  # what a closed connection left unacknowledged
             for raw in connection:
                 self._receive(raw)
         except ConnectionClosed:
@@ -114,7 +135,12 @@ class SocketModeLink:
             with self._lock:
                 if connection in self._connections:
                     self._connections.remove(connection)
+                # Another connection is open (another instance of the app): it gets what this one left.
+                survivor = self._connections[-1] if self._connections else None
+                left = self._orphans() if survivor is not None else []
                 self._lock.notify_all()
+            if survivor is not None:
+                self._redeliver(left, survivor)
 
     def _receive(self, raw: str | bytes) -> None:
         try:
@@ -138,21 +164,22 @@ class SocketModeLink:
             self._lock.notify_all()
 
     # ---- what tests do ---------------------------------------------------------------------
-    def wait_connected(self, *, opened: int = 1, timeout: float = 30.0) -> None:
-        """Until `opened` connections were made in all and exactly one is open now. After a reconnection
-        slack_sdk reads the new connection only once it has closed the old one (which waits for the old
-        one's pending read, up to 3 s): envelopes sent before that would wait, so tests send after."""
+    def wait_connected(self, *, opened: int = 1, timeout: float = 30.0, open_now: int = 1) -> None:
+        """Until `opened` connections were made in all and exactly `open_now` are open now (one per
+        instance of the app). After a reconnection slack_sdk reads the new connection only once it has
+        closed the old one (which waits for the old one's pending read, up to 3 s): envelopes sent
+        before that would wait, so tests send after."""
         deadline = time.monotonic() + timeout
         with self._lock:
-            while self.opened < opened or len(self._connections) != 1:
+            while self.opened < opened or len(self._connections) != open_now:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise AssertionError(f"the app opened {self.opened} connection(s), not {opened}")
                 self._lock.wait(left)
 
     def send(self, kind: str, payload: JSON, *, accepts_response_payload: bool = False) -> str:
-        """Deliver one envelope (`events_api`, `slash_commands` or `interactive`) on the newest connection;
-        its envelope id."""
+        """Deliver one envelope (`events_api`, `slash_commands` or `interactive`) on the newest connection
+        (with `spread`, on each open connection in turn); its envelope id."""
         envelope_id = f"env-{next(self._ids)}-{int(time.time() * 1000)}"
         envelope = {
             "envelope_id": envelope_id,
@@ -165,9 +192,13 @@ class SocketModeLink:
         with self._lock:
             if not self._connections:
                 raise AssertionError("no Socket Mode connection is open")
-            connection = self._connections[-1]
+            if self.spread:
+                connection = self._connections[next(self._turn) % len(self._connections)]
+            else:
+                connection = self._connections[-1]
             self._unacked[envelope_id] = envelope
             self._sent_at[envelope_id] = time.monotonic()
+            self.served_by[envelope_id] = self._numbers[connection]
         connection.send(json.dumps(envelope))
         return envelope_id
 
