@@ -130,7 +130,9 @@ def _block_lines(block: Mapping[str, Any], names: Names) -> list[str]:
         label = _text_of(block.get("label"))[0]
         element = block.get("element") or {}
         initial = element.get("initial_value") or ""
-        return [f"{label}: [{initial or _element_label(element) if initial else '…'}]"]
+        if not initial and isinstance(element.get("initial_option"), Mapping):
+            initial = _element_label(element)
+        return [f"{label}: [{initial or '…'}]"]
     lines: list[str] = []
     text = mrkdwn_text(_text_of(block.get("text"))[0], names)
     if text:

@@ -148,7 +148,10 @@ class Play:
             "cadence": str(community.cadence_weeks),
         }
         answer = self.stage.submit(
-            creator.user_id, view, values, _word(creator, "submits the form", "envoie le formulaire")
+            creator.user_id,
+            view,
+            values,
+            _word(creator, "submits the form: ", "envoie le formulaire : ") + community.name,
         )
         if answer is not None:
             raise RuntimeError(f"creating {community.name} was refused: {answer}")

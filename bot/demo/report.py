@@ -50,7 +50,7 @@ def transcript(entries: Sequence[Entry], names: Names, lang: str) -> Iterable[st
         if entry.at.date() != day:
             day = entry.at.date()
             yield ""
-            yield f"=== {format_day(day, lang)} ==="
+            yield f"=== {format_day(day, lang)} (UTC) ==="
         who = _who(entry.target, names)
         if entry.kind == "typed":
             yield f"{entry.at:%H:%M}  {who} ▸ {entry.typed}"
