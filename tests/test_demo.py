@@ -17,7 +17,13 @@ from bot.demo.blocks import Names, mrkdwn_html, text_lines
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
-SLACK_VARIABLES = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_API_URL", "DATABASE_URL")
+SLACK_VARIABLES = (
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "SLACK_APP_TOKEN",
+    "SLACK_API_URL",
+    "DATABASE_URL",
+)
 
 
 @pytest.fixture(scope="module")
@@ -67,16 +73,25 @@ def test_the_transcript_shows_what_each_person_saw_in_both_languages(demo: tuple
 
 def test_the_page_escapes_what_it_shows() -> None:
     names = Names({"U1": "Zoé <b>"}, {"C1": "general"})
-    shown = mrkdwn_html("*Hi* <@U1> in <#C1> <https://example.org/?a=1&b=2|the <doc>> <script>x</script>", names)
+    shown = mrkdwn_html('*Hi* <@U1> in <#C1> <https://example.org/?a=1&b=2|the "doc"> & <img src=x>', names)
     assert "<b>Hi</b>" in shown and "@Zoé &lt;b&gt;" in shown and "#general" in shown
-    assert '<a href="https://example.org/?a=1&amp;b=2">' in shown
-    assert "<script>" not in shown and "&lt;script&gt;" in shown
+    assert '<a href="https://example.org/?a=1&amp;b=2">the &quot;doc&quot;</a>' in shown
+    assert "<img" not in shown and "&amp;" in shown
     assert mrkdwn_html("<javascript:alert(1)|click>", names) == "click"
-    form = {"title": {"type": "plain_text", "text": "Form"}, "blocks": [
-        {"type": "input", "label": {"type": "plain_text", "text": "Language"},
-         "element": {"type": "static_select", "action_id": "l",
-                     "initial_option": {"text": {"type": "plain_text", "text": "Français"}, "value": "fr"}}},
-    ]}
+    form = {
+        "title": {"type": "plain_text", "text": "Form"},
+        "blocks": [
+            {
+                "type": "input",
+                "label": {"type": "plain_text", "text": "Language"},
+                "element": {
+                    "type": "static_select",
+                    "action_id": "l",
+                    "initial_option": {"text": {"type": "plain_text", "text": "Français"}, "value": "fr"},
+                },
+            },
+        ],
+    }
     assert text_lines(form, names) == ["[ Form ]", "Language: [Français ▾]"]
 
 
@@ -121,7 +136,10 @@ def test_the_page_loads_in_a_headless_browser_with_its_sections_images_and_no_co
         assert driver.find_elements(By.CSS_SELECTOR, "li.home .home")
         images = driver.find_elements(By.TAG_NAME, "img")
         assert images
-        widths = [driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth", i) for i in images]
+        widths = [
+            driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth", i)
+            for i in images
+        ]
         assert all(width and width > 0 for width in widths), widths
         errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
         assert errors == []

@@ -159,10 +159,8 @@ def blocks_html(payload: Mapping[str, Any], names: Names, image_src: ImageSource
     """A message's or a view's blocks as HTML (its `text` when it has none)."""
     blocks = payload.get("blocks") or []
     if not blocks:
-        return f'<div class="section">{mrkdwn_html(str(payload.get("text") or ""), names)}</div>'
-    return "\n".join(
-        _block_html(block, names, image_src) for block in blocks if isinstance(block, Mapping)
-    )
+        return f'<div class="section"><div>{mrkdwn_html(str(payload.get("text") or ""), names)}</div></div>'
+    return "\n".join(_block_html(block, names, image_src) for block in blocks if isinstance(block, Mapping))
 
 
 def _rich(obj: Any, names: Names) -> str:
@@ -236,11 +234,9 @@ def _block_html(block: Mapping[str, Any], names: Names, image_src: ImageSource) 
         parts = [_element_html(e, names) for e in block.get("elements") or [] if isinstance(e, Mapping)]
         return f'<div class="actions">{"".join(parts)}</div>'
     if kind == "rich_text":
-        return f'<div class="section">{html.escape(str(block.get("text") or ""))}</div>'
+        return f'<div class="section"><div>{html.escape(str(block.get("text") or ""))}</div></div>'
     inner = _rich(block.get("text"), names) if block.get("text") else ""
-    fields = "".join(
-        f'<div class="field-cell">{_rich(f, names)}</div>' for f in block.get("fields") or []
-    )
+    fields = "".join(f'<div class="field-cell">{_rich(f, names)}</div>' for f in block.get("fields") or [])
     fields_html = f'<div class="fields">{fields}</div>' if fields else ""
     accessory = block.get("accessory")
     accessory_html = ""

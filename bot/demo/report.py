@@ -74,7 +74,8 @@ nav a { color: #fff; margin-right: 18px; text-decoration: none; font-weight: 600
 main { padding: 8px 28px 40px; max-width: 1100px; }
 h2 { border-bottom: 2px solid var(--line); padding-bottom: 4px; margin-top: 32px; }
 table.communities { border-collapse: collapse; width: 100%; background: #fff; }
-table.communities td, table.communities th { border: 1px solid var(--line); padding: 6px 10px; text-align: left;
+table.communities td, table.communities th { border: 1px solid var(--line); padding: 6px 10px;
+  text-align: left;
   vertical-align: top; }
 .people-index { columns: 3; font-size: 14px; }
 .people-index a { color: var(--link); text-decoration: none; }
@@ -87,12 +88,14 @@ ol.timeline > li { display: grid; grid-template-columns: 150px 1fr; gap: 10px; p
 .when { color: var(--muted); font-size: 13px; }
 .did { color: var(--muted); font-style: italic; }
 .did code { font-style: normal; }
-.kind { font-size: 12px; color: var(--muted); text-transform: uppercase; letter-spacing: .03em; margin-bottom: 3px; }
+.kind { font-size: 12px; color: var(--muted); text-transform: uppercase; letter-spacing: .03em;
+  margin-bottom: 3px; }
 .message { display: grid; grid-template-columns: 36px 1fr; gap: 8px; }
 .avatar { width: 36px; height: 36px; border-radius: 6px; background: var(--aubergine); color: #fff;
   font-weight: 700; display: flex; align-items: center; justify-content: center; font-size: 13px; }
 .sender { font-weight: 700; }
-.sender .app { font-size: 10px; background: #e8e8e8; color: var(--muted); border-radius: 3px; padding: 1px 4px;
+.sender .app { font-size: 10px; background: #e8e8e8; color: var(--muted); border-radius: 3px;
+  padding: 1px 4px;
   margin-left: 4px; font-weight: 600; }
 .ephemeral-note { font-size: 12px; color: var(--muted); }
 .section { display: flex; justify-content: space-between; gap: 12px; margin: 4px 0; }
@@ -116,7 +119,8 @@ figcaption, .alt { font-size: 12px; color: var(--muted); }
 .modal, .home { border: 1px solid #ccc; border-radius: 8px; box-shadow: 0 4px 14px rgba(0,0,0,.12);
   max-width: 540px; background: #fff; }
 .home { max-width: 700px; }
-.modal .title, .home .title { font-weight: 700; font-size: 18px; padding: 10px 16px; border-bottom: 1px solid var(--line); }
+.modal .title, .home .title { font-weight: 700; font-size: 18px; padding: 10px 16px;
+  border-bottom: 1px solid var(--line); }
 .modal .body, .home .body { padding: 8px 16px; }
 .modal .footer { border-top: 1px solid var(--line); padding: 8px 16px; text-align: right; }
 .modal .footer span { margin-left: 8px; }
@@ -146,9 +150,12 @@ class Page:
         return None  # an external image_url: the page loads nothing from outside
 
     def entry(self, entry: Entry) -> str:
-        when = f'<div class="when">{html.escape(format_day(entry.at.date(), self.lang))}<br>{entry.at:%H:%M} UTC</div>'
+        day = html.escape(format_day(entry.at.date(), self.lang))
+        when = f'<div class="when">{day}<br>{entry.at:%H:%M} UTC</div>'
         if entry.kind == "typed":
-            return f'<li class="typed">{when}<div class="did"><code>{html.escape(entry.typed)}</code></div></li>'
+            return (
+                f'<li class="typed">{when}<div class="did"><code>{html.escape(entry.typed)}</code></div></li>'
+            )
         kind = f'<div class="kind">{html.escape(t(f"demo.kind.{entry.kind}", self.lang))}</div>'
         body = blocks_html(entry.payload, self.names, self.image_src)
         if entry.kind in VIEW_KINDS:
@@ -161,11 +168,16 @@ class Page:
                 if submit:
                     buttons += f'<span class="button primary">{html.escape(str(submit))}</span>'
                 footer = f'<div class="footer">{buttons}</div>'
-            card = f'<div class="{entry.kind}"><div class="title">{title}</div><div class="body">{body}</div>{footer}</div>'
+            card = (
+                f'<div class="{entry.kind}"><div class="title">{title}</div>'
+                f'<div class="body">{body}</div>{footer}</div>'
+            )
         else:
             note = ""
             if entry.kind in ("ephemeral", "answer"):
-                note = f'<div class="ephemeral-note">👁 {html.escape(t("demo.kind.ephemeral", self.lang))}</div>'
+                note = (
+                    f'<div class="ephemeral-note">👁 {html.escape(t("demo.kind.ephemeral", self.lang))}</div>'
+                )
             card = (
                 '<div class="message"><div class="avatar">CdP</div><div>'
                 f'<div class="sender">cdp-bot<span class="app">APP</span></div>{body}{note}</div></div>'
@@ -189,7 +201,9 @@ def page(
     """The whole page, self-contained: inline CSS, no script, images from the charts folder beside it."""
     view = Page(names, charts, lang)
     esc = html.escape
-    sections = {key: t(f"demo.sections.{key}", lang) for key in ("communities", "people", "channels", "charts")}
+    sections = {
+        key: t(f"demo.sections.{key}", lang) for key in ("communities", "people", "channels", "charts")
+    }
     intro = t(
         "demo.intro",
         lang,
@@ -201,9 +215,7 @@ def page(
     rows = "".join(
         f"<tr><td>{esc(line)}</td></tr>" for line in (community_line(c, members, lang) for c in COMMUNITIES)
     )
-    index = "".join(
-        f'<li><a href="#person-{esc(p.user_id)}">{esc(p.name)}</a></li>' for p in PEOPLE
-    )
+    index = "".join(f'<li><a href="#person-{esc(p.user_id)}">{esc(p.name)}</a></li>' for p in PEOPLE)
     people = []
     for person in PEOPLE:
         mine = [e for e in entries if e.target == person.user_id]
@@ -242,7 +254,8 @@ def page(
 <header class="top"><h1>{esc(t("demo.title", lang))}</h1><p>{esc(intro)}</p></header>
 <nav>{"".join(f'<a href="#{key}">{esc(label)}</a>' for key, label in sections.items())}</nav>
 <main>
-<section id="communities"><h2>{esc(sections["communities"])}</h2><table class="communities">{rows}</table></section>
+<section id="communities"><h2>{esc(sections["communities"])}</h2>
+<table class="communities">{rows}</table></section>
 <section id="people"><h2>{esc(sections["people"])}</h2><ul class="people-index">{index}</ul>
 {"".join(people)}</section>
 <section id="channels"><h2>{esc(sections["channels"])}</h2>{"".join(channels)}</section>
@@ -267,7 +280,9 @@ def community_line(community: Community, members: Mapping[str, int], lang: str) 
     )
 
 
-def write(out: Path, entries: Sequence[Entry], files: Mapping[str, bytes], figures: Figures, lang: str) -> tuple[Path, Path]:
+def write(
+    out: Path, entries: Sequence[Entry], files: Mapping[str, bytes], figures: Figures, lang: str
+) -> tuple[Path, Path]:
     """The transcript, the charts and the page, into `out`; returns (transcript, page)."""
     out.mkdir(parents=True, exist_ok=True)
     chart_dir = out / "charts"

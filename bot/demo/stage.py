@@ -44,7 +44,9 @@ class Recorder:
         self._responses = 0
         self.files: dict[str, bytes] = {}  # uploaded file id -> bytes (the charts)
 
-    def note(self, at: datetime, target: str, kind: str, *, typed: str = "", payload: JSON | None = None) -> None:
+    def note(
+        self, at: datetime, target: str, kind: str, *, typed: str = "", payload: JSON | None = None
+    ) -> None:
         self.entries.append(Entry(at, target, kind, payload or {}, typed))
 
     def collect(self, at: datetime, actor: str | None) -> None:
@@ -68,7 +70,9 @@ class Recorder:
             elif call.method in ("views.open", "views.push", "views.update") and actor:
                 self.note(at, actor, "modal", payload=dict(response.get("view") or {}))
             elif call.method == "views.publish":
-                self.note(at, str(params.get("user_id") or ""), "home", payload=dict(params.get("view") or {}))
+                self.note(
+                    at, str(params.get("user_id") or ""), "home", payload=dict(params.get("view") or {})
+                )
             elif call.method == "files.completeUploadExternal":
                 for item in params.get("files") or []:
                     file_id = str(item.get("id") or "")
@@ -101,7 +105,7 @@ class Stage:
     def __init__(self, database_url: str, start: datetime, *, default_language: str = "en") -> None:
         self.emulator = SlackEmulator(team_domain="cdp-demo").start()
         secret = secrets.token_hex(16)
-        settings = Settings(  # type: ignore[call-arg]
+        settings = Settings(
             _env_file=None,
             SLACK_BOT_TOKEN=self.emulator.token,
             SLACK_SIGNING_SECRET=secret,
