@@ -9,11 +9,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from bot.demo import report
 from bot.demo.blocks import Names, mrkdwn_html, text_lines
+from bot.demo.stage import Entry
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -50,6 +53,10 @@ def test_the_transcript_shows_what_each_person_saw_in_both_languages(demo: tuple
     assert "Léa Dubois ▸ /cdp rejoindre Jardins partagés" in stdout
     assert "Noah Fischer ▸ /cdp jion Rues partagées" in stdout
     assert "Did you mean `/cdp join`?" in stdout  # a typo gets a clear answer
+    assert (
+        "Je ne connais pas de communauté appelée « Jardins partagés ». Vouliez-vous dire *Rues partagées* ?"
+        in stdout
+    )
     # The welcome, in each newcomer's language.
     assert "Welcome to *Open Data Guild*! You start in the *outer circle*" in stdout
     assert "Bienvenue dans *Rues partagées* ! Vous commencez dans le *cercle externe*" in stdout
@@ -66,6 +73,9 @@ def test_the_transcript_shows_what_each_person_saw_in_both_languages(demo: tuple
     assert "Nobody in the core group has contributed for" in stdout
     assert "*Alerte : l'élan faiblit dans Adaptation au climat*" in stdout
     assert "Lifecycle: *stalling* since" in stdout
+    # A moderator answers the "newcomers waiting" alert with its button.
+    assert "Camille Martin ▸ clique sur « Marquer comme accueillis »" in stdout
+    assert "Merci ! 1 nouveau membre noté comme accueilli dans *Rues partagées*." in stdout
     # The charts, written beside the page.
     charts = sorted((out / "charts").glob("*.png"))
     assert charts and all(path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n") for path in charts)
@@ -93,6 +103,23 @@ def test_the_page_escapes_what_it_shows() -> None:
         ],
     }
     assert text_lines(form, names) == ["[ Form ]", "Language: [Français ▾]"]
+
+
+def test_the_transcript_speaks_the_chosen_language() -> None:
+    dm = {"text": "", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "Salut <@UNOAH>"}}]}
+    entries = [
+        Entry(datetime(2026, 1, 5, 12, 0, tzinfo=UTC), "UNOAH", "typed", typed="/cdp moi"),
+        Entry(datetime(2026, 1, 5, 12, 0, tzinfo=UTC), "UNOAH", "dm", payload=dm),
+    ]
+    names = report.names_of({})
+    assert list(report.transcript(entries, names, "fr")) == [
+        "",
+        "=== 5 janvier 2026 (UTC) ===",
+        "12:00  Noah Fischer ▸ /cdp moi",
+        "12:00  Noah Fischer ◂ message direct de cdp-bot",
+        "         Salut @Noah Fischer",
+    ]
+    assert "direct message from cdp-bot" in list(report.transcript(entries, names, "en"))[3]
 
 
 def _browser_or_skip() -> None:

@@ -71,7 +71,7 @@ COMMUNITIES = (
         moderators=("UGRACE", "UOLIVER"),
         objectives=("exchange_information", "develop_solutions"),
         cadence_weeks=12,
-        quiet_core_from=80,
+        quiet_core_from=90,
     ),
     Community(
         key="climate",

@@ -231,17 +231,31 @@ class Play:
         entries = self.stage.recorder.entries
         new, self.seen_entries = entries[self.seen_entries :], len(entries)
         for entry in new:
-            review_id = _button_value(entry.payload, "review_start") if entry.kind == "dm" else None
-            if review_id is None or review_id in self.reviewed:
-                continue
-            self.reviewed.add(review_id)
             person = BY_ID.get(entry.target)
-            if person is None:
+            if entry.kind != "dm" or person is None:
                 continue
             community = COMMUNITY[person.community]
+            greeted = _button(entry.payload, "alert_greeted")
+            if greeted is not None and community.quiet_core_from is None and community.stalls_from is None:
+                # The thriving community's first moderator welcomes the newcomers the alert names.
+                if person.user_id == community.moderators[0]:
+                    block_id, value = greeted
+                    self.stage.press(
+                        person.user_id,
+                        "alert_greeted",
+                        value,
+                        _word(person, "presses “Mark as greeted”", "clique sur « Marquer comme accueillis »"),
+                        block_id=block_id,
+                        channel=f"D{person.user_id[1:]}",
+                    )
+                continue
+            review = _button(entry.payload, "review_start")
+            if review is None or review[1] in self.reviewed:
+                continue
+            self.reviewed.add(review[1])
             if community.quiet_core_from is not None and day >= community.quiet_core_from:
                 continue
-            self.review(person, community, review_id, day)
+            self.review(person, community, review[1], day)
         self.seen_entries = len(self.stage.recorder.entries)
 
     def review(self, person: Person, community: Community, review_id: str, day: int) -> None:
@@ -250,7 +264,8 @@ class Play:
             "review_start",
             review_id,
             _word(person, "presses “Start review”", "clique sur « Commencer la revue »"),
-            channel="DM",
+            block_id="review",
+            channel=f"D{person.user_id[1:]}",
         )
         view = self.stage.emulator.last_view()
         if view.get("callback_id") != "review_checklist":
@@ -283,11 +298,12 @@ class Play:
         self.stage.event({**event, "event_ts": f"{self.stage.now().timestamp():.6f}"}, actor=user)
 
 
-def _button_value(payload: JSON, action_id: str) -> str | None:
+def _button(payload: JSON, action_id: str) -> tuple[str, str] | None:
+    """(block_id, value) of the button `action_id` in a message, if it has one."""
     for block in payload.get("blocks") or []:
         for element in block.get("elements") or []:
             if isinstance(element, dict) and element.get("action_id") == action_id:
-                return str(element.get("value") or "")
+                return str(block.get("block_id") or ""), str(element.get("value") or "")
     return None
 
 

@@ -175,11 +175,13 @@ class Stage:
         answer = result.json() if result.text else None
         return answer if isinstance(answer, dict) else None
 
-    def press(self, user: str, action_id: str, value: str, what: str, channel: str | None = None) -> None:
+    def press(
+        self, user: str, action_id: str, value: str, what: str, *, block_id: str, channel: str | None = None
+    ) -> None:
         """`user` presses a button of a message they received."""
         self.settle()
         self.recorder.note(self.now(), user, "typed", typed=what)
-        result = self.slack.block_action(user, action_id, value=value, channel=channel)
+        result = self.slack.block_action(user, action_id, value=value, block_id=block_id, channel=channel)
         self._answer(result, user)
         self.settle(user)
 
