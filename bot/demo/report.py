@@ -17,6 +17,8 @@ from bot.i18n import format_day, format_list, t
 
 MESSAGE_KINDS = ("answer", "dm", "ephemeral", "post")
 VIEW_KINDS = ("modal", "home")
+KINDS = ("typed", *MESSAGE_KINDS, *VIEW_KINDS)  # each is shown as t(f"demo.kind.{kind}")
+SECTIONS = ("communities", "people", "channels", "charts")  # each titled t(f"demo.sections.{key}")
 
 
 @dataclass(frozen=True)
