@@ -13,10 +13,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from bot.demo import report
 from bot.demo.blocks import Names, mrkdwn_html, text_lines
+from bot.demo.run import run_demo
 from bot.demo.stage import Entry
+from storage.db import Database
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -79,6 +82,27 @@ def test_the_transcript_shows_what_each_person_saw_in_both_languages(demo: tuple
     # The charts, written beside the page.
     charts = sorted((out / "charts").glob("*.png"))
     assert charts and all(path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n") for path in charts)
+
+
+def test_a_short_demo_runs_on_each_database(database_url: str, db: Database, tmp_path: Path) -> None:
+    """DATABASE_URL given: the demo uses it (SQLite and PostgreSQL alike); a week is enough to see the
+    communities created, people joining and welcomed, and their first contributions counted."""
+    lines: list[str] = []
+    run_demo(tmp_path / "out", lang="fr", database_url=database_url, days=8, echo=lines.append)
+    shown = "\n".join(lines)
+    assert (
+        "Lecture de 8 jours (du 5 janvier 2026 au 12 janvier 2026) avec 40 personnes dans 3 communautés"
+        in shown
+    )
+    assert "Camille Martin ▸ envoie le formulaire : Rues partagées" in shown
+    assert "Léa Dubois ▸ /cdp rejoindre Rues partagées" in shown
+    assert "Bienvenue dans *Rues partagées* ! Vous commencez dans le *cercle externe*" in shown
+    assert "Thomas Petit ▸ rejoint #cdp-rues-partagees" in shown
+    assert "Terminé en" in shown
+    page = (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
+    assert '<section id="people">' in page and "Ce que chaque personne a vu" in page
+    with db.engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM communities")).scalar() == 3
 
 
 def test_the_page_escapes_what_it_shows() -> None:
