@@ -186,7 +186,6 @@ def _input_html(block: Mapping[str, Any], names: Names) -> str:
     element = block.get("element") or {}
     kind = str(element.get("type") or "")
     hint = block.get("hint")
-    optional = ' <span class="optional">(optional)</span>' if block.get("optional") else ""
     if kind in ("checkboxes", "radio_buttons"):
         chosen = {
             str(o.get("value"))
@@ -210,7 +209,7 @@ def _input_html(block: Mapping[str, Any], names: Names) -> str:
     else:
         field = f'<div class="field">{html.escape(_element_label(element))}</div>'
     hint_html = f'<div class="hint">{_rich(hint, names)}</div>' if hint else ""
-    return f'<div class="input"><label>{label}{optional}</label>{field}{hint_html}</div>'
+    return f'<div class="input"><label>{label}</label>{field}{hint_html}</div>'
 
 
 def _block_html(block: Mapping[str, Any], names: Names, image_src: ImageSource) -> str:

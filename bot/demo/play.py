@@ -127,6 +127,7 @@ class Play:
             for moderator in community.moderators:
                 self.open_home(moderator)
         self.open_home("UNOAH")
+        self.stage.settle(include_later=True)
 
     def type(self, user: str, text: str) -> JSON | None:
         return self.stage.command(user, text, GENERAL[0])

@@ -128,7 +128,6 @@ figcaption, .alt { font-size: 12px; color: var(--muted); }
 .modal .footer span { margin-left: 8px; }
 .input { margin: 10px 0; }
 .input label { font-weight: 700; display: block; margin-bottom: 4px; }
-.optional { font-weight: 400; color: var(--muted); }
 .field { border: 1px solid #bbb; border-radius: 4px; padding: 6px 8px; min-height: 34px; }
 .field.tall { min-height: 70px; }
 .field.placeholder { color: #999; }

@@ -146,12 +146,14 @@ class Stage:
     def advance(self, delta: timedelta) -> None:
         self.clock.advance(delta)
 
-    def settle(self, actor: str | None = None) -> None:
-        """Wait for the backfills and the outbox, then record what Slack received."""
+    def settle(self, actor: str | None = None, *, include_later: bool = False) -> None:
+        """Wait for the backfills and the outbox, then record what Slack received. A delivery Slack
+        refused for now (a backoff, in real seconds) goes out at a later settle; `include_later` waits
+        for it too (the last one)."""
         deps = self.runtime.deps
         deps.background.drain(30.0)
         assert deps.outbox is not None
-        deps.outbox.drain(30.0, include_later=True)
+        deps.outbox.drain(30.0, include_later=include_later)
         self.recorder.collect(self.now(), actor)
 
     # ---- what people do ---------------------------------------------------------------------
