@@ -90,14 +90,16 @@ def recompute(settings: Settings) -> int:
 def demo(settings: Settings, out: Path, lang: str) -> int:
     """The real app against the bundled Slack emulator: no token, nothing sent to Slack. SQLite in a
     temporary folder unless DATABASE_URL is given (then it should be an empty database)."""
-    from bot.demo.run import run_demo
-    from bot.server import StartupError
+    from bot.demo.run import UsedDatabase, run_demo
+    from bot.server import StartupError, database_problem
 
     given = "database_url" in settings.model_fields_set
     try:
         run_demo(out, lang=lang, database_url=settings.database_url if given else None)
-    except StartupError as exc:
+    except (StartupError, UsedDatabase) as exc:
         return _fail([str(exc)])
+    except SQLAlchemyError as exc:  # the given database cannot be reached or read
+        return _fail([database_problem(settings.database_url, exc)])
     return 0
 
 

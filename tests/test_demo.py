@@ -17,7 +17,7 @@ from sqlalchemy import text
 
 from bot.demo import report
 from bot.demo.blocks import Names, mrkdwn_html, text_lines
-from bot.demo.run import run_demo
+from bot.demo.run import UsedDatabase, run_demo
 from bot.demo.stage import Entry
 from storage.db import Database
 
@@ -103,6 +103,10 @@ def test_a_short_demo_runs_on_each_database(database_url: str, db: Database, tmp
     assert '<section id="people">' in page and "Ce que chaque personne a vu" in page
     with db.engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM communities")).scalar() == 3
+    # Played again into the same database: refused before anything is written.
+    with pytest.raises(UsedDatabase, match=r"the demo needs an empty database, and .* holds 3 communities"):
+        run_demo(tmp_path / "again", database_url=database_url, days=8, echo=lines.append)
+    assert not (tmp_path / "again").exists()
 
 
 def test_the_page_escapes_what_it_shows() -> None:

@@ -9,11 +9,31 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+from sqlalchemy import func, inspect, select
+from sqlalchemy.engine import make_url
+
 from bot.demo import report
 from bot.demo.cast import COMMUNITIES, PEOPLE
 from bot.demo.play import DAYS, START, Play
 from bot.demo.stage import Stage
 from bot.i18n import format_day, t
+from storage.db import Database
+from storage.models import Community
+
+
+class UsedDatabase(Exception):
+    """DATABASE_URL names a database that already holds communities: the demo would mix into them."""
+
+
+def _communities_in(database_url: str) -> int:
+    db = Database(database_url)
+    try:
+        if not inspect(db.engine).has_table(Community.__tablename__):
+            return 0
+        with db.engine.connect() as connection:
+            return int(connection.execute(select(func.count()).select_from(Community)).scalar() or 0)
+    finally:
+        db.dispose()
 
 
 def run_demo(
@@ -27,6 +47,15 @@ def run_demo(
     """Play `days` days against the emulator (SQLite in a temporary folder unless `database_url`),
     print what everyone saw, write it into `out`. Returns the number of entries recorded."""
     began = time.monotonic()
+    if database_url is not None:
+        # A DATABASE_URL left in the environment or a .env file may be a real one: never play into it.
+        found = _communities_in(database_url)
+        if found:
+            shown = make_url(database_url).render_as_string(hide_password=True)
+            raise UsedDatabase(
+                f"DATABASE_URL: the demo needs an empty database, and {shown} holds {found} "
+                "communities (unset DATABASE_URL to play in a temporary SQLite file)"
+            )
     end = (START + timedelta(days=days - 1)).date()
     echo(
         t(
