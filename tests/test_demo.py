@@ -196,6 +196,9 @@ def test_the_page_loads_in_a_headless_browser_with_its_sections_images_and_no_co
             for i in images
         ]
         assert all(width and width > 0 for width in widths), widths
+        # The charts' gallery says each chart in words (its alt text, as the messages gave it).
+        captions = [f.text for f in driver.find_elements(By.CSS_SELECTOR, "#charts figcaption")]
+        assert captions and all(c.startswith(("Chart of ", "Graphique de ")) for c in captions), captions
         errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
         assert errors == []
         screenshot = out / "page.png"

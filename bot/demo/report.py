@@ -238,8 +238,10 @@ def page(
             f'<article class="channel" id="channel-{esc(community.channel_id)}">'
             f"<h3>#{esc(community.channel_name)}</h3>{view.timeline(posts)}</article>"
         )
+    alts = _chart_alts(entries)
     gallery = "".join(
-        f'<figure><img src="{esc(path)}" alt="{esc(file_id)}"><figcaption>{esc(path)}</figcaption></figure>'
+        f'<figure><img src="{esc(path)}" alt="{esc(alts.get(file_id, file_id))}">'
+        f"<figcaption>{esc(alts.get(file_id, path))}</figcaption></figure>"
         for file_id, path in charts.items()
     )
     return f"""<!DOCTYPE html>
@@ -265,6 +267,17 @@ def page(
 </body>
 </html>
 """
+
+
+def _chart_alts(entries: Sequence[Entry]) -> dict[str, str]:
+    """Each uploaded chart's alt text, as the messages showing it give it (the chart in words)."""
+    alts: dict[str, str] = {}
+    for entry in entries:
+        for block in entry.payload.get("blocks") or []:
+            slack_file = block.get("slack_file") if isinstance(block, Mapping) else None
+            if isinstance(slack_file, Mapping) and slack_file.get("id"):
+                alts.setdefault(str(slack_file["id"]), str(block.get("alt_text") or ""))
+    return alts
 
 
 def community_line(community: Community, members: Mapping[str, int], lang: str) -> str:
