@@ -7,6 +7,7 @@ starts as production starts it, with SLACK_API_URL pointing at the emulator and 
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -93,8 +94,6 @@ class Recorder:
 def _message(params: JSON) -> JSON:
     blocks = params.get("blocks")
     if isinstance(blocks, str):  # slack_sdk may send blocks as a JSON string in a form body
-        import json
-
         blocks = json.loads(blocks)
     return {"text": params.get("text") or "", "blocks": blocks or []}
 
