@@ -33,8 +33,8 @@ from bot.logs import error_fields
 from bot.services import onramp
 from bot.services import outbox as service
 from bot.views.messages import render
-from storage.models import OutboxMessage
 from storage.repositories import charts as repo
+from storage.repositories.outbox import Delivery
 
 log = logging.getLogger("cdp_bot.charts")
 
@@ -158,7 +158,7 @@ def _file_id(response: Any) -> str:
     return str(file_id)
 
 
-def send_with_chart(worker: base.OutboxWorker, row: OutboxMessage, lang: str) -> base.Outcome:
+def send_with_chart(worker: base.OutboxWorker, row: Delivery, lang: str) -> base.Outcome:
     """A message whose renderer takes the community's chart (payload `chart`: the community id): the
     chart is added to its arguments, then posted; refused for its image, posted again with the words."""
     payload = row.payload
@@ -179,7 +179,7 @@ def send_with_chart(worker: base.OutboxWorker, row: OutboxMessage, lang: str) ->
     return worker.post(row, row.target, text, blocks)
 
 
-def home_with_charts(worker: base.OutboxWorker, row: OutboxMessage, data: Any, lang: str, page: int) -> Any:
+def home_with_charts(worker: base.OutboxWorker, row: Delivery, data: Any, lang: str, page: int) -> Any:
     """The Home's data with the chart of each community the reader moderates on the page shown (the
     others are not drawn: a moderator of many communities sees them a page at a time)."""
     from dataclasses import replace

@@ -35,13 +35,14 @@ from sqlalchemy.orm import Session
 
 from bot import metrics
 from bot.clock import Clock
+from bot.domain.retention import RetentionPolicy
 from bot.i18n import t
 from bot.people import People, is_user_id
 from bot.services import outbox as service
 from bot.views.messages import render
 from storage.db import Database
-from storage.models import OutboxMessage
 from storage.repositories import outbox as repo
+from storage.repositories.outbox import Delivery
 
 log = logging.getLogger("cdp_bot.outbox")
 
@@ -158,8 +159,10 @@ class OutboxWorker:
         poll_seconds: float = 2.0,
         monotonic: Callable[[], float] = time.monotonic,
         clock: Clock | None = None,
+        retention: RetentionPolicy | None = None,
     ) -> None:
         self.db = db
+        self.retention = retention or RetentionPolicy()  # what the export says is kept (the settings')
         # The domain's clock (a circle, a newcomer waiting, "this month" are read on its calendar), for
         # what is built from the database when sent (App Home); transport times stay real time.
         self.clock = clock
@@ -264,7 +267,7 @@ class OutboxWorker:
         delay = (soonest - service.transport_now()).total_seconds()
         return self.poll_seconds if delay <= 0 else max(0.01, min(self.poll_seconds, delay))
 
-    def _claim(self) -> OutboxMessage | None:
+    def _claim(self) -> Delivery | None:
         """Wait for a free sender, then take the next due row (None: nothing due)."""
         while not self._slots.acquire(timeout=0.5):
             if self._stopping.is_set():
@@ -274,8 +277,6 @@ class OutboxWorker:
         try:
             with self.db.session() as session:
                 row = repo.claim_next(session, now=service.transport_now(), lease=self.lease, busy=busy)
-                if row is not None:
-                    session.expunge(row)
         except Exception:
             self._slots.release()
             raise
@@ -288,7 +289,7 @@ class OutboxWorker:
                 self._targets.add(row.target)
         return row
 
-    def _put_back(self, row: OutboxMessage, seconds: float, error: str) -> None:
+    def _put_back(self, row: Delivery, seconds: float, error: str) -> None:
         with self.db.session() as session:
             repo.retry_at(
                 session,
@@ -297,7 +298,7 @@ class OutboxWorker:
                 error=error[:64],
             )
 
-    def _send_and_record(self, row: OutboxMessage) -> None:
+    def _send_and_record(self, row: Delivery) -> None:
         try:
             self._record(row, self._attempt(row))
         except Exception:
@@ -309,7 +310,7 @@ class OutboxWorker:
             self._slots.release()
             self.wake()  # the next message to the same recipient may go now
 
-    def _attempt(self, row: OutboxMessage) -> Outcome | Later:
+    def _attempt(self, row: Delivery) -> Outcome | Later:
         try:
             return SENDERS[row.kind](self, row)
         except Later as later:
@@ -322,7 +323,7 @@ class OutboxWorker:
             log.exception("outbox: cannot send a delivery", extra={"fields": {"delivery": row.id}})
             return Outcome(repo.FAILED, f"bug: {type(exc).__name__}")
 
-    def _classify(self, row: OutboxMessage, exc: SlackApiError) -> Outcome | Later:
+    def _classify(self, row: Delivery, exc: SlackApiError) -> Outcome | Later:
         error = slack_error(exc)
         if exc.response.status_code == 429:
             return Later(float(exc.response.headers.get("Retry-After", 30) or 30), "ratelimited")
@@ -332,12 +333,12 @@ class OutboxWorker:
             return self._backoff(row, error)
         return Outcome(repo.FAILED, error)
 
-    def _backoff(self, row: OutboxMessage, error: str) -> Outcome | Later:
+    def _backoff(self, row: Delivery, error: str) -> Outcome | Later:
         if service.transport_now() - row.created_at > GIVE_UP_AFTER:
             return Outcome(repo.FAILED, error)
         return Later(min(BACKOFF_MAX, self.backoff_first * 2 ** max(0, row.attempts - 1)), error)
 
-    def _record(self, row: OutboxMessage, outcome: Outcome | Later) -> None:
+    def _record(self, row: Delivery, outcome: Outcome | Later) -> None:
         fields = {"delivery": row.id, "kind": row.kind, "attempt": row.attempts}
         if isinstance(outcome, Later):
             self._put_back(row, outcome.seconds, outcome.error)
@@ -371,7 +372,7 @@ class OutboxWorker:
         elif outcome.status == repo.SKIPPED:
             log.warning("outbox: recipient refused", extra={"fields": {**fields, "error": outcome.error}})
 
-    def _fall_back(self, session: Session, row: OutboxMessage) -> None:
+    def _fall_back(self, session: Session, row: Delivery) -> None:
         """When no copy of a scheduled message could reach anyone (every moderator deactivated, a bot,
         refused), it goes to its fallback recipients (the creator) instead, once (dedupe keys)."""
         fallback = row.payload.get("fallback")
@@ -414,7 +415,7 @@ class OutboxWorker:
             time.sleep(wait)
             self._turn(team_id, method, channel)
 
-    def language_of(self, row: OutboxMessage, fixed: str | None) -> str:
+    def language_of(self, row: Delivery, fixed: str | None) -> str:
         """The fixed language, else the recipient's (asked of Slack here, after the answer)."""
         if fixed:
             return fixed
@@ -423,7 +424,7 @@ class OutboxWorker:
             return self.people.language(self.client, row.target, strict=True)
         return self.default_language
 
-    def post(self, row: OutboxMessage, channel: str, text: str, blocks: list[Any] | None) -> Outcome:
+    def post(self, row: Delivery, channel: str, text: str, blocks: list[Any] | None) -> Outcome:
         self._turn(row.team_id, "chat.postMessage", channel)
         response = self.client.chat_postMessage(channel=channel, text=text, blocks=blocks)
         return Outcome(
@@ -431,14 +432,14 @@ class OutboxWorker:
         )
 
 
-def delivered_what(row: OutboxMessage) -> str:
+def delivered_what(row: Delivery) -> str:
     """What a delivery was, for /metrics: a message's renderer (reviews.prompt, reviews.alert...), else
     the row's kind (invite, welcome, home...)."""
     render = row.payload.get("render") if isinstance(row.payload, dict) else None
     return str(render) if render else row.kind
 
 
-def _send_message(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
+def _send_message(worker: OutboxWorker, row: Delivery) -> Outcome:
     payload = row.payload
     if "fallback" in payload and is_user_id(row.target):
         # A scheduled job chose this person from the database (a moderator); whether they can still
@@ -456,7 +457,7 @@ def _send_message(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
     return worker.post(row, row.target, text, blocks)
 
 
-def _send_invite(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
+def _send_invite(worker: OutboxWorker, row: Delivery) -> Outcome:
     channel = str(row.payload["channel"])
     worker._turn(row.team_id, "conversations.invite")
     try:
@@ -482,7 +483,7 @@ def _send_invite(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
     return SENT
 
 
-def _send_update(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
+def _send_update(worker: OutboxWorker, row: Delivery) -> Outcome:
     """Every delivered copy of `ref`, each rewritten in its recipient's language."""
     payload = row.payload
     with worker.db.session() as session:
@@ -508,7 +509,7 @@ def _send_update(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
     return SENT
 
 
-def _send_edit(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
+def _send_edit(worker: OutboxWorker, row: Delivery) -> Outcome:
     payload = row.payload
     text, blocks = render(payload["render"], payload["lang"], payload.get("args") or {})
     worker._turn(row.team_id, "chat.update")
@@ -529,7 +530,7 @@ def slack_hosted(url: str, api_url: str) -> bool:
     return parsed.scheme in ("http", "https") and (parsed.scheme, parsed.netloc) == (api.scheme, api.netloc)
 
 
-def _send_response(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
+def _send_response(worker: OutboxWorker, row: Delivery) -> Outcome:
     """An ephemeral answer through the response_url; once that has expired (30 minutes, 5 uses), a DM."""
     payload = row.payload
     text, blocks = render(payload["render"], payload["lang"], payload.get("args") or {})
@@ -550,14 +551,19 @@ def _send_response(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
     return worker.post(row, row.target, text, blocks)
 
 
-def _send_export(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
+def _send_export(worker: OutboxWorker, row: Delivery) -> Outcome:
     """The person's data as a JSON file in their DM, gathered now (the outbox never holds a copy)."""
     from bot.services import privacy
 
     lang = str(row.payload.get("lang") or worker.default_language)
     with worker.db.session() as session:
         data = privacy.export(
-            session, team_id=row.team_id, user_id=row.target, lang=lang, now=service.transport_now()
+            session,
+            team_id=row.team_id,
+            user_id=row.target,
+            lang=lang,
+            now=service.transport_now(),
+            retention=worker.retention,
         )
     worker._turn(row.team_id, "conversations.open")
     channel = str(worker.client.conversations_open(users=row.target)["channel"]["id"])
@@ -572,21 +578,21 @@ def _send_export(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
     return SENT
 
 
-def _fallback_group(row: OutboxMessage) -> str | None:
+def _fallback_group(row: Delivery) -> str | None:
     fallback = row.payload.get("fallback") if isinstance(row.payload, dict) else None
     if isinstance(fallback, dict) and fallback.get("to") and fallback.get("group"):
         return str(fallback["group"])
     return None
 
 
-def _send_lookup(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
+def _send_lookup(worker: OutboxWorker, row: Delivery) -> Outcome:
     """users.info of one person, to refresh what the scheduled jobs know (bot.people.known_reachable)."""
     worker._turn(row.team_id, "users.info")
     worker.people.lookup(worker.client, row.target)
     return Outcome(repo.SENT)
 
 
-def _send_welcome(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
+def _send_welcome(worker: OutboxWorker, row: Delivery) -> Outcome:
     """A newcomer's welcome (bot.services.welcome), gathered now: the moderators, channels and text as
     they are, in the newcomer's language (their Slack locale, else the community's); ephemeral in the
     channel they joined, else a DM. Nobody who left the workspace, nor a bot, is welcomed."""
@@ -612,7 +618,7 @@ def _send_welcome(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
     return Outcome(repo.SENT, channel=str(channel))
 
 
-def _send_reaction(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
+def _send_reaction(worker: OutboxWorker, row: Delivery) -> Outcome:
     """An emoji on a message (a newcomer's first post). Already there (a retry after Slack took it, or
     a person added the same one as the app): done. An emoji the workspace does not have: skipped."""
     worker._turn(row.team_id, "reactions.add")
@@ -628,7 +634,7 @@ def _send_reaction(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
     return SENT
 
 
-def _send_ephemeral(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
+def _send_ephemeral(worker: OutboxWorker, row: Delivery) -> Outcome:
     """Sentences only `row.target` sees in a channel; they are no longer there: skipped."""
     payload = row.payload
     lang = worker.language_of(row, payload.get("lang"))
@@ -643,7 +649,7 @@ def _send_ephemeral(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
     return SENT
 
 
-def _send_home(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
+def _send_home(worker: OutboxWorker, row: Delivery) -> Outcome:
     """The person's App Home (views.publish), read from the database now and written in their language."""
     from bot.chart_delivery import home_with_charts
     from bot.services import home
@@ -661,7 +667,7 @@ def _send_home(worker: OutboxWorker, row: OutboxMessage) -> Outcome:
     return SENT
 
 
-SENDERS: dict[str, Callable[[OutboxWorker, OutboxMessage], Outcome]] = {
+SENDERS: dict[str, Callable[[OutboxWorker, Delivery], Outcome]] = {
     service.LOOKUP: _send_lookup,
     service.MESSAGE: _send_message,
     service.INVITE: _send_invite,

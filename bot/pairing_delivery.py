@@ -12,12 +12,12 @@ from slack_sdk.errors import SlackApiError
 from bot import outbox as base
 from bot.services import pairing as service
 from bot.views.messages import render
-from storage.models import OutboxMessage
 from storage.repositories import outbox as repo
 from storage.repositories import pairing as pairing_repo
+from storage.repositories.outbox import Delivery
 
 
-def send_pairing(worker: base.OutboxWorker, row: OutboxMessage) -> base.Outcome:
+def send_pairing(worker: base.OutboxWorker, row: Delivery) -> base.Outcome:
     payload = row.payload
     intro_id = int(payload["intro_id"])
     args = dict(payload.get("args") or {})

@@ -10,23 +10,28 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from slack_sdk import WebClient
 
 from bot import introductions, metrics, reminders
+from bot.domain.retention import EVENT_IDS_DAYS
 from bot.lifecycle_job import lifecycle_pass
 from bot.logs import error_fields
 from bot.runtime import Deps
 from bot.services import circles as circle_service
 from bot.services import events as event_service
 from bot.services import outbox as outbox_service
+from bot.services import retention as retention_service
 from storage.repositories import circles as circles_repo
 
 log = logging.getLogger("cdp_bot.scheduler")
 
-PROCESSED_EVENTS_KEPT = timedelta(days=7)
+PROCESSED_EVENTS_KEPT = timedelta(days=EVENT_IDS_DAYS)
 
 
 def build_scheduler(deps: Deps, client: WebClient) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
     scheduler.add_job(prune_processed_events, "interval", hours=6, args=[deps], id="prune_processed_events")
     scheduler.add_job(prune_outbox, "interval", hours=6, args=[deps], id="prune_outbox")
+    # Nightly (UTC), when the communities are quiet: old daily counts become monthly totals, old circle
+    # changes go (README, "Data retention"). A run missed while the app was down is done at the next.
+    scheduler.add_job(apply_retention, "cron", hour=3, minute=17, args=[deps], id="retention")
     # Hourly, so each community's new day (in its own timezone) is seen within the hour.
     scheduler.add_job(recompute_all, "interval", hours=1, args=[deps], id="recompute_circles")
     # The database says what is due; each minute the clock looks. The first pass runs at start, so a
@@ -60,6 +65,22 @@ def prune_processed_events(deps: Deps) -> int:
         removed = event_service.prune(session=session, older_than=deps.clock.now() - PROCESSED_EVENTS_KEPT)
     log.info("pruned processed events", extra={"fields": {"removed": removed}})
     return removed
+
+
+def apply_retention(deps: Deps) -> retention_service.RetentionResult:
+    """The settings' retention (ACTIVITY_RETENTION_DAYS, CIRCLE_HISTORY_RETENTION_DAYS), in batches."""
+    result = retention_service.apply(deps.db, policy=deps.settings.retention_policy, now=deps.clock.now())
+    log.info(
+        "retention applied",
+        extra={
+            "fields": {
+                "days_rolled_up": result.days_rolled_up,
+                "circle_changes_deleted": result.circle_changes_deleted,
+                "batches": result.batches,
+            }
+        },
+    )
+    return result
 
 
 def prune_outbox(deps: Deps) -> int:

@@ -44,8 +44,11 @@ from handlers.activity import (
     COUNT_ON_LOOP,
     MessageToCount,
     answered_without_io,
+    count_in_thread,
     count_on_loop,
     counts_on_loop,
+    is_message_event,
+    message_to_count,
 )
 from handlers.gate import unreadable_by_bolt
 from storage.db import Database
@@ -191,6 +194,7 @@ class Runtime:
             default_language=settings.default_language,
             lease=timedelta(seconds=settings.outbox_lease_seconds),
             clock=deps.clock,
+            retention=settings.retention_policy,
         ).start()
         deps.jobs_client = jobs_client = background_client(settings)
         scheduler = build_scheduler(deps, jobs_client)
@@ -316,6 +320,10 @@ def asgi_app(runtime: Runtime) -> Starlette:
         payload = parsed_payload(body, request.headers.get("content-type", ""))
         if payload is None:
             return rejected(400, "malformed body", started)
+        if is_message_event(payload):
+            message = message_to_count(runtime.deps, payload)
+            if message is not None:
+                return await count_directly(runtime, payload, message, request, started)
         try:
             bolt_request = to_bolt_request(request, body)
         except (AttributeError, TypeError, KeyError, IndexError, ValueError):
@@ -403,6 +411,46 @@ async def count_message(runtime: Runtime, bolt_request: BoltRequest, started: fl
             )
             return PlainTextResponse("", status_code=500)
     return to_starlette_response(bolt_response)
+
+
+async def count_directly(
+    runtime: Runtime, payload: dict[str, Any], message: MessageToCount, request: Request, started: float
+) -> Response:
+    """A human message in a counted channel, counted without Bolt's dispatch, which would only run
+    `message_callback` for it (handlers.activity.message_to_count says when); half the CPU of such an
+    event was Bolt's request, middleware and listener matching. On PostgreSQL the count is awaited on the
+    event loop; on SQLite it runs in a worker thread, as the listener would. Logged and
+    measured as CdpApp.dispatch does, answered once the count is committed; a failed count answers
+    500, so Slack retries it, and the retry is counted once."""
+    status = 200
+    try:
+        if runtime.deps.db.awaits_statements:
+            await count_on_loop(runtime.deps, [message], run_in_threadpool)
+        else:
+            await run_in_threadpool(count_in_thread, runtime.deps, message)
+    except Exception as error:
+        log.error("unexpected error", exc_info=error, extra={"fields": {"kind": "event_callback"}})
+        status = 500
+    seconds = time.perf_counter() - started
+    outcome = "ok" if status == 200 else "error"
+    subtype = payload["event"].get("subtype")
+    fields: dict[str, Any] = {
+        "kind": "event_callback",
+        "team": payload.get("team_id"),
+        "type": f"message/{subtype}" if subtype else "message",
+    }
+    if request.headers.get("x-slack-retry-num"):
+        fields["retry"] = request.headers["x-slack-retry-num"]
+    log_fields(
+        request_log,
+        "request",
+        **fields,
+        status=status,
+        outcome=outcome,
+        latency_ms=round(seconds * 1000, 1),
+    )
+    metrics.observe_request("event_callback", outcome, seconds)
+    return Response(b"", status_code=status)
 
 
 def uvicorn_config(runtime: Runtime, host: str, port: int, *, ops_only: bool = False) -> uvicorn.Config:

@@ -10,6 +10,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from bot.domain import retention
+from bot.domain.retention import RetentionPolicy
+
 SLACK_APPS_PAGE = "https://api.slack.com/apps"
 
 # Where each variable comes from, shown next to every problem so an operator can fix it at once.
@@ -34,6 +37,18 @@ HINTS: dict[str, str] = {
     "LOG_LEVEL": "one of DEBUG, INFO, WARNING, ERROR (default INFO)",
     "DEFAULT_LANGUAGE": "en or fr (default en): the language used when a user's locale is unknown",
     "OUTBOX_LEASE_SECONDS": "an integer from 10 to 3600 (default 60)",
+    "ACTIVITY_RETENTION_DAYS": (
+        f"a number of days, at least {retention.ACTIVITY_DAYS_MIN} "
+        f"(default {retention.ACTIVITY_DAYS_DEFAULT}): "
+        "daily activity counts older than that become monthly totals. The floor is one day more than the "
+        "longest fixed window read from the daily counts (the onramp's 90-day newcomers); a community "
+        "whose circle rule reads further back keeps its days as long as its rule needs them"
+    ),
+    "CIRCLE_HISTORY_RETENTION_DAYS": (
+        f"0 (keep) or a number of days, at least {retention.CIRCLE_HISTORY_DAYS_MIN} (default "
+        f"{retention.CIRCLE_HISTORY_DAYS_DEFAULT}): circle changes older than that are deleted. The floor "
+        "covers the chart's 104 weeks of members per circle, rebuilt from these changes"
+    ),
 }
 
 
@@ -59,6 +74,30 @@ class Settings(BaseSettings):
     # "fast": the database flushes a fraction of a second later; an app crash still loses nothing, a
     # crash of the database server or of the machine can lose the last ~0.6 s (README, "Performance").
     commit_durability: Literal["full", "fast"] = Field(default="full", alias="COMMIT_DURABILITY")
+
+    # Data retention (README, "Data retention"): see HINTS for the floors and why.
+    activity_retention_days: int = Field(
+        default=retention.ACTIVITY_DAYS_DEFAULT,
+        ge=retention.ACTIVITY_DAYS_MIN,
+        le=36500,
+        alias="ACTIVITY_RETENTION_DAYS",
+    )
+    circle_history_retention_days: int = Field(
+        default=retention.CIRCLE_HISTORY_DAYS_DEFAULT, ge=0, le=36500, alias="CIRCLE_HISTORY_RETENTION_DAYS"
+    )
+
+    @field_validator("circle_history_retention_days")
+    @classmethod
+    def _circle_history_floor(cls, value: int) -> int:
+        if 0 < value < retention.CIRCLE_HISTORY_DAYS_MIN:
+            raise ValueError(f"must be 0 (keep) or at least {retention.CIRCLE_HISTORY_DAYS_MIN}")
+        return value
+
+    @property
+    def retention_policy(self) -> RetentionPolicy:
+        return RetentionPolicy(
+            activity_days=self.activity_retention_days, circle_history_days=self.circle_history_retention_days
+        )
 
     @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", mode="before")
     @classmethod

@@ -19,15 +19,17 @@ from bot.services import circles as circle_service
 from bot.services import communities as community_service
 from bot.services import outbox
 from bot.services import privacy as privacy_service
+from bot.services import retention as retention_service
 from bot.services.circles import InThread
 from bot.services.communities import CommunityProblem
 from bot.views import communities as community_views
-from bot.views.common import plain, section
+from bot.views.common import context_block, plain, section
 from bot.views.standings import standing_lines
 from handlers import registry, slack
 from handlers.commands import CommandRequest, subcommand
 from handlers.communities import open_modal, problem_text
 from handlers.context import deps_of, interaction
+from handlers.gate import check
 
 log = logging.getLogger("cdp_bot.activity")
 
@@ -105,13 +107,53 @@ def message_callback(body: dict[str, Any], event: dict[str, Any], context: BoltC
     metrics.observe_event(outcome.result)
 
 
+def is_message_event(payload: dict[str, Any]) -> bool:
+    event = payload.get("event")
+    return (
+        payload.get("type") == "event_callback" and isinstance(event, dict) and event.get("type") == "message"
+    )
+
+
 def counts_on_loop(deps: Deps, payload: dict[str, Any]) -> bool:
     """True when the HTTP server may dispatch this event on its event loop and then await the count of
     what `message_callback` set aside (PostgreSQL; a message event): the listener itself does no I/O."""
-    if payload.get("type") != "event_callback" or not deps.db.awaits_statements:
-        return False
-    event = payload.get("event")
-    return isinstance(event, dict) and event.get("type") == "message"
+    return deps.db.awaits_statements and is_message_event(payload)
+
+
+def count_in_thread(deps: Deps, message: MessageToCount) -> None:
+    """Count one message `message_to_count` read, in the calling (worker) thread: SQLite's way."""
+    outcome = circle_service.record_contribution(deps.db, **vars(message))
+    metrics.observe_event(outcome.result)
+
+
+def message_to_count(deps: Deps, payload: dict[str, Any]) -> MessageToCount | None:
+    """The count a plain human message in a counted channel owes, read straight from the (signed,
+    parsed) payload, so the HTTP server can count it without Bolt's dispatch (bot/server.py): None
+    whenever Bolt must see it (any other event, a payload the gate refuses, a message that is not a
+    contribution or in a channel no community counts, several workspaces). What Bolt would do for such
+    a message is exactly `message_callback`: no other listener or middleware acts on it (the gate
+    validates it, as here; self-events are not contributions; AttachContext reads no language for an
+    event), and a single workspace's authorization is the token checked at start."""
+    if deps.settings.slack_bot_token is None or check(payload) is not None:
+        return None
+    event = payload["event"]
+    channel_id, ts = event.get("channel"), _ts(event.get("ts"))
+    if not isinstance(channel_id, str) or not channel_id or ts is None:
+        return None
+    if not is_contribution(event, deps.bot_user_id):
+        return None
+    team_id = str(payload.get("team_id") or "")
+    if circle_service.surely_uncounted(deps.db.engine, team_id=team_id, channel_id=channel_id):
+        return None
+    return MessageToCount(
+        team_id=team_id,
+        event_id=payload.get("event_id"),
+        channel_id=channel_id,
+        user_id=str(event["user"]),
+        ts=ts,
+        now=deps.clock.now(),
+        message_ts=str(event["ts"]),
+    )
 
 
 async def count_on_loop(deps: Deps, messages: list[MessageToCount], in_thread: InThread) -> None:
@@ -157,8 +199,11 @@ def me_subcommand(request: CommandRequest) -> None:
         standings = circle_service.standings(
             connection, team_id=request.team_id, user_id=request.user_id, now=deps.clock.now()
         )
+        policy = retention_service.policy_text(deps.settings.retention_policy, lang)
         if not standings:
-            request.reply(t("activity.me.none", lang))
+            request.reply(
+                t("activity.me.none", lang), [section(t("activity.me.none", lang)), context_block(policy)]
+            )
             return
         blocks = [section(t("activity.me.title", lang))]
         # Dissolved communities come last, without circles or nudges: only what is still stored.
@@ -183,7 +228,9 @@ def me_subcommand(request: CommandRequest) -> None:
                 )
             lines.append(t("activity.me.stored", lang, days=standing.stored_days))
             blocks.append(section("\n".join(lines)[:3000]))
-    request.reply(t("activity.me.title", lang), blocks[:50])
+    blocks = blocks[:49]
+    blocks.append(context_block(policy))
+    request.reply(t("activity.me.title", lang), blocks)
 
 
 # ---- /cdp circles ----------------------------------------------------------------------------

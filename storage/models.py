@@ -292,6 +292,29 @@ class ActivityDay(Base):
     reactions: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class ActivityMonth(Base):
+    """Daily counters older than the retention (ACTIVITY_RETENTION_DAYS), summed per community, member
+    and month by the nightly job (bot.services.retention), then deleted: counts only, never text."""
+
+    __tablename__ = "activity_months"
+    __table_args__ = (
+        UniqueConstraint("team_id", "community_id", "user_id", "month", name="uq_activity_months_key"),
+        # The charts read a community's months; the key's index serves the export and forget by member.
+        Index("ix_activity_months_community", "community_id", "month"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_id: Mapped[str] = mapped_column(String(TEAM_ID))
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(String(SLACK_ID))
+    month: Mapped[date] = mapped_column(Date)  # its first day (the community's calendar, as the days)
+    # The first and last days summed here: the chart draws the total evenly over them.
+    first_day: Mapped[date] = mapped_column(Date)
+    last_day: Mapped[date] = mapped_column(Date)
+    contributions: Mapped[int] = mapped_column(Integer, default=0)
+    reactions: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class CircleChange(Base):
     """Every change of circle, with its reason, so a member can see their history."""
 

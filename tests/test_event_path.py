@@ -6,7 +6,9 @@ service level for the property test that holds the counting statement to the pur
 
 from __future__ import annotations
 
+import logging
 import threading
+import urllib.request
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
@@ -17,10 +19,12 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import event, func, select, text, update
 
 from bot.domain import cadence
 from bot.domain import circles as rule_domain
+from bot.logs import REQUEST_LOGGER
 from bot.services import circles as circle_service
 from bot.services import communities as svc
 from bot.services.circles import Counted
@@ -131,6 +135,38 @@ def test_a_counted_message_of_a_member_is_one_statement_on_postgresql(harness: H
     else:
         assert 1 < len(counted) <= 6, counted  # SQLite: a few local statements in one transaction
     assert contributions(harness.db, BRUNO) == 2
+
+
+def test_a_counted_message_is_logged_measured_and_counted_once_when_slack_retries_it(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On PostgreSQL the server counts a human message without Bolt's dispatch: it must still write the
+    request's log line and metrics as every request does, and a retry of the event is counted once."""
+    circles_e2e.make_community(harness)
+    send(harness, BRUNO)  # joins via the channel
+    counted_before = metric_value(harness, "cdp_events_total", result="counted")
+    caplog.set_level(logging.INFO, logger=REQUEST_LOGGER)
+    body = {**circles_e2e.message(harness, BRUNO), "channel": CHANNEL}
+    first = harness.slack.event(body, event_id="EvRetried1")
+    again = harness.slack.event(body, event_id="EvRetried1", retry_num=1)
+    assert (first.status, again.status) == (200, 200)
+    assert contributions(harness.db, BRUNO) == 2  # the join's message and this one, not its retry
+    lines = [getattr(r, "fields", {}) for r in caplog.records if r.name == REQUEST_LOGGER]
+    assert [(f["kind"], f["type"], f["status"], f["outcome"]) for f in lines] == [
+        ("event_callback", "message", 200, "ok")
+    ] * 2
+    assert lines[1]["retry"] == "1" and "retry" not in lines[0]
+    assert metric_value(harness, "cdp_events_total", result="counted") == counted_before + 1
+
+
+def metric_value(harness: Harness, name: str, **labels: str) -> float:
+    """A sample of the app's /metrics, as Prometheus reads it."""
+    text = urllib.request.urlopen(harness.url + "/metrics", timeout=5).read().decode()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0
 
 
 def test_a_counted_message_on_postgresql_is_one_round_trip_with_no_transaction_around_it(

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy.orm import Session
 
-from bot.domain import cadence
+from bot.domain import cadence, retention
 from bot.domain.onramp import (
     HOME_PERIOD_DAYS,
     NEWCOMER_DAYS,
@@ -31,6 +31,7 @@ from bot.domain.onramp import (
 from bot.services import reviews as review_service
 from storage.repositories import momentum as momentum_repo
 from storage.repositories import onramp as repo
+from storage.repositories import retention as retention_repo
 
 MAX_WEEKS = 104  # a chart shows at most the last two years, week by week
 
@@ -129,12 +130,16 @@ def chart_data_many(
         weeks = max(max(spans[cid] for cid in scope), review_service.WEEKS_COMPARED + 1)
         found = momentum_repo.weekly_blocks(session, today=day, weeks=weeks, community_ids=scope)
         blocks.update({cid: found.get(cid, {}) for cid in scope})
+    # Days rolled up by the retention (bot.services.retention) are drawn from their monthly totals.
+    months = retention_repo.community_months(
+        session, community_ids=ids, since=min(todays.values()) - timedelta(days=7 * MAX_WEEKS)
+    )
     last = momentum_repo.last_contribution_days(session, community_ids=ids)
     funnels = repo.newcomers(session, community_ids=ids, joined_since=now - timedelta(days=NEWCOMER_DAYS))
     result: dict[int, ChartData] = {}
     for c in communities:
-        today, per_block = todays[c.id], blocks[c.id]
-        ends = week_ends[c.id]
+        today, ends, span = todays[c.id], week_ends[c.id], spans[c.id]
+        per_block = retention.add_months(blocks[c.id], months.get(c.id, []), today=today, weeks=span)
         counts = [Counter[str]() for _ in ends]
         for member in members.get(c.id, []):
             moves = changes.get((c.id, member.user_id), [])
@@ -142,7 +147,6 @@ def chart_data_many(
                 if member.joined_at > end or (member.left_at is not None and member.left_at <= end):
                     continue
                 counts[index]["core" if member.core else _circle_at(member.circle, moves, end)] += 1
-        span = spans[c.id]
         weekly = [per_block.get(k, 0) for k in range(review_service.WEEKS_COMPARED + 1)]
         history = review_service._weeks_before(
             weekly,

@@ -1,7 +1,8 @@
 """Use-cases of privacy: export everything stored about a person, forget them.
 
 "Everything stored about them" is every row that holds their Slack id, whichever table: their
-memberships, daily counts, circle history and join requests; and where they acted for a community
+memberships, daily counts and the monthly totals older days were rolled into (bot.services.retention),
+circle history and join requests; and where they acted for a community
 (created or dissolved it, are named a key person, decided a request, completed a review with notes),
 and messages owed to them in the outbox. The export shows all of it; forgetting erases or anonymises
 all of it (storage/repositories/privacy.py says what becomes of each column, and why).
@@ -17,7 +18,9 @@ from sqlalchemy.orm import Session
 
 from bot.domain.checklist import ITEMS
 from bot.domain.circles import ParamValue, Reason
+from bot.domain.retention import RetentionPolicy
 from bot.i18n import t
+from bot.services import retention as retention_service
 from storage.models import CircleChange
 from storage.repositories import activity as activity_repo
 from storage.repositories import communities as community_repo
@@ -26,6 +29,7 @@ from storage.repositories import home as home_repo
 from storage.repositories import memberships as membership_repo
 from storage.repositories import privacy as privacy_repo
 from storage.repositories import products as product_repo
+from storage.repositories import retention as retention_repo
 from storage.repositories import review_together as together_repo
 from storage.repositories import stages as stage_repo
 
@@ -70,9 +74,18 @@ def _person(user_id: str | None, lang: str) -> str | None:
     return t("activity.privacy.label.former_member", lang) if is_former_member(user_id) else user_id
 
 
-def export(session: Session, *, team_id: str, user_id: str, lang: str, now: datetime) -> dict[str, Any]:
+def export(
+    session: Session,
+    *,
+    team_id: str,
+    user_id: str,
+    lang: str,
+    now: datetime,
+    retention: RetentionPolicy | None = None,
+) -> dict[str, Any]:
     """Everything stored about a person, as a JSON-ready document in their language: keys are stable
-    English identifiers, each coded value comes with a `_label` in `lang`."""
+    English identifiers, each coded value comes with a `_label` in `lang`. `retention`: the settings'
+    (what the document says is kept, and for how long); the defaults when not given."""
     names = {c.id: c.name for c in community_repo.for_team(session, team_id=team_id)}
 
     def label(group: str, value: str) -> str:
@@ -105,6 +118,16 @@ def export(session: Session, *, team_id: str, user_id: str, lang: str, now: date
             "reactions": a.reactions,
         }
         for a in activity_repo.for_user(session, team_id=team_id, user_id=user_id)
+    ]
+    # Days older than the retention, summed per month (bot.services.retention): still about them.
+    activity_months = [
+        {
+            "community": names.get(m.community_id),
+            "month": m.month.strftime("%Y-%m"),
+            "contributions": m.contributions,
+            "reactions": m.reactions,
+        }
+        for m in retention_repo.months_for_user(session, team_id=team_id, user_id=user_id)
     ]
     circle_changes = [
         {
@@ -211,9 +234,15 @@ def export(session: Session, *, team_id: str, user_id: str, lang: str, now: date
         "exported_at": _at(now),
         "language": lang,
         "note": t("activity.privacy.export_note", lang),
-        "sections": {name: t(f"activity.privacy.section.{name}", lang) for name in SECTIONS},
+        "sections": {
+            **{name: t(f"activity.privacy.section.{name}", lang) for name in SECTIONS},
+            "activity_months": t("retention.section_months", lang),
+        },
+        # What is kept and for how long, as `note` says what the file is: words, not a section of rows.
+        "retention": retention_service.policy_text(retention or RetentionPolicy(), lang),
         "memberships": memberships,
         "activity_days": activity_days,
+        "activity_months": activity_months,
         "circle_changes": circle_changes,
         "join_requests": join_requests,
         "requests_decided": requests_decided,
@@ -357,5 +386,6 @@ def forget(session: Session, *, team_id: str, user_id: str, now: datetime) -> in
     changed += product_repo.forget(session, team_id=team_id, user_id=user_id, former=FORMER_MEMBER)
     changed += stage_repo.forget(session, team_id=team_id, user_id=user_id, former=FORMER_MEMBER)
     changed += together_repo.forget(session, team_id=team_id, user_id=user_id)  # saved review answers
+    changed += retention_repo.forget(session, team_id=team_id, user_id=user_id)  # monthly totals
     activity_repo.forget(session, team_id=team_id, user_id=user_id, now=now)
     return changed

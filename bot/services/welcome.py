@@ -19,7 +19,6 @@ from bot.domain.welcome import Before
 from bot.services import outbox
 from storage.models import Community, Membership
 from storage.repositories import communities as community_repo
-from storage.repositories import memberships as membership_repo
 from storage.repositories import welcome as repo
 
 
@@ -88,17 +87,18 @@ class Content:
 
 def content(session: Session, *, team_id: str, community_id: int) -> Content | None:
     """The welcome of `community_id` as it should read now; None when the community is gone."""
-    community = community_repo.get(session, team_id=team_id, community_id=community_id)
-    if community is None:
+    found = repo.source(session, team_id=team_id, community_id=community_id)
+    if found is None:
         return None
+    community, channels, moderators = found
     return Content(
         community_id=community.id,
         name=community.name,
         domain=community.domain,
         objectives=tuple(community.objectives),
         objectives_other=community.objectives_other,
-        moderators=tuple(membership_repo.moderators(session, team_id=team_id, community_id=community_id)),
-        channels=tuple(c.channel_id for c in community.channels if not c.is_archived),
+        moderators=tuple(moderators),
+        channels=tuple(channels),
         language=community.language,
         text=community.welcome_text,
         min_contributions=community.inner_min_contributions,

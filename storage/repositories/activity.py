@@ -209,7 +209,8 @@ def forget(session: Session, *, team_id: str, user_id: str, now: datetime) -> No
 
 
 # Built once (every `/cdp join` runs it): see _MEMBER_WINDOW.
-_REMEMBER = delete(ForgottenUser).where(ForgottenUser.user_hash == bindparam("user_hash"))
+_FORGOTTEN: Any = ForgottenUser.__table__
+_REMEMBER = delete(_FORGOTTEN).where(_FORGOTTEN.c.user_hash == bindparam("user_hash"))
 
 
 def remember(session: Session, *, team_id: str, user_id: str) -> None:

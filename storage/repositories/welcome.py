@@ -3,27 +3,30 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, or_, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
-from storage.models import Membership
+from storage.models import Community, CommunityChannel, Membership
+from storage.types import UTCDateTime
 
-# Built once, with bound parameters, like the other statements of /cdp join's request path.
+_M: Any = Membership.__table__
+# Built once on the table, with bound parameters, like the other statements of /cdp join's request path
+# (an ORM-enabled UPDATE goes through the bulk-update machinery for nothing here: no object is synced).
 _MARK = (
-    update(Membership)
+    update(_M)
     .where(
-        Membership.team_id == bindparam("m_team_id"),
-        Membership.community_id == bindparam("m_community_id"),
-        Membership.user_id == bindparam("m_user_id"),
-        Membership.left_at.is_(None),
-        Membership.role == "member",
+        _M.c.team_id == bindparam("m_team_id"),
+        _M.c.community_id == bindparam("m_community_id"),
+        _M.c.user_id == bindparam("m_user_id"),
+        _M.c.left_at.is_(None),
+        _M.c.role == "member",
         # Once per joining: a welcome decided before this joining (an earlier stint) does not count.
-        or_(Membership.welcomed_at.is_(None), Membership.welcomed_at < Membership.joined_at),
+        or_(_M.c.welcomed_at.is_(None), _M.c.welcomed_at < _M.c.joined_at),
     )
-    .values(welcomed_at=bindparam("m_now"))
-    .returning(Membership.id)
-    .execution_options(synchronize_session=False)
+    .values(welcomed_at=bindparam("m_now", type_=UTCDateTime()))
+    .returning(_M.c.id)
 )
 
 
@@ -34,3 +37,54 @@ def mark_welcomed(session: Session, *, team_id: str, community_id: int, user_id:
         _MARK, {"m_team_id": team_id, "m_community_id": community_id, "m_user_id": user_id, "m_now": now}
     ).first()
     return row is not None
+
+
+_C: Any = Community.__table__
+_CH: Any = CommunityChannel.__table__
+# What a welcome says, read by three statements built once on the tables: the outbox worker sends a
+# welcome per joining, on the same GIL as the requests, and the ORM (a Community with its channels
+# loaded through selectinload) cost about three times as much for the same columns.
+_SOURCE = select(
+    _C.c.id,
+    _C.c.name,
+    _C.c.domain,
+    _C.c.objectives,
+    _C.c.objectives_other,
+    _C.c.language,
+    _C.c.welcome_text,
+    _C.c.inner_min_contributions,
+    _C.c.inner_min_days,
+    _C.c.circle_window_days,
+    _C.c.status,
+    _C.c.welcome_enabled,
+).where(_C.c.team_id == bindparam("team_id"), _C.c.id == bindparam("community_id"))
+_CHANNELS = (
+    select(_CH.c.channel_id)
+    .where(
+        _CH.c.team_id == bindparam("team_id"),
+        _CH.c.community_id == bindparam("community_id"),
+        _CH.c.is_archived.is_(False),
+    )
+    .order_by(_CH.c.id)
+)
+_MODERATORS = (
+    select(_M.c.user_id)
+    .where(
+        _M.c.team_id == bindparam("team_id"),
+        _M.c.community_id == bindparam("community_id"),
+        _M.c.left_at.is_(None),
+        _M.c.role == "core",
+    )
+    .order_by(_M.c.joined_at, _M.c.id)
+)
+
+
+def source(session: Session, *, team_id: str, community_id: int) -> tuple[Any, list[str], list[str]] | None:
+    """(the community's columns a welcome reads, as a row, its open channels, its moderators); None when
+    the community is gone."""
+    keys = {"team_id": team_id, "community_id": community_id}
+    community = session.execute(_SOURCE, keys).first()
+    if community is None:
+        return None
+    channels = list(session.scalars(_CHANNELS, keys))
+    return community, channels, list(session.scalars(_MODERATORS, keys))
