@@ -1,10 +1,11 @@
-"""The CLI: `cdp-bot run | migrate | recompute`."""
+"""The CLI: `cdp-bot run | migrate | recompute | demo`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -86,6 +87,22 @@ def recompute(settings: Settings) -> int:
     return 0
 
 
+def demo(settings: Settings, out: Path, lang: str) -> int:
+    """The real app against the bundled Slack emulator: no token, nothing sent to Slack. SQLite in a
+    temporary folder unless DATABASE_URL is given (then it should be an empty database)."""
+    from bot.demo.run import UsedDatabase, run_demo
+    from bot.server import StartupError, database_problem
+
+    given = "database_url" in settings.model_fields_set
+    try:
+        run_demo(out, lang=lang, database_url=settings.database_url if given else None)
+    except (StartupError, UsedDatabase) as exc:
+        return _fail([str(exc)])
+    except SQLAlchemyError as exc:  # the given database cannot be reached or read
+        return _fail([database_problem(settings.database_url, exc)])
+    return 0
+
+
 COMMANDS = {"run": run, "migrate": migrate, "recompute": recompute}
 
 
@@ -100,11 +117,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     sub.add_parser("migrate", help="apply database migrations and exit")
     sub.add_parser("recompute", help="run the daily circle pass now (demotion after the grace period)")
+    demo_parser = sub.add_parser(
+        "demo",
+        help="see it work before creating a Slack app: six months of three communities, played against "
+        "the bundled Slack emulator; prints a transcript, writes charts and an HTML page",
+    )
+    demo_parser.add_argument(
+        "--out", type=Path, default=Path("cdp-bot-demo"), help="folder to write into (default ./cdp-bot-demo)"
+    )
+    demo_parser.add_argument(
+        "--lang", choices=("en", "fr"), default="en", help="language of the transcript and page (default en)"
+    )
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
     except SettingsError as exc:
         return _fail(exc.problems)
+    if args.command == "demo":
+        return demo(settings, args.out, args.lang)
     return COMMANDS[args.command](settings)
 
 

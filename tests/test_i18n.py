@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.demo import report as demo_report
 from bot.domain import checklist
 from bot.domain.circles import CIRCLES
 from bot.domain.commands import ALIASES, VERB_ALIASES, localised_name
@@ -176,6 +177,8 @@ def dynamic_keys() -> set[str]:
             for v in values
         ),
         *(f"communities.errors.request_{status}_former" for status in ("approved", "declined")),
+        *(f"demo.kind.{kind}" for kind in demo_report.KINDS),  # bot/demo/report.py
+        *(f"demo.sections.{key}" for key in demo_report.SECTIONS),
     }
 
 

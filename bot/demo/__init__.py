@@ -1,0 +1,1 @@
+"""`cdp-bot demo`: the real app against the bundled Slack emulator, played on a fast clock."""
