@@ -122,25 +122,25 @@ def set_emoji(harness: Harness, value: str, *, user: str = ALICE) -> Any:
 # ---- the newcomer ------------------------------------------------------------------------------
 def test_a_first_post_gets_one_reaction_and_one_thank_you_even_when_retried(harness: Harness) -> None:
     make_community(harness)
-    body = message_event(harness, BRUNO)
+    body = message_event(harness, CHLOE)
     for retry in (None, 1, 2, 3):  # Slack retries the same event id three times
         result = harness.slack.event(body, event_id="EvFIRST", retry_num=retry)
         assert result.status == 200
     harness.drain()
     assert harness.emulator.reactions_on(CHANNEL, body["ts"]) == ["wave"]
     assert len(reactions_added(harness)) == 1
-    [thanks] = thanks_to(harness, BRUNO)
+    [thanks] = thanks_to(harness, CHLOE)
     assert THANKS_EN in thanks and RULE_EN in thanks and thanks.endswith(PROGRESS_EN)
-    assert harness.emulator.ephemerals_to(BRUNO)[0]["channel"] == CHANNEL
+    assert harness.emulator.ephemerals_to(CHLOE)[0]["channel"] == CHANNEL
     harness.clock.advance(timedelta(minutes=3))
 
-    second = post(harness, BRUNO)  # the second post: nothing more
+    second = post(harness, CHLOE)  # the second post: nothing more
     harness.clock.advance(timedelta(days=1))
-    post(harness, BRUNO)  # nor on another day
+    post(harness, CHLOE)  # nor on another day
     harness.drain()
     assert harness.emulator.reactions_on(CHANNEL, second) == []
     assert len(reactions_added(harness)) == 1
-    assert len(thanks_to(harness, BRUNO)) == 1
+    assert len(thanks_to(harness, CHLOE)) == 1
 
 
 def test_a_first_post_in_french(harness: Harness) -> None:
@@ -151,6 +151,11 @@ def test_a_first_post_in_french(harness: Harness) -> None:
     [thanks] = thanks_to(harness, DAVID)
     assert THANKS_FR in thanks and RULE_FR in thanks and thanks.endswith(PROGRESS_FR)
     assert "cercle externe" in thanks
+    # The thank-you speaks the poster's language, as their welcome does, not the community's.
+    post(harness, CHLOE)  # en-GB
+    harness.drain()
+    [thanks] = thanks_to(harness, CHLOE)
+    assert "Thank you for your first message in *Urbanisme*!" in thanks
 
 
 def test_a_founder_or_moderator_first_post_is_not_a_newcomer_s(harness: Harness) -> None:

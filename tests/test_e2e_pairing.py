@@ -332,7 +332,9 @@ def test_a_lurker_is_paired_after_n_days_of_reading(harness: Harness) -> None:
     # Day 9: only the one who left the workspace would be due; Slack says he is gone: nothing is sent.
     assert run_pass(harness) <= 1
     assert group_dms(harness) == {}
-    assert [(n, s) for n, _, s in pairs(harness, cid)] == [(GONE, "cancelled")]
+    # Either the pass asked Slack and cancelled his request, or the outbox had already learnt he is gone
+    # (his welcome asks Slack who he is, at its own pace) and no request was written: nothing is sent.
+    assert [(n, s) for n, _, s in pairs(harness, cid)] in ([], [(GONE, "cancelled")])
 
     # Day 10: Erin has read for 10 days without posting: she is introduced, with nobody asking.
     harness.clock.set(NOW + timedelta(days=1))
@@ -343,7 +345,8 @@ def test_a_lurker_is_paired_after_n_days_of_reading(harness: Harness) -> None:
     # Never twice: the next passes leave her alone, and the moderator is never a newcomer.
     harness.clock.set(NOW + timedelta(days=30))
     run_pass(harness)
-    assert {i.newcomer for i in intros(harness, cid)} == {ERIN, GONE}
+    assert {i.newcomer for i in intros(harness, cid)} - {GONE} == {ERIN}
+    assert all(i.status == "cancelled" for i in intros(harness, cid) if i.newcomer == GONE)
 
 
 def test_moderators_switch_pairing_and_its_threshold_in_the_settings(harness: Harness) -> None:

@@ -150,7 +150,7 @@ def _notice(
         team_id=team_id,
         channel=channel_id,
         user=user_id,
-        lang=community.language,
+        lang=None,  # the poster's own language (asked of Slack when sent), like their welcome
         once=f"first-post:thanks:{key}",
         lines=lines,
     )

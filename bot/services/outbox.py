@@ -220,12 +220,12 @@ def ephemeral(
     team_id: str,
     channel: str,
     user: str,
-    lang: str,
+    lang: str | None,
     once: str,
     lines: list[tuple[str, dict[str, Any]]],
 ) -> bool:
     """Sentences of the catalogues (`t(key, lang, **params)` for each of `lines`, one paragraph) shown
-    to `user` alone in `channel` (once: `once` is its dedupe key)."""
+    to `user` alone in `channel` (once: `once` is its dedupe key); `lang` None: in `user`'s language."""
     said = [{"key_name": key, "params": params} for key, params in lines]
     payload = {"channel": channel, "lang": lang, "lines": said}
     return _add(session, team_id=team_id, kind=EPHEMERAL, target=user, payload=payload, dedupe_key=once)
