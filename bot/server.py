@@ -581,17 +581,43 @@ def serve_http(runtime: Runtime) -> None:
     uvicorn.Server(uvicorn_config(runtime, settings.host, settings.port)).run()
 
 
-def serve_socket_mode(runtime: Runtime) -> None:
+def socket_mode_handler(runtime: Runtime, app_token: str | None) -> Any:
+    """Bolt's Socket Mode handler, which also acknowledges an envelope Bolt cannot even read (a user id
+    that is a number, say): Bolt's own raises while building its request, so the envelope would go
+    unacknowledged and Slack would deliver it again and again. Answered as over HTTP (the payload gate's
+    refusal, logged once), and acknowledged whatever the answer. Any other envelope: Bolt's way, where a
+    failed listener's 500 is left unacknowledged so that Slack delivers the event again."""
     from slack_bolt.adapter.socket_mode import SocketModeHandler
+    from slack_bolt.adapter.socket_mode.internals import build_headers, send_response
+    from slack_sdk.socket_mode.response import SocketModeResponse
 
+    class Handler(SocketModeHandler):
+        def handle(self, client: Any, req: Any) -> None:
+            started = time.time()
+            try:
+                bolt_request = BoltRequest(mode="socket_mode", body=req.payload, headers=build_headers(req))
+            except (AttributeError, TypeError, KeyError, IndexError, ValueError):
+                body = json.dumps(req.payload).encode()
+                refused = unreadable_by_bolt(runtime.deps, runtime.app.client, body, "application/json")
+                if refused.status == 200:
+                    send_response(client, req, refused, started)
+                else:
+                    client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
+                return
+            send_response(client, req, runtime.app.dispatch(bolt_request), started)
+
+    return Handler(runtime.app, app_token)
+
+
+def serve_socket_mode(runtime: Runtime) -> None:
     settings = runtime.deps.settings
-    handler = SocketModeHandler(runtime.app, settings.slack_app_token)
+    handler = socket_mode_handler(runtime, settings.slack_app_token)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        handler.connect()  # type: ignore[no-untyped-call]
+        handler.connect()
     except SLACK_CALL_FAILURES as exc:  # checked at start; the token was revoked since, or the network left
-        handler.close()  # type: ignore[no-untyped-call]
+        handler.close()
         for sig, handler_before in previous.items():
             signal.signal(sig, handler_before)
         problem = slack_problem(
@@ -605,7 +631,7 @@ def serve_socket_mode(runtime: Runtime) -> None:
     log_fields(log, "connected in Socket Mode")
     ops = start_ops_server(runtime)
     stop.wait()
-    handler.close()  # type: ignore[no-untyped-call]
+    handler.close()
     if ops is not None:
         ops.stop()
 

@@ -172,3 +172,30 @@ def test_commands_events_and_reconnections_over_socket_mode(
     answer = socket_app.view_submission(view, ALICE, {**initial_values(view), "name": ""})
     errors = answer.json()
     assert errors["response_action"] == "errors" and "name" in errors["errors"]
+
+
+def test_an_envelope_that_cannot_be_parsed_is_logged_and_acknowledged_and_the_connection_stays(
+    socket_app: SocketModeSender,
+) -> None:
+    link = socket_app.link
+    opened = link.opened
+    link.send_raw("{this is not JSON")  # no envelope id to acknowledge: logged, nothing else
+    broken = [
+        link.send_envelope(
+            {"envelope_id": f"env-broken-{n}", "type": kind, "payload": payload, "retry_attempt": 0}
+        )
+        for n, (kind, payload) in enumerate(
+            [
+                ("events_api", "not an object"),
+                ("slash_commands", {"command": 7, "user_id": ["U1"]}),
+                ("interactive", {"type": "block_actions", "user": 7, "actions": "none"}),
+                ("events_api", {"type": "event_callback", "event": {"type": "message", "user": {}}}),
+            ]
+        )
+    ]
+    for envelope_id in broken:  # each acknowledged in time, whatever it held
+        assert link.ack_of(envelope_id).seconds < 3
+    # The same connection goes on: the next command is answered over it.
+    answer = socket_app.command("help", ALICE)
+    assert answer.status == 200 and "/cdp join" in answer.json()["text"]
+    assert link.opened == opened

@@ -202,6 +202,26 @@ class SocketModeLink:
         connection.send(json.dumps(envelope))
         return envelope_id
 
+    def send_raw(self, text: str) -> None:
+        """Send `text` as it is on the newest connection: what a broken envelope looks like to the app."""
+        with self._lock:
+            if not self._connections:
+                raise AssertionError("no Socket Mode connection is open")
+            connection = self._connections[-1]
+        connection.send(text)
+
+    def send_envelope(self, envelope: JSON) -> str:
+        """Deliver an envelope whose fields the test chose (a payload of the wrong shape, say); its id,
+        awaited like any other's acknowledgement."""
+        envelope_id = str(envelope["envelope_id"])
+        with self._lock:
+            connection = self._connections[-1]
+            self._unacked[envelope_id] = envelope
+            self._sent_at[envelope_id] = time.monotonic()
+            self.served_by[envelope_id] = self._numbers[connection]
+        connection.send(json.dumps(envelope))
+        return envelope_id
+
     def ack_of(self, envelope_id: str, *, within: float = ACK_WITHIN) -> Ack:
         """The acknowledgement of `envelope_id`, which must come within `within` seconds of its (last)
         delivery, as Slack requires."""
