@@ -98,7 +98,18 @@ def _element_label(element: Mapping[str, Any]) -> str:
         return text
     initial = element.get("initial_option") or {}
     chosen, _ = _text_of(initial.get("text")) if isinstance(initial, Mapping) else ("", False)
-    return (chosen or text or kind.replace("_", " ")) + " ▾"
+    return (chosen or text or _EMPTY_PICKER.get(kind, "…")) + " ▾"
+
+
+# What Slack shows in an empty picker that has no placeholder: a hint of what it picks, not its type.
+_EMPTY_PICKER = {
+    "conversations_select": "#…",
+    "channels_select": "#…",
+    "multi_conversations_select": "#…",
+    "multi_channels_select": "#…",
+    "users_select": "@…",
+    "multi_users_select": "@…",
+}
 
 
 # ---- plain text -------------------------------------------------------------------------------------
