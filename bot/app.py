@@ -19,6 +19,7 @@ from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web import SlackResponse
 
 from bot import metrics
+from bot.background import Answering
 from bot.domain.commands import known_subcommand, parse
 from bot.logs import REQUEST_LOGGER, log_fields
 from bot.runtime import Deps
@@ -58,11 +59,18 @@ def _dict(value: Any) -> dict[str, Any]:
 
 
 class CdpApp(App):
-    """A Bolt App that writes one structured line per request, whatever the transport."""
+    """A Bolt App that writes one structured line per request, whatever the transport, and says while it
+    answers one (`answering`: the outbox worker lets answers go first)."""
+
+    answering: Answering | None = None
 
     def dispatch(self, req: BoltRequest) -> BoltResponse:
         started = time.perf_counter()
-        response = super().dispatch(req)
+        if self.answering is None:
+            response = super().dispatch(req)
+        else:
+            with self.answering.request():
+                response = super().dispatch(req)
         seconds = time.perf_counter() - started
         fields = describe_request(req)
         if req.headers.get("x-slack-retry-num"):
@@ -246,4 +254,5 @@ def build_app(deps: Deps) -> CdpApp:
     from handlers import register_all
 
     register_all(app, deps)
+    app.answering = deps.answering
     return app

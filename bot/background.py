@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from typing import Any
 
 log = logging.getLogger("cdp_bot.background")
@@ -49,3 +50,32 @@ class BackgroundTasks:
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=True)
+
+
+class Answering:
+    """How many Slack requests this process is answering right now. The outbox worker waits for none to
+    be left before it takes its next delivery (at most `OutboxWorker.answers_first` seconds): a send's
+    Python (claim, render, record) runs on the same GIL as the answers, and an answer is what a person
+    waits for (DESIGN.md: commit, answer, then send). A burst of twenty joins is answered first, its
+    invites and welcomes follow a moment later."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._idle = threading.Condition()
+
+    @contextmanager
+    def request(self) -> Iterator[None]:
+        with self._idle:
+            self._count += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._count -= 1
+                if self._count == 0:
+                    self._idle.notify_all()
+
+    def wait_until_idle(self, timeout: float) -> bool:
+        """True when no request is being answered, within `timeout` seconds."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._count == 0, timeout)

@@ -34,6 +34,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from bot import metrics
+from bot.background import Answering
 from bot.clock import Clock
 from bot.domain.retention import RetentionPolicy
 from bot.i18n import t
@@ -81,6 +82,9 @@ TRANSIENT_ERRORS = {
 }
 GIVE_UP_AFTER = timedelta(hours=24)
 BACKOFF_FIRST = 5.0  # seconds; doubled at each attempt
+# How long the worker lets the requests being answered go first before it takes its next delivery: long
+# enough for a burst of answers, short enough that a welcome never waits long behind a busy minute.
+ANSWERS_FIRST = 0.25  # seconds
 BACKOFF_MAX = 900.0
 
 # Slack's tiers, per method and workspace (https://api.slack.com/docs/rate-limits): Tier 3 allows
@@ -169,8 +173,11 @@ class OutboxWorker:
         clock: Clock | None = None,
         retention: RetentionPolicy | None = None,
         client_for: Callable[[str], WebClient] | None = None,
+        answering: Answering | None = None,
     ) -> None:
         self.db = db
+        self.answering = answering
+        self.answers_first = ANSWERS_FIRST
         self.retention = retention or RetentionPolicy()  # what the export says is kept (the settings')
         # The domain's clock (a circle, a newcomer waiting, "this month" are read on its calendar), for
         # what is built from the database when sent (App Home); transport times stay real time.
@@ -292,6 +299,8 @@ class OutboxWorker:
         while not self._slots.acquire(timeout=0.5):
             if self._stopping.is_set():
                 return None
+        if self.answering is not None:  # the answers people wait for go first (bot.background.Answering)
+            self.answering.wait_until_idle(self.answers_first)
         with self._lock:
             busy = set(self._targets)
         try:

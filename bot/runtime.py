@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from slack_sdk import WebClient
 
-from bot.background import BackgroundTasks
+from bot.background import Answering, BackgroundTasks
 from bot.clock import Clock
 from bot.people import People
 from bot.settings import Settings
@@ -28,6 +28,8 @@ class Deps:
     bot_user_id: str | None = None
     # Backfills of newly bound channels: long reads of history, resumable from the database.
     background: BackgroundTasks = field(default_factory=BackgroundTasks)
+    # The requests being answered now: the outbox worker lets them finish first.
+    answering: Answering = field(default_factory=Answering)
     people: People = field(init=False)
     # Sends what the requests and jobs wrote to the outbox; started by Runtime.start.
     outbox: OutboxWorker | None = None

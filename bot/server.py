@@ -205,6 +205,7 @@ class Runtime:
             retention=settings.retention_policy,
             # Several workspaces: each delivery goes out with its own workspace's token.
             client_for=(lambda team_id: workspaces.client_for(team_id, "worker")) if settings.oauth else None,
+            answering=deps.answering,
         ).start()
         # (OAuth: the backfills take their workspace's client from deps.workspaces; the jobs only write
         # to the outbox.)

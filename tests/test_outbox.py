@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
+from bot.background import Answering
 from bot.outbox import RateLimiter
 from bot.server import Runtime
 from bot.services import outbox
@@ -369,3 +370,22 @@ def test_two_instances_share_the_outbox_and_send_each_message_once(
         texts = delivered_texts(harness, person)
         assert sorted(texts) == sorted(f"{person} {n}" for n in range(10))  # each once
     assert len(harness.emulator.successful_calls_to("chat.postMessage")) == 40
+
+
+def test_the_worker_lets_the_answers_in_flight_go_first() -> None:
+    """bot.background.Answering: idle only once every request being answered is done (the outbox worker
+    waits for it, at most OutboxWorker.answers_first seconds, before it takes a delivery)."""
+    answering = Answering()
+    assert answering.wait_until_idle(0)
+    with answering.request():
+        with answering.request():
+            assert not answering.wait_until_idle(0.01)
+        assert not answering.wait_until_idle(0.01)
+        done = threading.Event()
+        waiter = threading.Thread(target=lambda: done.set() if answering.wait_until_idle(5) else None)
+        waiter.start()
+    waiter.join(5)
+    assert done.is_set()  # woken when the last answer ended, not by the timeout
+    with pytest.raises(ValueError), answering.request():
+        raise ValueError("a failed request still ends")
+    assert answering.wait_until_idle(0)
