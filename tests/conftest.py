@@ -155,6 +155,13 @@ def app_settings(emulator: SlackEmulator, database_url: str, **overrides: object
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
+# How long a test waits for the outbox: longer than a chart may take to draw before it is shown in words
+# (bot.chart_delivery.DRAW_TIMEOUT). The first chart of a test worker starts the drawing process, which
+# imports matplotlib: on a machine loaded by four test workers that took over 30 s once (a review's
+# story was still being drawn), and the test failed on a wait that the app would have ended itself.
+DRAIN_TIMEOUT = 90.0
+
+
 class DrainingSender(SignedSender):
     """Slack's requests, each followed by the deliveries it wrote to the outbox (sent after the answer):
     a test reads the answer, then sees what Slack received, as a user would a moment later.
@@ -168,7 +175,7 @@ class DrainingSender(SignedSender):
     def post(self, body: str, content_type: str, **kwargs: Any) -> HttpResult:
         result = super().post(body, content_type, **kwargs)
         if not self.answer_only and self.runtime.deps.outbox is not None:
-            self.runtime.deps.outbox.drain()
+            self.runtime.deps.outbox.drain(DRAIN_TIMEOUT)
         return result
 
 
@@ -183,7 +190,7 @@ class Harness:
     clock: ManualClock
     url: str
 
-    def drain(self, *, include_later: bool = False, timeout: float = 30.0) -> None:
+    def drain(self, *, include_later: bool = False, timeout: float = DRAIN_TIMEOUT) -> None:
         """Wait for the backfills and the outbox: everything owed to Slack has been sent (with
         `include_later`, also what waits for a Retry-After or a backoff)."""
         self.runtime.deps.background.drain(timeout)
