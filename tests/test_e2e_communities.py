@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from bot.testing.slack_emulator import initial_values
 from storage.models import Community, CommunityChannel, JoinRequest, Membership
 from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, Harness
 
@@ -19,31 +20,6 @@ JSON = dict[str, Any]
 
 
 # ---- helpers (the file next door imports them) -----------------------------------------------------
-def initial_values(view: JSON) -> JSON:
-    """What Slack would submit for a form left untouched: every input's initial value, by action_id."""
-    values: JSON = {}
-    for block in view.get("blocks") or []:
-        if block.get("type") != "input":
-            continue
-        element = block["element"]
-        action_id, kind = element["action_id"], element["type"]
-        if kind in ("plain_text_input", "number_input"):
-            values[action_id] = element.get("initial_value")
-        elif kind in ("static_select", "radio_buttons"):
-            values[action_id] = (element.get("initial_option") or {}).get("value")
-        elif kind == "checkboxes":
-            values[action_id] = [o["value"] for o in element.get("initial_options") or []]
-        elif kind == "multi_users_select":
-            values[action_id] = list(element.get("initial_users") or [])
-        elif kind == "multi_conversations_select":
-            values[action_id] = list(element.get("initial_conversations") or [])
-        elif kind == "conversations_select":
-            values[action_id] = element.get("initial_conversation")
-        elif kind == "users_select":
-            values[action_id] = element.get("initial_user")
-        elif kind == "datepicker":
-            values[action_id] = element.get("initial_date")
-    return values
 
 
 def open_form(harness: Harness, text: str, user: str, channel: str = "CGENERAL") -> JSON:

@@ -13,9 +13,9 @@ from sqlalchemy import select
 
 from bot.services import communities as svc
 from bot.services.communities import ChannelChoice, CommunityDraft
+from bot.testing.slack_emulator import initial_values
 from storage.models import Product
 from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, Harness
-from tests.test_e2e_communities import initial_values
 from tests.test_e2e_home import open_home
 
 NOW = datetime(2026, 3, 3, 10, 0, tzinfo=UTC)

@@ -29,14 +29,13 @@ from sqlalchemy import text
 from bot.domain import cadence
 from bot.services import communities as svc
 from bot.services.communities import ChannelChoice, CommunityDraft
-from bot.testing.slack_emulator import SignedSender, SlackEmulator
+from bot.testing.slack_emulator import SignedSender, SlackEmulator, initial_values
 from bot.testing.socket_mode import SocketModeSender
 from storage.bindings import VERSION_TTL_S
 from storage.db import Database
 from storage.migrate import head_revision
 from storage.repositories import reviews as review_repo
 from tests.conftest import ALICE, BACKENDS, BRUNO, CHLOE, DAVID, EMPTY_PG_SCHEMA, PG_URL, SIGNING_SECRET
-from tests.test_e2e_communities import initial_values
 from tests.test_socket_mode import CDP_BOT, SLACK_VARIABLES, free_port, seed
 from tests.test_socket_mode import CHANNEL as SOCKET_CHANNEL
 

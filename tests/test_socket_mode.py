@@ -24,11 +24,10 @@ from sqlalchemy import text
 
 from bot.services import communities as svc
 from bot.services.communities import ChannelChoice, CommunityDraft
-from bot.testing.slack_emulator import SlackEmulator
+from bot.testing.slack_emulator import SlackEmulator, initial_values
 from bot.testing.socket_mode import SocketModeSender
 from storage.db import Database
 from tests.conftest import ALICE, BRUNO
-from tests.test_e2e_communities import initial_values
 
 CDP_BOT = shutil.which("cdp-bot", path=str(Path(sys.executable).parent)) or "cdp-bot"
 CHANNEL = "CSOCK"

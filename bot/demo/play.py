@@ -19,6 +19,7 @@ from bot.demo.cast import BY_ID, COMMUNITIES, COMMUNITY, GENERAL, PEOPLE, Commun
 from bot.demo.stage import Stage
 from bot.lifecycle_job import lifecycle_pass
 from bot.scheduler import recompute_all
+from bot.testing.slack_emulator import initial_values
 
 JSON = dict[str, Any]
 
@@ -306,28 +307,3 @@ def _button(payload: JSON, action_id: str) -> tuple[str, str] | None:
             if isinstance(element, dict) and element.get("action_id") == action_id:
                 return str(block.get("block_id") or ""), str(element.get("value") or "")
     return None
-
-
-def initial_values(view: JSON) -> JSON:
-    """What Slack submits for a form left as it opened: every input's initial value, by action_id."""
-    values: JSON = {}
-    for block in view.get("blocks") or []:
-        if block.get("type") != "input":
-            continue
-        element = block["element"]
-        action_id, kind = element["action_id"], element["type"]
-        if kind in ("plain_text_input", "number_input"):
-            values[action_id] = element.get("initial_value")
-        elif kind in ("static_select", "radio_buttons"):
-            values[action_id] = (element.get("initial_option") or {}).get("value")
-        elif kind == "checkboxes":
-            values[action_id] = [o["value"] for o in element.get("initial_options") or []]
-        elif kind == "multi_users_select":
-            values[action_id] = list(element.get("initial_users") or [])
-        elif kind == "multi_conversations_select":
-            values[action_id] = list(element.get("initial_conversations") or [])
-        elif kind == "conversations_select":
-            values[action_id] = element.get("initial_conversation")
-        elif kind == "users_select":
-            values[action_id] = element.get("initial_user")
-    return values

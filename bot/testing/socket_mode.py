@@ -178,24 +178,25 @@ class SocketModeLink:
                 self._lock.wait(left)
 
     def send(self, kind: str, payload: JSON, *, accepts_response_payload: bool = False) -> str:
-        """Deliver one envelope (`events_api`, `slash_commands` or `interactive`) on the newest connection
-        (with `spread`, on each open connection in turn); its envelope id."""
-        envelope_id = f"env-{next(self._ids)}-{int(time.time() * 1000)}"
-        envelope = {
-            "envelope_id": envelope_id,
-            "type": kind,
-            "payload": payload,
-            "accepts_response_payload": accepts_response_payload,
-            "retry_attempt": 0,
-            "retry_reason": "",
-        }
+        """Deliver one envelope (`events_api`, `slash_commands` or `interactive`); its envelope id."""
+        return self.send_envelope(
+            {
+                "envelope_id": f"env-{next(self._ids)}-{int(time.time() * 1000)}",
+                "type": kind,
+                "payload": payload,
+                "accepts_response_payload": accepts_response_payload,
+                "retry_attempt": 0,
+                "retry_reason": "",
+            }
+        )
+
+    def send_envelope(self, envelope: JSON) -> str:
+        """Deliver `envelope` (its fields may be any a test chose: a payload of the wrong shape, say) on the
+        newest connection (with `spread`, on each open connection in turn); its id, whose
+        acknowledgement is awaited like any other's."""
+        envelope_id = str(envelope["envelope_id"])
         with self._lock:
-            if not self._connections:
-                raise AssertionError("no Socket Mode connection is open")
-            if self.spread:
-                connection = self._connections[next(self._turn) % len(self._connections)]
-            else:
-                connection = self._connections[-1]
+            connection = self._next_connection()
             self._unacked[envelope_id] = envelope
             self._sent_at[envelope_id] = time.monotonic()
             self.served_by[envelope_id] = self._numbers[connection]
@@ -203,24 +204,18 @@ class SocketModeLink:
         return envelope_id
 
     def send_raw(self, text: str) -> None:
-        """Send `text` as it is on the newest connection: what a broken envelope looks like to the app."""
+        """Send `text` as it is on the next connection: what a broken envelope looks like to the app."""
         with self._lock:
-            if not self._connections:
-                raise AssertionError("no Socket Mode connection is open")
-            connection = self._connections[-1]
+            connection = self._next_connection()
         connection.send(text)
 
-    def send_envelope(self, envelope: JSON) -> str:
-        """Deliver an envelope whose fields the test chose (a payload of the wrong shape, say); its id,
-        awaited like any other's acknowledgement."""
-        envelope_id = str(envelope["envelope_id"])
-        with self._lock:
-            connection = self._connections[-1]
-            self._unacked[envelope_id] = envelope
-            self._sent_at[envelope_id] = time.monotonic()
-            self.served_by[envelope_id] = self._numbers[connection]
-        connection.send(json.dumps(envelope))
-        return envelope_id
+    def _next_connection(self) -> ServerConnection:
+        """The connection the next envelope goes on (under the lock)."""
+        if not self._connections:
+            raise AssertionError("no Socket Mode connection is open")
+        if self.spread:
+            return self._connections[next(self._turn) % len(self._connections)]
+        return self._connections[-1]
 
     def ack_of(self, envelope_id: str, *, within: float = ACK_WITHIN) -> Ack:
         """The acknowledgement of `envelope_id`, which must come within `within` seconds of its (last)

@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import Community, CommunityChannel, Membership
+from storage.repositories import memberships as membership_repo
 from storage.types import UTCDateTime
 
 _M: Any = Membership.__table__
@@ -41,9 +42,9 @@ def mark_welcomed(session: Session, *, team_id: str, community_id: int, user_id:
 
 _C: Any = Community.__table__
 _CH: Any = CommunityChannel.__table__
-# What a welcome says, read by three statements built once on the tables: the outbox worker sends a
-# welcome per joining, on the same GIL as the requests, and the ORM (a Community with its channels
-# loaded through selectinload) cost about three times as much for the same columns.
+# What a welcome says, read by statements built once (its moderators by memberships.moderators): the
+# outbox worker sends a welcome per joining, on the same GIL as the requests, and the ORM (a Community
+# with its channels loaded through selectinload) cost about three times as much for the same columns.
 _SOURCE = select(
     _C.c.id,
     _C.c.name,
@@ -67,16 +68,6 @@ _CHANNELS = (
     )
     .order_by(_CH.c.id)
 )
-_MODERATORS = (
-    select(_M.c.user_id)
-    .where(
-        _M.c.team_id == bindparam("team_id"),
-        _M.c.community_id == bindparam("community_id"),
-        _M.c.left_at.is_(None),
-        _M.c.role == "core",
-    )
-    .order_by(_M.c.joined_at, _M.c.id)
-)
 
 
 def source(session: Session, *, team_id: str, community_id: int) -> tuple[Any, list[str], list[str]] | None:
@@ -87,4 +78,8 @@ def source(session: Session, *, team_id: str, community_id: int) -> tuple[Any, l
     if community is None:
         return None
     channels = list(session.scalars(_CHANNELS, keys))
-    return community, channels, list(session.scalars(_MODERATORS, keys))
+    return (
+        community,
+        channels,
+        membership_repo.moderators(session, team_id=team_id, community_id=community_id),
+    )
