@@ -79,18 +79,19 @@ class MessageToCount:
     message_ts: str | None  # Slack's own string (first posts: what reactions.add needs)
 
 
-def message_callback(body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
-    """Count who posted where and when; the text is never read beyond this check, never stored."""
-    deps = deps_of(context)
+def _to_count(
+    deps: Deps, body: dict[str, Any], event: dict[str, Any], bot_user_id: str | None
+) -> MessageToCount | None:
+    """The count a message event owes; None for anything but a human's contribution in a channel a
+    community counts (most messages: a channel no community counts, known without a session). The text
+    is never read beyond this check, never stored."""
     channel_id, ts = str(event.get("channel") or ""), _ts(event.get("ts"))
-    if not channel_id or ts is None or not is_contribution(event, context.bot_user_id):
-        metrics.observe_event(circle_service.Counted.IGNORED)
-        return
+    if not channel_id or ts is None or not is_contribution(event, bot_user_id):
+        return None
     team_id = str(body.get("team_id") or "")
     if circle_service.surely_uncounted(deps.db.engine, team_id=team_id, channel_id=channel_id):
-        metrics.observe_event(circle_service.Counted.IGNORED)
-        return  # most messages: a channel no community counts, known without a session
-    message = MessageToCount(
+        return None
+    return MessageToCount(
         team_id=team_id,
         event_id=body.get("event_id"),
         channel_id=channel_id,
@@ -99,12 +100,20 @@ def message_callback(body: dict[str, Any], event: dict[str, Any], context: BoltC
         now=deps.clock.now(),
         message_ts=str(event["ts"]),  # Slack's own string: what reactions.add needs
     )
+
+
+def message_callback(body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
+    """Count who posted where and when."""
+    deps = deps_of(context)
+    message = _to_count(deps, body, event, context.bot_user_id)
+    if message is None:
+        metrics.observe_event(circle_service.Counted.IGNORED)
+        return
     later = context.get(COUNT_ON_LOOP)
     if isinstance(later, list):
         later.append(message)  # the HTTP server awaits `count_on_loop` before it answers Slack
         return
-    outcome = circle_service.record_contribution(deps.db, **vars(message))
-    metrics.observe_event(outcome.result)
+    count_in_thread(deps, message)
 
 
 def is_message_event(payload: dict[str, Any]) -> bool:
@@ -121,7 +130,7 @@ def counts_on_loop(deps: Deps, payload: dict[str, Any]) -> bool:
 
 
 def count_in_thread(deps: Deps, message: MessageToCount) -> None:
-    """Count one message `message_to_count` read, in the calling (worker) thread: SQLite's way."""
+    """Count one message in the calling (worker) thread: SQLite's way, and Socket Mode's."""
     outcome = circle_service.record_contribution(deps.db, **vars(message))
     metrics.observe_event(outcome.result)
 
@@ -136,24 +145,7 @@ def message_to_count(deps: Deps, payload: dict[str, Any]) -> MessageToCount | No
     event), and a single workspace's authorization is the token checked at start."""
     if deps.settings.slack_bot_token is None or check(payload) is not None:
         return None
-    event = payload["event"]
-    channel_id, ts = event.get("channel"), _ts(event.get("ts"))
-    if not isinstance(channel_id, str) or not channel_id or ts is None:
-        return None
-    if not is_contribution(event, deps.bot_user_id):
-        return None
-    team_id = str(payload.get("team_id") or "")
-    if circle_service.surely_uncounted(deps.db.engine, team_id=team_id, channel_id=channel_id):
-        return None
-    return MessageToCount(
-        team_id=team_id,
-        event_id=payload.get("event_id"),
-        channel_id=channel_id,
-        user_id=str(event["user"]),
-        ts=ts,
-        now=deps.clock.now(),
-        message_ts=str(event["ts"]),
-    )
+    return _to_count(deps, payload, payload["event"], deps.bot_user_id)
 
 
 async def count_on_loop(deps: Deps, messages: list[MessageToCount], in_thread: InThread) -> None:

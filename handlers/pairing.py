@@ -21,7 +21,7 @@ from handlers import registry, slack
 from handlers.commands import CommandRequest, subcommand
 from handlers.communities import problem_text
 from handlers.context import interaction
-from handlers.payloads import parse_id, pressed_value
+from handlers.payloads import parse_id, pressed_message, pressed_value
 
 
 def intro_me_action(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
@@ -155,7 +155,7 @@ def outcome_action(ack: Ack, body: dict[str, Any], client: WebClient, context: B
         else:
             text = t("pairing.outcome.already", lang, person=views.mention(result.by or ""), answer=answer)
         slack.tell(session, body, lang, text)
-        pressed_at = _pressed_message(body)
+        pressed_at = pressed_message(body)
         final = result.answer == rules.OutcomeAnswer.RECORDED and result.outcome != rules.Outcome.NOT_YET
         if final and pressed_at is not None:
             # The check-back loses its buttons: both see who answered what.
@@ -168,13 +168,6 @@ def outcome_action(ack: Ack, body: dict[str, Any], client: WebClient, context: B
                 lang=lang,
                 text=t("pairing.outcome.answered", lang, person=views.mention(user_id), answer=answer),
             )
-
-
-def _pressed_message(body: dict[str, Any]) -> tuple[str, str] | None:
-    container = body.get("container") or {}
-    channel = container.get("channel_id") or (body.get("channel") or {}).get("id")
-    ts = container.get("message_ts") or (body.get("message") or {}).get("ts")
-    return (str(channel), str(ts)) if channel and ts else None
 
 
 def register(app: App) -> None:

@@ -311,6 +311,15 @@ def pressed_action(body: dict[str, Any]) -> dict[str, Any]:
     return action if isinstance(action, dict) else {}
 
 
+def pressed_message(body: dict[str, Any]) -> tuple[str, str] | None:
+    """The channel and ts of the message whose button was pressed (to update it with chat.update,
+    which works for as long as the message exists, unlike a response_url)."""
+    container = body.get("container") or {}
+    channel = container.get("channel_id") or (body.get("channel") or {}).get("id")
+    ts = container.get("message_ts") or (body.get("message") or {}).get("ts")
+    return (str(channel), str(ts)) if channel and ts else None
+
+
 def pressed_value(body: dict[str, Any]) -> str:
     """The value the pressed button carries ("" when it carries none)."""
     value = pressed_action(body).get("value")

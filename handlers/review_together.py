@@ -9,7 +9,6 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
 from bot.i18n import t
-from bot.services import outbox
 from bot.services import review_together as together_service
 from bot.services.communities import CommunityProblem
 from bot.views import review_together as views
@@ -17,7 +16,6 @@ from handlers import registry, slack
 from handlers.communities import problem_text
 from handlers.context import interaction
 from handlers.payloads import parse_id, pressed_action
-from handlers.reviews import _pressed_message
 
 
 def _pressed(body: dict[str, Any]) -> tuple[str, int]:
@@ -62,19 +60,8 @@ def vote_action(ack: Ack, body: dict[str, Any], client: WebClient, context: Bolt
             slack.tell(session, body, lang, problem_text(problem, lang))
             return
         text = t("review_together.pulse.thanks", lang, name=community.name)
-        pressed = _pressed_message(body)
-        if pressed is None:
-            slack.tell(session, body, lang, text)
-        else:  # the question loses its buttons; what was answered is not written anywhere
-            outbox.edit(
-                session,
-                team_id=team_id,
-                channel=pressed[0],
-                ts=pressed[1],
-                render="plain",
-                lang=lang,
-                text=text,
-            )
+        # The question loses its buttons; what was answered is not written anywhere.
+        slack.answer_in_place(session, body, lang, text, team_id=team_id)
 
 
 def register(app: App) -> None:

@@ -92,15 +92,6 @@ def start_review_action(ack: Ack, body: dict[str, Any], client: WebClient, conte
             slack.tell(session, body, lang, refusal)
 
 
-def _pressed_message(body: dict[str, Any]) -> tuple[str, str] | None:
-    """The channel and ts of the message whose button was pressed (to update it with chat.update,
-    which works for as long as the message exists, unlike a response_url)."""
-    container = body.get("container") or {}
-    channel = container.get("channel_id") or (body.get("channel") or {}).get("id")
-    ts = container.get("message_ts") or (body.get("message") or {}).get("ts")
-    return (str(channel), str(ts)) if channel and ts else None
-
-
 def snooze_action(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     ack()
     deps, lang, user_id, team_id = interaction(context, body)
@@ -120,19 +111,8 @@ def snooze_action(ack: Ack, body: dict[str, Any], client: WebClient, context: Bo
             slack.tell(session, body, lang, problem_text(problem, lang))
             return
         text = views.snoozed_text(lang, community.name, until)
-        pressed = _pressed_message(body)
-        if pressed is None:
-            slack.tell(session, body, lang, text)
-        else:  # the prompt loses its buttons: the review comes back on its own
-            outbox.edit(
-                session,
-                team_id=team_id,
-                channel=pressed[0],
-                ts=pressed[1],
-                render="plain",
-                lang=lang,
-                text=text,
-            )
+        # The prompt loses its buttons: the review comes back on its own.
+        pressed = slack.answer_in_place(session, body, lang, text, team_id=team_id)
         # The other moderators' prompts too: the review is in hand, it comes back next week.
         outbox.update_copies(
             session,

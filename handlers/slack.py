@@ -18,6 +18,7 @@ from slack_sdk.errors import SlackApiError
 from bot.people import Person
 from bot.runtime import Deps
 from bot.services import outbox
+from handlers.payloads import pressed_message
 
 TS_MAX = 1e11  # year 5138: anything beyond is not a Slack timestamp
 
@@ -79,6 +80,28 @@ def is_admin(deps: Deps, client: WebClient, user_id: str) -> bool:
 
 def timezone_of(deps: Deps, client: WebClient, user_id: str, default: str = "UTC") -> str:
     return deps.people.timezone(client, user_id, default)
+
+
+def answer_in_place(
+    session: Any, body: dict[str, Any], lang: str, text: str, *, team_id: str
+) -> tuple[str, str] | None:
+    """The message whose button was pressed becomes `text` (its buttons gone: chat.update, after the
+    ack); when it cannot be found, `text` is told to whoever pressed it. Returns the message replaced
+    (its channel and ts), if any."""
+    pressed = pressed_message(body)
+    if pressed is None:
+        tell(session, body, lang, text)
+        return None
+    outbox.edit(
+        session,
+        team_id=team_id,
+        channel=pressed[0],
+        ts=pressed[1],
+        render="plain",
+        lang=lang,
+        text=text,
+    )
+    return pressed
 
 
 def tell(session: Any, body: dict[str, Any], lang: str, text: str, *, replace: bool = False) -> None:
