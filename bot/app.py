@@ -88,9 +88,6 @@ class CdpApp(App):
         return response
 
 
-REQUEST_TIMEOUT = 1.5  # seconds: Slack gives the whole answer 3
-
-
 class CountingClient(WebClient):
     """A WebClient whose calls are counted by method and error (bot/metrics.py): every client of the app
     is one, so /metrics sees the request path, the outbox and the scheduled jobs alike."""
@@ -123,9 +120,9 @@ class RequestClient(CountingClient):
     (DESIGN.md, the request path). Network failures become SlackApiError("slack_unreachable"), so every
     caller handles one kind of refusal."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, timeout: float, **kwargs: Any) -> None:
         # urllib takes a float timeout; slack_sdk only annotates it as int.
-        super().__init__(timeout=REQUEST_TIMEOUT, retry_handlers=[], **kwargs)  # type: ignore[arg-type]
+        super().__init__(timeout=timeout, retry_handlers=[], **kwargs)  # type: ignore[arg-type]
         self._paused: dict[str, float] = {}
         self._pause_lock = threading.Lock()
 
@@ -165,7 +162,11 @@ class RequestClient(CountingClient):
 
 
 def request_client(settings: Settings) -> RequestClient:
-    return RequestClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+    return RequestClient(
+        token=settings.slack_bot_token,
+        base_url=settings.slack_api_url,
+        timeout=settings.slack_request_timeout,
+    )
 
 
 def worker_client(settings: Settings) -> WebClient:
@@ -228,7 +229,7 @@ def build_app(deps: Deps) -> CdpApp:
     if workspaces is not None and workspaces.oauth:
         # Several workspaces: Bolt's authorize finds each request's workspace token in the installation
         # store; the app's own client has no token (it only makes the install's oauth.v2.access call).
-        client: WebClient = RequestClient(base_url=settings.slack_api_url)
+        client: WebClient = request_client(settings.model_copy(update={"slack_bot_token": None}))
         several = {
             "oauth_flow": workspaces.oauth_flow(client),
             "authorize": workspaces.authorize(),

@@ -28,7 +28,7 @@ from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallation
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 from slack_sdk.oauth.token_rotation import TokenRotator
 
-from bot.app import RequestClient, background_client, request_client, worker_client
+from bot.app import background_client, request_client, worker_client
 from bot.clock import Clock
 from bot.outbox import NotInstalledError
 from bot.settings import Settings
@@ -227,7 +227,7 @@ class Workspaces:
     def _build(self, token: str, kind: Kind) -> WebClient:
         settings = self.settings.model_copy(update={"slack_bot_token": token})
         if kind == "request":
-            built: WebClient = RequestClient(token=token, base_url=settings.slack_api_url)
+            built: WebClient = request_client(settings)
         elif kind == "worker":
             built = worker_client(settings)
         else:

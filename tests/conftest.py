@@ -143,9 +143,22 @@ def emulator() -> Iterator[SlackEmulator]:
         yield slack
 
 
+# How long an answer waits for a Slack call in the tests (SLACK_REQUEST_TIMEOUT): longer than the app's
+# 1.5 s, because four test workers on two cores once held the emulator's answer to a views.open past
+# 1.5 s, and a form failed to open in CI. The tests of a slow Slack use the app's own (fixture
+# `request_timeout`, overridden in tests/test_e2e_request_path.py).
+LOADED_MACHINE_REQUEST_TIMEOUT = 5.0
+
+
+@pytest.fixture
+def request_timeout() -> float:
+    return LOADED_MACHINE_REQUEST_TIMEOUT
+
+
 def app_settings(emulator: SlackEmulator, database_url: str, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "SLACK_BOT_TOKEN": emulator.token,
+        "SLACK_REQUEST_TIMEOUT": LOADED_MACHINE_REQUEST_TIMEOUT,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "SLACK_API_URL": emulator.api_url,
         "DATABASE_URL": database_url,
@@ -205,8 +218,11 @@ class Harness:
 
 
 @pytest.fixture
-def harness(emulator: SlackEmulator, database_url: str, clock: ManualClock) -> Iterator[Harness]:
-    runtime = Runtime.start(app_settings(emulator, database_url), clock=clock, run_scheduler=False)
+def harness(
+    emulator: SlackEmulator, database_url: str, clock: ManualClock, request_timeout: float
+) -> Iterator[Harness]:
+    settings = app_settings(emulator, database_url, SLACK_REQUEST_TIMEOUT=request_timeout)
+    runtime = Runtime.start(settings, clock=clock, run_scheduler=False)
     server = HttpServer(runtime)
     url = server.start()
     try:

@@ -75,12 +75,20 @@ def test_malformed_values_are_named(tmp_path: Path) -> None:
         DEFAULT_LANGUAGE="de",
         DATABASE_URL="mysql://x/y",
         COMMIT_DURABILITY="sometimes",
+        SLACK_REQUEST_TIMEOUT="0",
     )
     result = subprocess.run(
         [CDP_BOT, "run"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 2
-    for variable in ("SLACK_BOT_TOKEN", "PORT", "DEFAULT_LANGUAGE", "DATABASE_URL", "COMMIT_DURABILITY"):
+    for variable in (
+        "SLACK_BOT_TOKEN",
+        "PORT",
+        "DEFAULT_LANGUAGE",
+        "DATABASE_URL",
+        "COMMIT_DURABILITY",
+        "SLACK_REQUEST_TIMEOUT",
+    ):
         assert f"  - {variable}:" in result.stderr
     assert "Traceback" not in result.stderr
 

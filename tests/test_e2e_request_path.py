@@ -30,6 +30,7 @@ from bot.outbox import OutboxWorker
 from bot.people import People
 from bot.services import communities as svc
 from bot.services.communities import ChannelChoice, CommunityDraft
+from bot.settings import Settings
 from bot.testing.slack_emulator import HttpResult, SignedSender, SlackEmulator
 from storage.db import Database
 from storage.models import Community, JoinRequest, OutboxMessage, Review
@@ -58,6 +59,12 @@ HELP_FR = "*cdp-bot* vous aide à lancer, animer et faire vivre des communautés
 
 
 # ---- helpers ------------------------------------------------------------------------------------
+@pytest.fixture
+def request_timeout() -> float:
+    """These tests are about a slow Slack: the app waits for a call as long as it would in production."""
+    return float(Settings.model_fields["slack_request_timeout"].default)
+
+
 def timed(send: Callable[[], HttpResult]) -> tuple[float, HttpResult]:
     """Seconds until the HTTP answer came back, and the answer."""
     started = time.perf_counter()
