@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import insert, text  # noqa: E402
 
-from bench.databases import fresh_database  # noqa: E402
+from bench.databases import analyzed, fresh_database  # noqa: E402
 from bot.services import communities as community_service  # noqa: E402
 from bot.services.communities import ChannelChoice, CommunityDraft  # noqa: E402
 from bot.testing.slack_emulator import SignedSender, SlackEmulator  # noqa: E402
@@ -306,6 +306,7 @@ def main() -> None:
             for size in sizes:
                 seed(db, emulator, size)
             add_other_communities(db, args.communities)
+            analyzed(db)
             db.dispose()
 
             noop_url, app_url = start_servers(emulator, url, args.durability, processes)
@@ -346,9 +347,18 @@ def run(
     results: dict[tuple[int, int], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     fresh = iter(range(10**9))
     with ThreadPoolExecutor(max_workers=20) as pool:
-        # Warm both servers (connections, imports, caches).
+        # Warm both servers (connections, imports, caches), and every kind of ours: the first join or
+        # me of a process imports and compiles what it needs, and each pooled connection prepares a
+        # statement on its fifth use; one such request in the timed ones would be the p99.
         batch(pool, [partial(ours.command, "help", "UMOD") for _ in range(20)])
         batch(pool, [partial(noop.command, "help", "UMOD") for _ in range(20)])
+        for size in sizes:
+            warm = [f"UW{next(fresh):06d}" for _ in range(40)]
+            for user in warm:
+                emulator.add_user(user)
+            batch(pool, [partial(ours.command, "help", user) for user in warm])
+            batch(pool, [partial(ours.command, f"join Bench {size}", user) for user in warm])
+            batch(pool, [partial(ours.command, "me", me_user(size, k % ME_USERS)) for k in range(40)])
         for _ in range(rounds):
             for size in sizes:
                 for level, count in levels:

@@ -37,7 +37,7 @@ from bench.bench_commands import (  # noqa: E402
     seed,
     start_servers,
 )
-from bench.databases import fresh_database  # noqa: E402
+from bench.databases import analyzed, fresh_database  # noqa: E402
 from bot.testing.slack_emulator import SignedSender, SlackEmulator  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
@@ -96,6 +96,7 @@ def main() -> None:
             upgrade(db.engine)
             seed(db, emulator, args.size)
             add_other_communities(db, args.communities)
+            analyzed(db)
             db.dispose()
             noop_url, app_url = start_servers(emulator, url, args.durability, processes)
             noop = Load(SignedSender(noop_url, SECRET, emulator))

@@ -38,3 +38,20 @@ def fresh_database(kind: str, folder: Path, name: str) -> Iterator[str]:
         yield f"{PG_URL}?options=-csearch_path%3D{schema}"
     finally:
         _replace_schema(schema, create=False)
+
+
+def analyzed(db: Database) -> None:
+    """Statistics on the seeded tables, as a database in service has them (PostgreSQL's autovacuum
+    analyzes a table after enough changes; a benchmark measuring within seconds of its bulk insert would
+    otherwise time plans made blind: `/cdp me`'s statement took 1.4 ms instead of 0.19 ms). SQLite
+    has no automatic ANALYZE, so it is left as a deployment would leave it."""
+    if db.backend != "postgresql":
+        return
+    with db.engine.connect() as connection:
+        tables = connection.scalars(
+            text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+        ).all()
+        connection.commit()
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+        for table in tables:
+            connection.execute(text(f'ANALYZE "{table}"'))
