@@ -119,42 +119,55 @@ def _python_baseline(url: str) -> dict[str, Any]:
     return {"seconds": seconds, "memberships": members}
 
 
-def _schedule_pass(timed: Callable[[str], tuple[float, int]]) -> Callable[[str], dict[str, Any]]:
+def _schedule_pass(
+    timed: Callable[[str, datetime | None], tuple[float, int]],
+) -> Callable[[str, datetime | None], dict[str, Any]]:
     """A pass of bench/bench_schedules.py (the real tick or momentum code, one pass), as a child's result."""
 
-    def run(url: str) -> dict[str, Any]:
-        seconds, statements = timed(url)
+    def run(url: str, at: datetime | None) -> dict[str, Any]:
+        seconds, statements = timed(url, at)
         return {"seconds": seconds, "statements": statements}
 
     return run
 
 
-def _tick_send(url: str) -> tuple[float, int]:
+def _reviews(url: str) -> int:
+    db = Database(url)
+    try:
+        with db.engine.connect() as connection:
+            return int(connection.execute(text("SELECT count(*) FROM reviews")).scalar_one())
+    finally:
+        db.dispose()
+
+
+def _tick_send(url: str, at: datetime | None) -> dict[str, Any]:
     from bench.bench_schedules import time_tick_send
 
-    return time_tick_send(url)
+    before = _reviews(url)
+    seconds, statements = time_tick_send(url, now=at)
+    return {"seconds": seconds, "statements": statements, "opened": _reviews(url) - before}
 
 
-def _tick(url: str) -> tuple[float, int]:
+def _tick(url: str, at: datetime | None) -> tuple[float, int]:
     """Steady: the clock runs each minute in a process that has run it before (its statements compiled
     and cached, its modules imported), so the first of three ticks warms up and the median is kept."""
     from bench.bench_schedules import time_tick
 
-    runs = sorted(time_tick(url) for _ in range(3))
+    runs = sorted(time_tick(url, now=at) for _ in range(3))
     return runs[1]
 
 
-def _momentum(url: str) -> tuple[float, int]:
+def _momentum(url: str, at: datetime | None) -> tuple[float, int]:
     from bench.bench_schedules import time_momentum
 
-    return time_momentum(url)
+    return time_momentum(url, now=at)
 
 
 # Each returns seconds and statements; run in this order (the steady tick follows the one that sends).
-PASSES: dict[str, Callable[[str], dict[str, Any]]] = {
-    "recompute": _recompute,
-    "baseline": _python_baseline,
-    "tick_send": _schedule_pass(_tick_send),
+PASSES: dict[str, Callable[[str, datetime | None], dict[str, Any]]] = {
+    "recompute": lambda url, _at: _recompute(url),
+    "baseline": lambda url, _at: _python_baseline(url),
+    "tick_send": _tick_send,
     "tick": _schedule_pass(_tick),
     "momentum": _schedule_pass(_momentum),
 }
@@ -174,16 +187,17 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _child(name: str, url: str) -> None:
-    result = PASSES[name](url)
+def _child(name: str, url: str, at: datetime | None) -> None:
+    result = PASSES[name](url, at)
     result["peak_rss_mb"] = peak_rss_mb()
     result["ru_maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(result))
 
 
-def run_pass(name: str, url: str) -> dict[str, Any]:
+def run_pass(name: str, url: str, at: datetime | None = None) -> dict[str, Any]:
+    when = ["--at", at.isoformat()] if at is not None else []
     completed = subprocess.run(
-        [sys.executable, __file__, "--child", name, "--url", url],
+        [sys.executable, __file__, "--child", name, "--url", url, *when],
         capture_output=True,
         text=True,
         check=False,
@@ -205,6 +219,22 @@ def floor_seconds(db: Database) -> float:
         return time.perf_counter() - started
 
 
+def due_moment(db: Database) -> datetime | None:
+    """When every community due today is due: the passes run then. The 1% due today share one time zone
+    (bench/scale_data.py), so at the next working instant in UTC, depending on the hour the benchmark
+    runs, they may all still be outside their working hours, and the tick would open none."""
+    with db.engine.connect() as connection:
+        latest = connection.execute(
+            text("SELECT max(next_due_at) FROM communities WHERE next_review_on <= :today"),
+            {"today": datetime.now(UTC).date()},
+        ).scalar_one()
+    if latest is None:
+        return None
+    if isinstance(latest, str):  # SQLite keeps times as text
+        latest = datetime.fromisoformat(latest)
+    return latest.replace(tzinfo=UTC)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -216,9 +246,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--child", choices=sorted(PASSES), help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--at", type=datetime.fromisoformat, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        _child(args.child, args.url)
+        _child(args.child, args.url, args.at)
         return
 
     with tempfile.TemporaryDirectory() as folder, fresh_database(args.database, Path(folder), "scale") as url:
@@ -240,6 +271,7 @@ def main() -> None:
         from bench.bench_schedules import fill_due_times
 
         fill_due_times(url)  # rows inserted by SQL get their next due times, as the migration does
+        at = due_moment(db)
         floor = min(floor_seconds(db) for _ in range(3))
         db.dispose()
         print(f"floor (one unindexed aggregate over the last 30 days of activity): {floor:.3f} s")
@@ -258,9 +290,13 @@ def main() -> None:
             f"{baseline['memberships']:,} memberships): {old_ms:.3f} ms per membership; "
             f"the SQL pass: {new_ms:.4f} ms per membership ({old_ms / new_ms:.0f}x less)"
         )
-        schedules = {name: run_pass(name, url) for name in ("tick_send", "tick", "momentum")}
+        schedules = {name: run_pass(name, url, at) for name in ("tick_send", "tick", "momentum")}
         for name, label in (
-            ("tick_send", "tick that opens the due reviews and writes their prompts"),
+            (
+                "tick_send",
+                f"tick that opens the {schedules['tick_send']['opened']} due reviews and writes their"
+                " prompts",
+            ),
             ("tick", "steady tick (nothing new due)"),
             ("momentum", "momentum pass over every community"),
         ):
