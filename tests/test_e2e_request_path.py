@@ -54,6 +54,12 @@ JSON = dict[str, Any]
 # Slack shows its timeout error when an answer takes longer than 3 s; the issue asks for 2.5 s at most
 # under load, which leaves room for the network between Slack and the app.
 SLACK_LIMIT = 2.5
+# These tests bound wall-clock time (Slack's 3 s, or "answered before Slack was called") on a machine that
+# four test workers share, where a load spike once pushed an answer past its bound. A test whose
+# wall-clock assertion fails is run once more (pytest-rerunfailures); an answer that really waits for
+# Slack fails both times. Only those assertions are rerun: their messages start with WALL_CLOCK.
+WALL_CLOCK = "wall-clock bound"
+wall_clock = pytest.mark.flaky(reruns=1, only_rerun=[WALL_CLOCK])
 HELP_EN = "*cdp-bot* helps you start, run and keep alive communities of practice (CdP). Commands:"
 HELP_FR = "*cdp-bot* vous aide à lancer, animer et faire vivre des communautés de pratique (CdP). Commandes :"
 
@@ -213,6 +219,7 @@ def reviews(db: Database) -> list[Review]:
 
 
 # ---- 1. users.info rate-limited: the answer does not wait -----------------------------------------
+@wall_clock
 def test_a_rate_limited_users_info_never_delays_help(harness: Harness) -> None:
     harness.slack.answer_only = True
     harness.emulator.add_user("UNEWFR", "nouvelle", locale="fr-FR")
@@ -220,11 +227,11 @@ def test_a_rate_limited_users_info_never_delays_help(harness: Harness) -> None:
     harness.emulator.rate_limit("users.info", retry_after=5, times=1000)
     limited_at = time.monotonic()
     seconds, result = timed(lambda: harness.slack.command("help", "UNEWFR"))
-    assert seconds < 1.0, f"/cdp help took {seconds:.2f} s"
+    assert seconds < 1.0, f"{WALL_CLOCK}: /cdp help took {seconds:.2f} s"
     assert answer_text(result).startswith(HELP_EN)  # the default language: Slack did not say
     # Asked again during the Retry-After: answered at once, and Slack is not asked again meanwhile.
     seconds, result = timed(lambda: harness.slack.command("help", "UNEWFR"))
-    assert seconds < 1.0, f"/cdp help took {seconds:.2f} s"
+    assert seconds < 1.0, f"{WALL_CLOCK}: /cdp help took {seconds:.2f} s"
     assert answer_text(result).startswith(HELP_EN)
     assert len(harness.emulator.calls_to("users.info")) == 1
     # After the Retry-After, Slack answers again: the person's own language. The pause counts from Slack's
@@ -233,11 +240,12 @@ def test_a_rate_limited_users_info_never_delays_help(harness: Harness) -> None:
     harness.emulator.faults.pop("users.info")
     time.sleep(0.2)
     seconds, result = timed(lambda: harness.slack.command("help", "UNEWFR"))
-    assert seconds < 1.0
+    assert seconds < 1.0, f"{WALL_CLOCK}: /cdp help took {seconds:.2f} s"
     assert answer_text(result).startswith(HELP_FR)
 
 
 # ---- 2. sixty people rate-limited at once: nobody waits, and neither does anyone else ------------
+@wall_clock
 def test_sixty_rate_limited_newcomers_do_not_hold_up_anyone(harness: Harness) -> None:
     harness.slack.answer_only = True
     people = new_people(harness.emulator, 60)
@@ -256,9 +264,9 @@ def test_sixty_rate_limited_newcomers_do_not_hold_up_anyone(harness: Harness) ->
     other.join()
     times = [seconds for seconds, _ in answers]
     assert all(answer_text(result).startswith(HELP_EN) for _, result in answers)
-    assert max(times) < SLACK_LIMIT, f"slowest of 60: {max(times):.2f} s"
+    assert max(times) < SLACK_LIMIT, f"{WALL_CLOCK}: slowest of 60: {max(times):.2f} s"
     [(seconds, result)] = unrelated
-    assert seconds < 1.0, f"an unrelated /cdp help took {seconds:.2f} s"
+    assert seconds < 1.0, f"{WALL_CLOCK}: an unrelated /cdp help took {seconds:.2f} s"
     assert answer_text(result).startswith(HELP_EN)
     print(
         f"\n60 rate-limited /cdp help: p50 {percentile(times, 0.5):.3f} s, max {max(times):.3f} s; unrelated {seconds:.3f} s"
@@ -266,6 +274,7 @@ def test_sixty_rate_limited_newcomers_do_not_hold_up_anyone(harness: Harness) ->
 
 
 # ---- 3. chat.postMessage rate-limited: the checklist closes at once, its posts come later, once ----
+@wall_clock
 def test_a_rate_limited_post_does_not_hold_the_checklist_submission(harness: Harness) -> None:
     make_community(
         harness.db,
@@ -280,7 +289,7 @@ def test_a_rate_limited_post_does_not_hold_the_checklist_submission(harness: Har
     harness.slack.answer_only = True
     seconds, result = timed(lambda: harness.slack.view_submission(view, ALICE, checklist_values()))
     assert result.status == 200 and result.text == ""  # the modal closes
-    assert seconds < 1.0, f"the submission took {seconds:.2f} s"
+    assert seconds < 1.0, f"{WALL_CLOCK}: the submission took {seconds:.2f} s"
     [review] = reviews(harness.db)
     assert review.completed_by == ALICE and review.decision == "continue"  # saved
     harness.drain(include_later=True, timeout=30)
@@ -297,6 +306,7 @@ def test_a_rate_limited_post_does_not_hold_the_checklist_submission(harness: Har
 
 
 # ---- 4. /cdp join answers before its invites and the moderators' DMs are sent ---------------------
+@wall_clock
 def test_join_answers_before_its_invites_and_the_moderators_dms(harness: Harness) -> None:
     now = harness.clock.now()
     make_community(
@@ -320,11 +330,11 @@ def test_join_answers_before_its_invites_and_the_moderators_dms(harness: Harness
     seconds, result = timed(lambda: harness.slack.command("join Safe streets", CHLOE))
     assert "Welcome to *Safe streets*!" in answer_text(result)
     assert harness.emulator.calls == []  # no invite yet when the answer is in
-    assert seconds < 1.0, f"/cdp join took {seconds:.2f} s"
+    assert seconds < 1.0, f"{WALL_CLOCK}: /cdp join took {seconds:.2f} s"
     seconds, result = timed(lambda: harness.slack.command("join Trust circle", BRUNO))
     assert "*Trust circle* est une communauté protégée" in answer_text(result)
     assert harness.emulator.calls_to("chat.postMessage") == []  # no moderator told yet
-    assert seconds < 1.0, f"/cdp join took {seconds:.2f} s"
+    assert seconds < 1.0, f"{WALL_CLOCK}: /cdp join took {seconds:.2f} s"
     harness.drain(timeout=30)
     assert invites(harness.emulator) == {("CSTREETS", CHLOE): 1}
     assert posts(harness.emulator) == {ALICE: 1, DAVID: 1, CHLOE: 1}  # Chloe's: her welcome, after the answer
@@ -333,6 +343,7 @@ def test_join_answers_before_its_invites_and_the_moderators_dms(harness: Harness
 
 
 # ---- 5. the "Done when" load: slow Slack, 429s, twenty people at once ----------------------------
+@wall_clock
 def test_twenty_people_at_once_against_a_slow_rate_limiting_slack(harness: Harness) -> None:
     emulator, now = harness.emulator, harness.clock.now()
     make_community(
@@ -395,7 +406,8 @@ def test_twenty_people_at_once_against_a_slow_rate_limiting_slack(harness: Harne
     for kind in ("help", "join", "checklist"):
         mine = [seconds for (k, _, _), (seconds, _) in zip(sends, answers, strict=True) if k == kind]
         print(f"  {kind}: {' '.join(f'{x:.2f}' for x in sorted(mine))}")
-    assert max(times) < SLACK_LIMIT, f"slowest answer {max(times):.2f} s (p50 {p50:.2f}, p99 {p99:.2f})"
+    slowest = f"slowest answer {max(times):.2f} s (p50 {p50:.2f}, p99 {p99:.2f})"
+    assert max(times) < SLACK_LIMIT, f"{WALL_CLOCK}: {slowest}"
     for (kind, words, _), (_, result) in zip(sends, answers, strict=True):
         if kind == "checklist":
             assert result.status == 200 and result.text == ""  # the modal closes
@@ -423,6 +435,7 @@ def test_twenty_people_at_once_against_a_slow_rate_limiting_slack(harness: Harne
         assert {row.status for row in session.scalars(select(OutboxMessage))} == {"sent"}
 
 
+@wall_clock
 @pytest.mark.parametrize("channel", ["existing", "new"])
 def test_creating_a_community_against_a_slow_slack_answers_in_time(harness: Harness, channel: str) -> None:
     """The form's answer needs Slack (who the people picked are, the channel): every round trip costs
@@ -442,7 +455,7 @@ def test_creating_a_community_against_a_slow_slack_answers_in_time(harness: Harn
     seconds, result = timed(lambda: harness.slack.view_submission(view, ALICE, {**values, **where}))
     assert result.status == 200 and result.text == ""  # created, the modal closes
     print(f"\ncreate ({channel} channel) with Slack at 0.8 s a call: {seconds:.3f} s")
-    assert seconds < SLACK_LIMIT, f"the form took {seconds:.2f} s"
+    assert seconds < SLACK_LIMIT, f"{WALL_CLOCK}: the form took {seconds:.2f} s"
     harness.drain(timeout=30)
     bound = (
         "CSTREETS"
@@ -685,6 +698,7 @@ def active_members_of(harness: Harness, name: str) -> dict[str, str]:
 
 
 # ---- 8. users.info failing for people picked in a form -------------------------------------------
+@wall_clock
 @pytest.mark.parametrize("failure", ["ratelimited", "internal_error", "slow"])
 def test_people_slack_cannot_check_are_not_called_bots(harness: Harness, failure: str) -> None:
     harness.emulator.add_channel("CSTREETS", "safe-streets", members=[ALICE])
@@ -709,7 +723,7 @@ def test_people_slack_cannot_check_are_not_called_bots(harness: Harness, failure
             },
         )
     )
-    assert seconds < SLACK_LIMIT
+    assert seconds < SLACK_LIMIT, f"{WALL_CLOCK}: the submission took {seconds:.2f} s"
     answer = result.json()
     assert answer["response_action"] == "errors"
     assert answer["errors"] == {
