@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +17,7 @@ from sqlalchemy import text
 
 from bot.clock import ManualClock
 from bot.server import HttpServer, Runtime
+from bot.services.communities import CommunityDraft
 from bot.settings import Settings
 from bot.testing.slack_emulator import HttpResult, SignedSender, SlackEmulator
 from storage.db import Database
@@ -48,6 +50,23 @@ CHLOE = "UCHLOE"  # English-speaking
 DAVID = "UDAVID"  # French-speaking
 
 
+def community_draft(name: str, **changes: Any) -> CommunityDraft:
+    """What the "Initiate a CdP" form says for a test's community: `changes` over an open, English
+    community in UTC, moderated by Alice, with four-weekly reviews."""
+    values: dict[str, Any] = {
+        "domain": "Streets",
+        "objectives": (),
+        "objectives_other": "",
+        "key_people": (),
+        "moderators": (ALICE,),
+        "visibility": "open",
+        "language": "en",
+        "timezone": "UTC",
+        "cadence_weeks": 4,
+    }
+    return CommunityDraft(name=name, **(values | changes))
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Migrated once; each test copies it, which is much faster than migrating again."""
@@ -68,22 +87,32 @@ def pg_schema_url() -> Iterator[str]:
     schema = f"cdp_test_{os.getpid()}"
     admin = Database(PG_URL)
     try:
-        with admin.engine.begin() as connection:
-            connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-            connection.execute(text(f"CREATE SCHEMA {schema}"))
+        replace_schema(admin, schema, create=True)
     except Exception as exc:  # pragma: no cover - environment problem, say it plainly
         pytest.fail(
             f"PostgreSQL is not reachable at {PG_URL}: {exc}\n(create the database with `createdb test`, "
             "point TEST_DATABASE_URL at another one, or run the SQLite tests only: TEST_DATABASES=sqlite)"
         )
-    url = f"{PG_URL}?options=-csearch_path%3D{schema}"
+    url = schema_url(schema)
     db = Database(url)
     upgrade(db.engine)
     db.dispose()
     yield url
+    replace_schema(admin, schema, create=False)
+    admin.dispose()
+
+
+def replace_schema(admin: Database, schema: str, *, create: bool) -> None:
+    """Drop the PostgreSQL schema `schema` with everything in it, then (`create`) make it again, empty."""
     with admin.engine.begin() as connection:
         connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-    admin.dispose()
+        if create:
+            connection.execute(text(f"CREATE SCHEMA {schema}"))
+
+
+def schema_url(schema: str) -> str:
+    """The test database's URL, with `schema` first on the search path."""
+    return f"{PG_URL}?options=-csearch_path%3D{schema}"
 
 
 # Empties every table and restarts every sequence (ids start at 1 again), in one round trip. DELETE on
@@ -222,12 +251,27 @@ def harness(
     emulator: SlackEmulator, database_url: str, clock: ManualClock, request_timeout: float
 ) -> Iterator[Harness]:
     settings = app_settings(emulator, database_url, SLACK_REQUEST_TIMEOUT=request_timeout)
+    with serving(emulator, settings, clock) as harness:
+        yield harness
+
+
+@contextmanager
+def served(settings: Settings, clock: ManualClock) -> Iterator[tuple[Runtime, str]]:
+    """The real app with `settings` (no scheduler: tests run its jobs), served over HTTP on loopback: its
+    runtime and base URL, stopped and closed at the end."""
     runtime = Runtime.start(settings, clock=clock, run_scheduler=False)
     server = HttpServer(runtime)
     url = server.start()
     try:
-        sender = DrainingSender(url, SIGNING_SECRET, emulator, runtime)
-        yield Harness(emulator, sender, runtime, runtime.deps.db, clock, url)
+        yield runtime, url
     finally:
         server.stop()
         runtime.close()
+
+
+@contextmanager
+def serving(emulator: SlackEmulator, settings: Settings, clock: ManualClock) -> Iterator[Harness]:
+    """A Harness around the app `served` with `settings` (the `harness` fixture's, or other settings)."""
+    with served(settings, clock) as (runtime, url):
+        sender = DrainingSender(url, SIGNING_SECRET, emulator, runtime)
+        yield Harness(emulator, sender, runtime, runtime.deps.db, clock, url)

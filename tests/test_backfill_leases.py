@@ -12,11 +12,11 @@ from sqlalchemy import select
 from bot import backfill
 from bot.server import Runtime
 from bot.services import communities as svc
-from bot.services.communities import ChannelChoice, CommunityDraft
+from bot.services.communities import ChannelChoice
 from storage.db import Database
 from storage.models import BackfillLease, CommunityChannel
 from storage.repositories import backfills as repo
-from tests.conftest import ALICE, BRUNO, CHLOE, Harness, app_settings
+from tests.conftest import ALICE, BRUNO, CHLOE, Harness, app_settings, community_draft
 
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=5)
@@ -28,18 +28,7 @@ def bind(db: Database, channel: str = "CSTREETS", now: datetime = NOW) -> int:
             session,
             team_id="T0CDP",
             creator=ALICE,
-            draft=CommunityDraft(
-                name="Safe streets",
-                domain="Streets",
-                objectives=(),
-                objectives_other="",
-                key_people=(),
-                moderators=(ALICE,),
-                visibility="open",
-                language="en",
-                timezone="UTC",
-                cadence_weeks=4,
-            ),
+            draft=community_draft("Safe streets"),
             channel=ChannelChoice(channel, "safe-streets", False),
             now=now,
         )

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -20,27 +19,24 @@ from bot.demo.blocks import Names, mrkdwn_html, text_lines
 from bot.demo.run import UsedDatabase, run_demo
 from bot.demo.stage import Entry
 from storage.db import Database
+from tests.test_cli import CDP_BOT, clean_env
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
-SLACK_VARIABLES = (
-    "SLACK_BOT_TOKEN",
-    "SLACK_SIGNING_SECRET",
-    "SLACK_APP_TOKEN",
-    "SLACK_API_URL",
-    "DATABASE_URL",
-)
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
     """One run of `cdp-bot demo --out DIR`, in an empty working folder, without any Slack variable."""
     work = tmp_path_factory.mktemp("demo")
-    env = {k: v for k, v in os.environ.items() if k not in SLACK_VARIABLES}
-    cli = Path(sys.executable).with_name("cdp-bot")
     started = time.monotonic()
     result = subprocess.run(
-        [str(cli), "demo", "--out", "out"], cwd=work, env=env, capture_output=True, text=True, timeout=600
+        [CDP_BOT, "demo", "--out", "out"],
+        cwd=work,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     print(f"cdp-bot demo took {time.monotonic() - started:.1f} s")
     assert result.returncode == 0, result.stderr[-3000:]

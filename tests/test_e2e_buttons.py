@@ -11,10 +11,10 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.services import communities as svc
-from bot.services.communities import ChannelChoice, CommunityDraft
+from bot.services.communities import ChannelChoice
 from bot.testing.slack_emulator import check_message
 from storage.models import Membership
-from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, Harness
+from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, Harness, community_draft
 from tests.test_e2e_communities import (
     active_members,
     add_channel,
@@ -184,17 +184,8 @@ def make_many(harness: Harness, count: int) -> None:
                 s,
                 team_id=harness.emulator.team_id,
                 creator=ALICE,
-                draft=CommunityDraft(
-                    name=f"Community {n:02d}",
-                    domain="A long domain. " * 20,
-                    objectives=(),
-                    objectives_other="",
-                    key_people=(),
-                    moderators=(ALICE,),
-                    visibility="open",
-                    language="en",
-                    timezone="Europe/Paris",
-                    cadence_weeks=4,
+                draft=community_draft(
+                    f"Community {n:02d}", domain="A long domain. " * 20, timezone="Europe/Paris"
                 ),
                 channel=ChannelChoice(channel, f"many-{n:02d}", False),
                 now=harness.clock.now(),

@@ -14,10 +14,10 @@ from sqlalchemy import select
 from bot import backfill
 from bot.scheduler import recompute_all
 from bot.services import communities as svc
-from bot.services.communities import ChannelChoice, CommunityDraft
+from bot.services.communities import ChannelChoice
 from storage.models import ActivityDay, Base, CircleChange, CommunityChannel, Membership
 from storage.repositories import communities as community_repo
-from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, Harness
+from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, Harness, community_draft
 
 CHANNEL = "CURB"
 PROMOTION_FR = "Vous faites maintenant partie du *cercle interne* de *Urbanism*"
@@ -31,18 +31,7 @@ def make_community(harness: Harness, *, members: tuple[str, ...] = (ALICE, BRUNO
             s,
             team_id=harness.emulator.team_id,
             creator=ALICE,
-            draft=CommunityDraft(
-                name="Urbanism",
-                domain="Streets",
-                objectives=(),
-                objectives_other="",
-                key_people=(),
-                moderators=(ALICE,),
-                visibility="open",
-                language="en",
-                timezone="UTC",
-                cadence_weeks=4,
-            ),
+            draft=community_draft("Urbanism"),
             channel=ChannelChoice(CHANNEL, "urbanism", False),
             now=harness.clock.now(),
         )

@@ -25,9 +25,9 @@ from bot.logs import QUIET_LIBRARIES, JsonFormatter
 from bot.scheduler import recompute_all
 from bot.server import MAX_BODY_BYTES
 from bot.services import communities as svc
-from bot.services.communities import ChannelChoice, CommunityDraft
+from bot.services.communities import ChannelChoice
 from storage.models import ActivityDay, Community
-from tests.conftest import ALICE, BRUNO, SIGNING_SECRET, Harness
+from tests.conftest import ALICE, BRUNO, SIGNING_SECRET, Harness, community_draft
 from tests.test_e2e_circles import circle_of, make_community, message, promote_bruno
 from tests.test_e2e_communities import (
     community_named,
@@ -332,18 +332,7 @@ def test_a_failing_community_is_logged_and_the_pass_goes_on(
             s,
             team_id=harness.emulator.team_id,
             creator=ALICE,
-            draft=CommunityDraft(
-                name="Broken",
-                domain="",
-                objectives=(),
-                objectives_other="",
-                key_people=(),
-                moderators=(ALICE,),
-                visibility="open",
-                language="en",
-                timezone="UTC",
-                cadence_weeks=4,
-            ),
+            draft=community_draft("Broken", domain=""),
             channel=ChannelChoice("CBROKEN", "broken", False),
             now=harness.clock.now(),
         )

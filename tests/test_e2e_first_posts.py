@@ -19,12 +19,12 @@ from sqlalchemy import select, text
 from bot.reminders import send_due_reviews
 from bot.services import communities as svc
 from bot.services import privacy as privacy_service
-from bot.services.communities import ChannelChoice, CommunityDraft
+from bot.services.communities import ChannelChoice
 from bot.services.first_posts import FirstPostSeen, recent_first_posts
 from storage.models import ActivityDay, Base, CommunityChannel, FirstPost, Membership
 from tests import test_e2e_circles as circles_e2e
 from tests import test_e2e_reviews as reviews_e2e
-from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, Harness
+from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, Harness, community_draft
 from tests.test_e2e_communities import open_form, submit
 from tests.test_event_path import cache_of, statements
 
@@ -49,18 +49,7 @@ def make_community(harness: Harness, *, language: str = "en") -> int:
             s,
             team_id=harness.emulator.team_id,
             creator=ALICE,
-            draft=CommunityDraft(
-                name="Urbanisme",
-                domain="Rues",
-                objectives=(),
-                objectives_other="",
-                key_people=(),
-                moderators=(ALICE,),
-                visibility="open",
-                language=language,
-                timezone="UTC",
-                cadence_weeks=4,
-            ),
+            draft=community_draft("Urbanisme", domain="Rues", language=language),
             channel=ChannelChoice(CHANNEL, "urbanism", False),
             now=harness.clock.now(),
         )

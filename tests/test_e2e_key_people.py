@@ -8,9 +8,9 @@ from datetime import timedelta
 from typing import Any
 
 from bot.services import communities as svc
-from bot.services.communities import ChannelChoice, CommunityDraft
+from bot.services.communities import ChannelChoice
 from storage.repositories import communities as community_repo
-from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, Harness
+from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, Harness, community_draft
 from tests.test_e2e_buttons import buttons_of, command, find, press
 from tests.test_e2e_communities import create_community, dms, shown
 from tests.test_e2e_home import buttons as home_buttons
@@ -88,15 +88,11 @@ def test_no_key_people_no_line(harness: Harness) -> None:
 # ---- the review prompt -----------------------------------------------------------------------------
 def test_the_review_prompt_names_the_missing_and_its_button_reinvites(harness: Harness) -> None:
     harness.emulator.add_channel(CHANNEL, "urbanism", members=[ALICE, BRUNO, CHLOE, DAVID])
-    draft = CommunityDraft(
-        name="Urbanism",
+    draft = community_draft(
+        "Urbanism",
         domain="Safer streets",
-        objectives=(),
-        objectives_other="",
         key_people=(CHLOE, DAVID),
         moderators=(ALICE, BRUNO),
-        visibility="open",
-        language="en",
         timezone="Europe/Paris",
         cadence_weeks=2,
     )

@@ -15,10 +15,10 @@ from sqlalchemy import select
 
 from bot.lifecycle_job import lifecycle_pass
 from bot.services import communities as svc
-from bot.services.communities import ChannelChoice, CommunityDraft
+from bot.services.communities import ChannelChoice
 from storage.models import Community, LifecycleTransition
 from storage.repositories import activity as activity_repo
-from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, Harness
+from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, Harness, community_draft
 
 CHANNEL = "CURB"
 START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)  # Monday, 09:00 in Paris
@@ -34,18 +34,7 @@ def make_community(harness: Harness) -> int:
             s,
             team_id=harness.emulator.team_id,
             creator=ALICE,
-            draft=CommunityDraft(
-                name="Urbanism",
-                domain="Streets",
-                objectives=(),
-                objectives_other="",
-                key_people=(),
-                moderators=(ALICE, BRUNO),
-                visibility="open",
-                language="en",
-                timezone="Europe/Paris",
-                cadence_weeks=4,
-            ),
+            draft=community_draft("Urbanism", moderators=(ALICE, BRUNO), timezone="Europe/Paris"),
             channel=ChannelChoice(CHANNEL, "urbanism", False),
             now=START,
         )

@@ -28,25 +28,14 @@ from storage.repositories import activity as activity_repo
 from storage.repositories import communities as community_repo
 from storage.repositories import memberships as membership_repo
 from storage.types import UTCDateTime
-from tests.conftest import ALICE, BRUNO, CHLOE, Harness
+from tests.conftest import ALICE, BRUNO, CHLOE, Harness, community_draft
 from tests.test_e2e_communities import create_community, open_form, say, submit
 
 TEAM = "T_LOOKUPS"
 
 
 def draft(name: str, *, moderators: tuple[str, ...] = (ALICE,), visibility: str = "open") -> CommunityDraft:
-    return CommunityDraft(
-        name=name,
-        domain="",
-        objectives=(),
-        objectives_other="",
-        key_people=(),
-        moderators=moderators,
-        visibility=visibility,
-        language="en",
-        timezone="UTC",
-        cadence_weeks=4,
-    )
+    return community_draft(name, domain="", moderators=moderators, visibility=visibility)
 
 
 def add_members(session: Session, community_id: int, count: int, *, prefix: str = "UMANY") -> None:

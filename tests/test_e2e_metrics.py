@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import socket
 import urllib.error
 import urllib.request
 from datetime import timedelta
@@ -21,6 +20,7 @@ from bot.clock import ManualClock
 from bot.server import Runtime, start_ops_server
 from bot.testing.slack_emulator import SlackEmulator
 from tests.conftest import ALICE, BRUNO, Harness, app_settings
+from tests.test_cli import free_port
 from tests.test_e2e_circles import make_community, message, say
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -138,12 +138,6 @@ def test_readyz_says_the_database_answers_and_the_schema_is_current(harness: Har
     finally:
         with harness.db.engine.begin() as connection:
             connection.execute(text("UPDATE alembic_version SET version_num = :head"), {"head": head})
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_socket_mode_serves_probes_and_metrics_on_port(

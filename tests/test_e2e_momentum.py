@@ -11,10 +11,10 @@ from sqlalchemy import select
 
 from bot.reminders import momentum_pass
 from bot.services import communities as svc
-from bot.services.communities import ChannelChoice, CommunityDraft
+from bot.services.communities import ChannelChoice
 from storage.models import Alert, Community, Membership, Review
 from storage.repositories import activity as activity_repo
-from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, Harness
+from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, Harness, community_draft
 
 CHANNEL = "CURB"
 NOW = datetime(2026, 3, 3, 10, 0, tzinfo=UTC)  # Tuesday, 11:00 in Paris
@@ -43,18 +43,7 @@ def make_community(
             s,
             team_id=harness.emulator.team_id,
             creator=creator,
-            draft=CommunityDraft(
-                name=name,
-                domain="Streets",
-                objectives=(),
-                objectives_other="",
-                key_people=(),
-                moderators=moderators,
-                visibility="open",
-                language="en",
-                timezone=timezone,
-                cadence_weeks=4,
-            ),
+            draft=community_draft(name, moderators=moderators, timezone=timezone),
             channel=ChannelChoice(channel, name.lower(), False),
             now=created,
         )

@@ -23,13 +23,14 @@ from bot.clock import ManualClock
 from bot.i18n import t
 from bot.reminders import tick
 from bot.scheduler import purge_uninstalled
-from bot.server import HttpServer, Runtime
+from bot.server import Runtime
 from bot.services import communities as svc
-from bot.services.communities import ChannelChoice, CommunityDraft
+from bot.services.communities import ChannelChoice
+from bot.settings import Settings
 from bot.testing.slack_emulator import HttpResult, SignedSender, SlackEmulator
 from bot.workspaces import BOT_SCOPES
 from storage.models import ActivityDay, Base, Community, Membership, Review
-from tests.conftest import ALICE, BRUNO, SIGNING_SECRET, DrainingSender, app_settings
+from tests.conftest import ALICE, BRUNO, SIGNING_SECRET, DrainingSender, app_settings, community_draft, served
 
 CLIENT_ID = "1234.5678"
 CLIENT_SECRET = "oauth-client-secret"
@@ -85,7 +86,7 @@ def two_workspaces(emulator: SlackEmulator) -> SlackEmulator:
     return emulator
 
 
-def start(emulator: SlackEmulator, database_url: str, clock: ManualClock, **overrides: object) -> Runtime:
+def oauth_settings(emulator: SlackEmulator, database_url: str, **overrides: object) -> Settings:
     settings = app_settings(
         emulator,
         database_url,
@@ -95,20 +96,14 @@ def start(emulator: SlackEmulator, database_url: str, clock: ManualClock, **over
         **overrides,
     )
     assert settings.oauth
-    return Runtime.start(settings, clock=clock, run_scheduler=False)
+    return settings
 
 
 @pytest.fixture
 def oauth(two_workspaces: SlackEmulator, database_url: str, clock: ManualClock) -> Iterator[OAuthHarness]:
     two_workspaces.oauth_app(CLIENT_ID, CLIENT_SECRET, scopes=BOT_SCOPES)
-    runtime = start(two_workspaces, database_url, clock)
-    server = HttpServer(runtime)
-    url = server.start()
-    try:
+    with served(oauth_settings(two_workspaces, database_url), clock) as (runtime, url):
         yield OAuthHarness(two_workspaces, runtime, url, clock)
-    finally:
-        server.stop()
-        runtime.close()
 
 
 def get(url: str, headers: dict[str, str] | None = None) -> HttpResult:
@@ -139,17 +134,8 @@ def install(h: OAuthHarness, team_id: str, *, org_wide: bool = False, lang: str 
 
 
 def make_community(h: OAuthHarness, team_id: str, channel: str, moderators: tuple[str, ...]) -> int:
-    draft = CommunityDraft(
-        name="Urbanism",
-        domain="Safer streets",
-        objectives=(),
-        objectives_other="",
-        key_people=(),
-        moderators=moderators,
-        visibility="open",
-        language="en",
-        timezone="Europe/Paris",
-        cadence_weeks=2,
+    draft = community_draft(
+        "Urbanism", domain="Safer streets", moderators=moderators, timezone="Europe/Paris", cadence_weeks=2
     )
     with h.runtime.deps.db.session() as session:
         community = svc.create(
@@ -202,7 +188,8 @@ def test_install_in_two_workspaces_each_answered_with_its_own_token(oauth: OAuth
     assert all(c.token in (token_a, token_b) for c in oauth.emulator.calls)
 
 
-def test_a_scheduled_review_goes_out_with_its_workspaces_token(oauth: OAuthHarness) -> None:
+def a_community_in_each(oauth: OAuthHarness) -> None:
+    """Both workspaces install the app; each has an Urbanism community with its two moderators."""
     install(oauth, TEAM_A)
     install(oauth, TEAM_B)
     oauth.emulator.add_channel("CURB", "urbanism", members=[ALICE, BRUNO])
@@ -210,6 +197,10 @@ def test_a_scheduled_review_goes_out_with_its_workspaces_token(oauth: OAuthHarne
     make_community(oauth, TEAM_A, "CURB", (ALICE, BRUNO))
     make_community(oauth, TEAM_B, "CBURB", (BEA, BASTIEN))
     oauth.drain()
+
+
+def test_a_scheduled_review_goes_out_with_its_workspaces_token(oauth: OAuthHarness) -> None:
+    a_community_in_each(oauth)
     oauth.emulator.reset_calls()
 
     oauth.clock.set(FIRST_DUE + timedelta(minutes=1))
@@ -255,10 +246,8 @@ def test_an_expiring_token_is_refreshed_before_it_is_used(
     app = two_workspaces.oauth_app(
         CLIENT_ID, CLIENT_SECRET, scopes=BOT_SCOPES, rotation=True, token_lifetime=60
     )
-    runtime = start(two_workspaces, database_url, clock)
-    server = HttpServer(runtime)
-    h = OAuthHarness(two_workspaces, runtime, server.start(), clock)
-    try:
+    with served(oauth_settings(two_workspaces, database_url), clock) as (runtime, url):
+        h = OAuthHarness(two_workspaces, runtime, url, clock)
         assert install(h, TEAM_B).status == 200
         first = two_workspaces.token_owner.copy()
         installed_token = next(
@@ -277,19 +266,10 @@ def test_an_expiring_token_is_refreshed_before_it_is_used(
         # The new token and its expiry are stored: the next request needs no refresh.
         assert h.sender(TEAM_B).command("help", BEA, channel="CBETA").status == 200
         assert len(app.grants) == 2
-    finally:
-        server.stop()
-        runtime.close()
 
 
 def test_uninstall_deletes_the_installation_then_after_the_grace_period_the_data(oauth: OAuthHarness) -> None:
-    install(oauth, TEAM_A)
-    install(oauth, TEAM_B)
-    oauth.emulator.add_channel("CURB", "urbanism", members=[ALICE, BRUNO])
-    oauth.emulator.add_channel("CBURB", "urbanism", members=[BEA, BASTIEN], team_id=TEAM_B)
-    make_community(oauth, TEAM_A, "CURB", (ALICE, BRUNO))
-    make_community(oauth, TEAM_B, "CBURB", (BEA, BASTIEN))
-    oauth.drain()
+    a_community_in_each(oauth)
 
     answer = oauth.sender(TEAM_B).event({"type": "app_uninstalled", "event_ts": "1.0"})
     assert answer.status == 200

@@ -15,11 +15,11 @@ from sqlalchemy import select
 from bot.introductions import find_lurkers, pairing_pass
 from bot.services import communities as svc
 from bot.services import pairing as pairing_service
-from bot.services.communities import ChannelChoice, CommunityDraft
+from bot.services.communities import ChannelChoice
 from bot.testing.slack_emulator import new_trigger_id
 from storage.models import Community, Intro, Membership
 from storage.repositories import activity as activity_repo
-from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, Harness
+from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, Harness, community_draft
 from tests.test_e2e_communities import open_form, submit
 
 CHANNEL = "CURB"
@@ -56,17 +56,12 @@ def make_community(
             s,
             team_id=harness.emulator.team_id,
             creator=moderators[0],
-            draft=CommunityDraft(
-                name="Urbanism",
+            draft=community_draft(
+                "Urbanism",
                 domain=domain,
                 objectives=objectives,
-                objectives_other="",
-                key_people=(),
                 moderators=moderators,
-                visibility="open",
-                language="en",
                 timezone="Europe/Paris",
-                cadence_weeks=4,
             ),
             channel=ChannelChoice(CHANNEL, "urbanism", False),
             now=LONG_AGO,

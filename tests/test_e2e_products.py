@@ -12,10 +12,10 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.services import communities as svc
-from bot.services.communities import ChannelChoice, CommunityDraft
+from bot.services.communities import ChannelChoice
 from bot.testing.slack_emulator import initial_values
 from storage.models import Product
-from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, Harness
+from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, Harness, community_draft
 from tests.test_e2e_home import open_home
 
 NOW = datetime(2026, 3, 3, 10, 0, tzinfo=UTC)
@@ -32,17 +32,13 @@ def make(harness: Harness, name: str, channel: str, *, visibility: str = "open")
             s,
             team_id=harness.emulator.team_id,
             creator=ALICE,
-            draft=CommunityDraft(
-                name=name,
+            draft=community_draft(
+                name,
                 domain="safe streets",
                 objectives=("develop_solutions",),
-                objectives_other="",
-                key_people=(),
                 moderators=(ALICE, BRUNO),
                 visibility=visibility,
-                language="en",
                 timezone="Europe/Paris",
-                cadence_weeks=4,
             ),
             channel=ChannelChoice(channel, name.lower(), visibility == "protected"),
             now=NOW - timedelta(days=30),

@@ -18,12 +18,12 @@ from bench.scale_data import generate
 from bot.scheduler import recompute_all
 from bot.services import circles as circle_service
 from bot.services import communities as svc
-from bot.services.communities import ChannelChoice, CommunityDraft
+from bot.services.communities import ChannelChoice
 from storage.db import Database
 from storage.models import CircleChange, Membership
 from storage.repositories import circles as circles_repo
 from storage.repositories import memberships as membership_repo
-from tests.conftest import ALICE, BRUNO, Harness
+from tests.conftest import ALICE, BRUNO, Harness, community_draft
 from tests.test_cli import CDP_BOT, clean_env
 from tests.test_e2e_circles import circle_of, make_community, promote_bruno, say
 
@@ -86,18 +86,7 @@ def _community_with_a_quiet_inner_member(harness: Harness, name: str) -> int:
             s,
             team_id=harness.emulator.team_id,
             creator=ALICE,
-            draft=CommunityDraft(
-                name=name,
-                domain="",
-                objectives=(),
-                objectives_other="",
-                key_people=(),
-                moderators=(ALICE,),
-                visibility="open",
-                language="fr",
-                timezone="Europe/Paris",
-                cadence_weeks=4,
-            ),
+            draft=community_draft(name, domain="", language="fr", timezone="Europe/Paris"),
             channel=ChannelChoice(channel, name.lower(), False),
             now=now,
         )

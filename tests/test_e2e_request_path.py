@@ -29,12 +29,12 @@ from bot.app import worker_client
 from bot.outbox import OutboxWorker
 from bot.people import People
 from bot.services import communities as svc
-from bot.services.communities import ChannelChoice, CommunityDraft
+from bot.services.communities import ChannelChoice
 from bot.settings import Settings
 from bot.testing.slack_emulator import HttpResult, SignedSender, SlackEmulator
 from storage.db import Database
 from storage.models import Community, JoinRequest, OutboxMessage, Review
-from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, SIGNING_SECRET, Harness
+from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, SIGNING_SECRET, Harness, community_draft
 from tests.test_cli import CDP_BOT, clean_env, free_port
 from tests.test_e2e_communities import (
     active_members,
@@ -168,17 +168,8 @@ def make_community(
         is_private=visibility == "protected",
         bot_is_member=True,
     )
-    draft = CommunityDraft(
-        name=name,
-        domain="Safer streets",
-        objectives=(),
-        objectives_other="",
-        key_people=(),
-        moderators=moderators,
-        visibility=visibility,
-        language="en",
-        timezone="Europe/Paris",
-        cadence_weeks=4,
+    draft = community_draft(
+        name, domain="Safer streets", moderators=moderators, visibility=visibility, timezone="Europe/Paris"
     )
     with db.session() as session:
         community = svc.create(

@@ -13,12 +13,11 @@ import pytest
 from sqlalchemy import event, func, insert, select, update
 
 from bot.domain.retention import RetentionPolicy
-from bot.server import HttpServer, Runtime
 from bot.services import onramp
 from bot.services import retention as retention_service
 from bot.testing.slack_emulator import SlackEmulator
 from storage.models import ActivityDay, ActivityMonth, CircleChange, Community
-from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, SIGNING_SECRET, DrainingSender, Harness, app_settings
+from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, Harness, app_settings, serving
 from tests.test_e2e_circles import CHANNEL, make_community, say
 from tests.test_e2e_privacy import exported
 
@@ -189,10 +188,9 @@ def test_a_community_whose_rule_looks_further_back_keeps_its_days(harness: Harne
     assert days(harness) == before and months(harness) == {}  # 487 days kept: all of its 460
 
 
-def test_old_circle_changes_are_deleted_and_the_recent_kept(harness: Harness) -> None:
-    community_id = make_community(harness)
+def add_promotions(harness: Harness, community_id: int, ages: list[int]) -> None:
+    """Bruno's promotions to the inner circle, one `age` days ago each."""
     now = harness.clock.now()
-    ages = [2000, 761, 759, 30]  # days; the default keeps 760
     with harness.db.session() as session:
         session.execute(
             insert(CircleChange),
@@ -210,6 +208,12 @@ def test_old_circle_changes_are_deleted_and_the_recent_kept(harness: Harness) ->
                 for age in ages
             ],
         )
+
+
+def test_old_circle_changes_are_deleted_and_the_recent_kept(harness: Harness) -> None:
+    community_id = make_community(harness)
+    now = harness.clock.now()
+    add_promotions(harness, community_id, [2000, 761, 759, 30])  # days; the default keeps 760
     run_job(harness)
     with harness.db.session() as session:
         kept = session.scalars(select(CircleChange.changed_at).order_by(CircleChange.changed_at)).all()
@@ -265,36 +269,14 @@ def short_harness(emulator: SlackEmulator, database_url: str, clock: Any) -> Ite
     settings = app_settings(
         emulator, database_url, ACTIVITY_RETENTION_DAYS="120", CIRCLE_HISTORY_RETENTION_DAYS="0"
     )
-    runtime = Runtime.start(settings, clock=clock, run_scheduler=False)
-    server = HttpServer(runtime)
-    url = server.start()
-    try:
-        sender = DrainingSender(url, SIGNING_SECRET, emulator, runtime)
-        yield Harness(emulator, sender, runtime, runtime.deps.db, clock, url)
-    finally:
-        server.stop()
-        runtime.close()
+    with serving(emulator, settings, clock) as harness:
+        yield harness
 
 
 def test_the_settings_values_are_the_ones_applied_and_told(short_harness: Harness) -> None:
     harness = short_harness
     community_id, first = seed_history(harness)
-    with harness.db.session() as session:
-        session.execute(
-            insert(CircleChange),
-            [
-                {
-                    "team_id": harness.emulator.team_id,
-                    "community_id": community_id,
-                    "user_id": BRUNO,
-                    "from_circle": "outer",
-                    "to_circle": "inner",
-                    "reason_key": "circles.reason.inner",
-                    "reason_params": {},
-                    "changed_at": harness.clock.now() - timedelta(days=3000),
-                }
-            ],
-        )
+    add_promotions(harness, community_id, [3000])
     cutoff = harness.clock.now().date() - timedelta(days=120)
     run_job(harness)
     assert months(harness) == expected_months(first, cutoff)

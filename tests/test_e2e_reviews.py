@@ -11,10 +11,10 @@ from sqlalchemy import select
 from bot.reminders import escalate, send_due_reviews, tick
 from bot.server import Runtime
 from bot.services import communities as svc
-from bot.services.communities import ChannelChoice, CommunityDraft
+from bot.services.communities import ChannelChoice
 from bot.testing.slack_emulator import state_values
 from storage.models import Community, Review
-from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, Harness, app_settings
+from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, Harness, app_settings, community_draft
 
 CHANNEL = "CURB"
 # Created Monday 2 March 2026, 09:00 UTC (10:00 in Paris); every 2 weeks -> first review Monday 16 March,
@@ -26,15 +26,10 @@ def make_community(
     harness: Harness, *, moderators: tuple[str, ...] = (ALICE, BRUNO), cadence: int = 2
 ) -> int:
     harness.emulator.add_channel(CHANNEL, "urbanism", members=[ALICE, BRUNO, CHLOE, DAVID])
-    draft = CommunityDraft(
-        name="Urbanism",
+    draft = community_draft(
+        "Urbanism",
         domain="Safer streets",
-        objectives=(),
-        objectives_other="",
-        key_people=(),
         moderators=moderators,
-        visibility="open",
-        language="en",
         timezone="Europe/Paris",
         cadence_weeks=cadence,
     )

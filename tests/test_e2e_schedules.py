@@ -17,13 +17,13 @@ from bot.reminders import tick
 from bot.server import Runtime
 from bot.services import communities as svc
 from bot.services import reviews as review_service
-from bot.services.communities import ChannelChoice, CommunityDraft
+from bot.services.communities import ChannelChoice
 from storage.models import Community, Membership, OutboxMessage, Review
 from storage.repositories import activity as activity_repo
 from storage.repositories import communities as community_repo
 from storage.repositories import reviews as review_repo
 from storage.schedule import fill_next_due, fill_next_steps
-from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, Harness, app_settings
+from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, Harness, app_settings, community_draft
 from tests.test_e2e_communities import community_named, create_community, open_form, submit
 from tests.test_e2e_reviews import FIRST_DUE, make_community, prompts_to, reviews, run
 
@@ -51,18 +51,7 @@ def community(
     harness: Harness, name: str, channel: str, *, creator: str = ALICE, moderators: tuple[str, ...]
 ) -> int:
     harness.emulator.add_channel(channel, name.lower(), members=[ALICE, BRUNO, CHLOE, DAVID])
-    draft = CommunityDraft(
-        name=name,
-        domain="Streets",
-        objectives=(),
-        objectives_other="",
-        key_people=(),
-        moderators=moderators,
-        visibility="open",
-        language="en",
-        timezone="Europe/Paris",
-        cadence_weeks=2,
-    )
+    draft = community_draft(name, moderators=moderators, timezone="Europe/Paris", cadence_weeks=2)
     with harness.db.session() as session:
         created = svc.create(
             session,

@@ -16,7 +16,7 @@ from sqlalchemy import inspect, select, text
 from storage.db import Database
 from storage.migrate import alembic_config, upgrade
 from storage.models import Community, StageChange
-from tests.conftest import ALICE, BACKENDS, BRUNO, CHLOE, DAVID, PG_URL, Harness
+from tests.conftest import ALICE, BACKENDS, BRUNO, CHLOE, DAVID, PG_URL, Harness, replace_schema, schema_url
 from tests.test_e2e_communities import (
     community_named,
     create_community,
@@ -279,16 +279,13 @@ def old_database(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
         return
     schema = f"cdp_stages_{os.getpid()}"
     admin = Database(PG_URL)
-    with admin.engine.begin() as connection:
-        connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    db = Database(f"{PG_URL}?options=-csearch_path%3D{schema}")
+    replace_schema(admin, schema, create=True)
+    db = Database(schema_url(schema))
     try:
         yield db
     finally:
         db.dispose()
-        with admin.engine.begin() as connection:
-            connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        replace_schema(admin, schema, create=False)
         admin.dispose()
 
 

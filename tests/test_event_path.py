@@ -28,13 +28,13 @@ from bot.logs import REQUEST_LOGGER
 from bot.services import circles as circle_service
 from bot.services import communities as svc
 from bot.services.circles import Counted
-from bot.services.communities import ChannelChoice, CommunityDraft
+from bot.services.communities import ChannelChoice
 from storage import bindings
 from storage.db import Database
 from storage.models import ActivityDay, CircleChange, Community, CommunityChannel, Membership
 from storage.repositories import counting
 from tests import test_e2e_circles as circles_e2e
-from tests.conftest import BRUNO, CHLOE, Harness
+from tests.conftest import BRUNO, CHLOE, Harness, community_draft
 
 CHANNEL = circles_e2e.CHANNEL
 
@@ -91,18 +91,7 @@ def community_in(db: Database, team: str, at: datetime, timezone: str = "UTC") -
             session,
             team_id=team,
             creator="UFOUNDER",
-            draft=CommunityDraft(
-                name="Prop",
-                domain="d",
-                objectives=(),
-                objectives_other="",
-                key_people=(),
-                moderators=("UFOUNDER",),
-                visibility="open",
-                language="en",
-                timezone=timezone,
-                cadence_weeks=4,
-            ),
+            draft=community_draft("Prop", domain="d", moderators=("UFOUNDER",), timezone=timezone),
             channel=ChannelChoice("CX", "x", False),
             now=at,
         )

@@ -28,16 +28,29 @@ from sqlalchemy import text
 
 from bot.domain import cadence
 from bot.services import communities as svc
-from bot.services.communities import ChannelChoice, CommunityDraft
+from bot.services.communities import ChannelChoice
 from bot.testing.slack_emulator import SignedSender, SlackEmulator, initial_values
 from bot.testing.socket_mode import SocketModeSender
 from storage.bindings import VERSION_TTL_S
 from storage.db import Database
 from storage.migrate import head_revision
 from storage.repositories import reviews as review_repo
-from tests.conftest import ALICE, BACKENDS, BRUNO, CHLOE, DAVID, EMPTY_PG_SCHEMA, PG_URL, SIGNING_SECRET
-from tests.test_socket_mode import CDP_BOT, SLACK_VARIABLES, free_port, seed
+from tests.conftest import (
+    ALICE,
+    BACKENDS,
+    BRUNO,
+    CHLOE,
+    DAVID,
+    EMPTY_PG_SCHEMA,
+    PG_URL,
+    SIGNING_SECRET,
+    community_draft,
+    replace_schema,
+    schema_url,
+)
+from tests.test_cli import CDP_BOT, clean_env, free_port
 from tests.test_socket_mode import CHANNEL as SOCKET_CHANNEL
+from tests.test_socket_mode import seed
 
 pytestmark = pytest.mark.skipif(
     "postgresql" not in BACKENDS, reason="several instances need PostgreSQL (SQLite is for one process)"
@@ -91,8 +104,7 @@ def instances(
     started: list[Instance] = []
     try:
         for number in range(count):
-            env = {k: v for k, v in os.environ.items() if k not in SLACK_VARIABLES}
-            env.update(
+            env = clean_env(
                 SLACK_BOT_TOKEN=emulator.token,
                 SLACK_API_URL=emulator.api_url,
                 DATABASE_URL=database_url,
@@ -186,18 +198,7 @@ def seed_due_review(database_url: str, timezone: str) -> int:
                 session,
                 team_id="T0CDP",
                 creator=ALICE,
-                draft=CommunityDraft(
-                    name="Urbanism",
-                    domain="Streets",
-                    objectives=(),
-                    objectives_other="",
-                    key_people=(),
-                    moderators=(ALICE, BRUNO),
-                    visibility="open",
-                    language="en",
-                    timezone=timezone,
-                    cadence_weeks=4,
-                ),
+                draft=community_draft("Urbanism", moderators=(ALICE, BRUNO), timezone=timezone),
                 channel=ChannelChoice(CHANNEL, "urbanism", False),
                 now=now,
             )
@@ -429,13 +430,10 @@ def empty_schema_url() -> Iterator[str]:
     schema = f"cdp_fresh_{os.getpid()}"
     admin = Database(PG_URL)
     try:
-        with admin.engine.begin() as connection:
-            connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-            connection.execute(text(f"CREATE SCHEMA {schema}"))
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+        replace_schema(admin, schema, create=True)
+        yield schema_url(schema)
     finally:
-        with admin.engine.begin() as connection:
-            connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        replace_schema(admin, schema, create=False)
         admin.dispose()
 
 

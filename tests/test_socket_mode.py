@@ -7,12 +7,8 @@ acknowledgement was lost is delivered again and still counted once."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -23,15 +19,14 @@ import pytest
 from sqlalchemy import text
 
 from bot.services import communities as svc
-from bot.services.communities import ChannelChoice, CommunityDraft
+from bot.services.communities import ChannelChoice
 from bot.testing.slack_emulator import SlackEmulator, initial_values
 from bot.testing.socket_mode import SocketModeSender
 from storage.db import Database
-from tests.conftest import ALICE, BRUNO
+from tests.conftest import ALICE, BRUNO, community_draft
+from tests.test_cli import CDP_BOT, clean_env, free_port
 
-CDP_BOT = shutil.which("cdp-bot", path=str(Path(sys.executable).parent)) or "cdp-bot"
 CHANNEL = "CSOCK"
-SLACK_VARIABLES = ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_CLIENT_ID")
 
 
 def seed(database_url: str) -> None:
@@ -43,18 +38,7 @@ def seed(database_url: str) -> None:
                 session,
                 team_id="T0CDP",
                 creator=ALICE,
-                draft=CommunityDraft(
-                    name="Urbanism",
-                    domain="Streets",
-                    objectives=(),
-                    objectives_other="",
-                    key_people=(),
-                    moderators=(ALICE,),
-                    visibility="open",
-                    language="en",
-                    timezone="UTC",
-                    cadence_weeks=4,
-                ),
+                draft=community_draft("Urbanism"),
                 channel=ChannelChoice(CHANNEL, "urbanism", False),
                 now=datetime.now(UTC),
             )
@@ -79,8 +63,7 @@ def contributions(database_url: str, user: str) -> int:
 def socket_app(emulator: SlackEmulator, database_url: str, tmp_path: Path) -> Iterator[SocketModeSender]:
     emulator.add_channel(CHANNEL, "urbanism", members=[ALICE, BRUNO])
     seed(database_url)
-    env = {k: v for k, v in os.environ.items() if k not in SLACK_VARIABLES}
-    env.update(
+    env = clean_env(
         SLACK_BOT_TOKEN=emulator.token,
         SLACK_APP_TOKEN=emulator.app_token,
         SLACK_API_URL=emulator.api_url,
@@ -110,12 +93,6 @@ def socket_app(emulator: SlackEmulator, database_url: str, tmp_path: Path) -> It
         assert process.returncode == 0, stderr
         assert "Traceback" not in stderr, stderr
         assert emulator.app_token not in stderr and emulator.token not in stderr
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def message(user: str, ts: str) -> dict[str, object]:
