@@ -75,17 +75,23 @@ class CdpApp(App):
         fields = describe_request(req)
         if req.headers.get("x-slack-retry-num"):
             fields["retry"] = req.headers["x-slack-retry-num"][0]
-        outcome = "ok" if response.status < 400 else "error"
-        log_fields(
-            request_log,
-            "request",
-            **fields,
-            status=response.status,
-            outcome=outcome,
-            latency_ms=round(seconds * 1000, 1),
-        )
-        metrics.observe_request(str(fields["kind"]), outcome, seconds)
+        record_request(fields, response.status, seconds)
         return response
+
+
+def record_request(fields: dict[str, Any], status: int, seconds: float) -> None:
+    """A request's one log line and its metrics (by kind and outcome), whichever path answered it: Bolt's
+    dispatch, a message counted without it, a request refused before it (bot/server.py)."""
+    outcome = "ok" if status < 400 else "error"
+    log_fields(
+        request_log,
+        "request",
+        **fields,
+        status=status,
+        outcome=outcome,
+        latency_ms=round(seconds * 1000, 1),
+    )
+    metrics.observe_request(str(fields["kind"]), outcome, seconds)
 
 
 class CountingClient(WebClient):

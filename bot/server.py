@@ -33,7 +33,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from bot import backfill, metrics
-from bot.app import CdpApp, background_client, build_app, worker_client
+from bot.app import CdpApp, background_client, build_app, record_request, worker_client
 from bot.clock import Clock, SystemClock
 from bot.logs import REQUEST_LOGGER, log_fields
 from bot.outbox import OutboxWorker
@@ -302,16 +302,7 @@ def asgi_app(runtime: Runtime) -> Starlette:
     several = settings.oauth
 
     def rejected(status: int, reason: str, started: float) -> Response:
-        log_fields(
-            request_log,
-            "request",
-            kind="rejected",
-            reason=reason,
-            status=status,
-            outcome="error",
-            latency_ms=round((time.perf_counter() - started) * 1000, 1),
-        )
-        metrics.observe_request("rejected", "error", time.perf_counter() - started)
+        record_request({"kind": "rejected", "reason": reason}, status, time.perf_counter() - started)
         return PlainTextResponse(reason, status_code=status)
 
     async def slack_events(request: Request) -> Response:
@@ -474,8 +465,6 @@ async def count_directly(
     except Exception as error:
         log.error("unexpected error", exc_info=error, extra={"fields": {"kind": "event_callback"}})
         status = 500
-    seconds = time.perf_counter() - started
-    outcome = "ok" if status == 200 else "error"
     subtype = payload["event"].get("subtype")
     fields: dict[str, Any] = {
         "kind": "event_callback",
@@ -484,15 +473,7 @@ async def count_directly(
     }
     if request.headers.get("x-slack-retry-num"):
         fields["retry"] = request.headers["x-slack-retry-num"]
-    log_fields(
-        request_log,
-        "request",
-        **fields,
-        status=status,
-        outcome=outcome,
-        latency_ms=round(seconds * 1000, 1),
-    )
-    metrics.observe_request("event_callback", outcome, seconds)
+    record_request(fields, status, time.perf_counter() - started)
     return Response(b"", status_code=status)
 
 
