@@ -32,7 +32,11 @@ log = logging.getLogger("cdp_bot.slack")
 
 def describe_request(req: BoltRequest) -> dict[str, Any]:
     """Kind, team and type of a Slack request, for the log line. Never text, never tokens."""
-    body: dict[str, Any] = req.body if isinstance(req.body, dict) else {}
+    return describe_payload(req.body if isinstance(req.body, dict) else {})
+
+
+def describe_payload(body: dict[str, Any]) -> dict[str, Any]:
+    """`describe_request` of a payload (a request answered without Bolt's dispatch: bot/server.py)."""
     kind = str(body.get("type") or ("slash_command" if "command" in body else "unknown"))
     team = body.get("team_id") or (body["team"].get("id") if isinstance(body.get("team"), dict) else None)
     detail: str | None = None

@@ -151,6 +151,15 @@ class People:
             return None
         return cached[0].is_human
 
+    def known_language(self, user_id: str) -> str | None:
+        """The language `language` would answer without a Slack call (the profile is fresh), else None:
+        the HTTP server answers a command itself only then (handlers/direct.py)."""
+        with self._lock:
+            cached = self._cache.get(user_id)
+        if cached is None or self._monotonic() - cached[1] > PROFILE_TTL:
+            return None
+        return cached[0].language or self.default_language
+
     def known_timezone(self, user_id: str, *, max_age: float = KNOWN_TTL) -> str | None:
         """The person's time zone if this process already knows it (no Slack call): pairing chooses a
         partner in the newcomer's zone, and waits for the newcomer's working hours, with it."""

@@ -33,7 +33,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from bot import backfill, metrics
-from bot.app import CdpApp, background_client, build_app, record_request, worker_client
+from bot.app import CdpApp, background_client, build_app, describe_payload, record_request, worker_client
 from bot.clock import Clock, SystemClock
 from bot.logs import REQUEST_LOGGER, log_fields
 from bot.outbox import OutboxWorker
@@ -41,6 +41,7 @@ from bot.runtime import Deps
 from bot.scheduler import build_scheduler
 from bot.settings import HINTS, Settings
 from bot.workspaces import INSTALL_PATH, REDIRECT_PATH, Workspaces
+from handlers import direct
 from handlers.activity import (
     COUNT_ON_LOOP,
     MessageToCount,
@@ -51,6 +52,8 @@ from handlers.activity import (
     is_message_event,
     message_to_count,
 )
+from handlers.direct import DirectCommand, command_to_answer
+from handlers.errors import unexpected_error_answer
 from handlers.gate import unreadable_by_bolt
 from storage.db import Database
 from storage.migrate import current_revision, head_revision, upgrade
@@ -331,6 +334,8 @@ def asgi_app(runtime: Runtime) -> Starlette:
             message = message_to_count(runtime.deps, payload)
             if message is not None:
                 return await count_directly(runtime, payload, message, request, started)
+        elif (command := command_to_answer(runtime.deps, payload)) is not None:
+            return await answer_directly(runtime, command, started)
         try:
             bolt_request = to_bolt_request(request, body)
         except (AttributeError, TypeError, KeyError, IndexError, ValueError):
@@ -475,6 +480,19 @@ async def count_directly(
         fields["retry"] = request.headers["x-slack-retry-num"]
     record_request(fields, status, time.perf_counter() - started)
     return Response(b"", status_code=status)
+
+
+async def answer_directly(runtime: Runtime, command: DirectCommand, started: float) -> Response:
+    """A command answered without Bolt's dispatch, on the event loop (handlers/direct.py says which and
+    why). Logged and measured as CdpApp.dispatch does; a failure answers what Bolt's error handler would:
+    the generic apology in the person's language."""
+    try:
+        body = await direct.answer(runtime.deps, command)
+    except Exception as error:
+        log.error("unexpected error", exc_info=error, extra={"fields": {"kind": "slash_command"}})
+        body = unexpected_error_answer(command.lang)
+    record_request(describe_payload(command.payload), 200, time.perf_counter() - started)
+    return JSONResponse(body)
 
 
 def uvicorn_config(runtime: Runtime, host: str, port: int, *, ops_only: bool = False) -> uvicorn.Config:

@@ -13,6 +13,7 @@ from slack_sdk import WebClient
 from bot import metrics
 from bot.backfill import is_contribution
 from bot.domain.commands import canonical_verb
+from bot.domain.retention import RetentionPolicy
 from bot.i18n import format_list, t
 from bot.runtime import Deps
 from bot.services import circles as circle_service
@@ -23,7 +24,7 @@ from bot.services import retention as retention_service
 from bot.services.circles import InThread
 from bot.services.communities import CommunityProblem
 from bot.views import communities as community_views
-from bot.views.common import context_block, plain, section
+from bot.views.common import context_block, ephemeral, plain, section
 from bot.views.standings import standing_lines
 from handlers import registry, slack
 from handlers.commands import CommandRequest, subcommand
@@ -186,43 +187,49 @@ def _circle_name(circle: str, lang: str) -> str:
 
 @subcommand("me")
 def me_subcommand(request: CommandRequest) -> None:
-    lang, deps = request.lang, request.deps
+    deps = request.deps
     with deps.db.reading() as connection:
         standings = circle_service.standings(
             connection, team_id=request.team_id, user_id=request.user_id, now=deps.clock.now()
         )
-        policy = retention_service.policy_text(deps.settings.retention_policy, lang)
-        if not standings:
-            request.reply(
-                t("activity.me.none", lang), [section(t("activity.me.none", lang)), context_block(policy)]
-            )
-            return
-        blocks = [section(t("activity.me.title", lang))]
-        # Dissolved communities come last, without circles or nudges: only what is still stored.
-        standings = sorted(standings, key=lambda standing: standing.community.status == "dissolved")
-        for standing in standings[:20]:
-            if standing.community.status == "dissolved":
-                lines = [
-                    t("activity.me.dissolved", lang, name=standing.community.name),
-                    t("activity.me.stored", lang, days=standing.stored_days),
-                ]
-                blocks.append(section("\n".join(lines)[:3000]))
-                continue
-            lines = standing_lines(standing, lang, title_key="activity.me.community")
-            for channel_id, channel_decision in standing.per_channel:
-                lines.append(
-                    t(
-                        "activity.me.channel",
-                        lang,
-                        channel=community_views.channel_mention(channel_id),
-                        circle=_circle_name(channel_decision.circle, lang),
-                    )
-                )
-            lines.append(t("activity.me.stored", lang, days=standing.stored_days))
+    request.ack(**me_answer(standings, request.lang, deps.settings.retention_policy))
+
+
+def me_answer(
+    standings: list[circle_service.Standing], lang: str, retention_policy: RetentionPolicy
+) -> dict[str, Any]:
+    """`/cdp me`'s ephemeral answer: the person's circle in each community, and why."""
+    policy = retention_service.policy_text(retention_policy, lang)
+    if not standings:
+        return ephemeral(
+            t("activity.me.none", lang), [section(t("activity.me.none", lang)), context_block(policy)]
+        )
+    blocks = [section(t("activity.me.title", lang))]
+    # Dissolved communities come last, without circles or nudges: only what is still stored.
+    standings = sorted(standings, key=lambda standing: standing.community.status == "dissolved")
+    for standing in standings[:20]:
+        if standing.community.status == "dissolved":
+            lines = [
+                t("activity.me.dissolved", lang, name=standing.community.name),
+                t("activity.me.stored", lang, days=standing.stored_days),
+            ]
             blocks.append(section("\n".join(lines)[:3000]))
+            continue
+        lines = standing_lines(standing, lang, title_key="activity.me.community")
+        for channel_id, channel_decision in standing.per_channel:
+            lines.append(
+                t(
+                    "activity.me.channel",
+                    lang,
+                    channel=community_views.channel_mention(channel_id),
+                    circle=_circle_name(channel_decision.circle, lang),
+                )
+            )
+        lines.append(t("activity.me.stored", lang, days=standing.stored_days))
+        blocks.append(section("\n".join(lines)[:3000]))
     blocks = blocks[:49]
     blocks.append(context_block(policy))
-    request.reply(t("activity.me.title", lang), blocks)
+    return ephemeral(t("activity.me.title", lang), blocks)
 
 
 # ---- /cdp circles ----------------------------------------------------------------------------

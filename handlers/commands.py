@@ -19,6 +19,8 @@ from bot.views.help import help_message
 from handlers import registry
 from handlers.context import deps_of, lang_of
 
+COMMAND = "/cdp"  # as in manifest.yml
+
 
 @dataclass(frozen=True)
 class CommandRequest:
@@ -105,4 +107,4 @@ def unknown_subcommand(request: CommandRequest, given: str) -> None:
 
 
 def register(app: App) -> None:
-    registry.command(app, "/cdp", cdp_command_callback)
+    registry.command(app, COMMAND, cdp_command_callback)

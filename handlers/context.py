@@ -105,18 +105,35 @@ def replay_key(body: dict[str, Any]) -> str | None:
     return "trigger:" + (trigger if len(trigger) <= 56 else hashlib.sha256(trigger.encode()).hexdigest()[:56])
 
 
-def replayed(deps: Deps, body: dict[str, Any]) -> bool:
+class ReplayClaim(NamedTuple):
+    team_id: str
+    key: str
+
+
+def replay_claim(body: dict[str, Any]) -> ReplayClaim | None:
+    """What a command or an interaction claims before anything is done (None: nothing to claim)."""
     key = replay_key(body)
     if key is None:
-        return False
+        return None
     team = body.get("team")
     team_id = str(body.get("team_id") or (team.get("id") if isinstance(team, dict) else "") or "")[:32]
+    return ReplayClaim(team_id, key)
+
+
+def replayed(deps: Deps, body: dict[str, Any]) -> bool:
+    claim = replay_claim(body)
+    if claim is None:
+        return False
     # A light commit: a claim lost in a database crash would only let that one replay through.
-    first = replays.first_use(deps.db, team_id=team_id, key=key, now=deps.clock.now())
+    first = replays.first_use(deps.db, team_id=claim.team_id, key=claim.key, now=deps.clock.now())
     if not first:
-        kind = "slash_command" if "command" in body else str(body.get("type"))
-        log.warning("replayed request refused", extra={"fields": {"kind": kind}})
+        log_replay(body)
     return not first
+
+
+def log_replay(body: dict[str, Any]) -> None:
+    kind = "slash_command" if "command" in body else str(body.get("type"))
+    log.warning("replayed request refused", extra={"fields": {"kind": kind}})
 
 
 def replay_refused(body: dict[str, Any], lang: str) -> BoltResponse:
@@ -124,10 +141,14 @@ def replay_refused(body: dict[str, Any], lang: str) -> BoltResponse:
     if "command" in body:
         return BoltResponse(
             status=200,
-            body=json.dumps(ephemeral(t("delivery.replayed", lang))),
+            body=json.dumps(command_replay_refused(lang)),
             headers={"content-type": "application/json;charset=utf-8"},
         )
     return BoltResponse(status=200, body="")
+
+
+def command_replay_refused(lang: str) -> dict[str, Any]:
+    return ephemeral(t("delivery.replayed", lang))
 
 
 def acting_user(body: dict[str, Any]) -> str | None:

@@ -43,11 +43,16 @@ def unexpected_error_callback(
         response.body = json.dumps({"response_action": "update", "view": error_modal(lang, message)})
         return
     if kind == "slash_command":
-        response.body = json.dumps({"response_type": "ephemeral", "text": message})
+        response.body = json.dumps(unexpected_error_answer(lang))
         return
     response.body = ""
     if isinstance(deps, Deps) and context.user_id:
         _tell_later(deps, body, lang, message)
+
+
+def unexpected_error_answer(lang: str) -> dict[str, Any]:
+    """A command's answer when its handler failed."""
+    return {"response_type": "ephemeral", "text": t("errors.unexpected", lang)}
 
 
 def _tell_later(deps: Deps, body: dict[str, Any], lang: str, message: str) -> None:

@@ -76,16 +76,21 @@ class AsyncDriverConnection:
 
     async def first(self, sql: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
         """Run one statement that returns rows (a prepared statement on this connection); its first row."""
+        rows = await self.all(sql, params)
+        return rows[0] if rows else None
+
+    async def all(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """Run one statement that returns rows (a prepared statement on this connection); all its rows."""
         query, values = positional(sql, params)
         cursor = psycopg.AsyncRawCursor(self.dbapi)
         await cursor.execute(query, values, prepare=True)
         try:
-            row = await cursor.fetchone()
+            rows = await cursor.fetchall()
         finally:
             await cursor.close()
         for observe in self._observers:
             observe(sql, self.dbapi)
-        return None if row is None else tuple(row)
+        return [tuple(row) for row in rows]
 
 
 class AsyncDrivers:

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.engine import Dialect
 
+from storage.async_driver import AsyncDriverConnection
 from storage.db import Database
 from storage.models import ProcessedEvent
 
@@ -34,6 +35,8 @@ _POSTGRESQL = (
     f"INSERT INTO {_TABLE.name} ({_COLUMNS}) SELECT %s, %s, %s FROM light "
     "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
 )
+# The same, named, for the event loop's connections (storage/async_driver.py numbers the placeholders).
+_POSTGRESQL_NAMED = _POSTGRESQL.replace("%s, %s, %s", "%(event_id)s, %(team_id)s, %(received_at)s")
 _SQLITE = (
     f"INSERT INTO {_TABLE.name} ({_COLUMNS}) VALUES (?, ?, ?) "
     "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
@@ -56,10 +59,7 @@ def claim_lightly(db: Database, *, team_id: str, event_id: str, now: datetime) -
     """Insert the id unless present, committed at once without waiting for the disk; True when this
     call inserted it. A database error propagates (the request gets the generic answer), and the
     connection it happened on is discarded rather than pooled again."""
-    process = _received_at(db.engine.dialect)
-    # PostgreSQL text cannot hold NUL; Slack's ids never do, so a key with one is a mangled request
-    # (found by the fuzz test): it is claimed without it rather than failing the request.
-    params = (event_id.replace("\x00", ""), team_id, process(now) if process is not None else now)
+    params = _params(db.engine.dialect, team_id=team_id, event_id=event_id, now=now)
     raw = db.engine.raw_connection()  # the pool's checkout hooks (the idle ping) run as for any session
     try:
         if db.backend == "postgresql":
@@ -71,6 +71,23 @@ def claim_lightly(db: Database, *, team_id: str, event_id: str, now: datetime) -
         raise
     finally:
         raw.close()
+
+
+async def claim_lightly_on_loop(
+    connection: AsyncDriverConnection, *, team_id: str, key: str, now: datetime
+) -> bool:
+    """`claim_lightly` on the HTTP server's event loop (PostgreSQL, storage.db.Database.on_async_driver):
+    the same statement, committed on its own without waiting for the disk; True when it inserted the key."""
+    event_id, team, received_at = _params(connection.dialect, team_id=team_id, event_id=key, now=now)
+    params = {"event_id": event_id, "team_id": team, "received_at": received_at}
+    return await connection.first(_POSTGRESQL_NAMED, params) is not None
+
+
+def _params(dialect: Dialect, *, team_id: str, event_id: str, now: datetime) -> tuple[Any, ...]:
+    process = _received_at(dialect)
+    # PostgreSQL text cannot hold NUL; Slack's ids never do, so a key with one is a mangled request
+    # (found by the fuzz test): it is claimed without it rather than failing the request.
+    return (event_id.replace("\x00", ""), team_id, process(now) if process is not None else now)
 
 
 def _claim_postgresql(connection: Any, params: tuple[Any, ...]) -> bool:

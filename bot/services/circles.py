@@ -913,6 +913,21 @@ def standings(connection: Connection, *, team_id: str, user_id: str, now: dateti
     places = standings_repo.places(
         connection, team_id=team_id, user_id=user_id, today=now.astimezone(UTC).date()
     )
+    return standings_of(places, now)
+
+
+async def standings_on_loop(db: Database, *, team_id: str, user_id: str, now: datetime) -> list[Standing]:
+    """`standings` awaited on the HTTP server's event loop (PostgreSQL: `db.awaits_statements`)."""
+    places = await db.on_async_driver(
+        functools.partial(
+            standings_repo.places_on_loop, team_id=team_id, user_id=user_id, today=now.astimezone(UTC).date()
+        )
+    )
+    return standings_of(places, now)
+
+
+def standings_of(places: Sequence[standings_repo.Place], now: datetime) -> list[Standing]:
+    """Each membership's circle by the rule, explained, and per sub-issue channel: computation only."""
     result = []
     for place in places:
         community, membership, last = place.community, place.membership, place.last_contribution

@@ -10,8 +10,10 @@ before), with the days of activity the rule needs as one JSON array.
 
 from __future__ import annotations
 
+import functools
 import json
-from collections import defaultdict
+from collections import defaultdict, namedtuple
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
@@ -19,8 +21,10 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Date, Select, Table, bindparam, case, func, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.engine import Dialect
 
 from bot.domain.circles import RULE_BOUNDS
+from storage.async_driver import AsyncDriverConnection
 from storage.models import ActivityDay, CircleChange, Community, CommunityChannel, Membership
 
 _M: Table = Membership.__table__  # type: ignore[assignment]
@@ -193,12 +197,72 @@ def places(connection: Connection, *, team_id: str, user_id: str, today: date) -
     before its history starts (`today` is UTC's: the service keeps the days each community needs)."""
     statement = _places(connection.dialect.name)
     rows = connection.execute(statement, {"team_id": team_id, "user_id": user_id, "today": today}).all()
-    several = [row.id for row in rows if row.channels > 1]
+    several = _with_sub_issues(rows)
     channels: dict[int, list[ChannelRef]] = defaultdict(list)
     if several:  # sub-issues: their channels, in the order they were bound
         for community_id, channel_id in connection.execute(_CHANNELS, {"community_ids": several}):
             channels[community_id].append(ChannelRef(channel_id))
     return [_place(row, channels) for row in rows]
+
+
+async def places_on_loop(
+    connection: AsyncDriverConnection, *, team_id: str, user_id: str, today: date
+) -> list[Place]:
+    """`places` on the HTTP server's event loop (PostgreSQL, storage.db.Database.on_async_driver): the
+    same statement, its rows read as SQLAlchemy would read them (its result processors: aware UTC times)."""
+    compiled = _compiled_places(connection.dialect)
+    found = await connection.all(
+        compiled.sql, {**compiled.constants, "team_id": team_id, "user_id": user_id, "today": today}
+    )
+    rows = [compiled.row(values) for values in found]
+    several = _with_sub_issues(rows)
+    channels: dict[int, list[ChannelRef]] = defaultdict(list)
+    if several:
+        for community_id, channel_id in await connection.all(_PG_CHANNELS, {"community_ids": several}):
+            channels[community_id].append(ChannelRef(channel_id))
+    return [_place(row, channels) for row in rows]
+
+
+def _with_sub_issues(rows: Sequence[Any]) -> list[int]:
+    return [row.id for row in rows if row.channels > 1]
+
+
+_PG_CHANNELS = (
+    f"SELECT community_id, channel_id FROM {_CH.name} WHERE community_id = ANY(%(community_ids)s) ORDER BY id"
+)
+
+
+@dataclass(frozen=True)
+class _CompiledPlaces:
+    """`_places` compiled for psycopg once: its text, the values of the constants it binds (the rule's
+    lower bounds), and how to make a row of it as SQLAlchemy's result would (names, result processors)."""
+
+    sql: str
+    constants: dict[str, Any]
+    row_type: Any  # a namedtuple of the columns' names: `_place` reads rows by name
+    processors: tuple[Callable[[Any], Any] | None, ...]
+
+    def row(self, values: tuple[Any, ...]) -> Any:
+        processed = (
+            value if process is None or value is None else process(value)
+            for value, process in zip(values, self.processors, strict=True)
+        )
+        return self.row_type(*processed)
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled_places(dialect: Dialect) -> _CompiledPlaces:
+    statement = _places(dialect.name)
+    compiled = statement.compile(dialect=dialect)
+    columns = list(statement.selected_columns)
+    return _CompiledPlaces(
+        sql=compiled.string,
+        constants={name: value for name, value in compiled.params.items() if value is not None},
+        row_type=namedtuple("PlaceRow", [column.name for column in columns]),
+        processors=tuple(
+            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
+        ),
+    )
 
 
 def _place(row: Any, channels: dict[int, list[ChannelRef]]) -> Place:

@@ -1,0 +1,73 @@
+"""Slash commands the HTTP server answers itself, on its event loop (bot/server.py): `/cdp help` and
+`/cdp me`, on PostgreSQL, with one workspace, for someone whose language this process already knows.
+
+Through Bolt, such a command cost a hop to a worker thread, Bolt's request, middleware and listener
+matching, and its statements through SQLAlchemy's execution machinery: most of its CPU, which at 20
+concurrent commands queues behind the GIL. Here it is what Bolt's dispatch would do for it, and nothing
+else: the payload gate validates it (as the gate middleware does), the language is the one the context
+middleware would attach (known, so no Slack call), the replay guard claims its trigger_id first (the
+same light commit, awaited on the loop), then the subcommand answers from one statement, awaited too.
+Whatever else (any other subcommand, SQLite, several workspaces, a language to ask Slack for), Bolt's
+dispatch answers as before. The answers are the subcommands' own (`help_message`, `me_answer`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bot.domain.commands import HELP, canonical, parse
+from bot.runtime import Deps
+from bot.services import circles as circle_service
+from bot.services import replays
+from bot.views.help import help_message
+from handlers.activity import me_answer
+from handlers.commands import COMMAND, SUBCOMMANDS
+from handlers.context import ReplayClaim, acting_user, command_replay_refused, log_replay, replay_claim
+from handlers.gate import check
+
+ME = "me"
+ANSWERED_DIRECTLY = frozenset({HELP, ME})
+
+
+@dataclass(frozen=True)
+class DirectCommand:
+    """A command the server may answer itself (see `command_to_answer`)."""
+
+    subcommand: str  # HELP or ME
+    team_id: str
+    user_id: str
+    lang: str
+    claim: ReplayClaim
+    payload: dict[str, Any]
+
+
+def command_to_answer(deps: Deps, payload: dict[str, Any]) -> DirectCommand | None:
+    """The command, when the server may answer it without Bolt's dispatch; None whenever Bolt must."""
+    if payload.get("command") != COMMAND or not deps.db.awaits_statements:
+        return None
+    if deps.settings.slack_bot_token is None or check(payload) is not None:  # several workspaces; refused
+        return None
+    name = canonical(parse(payload.get("text")).name)
+    user_id = acting_user(payload)
+    claim = replay_claim(payload)
+    if name not in ANSWERED_DIRECTLY or user_id is None or claim is None:
+        return None
+    lang = deps.people.known_language(user_id)
+    if lang is None:
+        return None
+    return DirectCommand(name, str(payload.get("team_id") or ""), user_id, lang, claim, payload)
+
+
+async def answer(deps: Deps, command: DirectCommand) -> dict[str, Any]:
+    """The ephemeral answer, once the replay guard's claim is committed (a replay changes nothing)."""
+    now, claim = deps.clock.now(), command.claim
+    if not await replays.first_use_on_loop(deps.db, team_id=claim.team_id, key=claim.key, now=now):
+        log_replay(command.payload)
+        return command_replay_refused(command.lang)
+    if command.subcommand == HELP:
+        return help_message(SUBCOMMANDS, command.lang)
+    standings = await circle_service.standings_on_loop(
+        deps.db, team_id=command.team_id, user_id=command.user_id, now=now
+    )
+    return me_answer(standings, command.lang, deps.settings.retention_policy)
