@@ -116,6 +116,8 @@ def measure(
     for _ in range(20):  # warm both: connections, imports, caches
         ours.command("help", "UMOD")
         noop.command("help", "UMOD")
+    for k in range(ME_USERS):  # untimed: our app learns their language, as bench_commands' warm-up does
+        ours.command("help", me_user(args.size, k))
     totals: dict[str, list[float]] = {"noop": [], "help": [], "join": [], "me": []}
     fresh = iter(range(10**9))
     joined = 0
