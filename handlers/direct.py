@@ -46,12 +46,15 @@ def command_to_answer(deps: Deps, payload: dict[str, Any]) -> DirectCommand | No
     """The command, when the server may answer it without Bolt's dispatch; None whenever Bolt must."""
     if payload.get("command") != COMMAND or not deps.db.awaits_statements:
         return None
-    if deps.settings.slack_bot_token is None or check(payload) is not None:  # several workspaces; refused
+    if deps.settings.slack_bot_token is None:  # several workspaces: Bolt's authorize finds the token
         return None
-    name = canonical(parse(payload.get("text")).name)
+    text = payload.get("text")
+    name = canonical(parse(text).name) if isinstance(text, str) else None
+    if name not in ANSWERED_DIRECTLY or check(payload) is not None:  # the gate answers a refused payload
+        return None
     user_id = acting_user(payload)
     claim = replay_claim(payload)
-    if name not in ANSWERED_DIRECTLY or user_id is None or claim is None:
+    if user_id is None or claim is None:
         return None
     lang = deps.people.known_language(user_id)
     if lang is None:
