@@ -436,7 +436,8 @@ async def count_message(runtime: Runtime, bolt_request: BoltRequest, started: fl
     bolt_response = runtime.app.dispatch(bolt_request)
     if later and bolt_response.status == 200:
         try:
-            await count_on_loop(runtime.deps, later, run_in_threadpool)
+            with runtime.deps.answering.request():
+                await count_on_loop(runtime.deps, later, run_in_threadpool)
         except Exception as error:
             log.error("unexpected error", exc_info=error, extra={"fields": {"kind": "event_callback"}})
             latency_ms = round((time.perf_counter() - started) * 1000, 1)
@@ -463,10 +464,11 @@ async def count_directly(
     500, so Slack retries it, and the retry is counted once."""
     status = 200
     try:
-        if runtime.deps.db.awaits_statements:
-            await count_on_loop(runtime.deps, [message], run_in_threadpool)
-        else:
-            await run_in_threadpool(count_in_thread, runtime.deps, message)
+        with runtime.deps.answering.request():  # the outbox worker lets it go first, as for Bolt's answers
+            if runtime.deps.db.awaits_statements:
+                await count_on_loop(runtime.deps, [message], run_in_threadpool)
+            else:
+                await run_in_threadpool(count_in_thread, runtime.deps, message)
     except Exception as error:
         log.error("unexpected error", exc_info=error, extra={"fields": {"kind": "event_callback"}})
         status = 500
@@ -484,10 +486,12 @@ async def count_directly(
 
 async def answer_directly(runtime: Runtime, command: DirectCommand, started: float) -> Response:
     """A command answered without Bolt's dispatch, on the event loop (handlers/direct.py says which and
-    why). Logged and measured as CdpApp.dispatch does; a failure answers what Bolt's error handler would:
-    the generic apology in the person's language."""
+    why). Logged and measured as CdpApp.dispatch does, and held as an answer in progress (`Answering`) as
+    it does; a failure answers what Bolt's error handler would: the generic apology in the person's
+    language."""
     try:
-        body = await direct.answer(runtime.deps, command)
+        with runtime.deps.answering.request():  # the outbox worker lets it go first, as for Bolt's answers
+            body = await direct.answer(runtime.deps, command)
     except Exception as error:
         log.error("unexpected error", exc_info=error, extra={"fields": {"kind": "slash_command"}})
         body = unexpected_error_answer(command.lang)

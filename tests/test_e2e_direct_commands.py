@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from bot.background import Answering
 from bot.people import People
 from bot.services import communities as svc
 from bot.services.communities import ChannelChoice
@@ -144,3 +145,26 @@ def test_a_database_failure_gets_the_apology_in_the_person_s_language(harness: H
         with harness.db.engine.begin() as connection:
             connection.execute(text(ACCEPT_CLAIMS[harness.db.backend]))
     assert "*Urbanism*" in json.dumps(answer(harness, "me", BRUNO), ensure_ascii=False)  # answered again
+
+
+def test_answers_given_without_bolt_hold_the_outbox_back_like_bolt_s(harness: Harness) -> None:
+    """The outbox worker waits while an answer is being made (bot.background.Answering): a direct answer
+    and a message counted without Bolt are answers like Bolt's."""
+    circles_e2e.make_community(harness)
+    circles_e2e.post(harness, BRUNO)
+    answer(harness, "help", BRUNO)  # learns Bruno's language
+    held: list[str] = []
+
+    class Recording(Answering):
+        @contextmanager
+        def request(self) -> Iterator[None]:
+            held.append(threading.current_thread().name)
+            with super().request():
+                yield
+
+    harness.runtime.deps.answering = Recording()
+    circles_e2e.post(harness, BRUNO)
+    answer(harness, "me", BRUNO)
+    # SQLite: the message is counted without Bolt too, but /cdp me goes through Bolt (CdpApp holds its own)
+    expected = ["cdp-http", "cdp-http"] if harness.db.backend == "postgresql" else ["cdp-http"]
+    assert held == expected
