@@ -335,7 +335,9 @@ def asgi_app(runtime: Runtime) -> Starlette:
             if message is not None:
                 return await count_directly(runtime, payload, message, request, started)
         elif (command := command_to_answer(runtime.deps, payload)) is not None:
-            return await answer_directly(runtime, command, started)
+            answered = await answer_directly(runtime, command, started)
+            if answered is not None:
+                return answered
         try:
             bolt_request = to_bolt_request(request, body)
         except (AttributeError, TypeError, KeyError, IndexError, ValueError):
@@ -484,17 +486,19 @@ async def count_directly(
     return Response(b"", status_code=status)
 
 
-async def answer_directly(runtime: Runtime, command: DirectCommand, started: float) -> Response:
+async def answer_directly(runtime: Runtime, command: DirectCommand, started: float) -> Response | None:
     """A command answered without Bolt's dispatch, on the event loop (handlers/direct.py says which and
     why). Logged and measured as CdpApp.dispatch does, and held as an answer in progress (`Answering`) as
     it does; a failure answers what Bolt's error handler would: the generic apology in the person's
-    language."""
+    language. None: Bolt answers it after all (handlers.direct.answer wrote nothing)."""
     try:
         with runtime.deps.answering.request():  # the outbox worker lets it go first, as for Bolt's answers
             body = await direct.answer(runtime.deps, command)
     except Exception as error:
         log.error("unexpected error", exc_info=error, extra={"fields": {"kind": "slash_command"}})
         body = unexpected_error_answer(command.lang)
+    if body is None:  # Bolt answers it after all (nothing was written)
+        return None
     record_request(describe_payload(command.payload), 200, time.perf_counter() - started)
     return JSONResponse(body)
 

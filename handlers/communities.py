@@ -283,8 +283,7 @@ def _join(session: Any, community: Any, user_id: str, lang: str, now: Any) -> st
     team_id, name = community.team_id, community.name
     if outcome in (JoinOutcome.JOINED, JoinOutcome.REJOINED):
         _invite_everywhere(session, community, user_id)
-        key = "communities.join.joined" if outcome == JoinOutcome.JOINED else "communities.join.rejoined"
-        return t(key, lang, name=name, channels=channels_text(community, lang)).strip()
+        return joined_text(outcome, name, [c.channel_id for c in community.channels], lang)
     if outcome == JoinOutcome.REQUESTED:
         request = service.pending_request(session, community=community, user_id=user_id)
         assert request is not None
@@ -303,7 +302,15 @@ def _join(session: Any, community: Any, user_id: str, lang: str, now: Any) -> st
         return t("communities.join.requested", lang, name=name)
     if outcome == JoinOutcome.ALREADY_REQUESTED:
         return t("communities.join.already_requested", lang, name=name)
-    return t("communities.join.already", lang, name=name)
+    return joined_text(JoinOutcome.ALREADY, name, [], lang)
+
+
+def joined_text(outcome: JoinOutcome, name: str, channel_ids: list[str], lang: str) -> str:
+    """The answer to someone who joined (or joined again), or found they were in already."""
+    if outcome == JoinOutcome.ALREADY:
+        return t("communities.join.already", lang, name=name)
+    key = "communities.join.joined" if outcome == JoinOutcome.JOINED else "communities.join.rejoined"
+    return t(key, lang, name=name, channels=views.channels_sentence(channel_ids, lang)).strip()
 
 
 def _invite_everywhere(session: Any, community: Any, user_id: str) -> None:

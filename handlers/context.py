@@ -16,6 +16,7 @@ from slack_sdk import WebClient
 from bot.i18n import LANGUAGES, t
 from bot.runtime import Deps
 from bot.services import replays
+from bot.services.replays import ReplayClaim
 from bot.views.common import ephemeral
 
 log = logging.getLogger(__name__)
@@ -103,11 +104,6 @@ def replay_key(body: dict[str, Any]) -> str | None:
     if not interactive or not isinstance(trigger, str) or not trigger:
         return None
     return "trigger:" + (trigger if len(trigger) <= 56 else hashlib.sha256(trigger.encode()).hexdigest()[:56])
-
-
-class ReplayClaim(NamedTuple):
-    team_id: str
-    key: str
 
 
 def replay_claim(body: dict[str, Any]) -> ReplayClaim | None:

@@ -14,27 +14,35 @@ dispatch answers as before. The answers are the subcommands' own (`help_message`
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from bot.domain.commands import HELP, canonical, parse
+from bot.domain.communities import exact_keys
 from bot.runtime import Deps
 from bot.services import circles as circle_service
-from bot.services import replays
+from bot.services import joining, replays
+from bot.services.communities import JoinOutcome
+from bot.services.replays import ReplayClaim
+from bot.views.common import ephemeral
 from bot.views.help import help_message
 from handlers.activity import me_answer
 from handlers.commands import COMMAND, SUBCOMMANDS
-from handlers.context import ReplayClaim, acting_user, command_replay_refused, log_replay, replay_claim
+from handlers.communities import joined_text
+from handlers.context import acting_user, command_replay_refused, log_replay, replay_claim
 from handlers.gate import check
 
 ME = "me"
-ANSWERED_DIRECTLY = frozenset({HELP, ME})
+JOIN = "join"
+ANSWERED_DIRECTLY = frozenset({HELP, ME, JOIN})
 
 
 @dataclass(frozen=True)
 class DirectCommand:
     """A command the server may answer itself (see `command_to_answer`)."""
 
-    subcommand: str  # HELP or ME
+    subcommand: str  # HELP, ME or JOIN
+    slugs: tuple[str, ...]  # JOIN: the community's possible slugs (a name to resolve goes through Bolt)
     team_id: str
     user_id: str
     lang: str
@@ -49,8 +57,17 @@ def command_to_answer(deps: Deps, payload: dict[str, Any]) -> DirectCommand | No
     if deps.settings.slack_bot_token is None:  # several workspaces: Bolt's authorize finds the token
         return None
     text = payload.get("text")
-    name = canonical(parse(text).name) if isinstance(text, str) else None
-    if name not in ANSWERED_DIRECTLY or check(payload) is not None:  # the gate answers a refused payload
+    parsed = parse(text) if isinstance(text, str) else None
+    name = canonical(parsed.name) if parsed is not None else None
+    if parsed is None or name not in ANSWERED_DIRECTLY:
+        return None
+    slugs: tuple[str, ...] = ()
+    if name == JOIN:  # by a name that is a slug (or a channel named from one): what the index finds
+        keys = exact_keys(parsed.argument)
+        if keys.channel_id is not None or not keys.slugs:
+            return None
+        slugs = keys.slugs
+    if check(payload) is not None:  # the gate answers a refused payload
         return None
     user_id = acting_user(payload)
     claim = replay_claim(payload)
@@ -59,12 +76,15 @@ def command_to_answer(deps: Deps, payload: dict[str, Any]) -> DirectCommand | No
     lang = deps.people.known_language(user_id)
     if lang is None:
         return None
-    return DirectCommand(name, str(payload.get("team_id") or ""), user_id, lang, claim, payload)
+    return DirectCommand(name, slugs, str(payload.get("team_id") or ""), user_id, lang, claim, payload)
 
 
-async def answer(deps: Deps, command: DirectCommand) -> dict[str, Any]:
-    """The ephemeral answer, once the replay guard's claim is committed (a replay changes nothing)."""
+async def answer(deps: Deps, command: DirectCommand) -> dict[str, Any] | None:
+    """The ephemeral answer, once the replay guard's claim is committed (a replay changes nothing); None
+    when Bolt must answer after all (a join that is not the usual one: nothing was written)."""
     now, claim = deps.clock.now(), command.claim
+    if command.subcommand == JOIN:
+        return await _join(deps, command, now)
     if not await replays.first_use_on_loop(deps.db, team_id=claim.team_id, key=claim.key, now=now):
         log_replay(command.payload)
         return command_replay_refused(command.lang)
@@ -74,3 +94,22 @@ async def answer(deps: Deps, command: DirectCommand) -> dict[str, Any]:
         deps.db, team_id=command.team_id, user_id=command.user_id, now=now
     )
     return me_answer(standings, command.lang, deps.settings.retention_policy)
+
+
+async def _join(deps: Deps, command: DirectCommand, now: datetime) -> dict[str, Any] | None:
+    joined = await joining.join_on_loop(
+        deps.db,
+        team_id=command.team_id,
+        user_id=command.user_id,
+        slugs=list(command.slugs),
+        claim=command.claim,
+        now=now,
+    )
+    if joined is None:
+        return None
+    if joined.outcome is None:
+        log_replay(command.payload)
+        return command_replay_refused(command.lang)
+    if joined.outcome != JoinOutcome.ALREADY and deps.outbox is not None:
+        deps.outbox.wake()  # its invites and welcome are due now
+    return ephemeral(joined_text(joined.outcome, joined.name, joined.channel_ids, command.lang))

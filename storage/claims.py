@@ -59,7 +59,7 @@ def claim_lightly(db: Database, *, team_id: str, event_id: str, now: datetime) -
     """Insert the id unless present, committed at once without waiting for the disk; True when this
     call inserted it. A database error propagates (the request gets the generic answer), and the
     connection it happened on is discarded rather than pooled again."""
-    params = _params(db.engine.dialect, team_id=team_id, event_id=event_id, now=now)
+    params = claim_values(db.engine.dialect, team_id=team_id, event_id=event_id, now=now)
     raw = db.engine.raw_connection()  # the pool's checkout hooks (the idle ping) run as for any session
     try:
         if db.backend == "postgresql":
@@ -78,12 +78,13 @@ async def claim_lightly_on_loop(
 ) -> bool:
     """`claim_lightly` on the HTTP server's event loop (PostgreSQL, storage.db.Database.on_async_driver):
     the same statement, committed on its own without waiting for the disk; True when it inserted the key."""
-    event_id, team, received_at = _params(connection.dialect, team_id=team_id, event_id=key, now=now)
+    event_id, team, received_at = claim_values(connection.dialect, team_id=team_id, event_id=key, now=now)
     params = {"event_id": event_id, "team_id": team, "received_at": received_at}
     return await connection.first(_POSTGRESQL_NAMED, params) is not None
 
 
-def _params(dialect: Dialect, *, team_id: str, event_id: str, now: datetime) -> tuple[Any, ...]:
+def claim_values(dialect: Dialect, *, team_id: str, event_id: str, now: datetime) -> tuple[Any, ...]:
+    """(event_id, team_id, received_at) as a claim writes them (a statement of its own may write one)."""
     process = _received_at(dialect)
     # PostgreSQL text cannot hold NUL; Slack's ids never do, so a key with one is a mangled request
     # (found by the fuzz test): it is claimed without it rather than failing the request.

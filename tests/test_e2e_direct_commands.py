@@ -8,17 +8,20 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import func, select, text, update
 
 from bot.background import Answering
 from bot.people import People
 from bot.services import communities as svc
 from bot.services.communities import ChannelChoice
+from storage.models import CommunityChannel, ForgottenUser, Membership, OutboxMessage
+from storage.repositories import privacy as privacy_repo
 from tests import test_e2e_circles as circles_e2e
 from tests.conftest import ALICE, BRUNO, Harness
 
@@ -168,3 +171,181 @@ def test_answers_given_without_bolt_hold_the_outbox_back_like_bolt_s(harness: Ha
     # SQLite: the message is counted without Bolt too, but /cdp me goes through Bolt (CdpApp holds its own)
     expected = ["cdp-http", "cdp-http"] if harness.db.backend == "postgresql" else ["cdp-http"]
     assert held == expected
+
+
+# ---- /cdp join --------------------------------------------------------------------------------------
+XAVIER, YVES = "UXAVIER", "UYVES"  # French-speaking: one joins through Bolt, the other directly
+
+
+def a_community_to_join(harness: Harness) -> None:
+    """Urbanism (Alice moderates it), bound to CURB, a sub-issue channel and an archived one; Alice,
+    Xavier and Yves have opened their App Home (so a join refreshes theirs)."""
+    a_community_with_a_sub_issue(harness)
+    harness.emulator.add_channel("COLD", "urbanism-old", members=[ALICE])
+    with harness.db.session() as session:
+        community = svc.require(session, team_id=harness.emulator.team_id, query="Urbanism")
+        svc.bind_channel(
+            session,
+            community=community,
+            channel=ChannelChoice("COLD", "urbanism-old", False),
+            now=harness.clock.now(),
+        )
+        session.flush()
+        session.execute(
+            update(CommunityChannel).where(CommunityChannel.channel_id == "COLD").values(is_archived=True)
+        )
+    for user in (XAVIER, YVES):
+        harness.emulator.add_user(user, user.lower(), locale="fr-FR")
+    for user in (ALICE, XAVIER, YVES):
+        event = {"type": "app_home_opened", "user": user, "channel": f"D{user[1:]}", "tab": "home"}
+        assert harness.slack.event(event).status == 200
+    harness.drain()
+
+
+def join_through_bolt(harness: Harness, user: str, text: str = "join urbanism") -> dict[str, Any]:
+    harness.runtime.deps.people = People(harness.runtime.deps.settings.default_language)  # to be learnt
+    return answer(harness, text, user)
+
+
+def join_directly(harness: Harness, user: str, text: str = "join urbanism") -> dict[str, Any]:
+    answer(harness, "help", user)  # learns their language: on PostgreSQL, the join is answered on the loop
+    with threads_of_driver_statements(harness) as threads:
+        joined = answer(harness, text, user)
+    if harness.db.backend == "postgresql":
+        assert threads == ["cdp-http", "cdp-http"], threads  # one read, one write: no worker thread
+    return joined
+
+
+def as_anyone(value: Any, user: str) -> Any:
+    """`value` with the person's id made anonymous, to compare two people's joins."""
+    return json.loads(json.dumps(value, default=str).replace(user, "UPERSON"))
+
+
+def deliveries_about(harness: Harness, user: str, since_id: int) -> list[Any]:
+    """The deliveries to `user` written since `since_id`, but the refreshes of their Home: those of a
+    leave and a join within the same two seconds of real time are one (home_refresh.REFRESH_SECONDS)."""
+    with harness.db.session() as session:
+        rows = session.execute(
+            select(OutboxMessage.kind, OutboxMessage.target, OutboxMessage.payload, OutboxMessage.dedupe_key)
+            .where(OutboxMessage.id > since_id, OutboxMessage.target == user, OutboxMessage.kind != "home")
+            .order_by(OutboxMessage.id)
+        ).all()
+    return [
+        as_anyone([kind, target, payload, (key or "").rsplit(":", 1)[0]], user)
+        for kind, target, payload, key in rows
+    ]
+
+
+def membership_of(harness: Harness, user: str) -> Any:
+    with harness.db.session() as session:
+        m = session.scalars(select(Membership).where(Membership.user_id == user)).one()
+        return (
+            m.role,
+            m.circle,
+            m.circle_since,
+            m.joined_at,
+            m.left_at,
+            m.joined_via,
+            m.welcomed_at,
+            m.changed_at,
+        )
+
+
+def last_delivery(harness: Harness) -> int:
+    with harness.db.session() as session:
+        return int(session.scalar(select(func.coalesce(func.max(OutboxMessage.id), 0))) or 0)
+
+
+def test_a_join_answered_directly_does_and_says_what_bolt_s_does(harness: Harness) -> None:
+    a_community_to_join(harness)
+    start = last_delivery(harness)
+    through_bolt = join_through_bolt(harness, XAVIER)
+    direct = join_directly(harness, YVES)
+    assert through_bolt["text"].startswith("Bienvenue dans *Urbanism*")
+    assert as_anyone(direct, YVES) == as_anyone(through_bolt, XAVIER)
+    assert f"<#{SUB_ISSUE}>" in direct["text"] and "<#COLD>" in direct["text"]
+    # The welcome, then the invites to the two open channels (not the archived one).
+    written = deliveries_about(harness, YVES, start)
+    assert written == deliveries_about(harness, XAVIER, start)
+    assert [row[0] for row in written] == ["welcome", "invite", "invite"]
+    assert membership_of(harness, YVES) == membership_of(harness, XAVIER)
+    harness.drain(include_later=True)
+    invited = {(c["channel"], c["users"]) for c in harness.emulator.calls_to("conversations.invite")}
+    assert {(CHANNEL, YVES), (SUB_ISSUE, YVES)} <= invited and ("COLD", YVES) not in invited
+
+
+def test_leaving_rejoining_and_being_forgotten_go_the_same_on_either_path(harness: Harness) -> None:
+    a_community_to_join(harness)
+    join_through_bolt(harness, XAVIER)
+    join_directly(harness, YVES)
+    for user in (XAVIER, YVES):
+        assert answer(harness, "leave urbanism", user)["text"].startswith("Vous avez quitté")
+    harness.clock.advance(timedelta(days=40))  # long enough to be welcomed again
+    with harness.db.session() as session:  # both asked to be forgotten meanwhile (their hash kept)
+        for user in (XAVIER, YVES):
+            hashed = privacy_repo.user_hash(session, team_id=harness.emulator.team_id, user_id=user)
+            session.add(
+                ForgottenUser(
+                    team_id=harness.emulator.team_id, user_hash=hashed, forgotten_at=harness.clock.now()
+                )
+            )
+    start = last_delivery(harness)
+    through_bolt = join_through_bolt(harness, XAVIER)
+    direct = join_directly(harness, YVES)
+    assert through_bolt["text"].startswith("Bon retour dans *Urbanism*")
+    assert as_anyone(direct, YVES) == as_anyone(through_bolt, XAVIER)
+    assert deliveries_about(harness, YVES, start) == deliveries_about(harness, XAVIER, start)
+    assert [row[0] for row in deliveries_about(harness, YVES, start)] == ["welcome", "invite", "invite"]
+    assert membership_of(harness, YVES) == membership_of(harness, XAVIER)
+    with harness.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(ForgottenUser)) == 0  # counted again, both
+    # Joining again the day after leaving: no second welcome (REJOIN_QUIET), on either path.
+    for user in (XAVIER, YVES):
+        answer(harness, "leave urbanism", user)
+    harness.clock.advance(timedelta(days=1))
+    start = last_delivery(harness)
+    join_through_bolt(harness, XAVIER)
+    join_directly(harness, YVES)
+    assert [row[0] for row in deliveries_about(harness, YVES, start)] == ["invite", "invite"]
+    assert deliveries_about(harness, YVES, start) == deliveries_about(harness, XAVIER, start)
+
+
+def test_a_replayed_join_changes_nothing(harness: Harness) -> None:
+    a_community_to_join(harness)
+    answer(harness, "help", YVES)
+    fields = harness.slack.command_fields("join urbanism", YVES)
+    assert harness.slack.post_form(fields).json()["text"].startswith("Bienvenue dans *Urbanism*")
+    answer(harness, "leave urbanism", YVES)
+    start = last_delivery(harness)
+    again = harness.slack.post_form(fields)  # replayed after Yves left: it must not bring him back
+    assert again.json() == {"response_type": "ephemeral", "text": REPLAYED_FR}
+    assert last_delivery(harness) == start
+    assert membership_of(harness, YVES)[4] is not None  # still gone
+
+
+def test_joins_that_are_not_the_usual_one_are_answered_as_before(harness: Harness) -> None:
+    a_community_to_join(harness)
+    join_directly(harness, YVES)
+    with threads_of_driver_statements(harness) as threads:  # read on the loop, then Bolt's path
+        assert answer(harness, "join urbanism", YVES)["text"] == "Vous êtes déjà membre de *Urbanism*."
+    if harness.db.backend == "postgresql":
+        assert threads == ["cdp-http"]
+    # A typo: the suggestion comes from the cached names (Bolt's path), in French.
+    assert "Urbanism" in answer(harness, "join urbanisn", YVES)["text"]
+    unknown = answer(harness, "join nothing-like-it", YVES)["text"]
+    assert unknown and "Urbanism" not in unknown
+
+
+def test_two_joins_at_once_join_once_and_welcome_once(harness: Harness) -> None:
+    a_community_to_join(harness)
+    answer(harness, "help", YVES)
+    start = last_delivery(harness)
+    with ThreadPoolExecutor(2) as pool:
+        texts = sorted(
+            r["text"] for r in pool.map(lambda _: answer(harness, "join urbanism", YVES), range(2))
+        )
+    assert (
+        texts[0].startswith("Bienvenue dans *Urbanism*")
+        and texts[1] == "Vous êtes déjà membre de *Urbanism*."
+    )
+    assert [row[0] for row in deliveries_about(harness, YVES, start)] == ["welcome", "invite", "invite"]

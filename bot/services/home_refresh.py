@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -44,12 +45,16 @@ def refresh(
         community_ids=community_ids,
         all_members=all_members,
     )
-    if not opened:
-        return 0
-    number, ends = window(outbox.transport_now())
     queued = 0
-    for user in opened:
-        queued += outbox.home(
-            session, team_id=team_id, user=user, once=f"home:{team_id}:{user}:{number}", not_before=ends
-        )
+    for row in rows(team_id=team_id, users=opened, now=outbox.transport_now()):
+        queued += outbox.add_row(session, row)
     return queued
+
+
+def rows(*, team_id: str, users: Collection[str], now: datetime) -> list[dict[str, Any]]:
+    """The refreshes of these people's Homes (who opened it) as deliveries, sharing the window of `now`."""
+    number, ends = window(now)
+    return [
+        outbox.home_row(team_id=team_id, user=user, once=f"home:{team_id}:{user}:{number}", not_before=ends)
+        for user in users
+    ]

@@ -56,6 +56,11 @@ def _add(
     return added is not None
 
 
+def add_row(session: Session, row: dict[str, Any]) -> bool:
+    """Write a delivery made by one of the `*_row` builders (False: its dedupe key was taken)."""
+    return _add(session, **row)
+
+
 def message(
     session: Session,
     *,
@@ -144,7 +149,12 @@ def text(
 
 def invite(session: Session, *, team_id: str, channel: str, user: str) -> bool:
     """Add a person to a channel; if Slack refuses, they get a DM saying how to join it themselves."""
-    return _add(session, team_id=team_id, kind=INVITE, target=user, payload={"channel": channel})
+    return add_row(session, invite_row(team_id=team_id, channel=channel, user=user))
+
+
+def invite_row(*, team_id: str, channel: str, user: str) -> dict[str, Any]:
+    """`invite`'s delivery, for a statement that writes deliveries itself (repositories/joining.py)."""
+    return {"team_id": team_id, "kind": INVITE, "target": user, "payload": {"channel": channel}}
 
 
 def update_copies(
@@ -199,8 +209,16 @@ def welcome(
 ) -> bool:
     """A newcomer's welcome to `community_id`: ephemeral in `channel` (they joined it in Slack), else a
     DM. What it says (moderators, channels, the moderators' text) is read when it is sent."""
+    row = welcome_row(team_id=team_id, user=user, community_id=community_id, channel=channel, once=once)
+    return add_row(session, row)
+
+
+def welcome_row(
+    *, team_id: str, user: str, community_id: int, channel: str | None, once: str
+) -> dict[str, Any]:
+    """`welcome`'s delivery, for a statement that writes deliveries itself."""
     payload = {"community_id": community_id, "channel": channel}
-    return _add(session, team_id=team_id, kind=WELCOME, target=user, payload=payload, dedupe_key=once)
+    return {"team_id": team_id, "kind": WELCOME, "target": user, "payload": payload, "dedupe_key": once}
 
 
 def export(session: Session, *, team_id: str, user: str, lang: str) -> bool:
@@ -253,15 +271,22 @@ def home(
     """Publish `user`'s App Home (its `page`), read from the database when it is sent, so it shows what
     is true then (never a copy of it here). `not_before` with a shared `once` collapses a burst of
     changes into one publish (bot.services.home_refresh)."""
-    return _add(
-        session,
-        team_id=team_id,
-        kind=HOME,
-        target=user,
-        payload={"page": page},
-        dedupe_key=once,
-        not_before=not_before,
-    )
+    return add_row(session, home_row(team_id=team_id, user=user, page=page, once=once, not_before=not_before))
+
+
+def home_row(
+    *, team_id: str, user: str, page: int = 0, once: str | None = None, not_before: datetime | None = None
+) -> dict[str, Any]:
+    """`home`'s delivery, for a statement that writes deliveries itself."""
+    payload = {"page": page}
+    return {
+        "team_id": team_id,
+        "kind": HOME,
+        "target": user,
+        "payload": payload,
+        "dedupe_key": once,
+        "not_before": not_before,
+    }
 
 
 def prune(session: Session) -> int:

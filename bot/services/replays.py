@@ -5,9 +5,17 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime
+from typing import NamedTuple
 
 from storage import claims
 from storage.db import Database
+
+
+class ReplayClaim(NamedTuple):
+    """What a command or an interaction claims before anything is done: its workspace and its key."""
+
+    team_id: str
+    key: str
 
 
 def first_use(db: Database, *, team_id: str, key: str, now: datetime) -> bool:

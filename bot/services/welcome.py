@@ -62,7 +62,7 @@ def offer(
         user=user_id,
         community_id=community.id,
         channel=channel_id,
-        once=f"welcome:{team_id}:{community.id}:{user_id}:{joined.timestamp():.0f}",
+        once=once_key(team_id=team_id, community_id=community.id, user_id=user_id, joined=joined),
     )
 
 
@@ -132,3 +132,8 @@ def apply_settings(community: Community, *, enabled: bool, text: str) -> None:
     """The settings form's welcome switch and text (empty text: back to the default from the card)."""
     community.welcome_enabled = enabled
     community.welcome_text = text.strip() or None
+
+
+def once_key(*, team_id: str, community_id: int, user_id: str, joined: datetime) -> str:
+    """A welcome's dedupe key: one per joining (a later joining is welcomed again, if due)."""
+    return f"welcome:{team_id}:{community_id}:{user_id}:{joined.timestamp():.0f}"

@@ -64,7 +64,11 @@ def secret(session: Session, name: str) -> str:
 def user_hash(session: Session, *, team_id: str, user_id: str) -> str:
     """HMAC-SHA256 of (team, user). Whoever holds the whole database can still test a candidate id (that
     is what recognising a forgotten person needs); the list alone, a dump or a log line names nobody."""
-    key = secret(session, FORGOTTEN_KEY)
+    return keyed_hash(secret(session, FORGOTTEN_KEY), team_id=team_id, user_id=user_id)
+
+
+def keyed_hash(key: str, *, team_id: str, user_id: str) -> str:
+    """`user_hash` with the key already read."""
     message = json.dumps([team_id, user_id]).encode()
     return hmac.new(bytes.fromhex(key), message, hashlib.sha256).hexdigest()
 
