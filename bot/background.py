@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
@@ -54,13 +55,15 @@ class BackgroundTasks:
 
 class Answering:
     """How many Slack requests this process is answering right now. The outbox worker waits for none to
-    be left before it takes its next delivery (at most `OutboxWorker.answers_first` seconds): a send's
+    be left, and none to have ended for a moment (the next of a burst), before it takes its next delivery
+    (at most `OutboxWorker.answers_first` seconds): a send's
     Python (claim, render, record) runs on the same GIL as the answers, and an answer is what a person
     waits for (DESIGN.md: commit, answer, then send). A burst of twenty joins is answered first, its
     invites and welcomes follow a moment later."""
 
     def __init__(self) -> None:
         self._count = 0
+        self._ended = 0.0  # when the last answer ended (time.monotonic)
         self._idle = threading.Condition()
 
     @contextmanager
@@ -73,9 +76,19 @@ class Answering:
             with self._idle:
                 self._count -= 1
                 if self._count == 0:
+                    self._ended = time.monotonic()
                     self._idle.notify_all()
 
-    def wait_until_idle(self, timeout: float) -> bool:
-        """True when no request is being answered, within `timeout` seconds."""
+    def wait_until_idle(self, timeout: float, quiet: float = 0.0) -> bool:
+        """True when no request is being answered and none ended in the last `quiet` seconds (the next
+        one of a burst is likely on its way), within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
         with self._idle:
-            return self._idle.wait_for(lambda: self._count == 0, timeout)
+            while True:
+                now = time.monotonic()
+                wait = deadline - now if self._count else self._ended + quiet - now
+                if self._count == 0 and wait <= 0:
+                    return True
+                if deadline <= now:
+                    return False
+                self._idle.wait(min(wait, deadline - now))

@@ -85,6 +85,10 @@ BACKOFF_FIRST = 5.0  # seconds; doubled at each attempt
 # How long the worker lets the requests being answered go first before it takes its next delivery: long
 # enough for a burst of answers, short enough that a welcome never waits long behind a busy minute.
 ANSWERS_FIRST = 0.25  # seconds
+# ...and, once none is left, how long no new one must have started: the next request of a burst (people
+# typing one after the other, a client sending one at a time) usually comes within a few milliseconds,
+# and a send begun just before it would hold the GIL while it is answered.
+ANSWERS_QUIET = 0.01  # seconds
 BACKOFF_MAX = 900.0
 
 # Slack's tiers, per method and workspace (https://api.slack.com/docs/rate-limits): Tier 3 allows
@@ -300,7 +304,7 @@ class OutboxWorker:
             if self._stopping.is_set():
                 return None
         if self.answering is not None:  # the answers people wait for go first (bot.background.Answering)
-            self.answering.wait_until_idle(self.answers_first)
+            self.answering.wait_until_idle(self.answers_first, quiet=ANSWERS_QUIET)
         with self._lock:
             busy = set(self._targets)
         try:

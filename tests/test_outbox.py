@@ -389,3 +389,17 @@ def test_the_worker_lets_the_answers_in_flight_go_first() -> None:
     with pytest.raises(ValueError), answering.request():
         raise ValueError("a failed request still ends")
     assert answering.wait_until_idle(0)
+
+
+def test_the_worker_waits_a_moment_after_the_last_answer_for_the_next_of_a_burst() -> None:
+    """With `quiet`, idle only once no request has ended for that long: one typed right after another
+    is answered before a send takes the GIL (OutboxWorker waits ANSWERS_QUIET)."""
+    answering = Answering()
+    with answering.request():
+        pass
+    assert not answering.wait_until_idle(0, quiet=60)  # one just ended: the next may be on its way
+    assert not answering.wait_until_idle(0.02, quiet=60)
+    started = time.monotonic()
+    assert answering.wait_until_idle(5, quiet=0.05)  # a quiet moment came
+    assert time.monotonic() - started < 5  # ...after the moment, not at the timeout
+    assert answering.wait_until_idle(0, quiet=0.05)
