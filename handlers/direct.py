@@ -1,14 +1,17 @@
-"""Slash commands the HTTP server answers itself, on its event loop (bot/server.py): `/cdp help` and
-`/cdp me`, on PostgreSQL, with one workspace, for someone whose language this process already knows.
+"""Slash commands the HTTP server answers itself, on its event loop (bot/server.py): `/cdp help`, `/cdp me`
+and the usual `/cdp join <name>`, on PostgreSQL, with one workspace, for someone whose language this
+process already knows.
 
 Through Bolt, such a command cost a hop to a worker thread, Bolt's request, middleware and listener
 matching, and its statements through SQLAlchemy's execution machinery: most of its CPU, which at 20
 concurrent commands queues behind the GIL. Here it is what Bolt's dispatch would do for it, and nothing
 else: the payload gate validates it (as the gate middleware does), the language is the one the context
 middleware would attach (known, so no Slack call), the replay guard claims its trigger_id first (the
-same light commit, awaited on the loop), then the subcommand answers from one statement, awaited too.
-Whatever else (any other subcommand, SQLite, several workspaces, a language to ask Slack for), Bolt's
-dispatch answers as before. The answers are the subcommands' own (`help_message`, `me_answer`).
+same light commit, awaited on the loop; a join writes it with everything else), then the subcommand
+answers from a statement or two, awaited too. Whatever else (any other subcommand, SQLite, several
+workspaces, a language to ask Slack for, a join that is not the usual one: bot/services/joining.py),
+Bolt's dispatch answers as before. The answers are the subcommands' own (`help_message`, `me_answer`,
+`joined_text`).
 """
 
 from __future__ import annotations
