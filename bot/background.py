@@ -83,12 +83,17 @@ class Answering:
         """True when no request is being answered and none ended in the last `quiet` seconds (the next
         one of a burst is likely on its way), within `timeout` seconds."""
         deadline = time.monotonic() + timeout
-        with self._idle:
-            while True:
+        while True:
+            with self._idle:
                 now = time.monotonic()
-                wait = deadline - now if self._count else self._ended + quiet - now
-                if self._count == 0 and wait <= 0:
+                if self._count == 0 and now - self._ended >= quiet:
                     return True
-                if deadline <= now:
+                if now >= deadline:
                     return False
-                self._idle.wait(min(wait, deadline - now))
+                if self._count:
+                    self._idle.wait(deadline - now)  # woken when the last answer ends
+                    continue
+                pause = min(self._ended + quiet - now, deadline - now)
+            # Waiting out the quiet moment asleep, not woken by each answer that ends meanwhile: every
+            # wake-up takes the GIL from the answers.
+            time.sleep(pause)
