@@ -56,10 +56,9 @@ class BackgroundTasks:
 class Answering:
     """How many Slack requests this process is answering right now. The outbox worker waits for none to
     be left, and none to have ended for a moment (the next of a burst), before it takes its next delivery
-    (at most `OutboxWorker.answers_first` seconds): a send's
-    Python (claim, render, record) runs on the same GIL as the answers, and an answer is what a person
-    waits for (DESIGN.md: commit, answer, then send). A burst of twenty joins is answered first, its
-    invites and welcomes follow a moment later."""
+    (at most `OutboxWorker.answers_first` seconds): a send's Python (claim, render, record) runs on the
+    same GIL as the answers, and an answer is what a person waits for (DESIGN.md: commit, answer, then
+    send). A burst of twenty joins is answered first, its invites and welcomes follow a moment later."""
 
     def __init__(self) -> None:
         self._count = 0
