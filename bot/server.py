@@ -330,6 +330,12 @@ def asgi_app(runtime: Runtime) -> Starlette:
         payload = parsed_payload(body, request.headers.get("content-type", ""))
         if payload is None:
             return rejected(400, "malformed body", started)
+        # An answer in progress, whichever path gives it: the outbox worker lets it go first
+        # (bot.background.Answering; CdpApp.dispatch holds it too, for Socket Mode).
+        with runtime.deps.answering.request():
+            return await answer(request, body, payload, started)
+
+    async def answer(request: Request, body: bytes, payload: dict[str, Any], started: float) -> Response:
         if is_message_event(payload):
             message = message_to_count(runtime.deps, payload)
             if message is not None:
@@ -438,8 +444,7 @@ async def count_message(runtime: Runtime, bolt_request: BoltRequest, started: fl
     bolt_response = runtime.app.dispatch(bolt_request)
     if later and bolt_response.status == 200:
         try:
-            with runtime.deps.answering.request():
-                await count_on_loop(runtime.deps, later, run_in_threadpool)
+            await count_on_loop(runtime.deps, later, run_in_threadpool)
         except Exception as error:
             log.error("unexpected error", exc_info=error, extra={"fields": {"kind": "event_callback"}})
             latency_ms = round((time.perf_counter() - started) * 1000, 1)
@@ -466,11 +471,10 @@ async def count_directly(
     500, so Slack retries it, and the retry is counted once."""
     status = 200
     try:
-        with runtime.deps.answering.request():  # the outbox worker lets it go first, as for Bolt's answers
-            if runtime.deps.db.awaits_statements:
-                await count_on_loop(runtime.deps, [message], run_in_threadpool)
-            else:
-                await run_in_threadpool(count_in_thread, runtime.deps, message)
+        if runtime.deps.db.awaits_statements:
+            await count_on_loop(runtime.deps, [message], run_in_threadpool)
+        else:
+            await run_in_threadpool(count_in_thread, runtime.deps, message)
     except Exception as error:
         log.error("unexpected error", exc_info=error, extra={"fields": {"kind": "event_callback"}})
         status = 500
@@ -488,12 +492,11 @@ async def count_directly(
 
 async def answer_directly(runtime: Runtime, command: DirectCommand, started: float) -> Response | None:
     """A command answered without Bolt's dispatch, on the event loop (handlers/direct.py says which and
-    why). Logged and measured as CdpApp.dispatch does, and held as an answer in progress (`Answering`) as
-    it does; a failure answers what Bolt's error handler would: the generic apology in the person's
-    language. None: Bolt answers it after all (handlers.direct.answer wrote nothing)."""
+    why). Logged and measured as CdpApp.dispatch does; a failure answers what Bolt's error handler would:
+    the generic apology in the person's language. None: Bolt answers it after all (handlers.direct.answer
+    wrote nothing)."""
     try:
-        with runtime.deps.answering.request():  # the outbox worker lets it go first, as for Bolt's answers
-            body = await direct.answer(runtime.deps, command)
+        body = await direct.answer(runtime.deps, command)
     except Exception as error:
         log.error("unexpected error", exc_info=error, extra={"fields": {"kind": "slash_command"}})
         body = unexpected_error_answer(command.lang)

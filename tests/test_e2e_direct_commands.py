@@ -150,9 +150,9 @@ def test_a_database_failure_gets_the_apology_in_the_person_s_language(harness: H
     assert "*Urbanism*" in json.dumps(answer(harness, "me", BRUNO), ensure_ascii=False)  # answered again
 
 
-def test_answers_given_without_bolt_hold_the_outbox_back_like_bolt_s(harness: Harness) -> None:
-    """The outbox worker waits while an answer is being made (bot.background.Answering): a direct answer
-    and a message counted without Bolt are answers like Bolt's."""
+def test_every_answer_over_http_holds_the_outbox_back(harness: Harness) -> None:
+    """The outbox worker waits while an answer is being made (bot.background.Answering): a message counted
+    without Bolt and a command answered directly (PostgreSQL) or by Bolt (SQLite) alike."""
     circles_e2e.make_community(harness)
     circles_e2e.post(harness, BRUNO)
     answer(harness, "help", BRUNO)  # learns Bruno's language
@@ -168,9 +168,7 @@ def test_answers_given_without_bolt_hold_the_outbox_back_like_bolt_s(harness: Ha
     harness.runtime.deps.answering = Recording()
     circles_e2e.post(harness, BRUNO)
     answer(harness, "me", BRUNO)
-    # SQLite: the message is counted without Bolt too, but /cdp me goes through Bolt (CdpApp holds its own)
-    expected = ["cdp-http", "cdp-http"] if harness.db.backend == "postgresql" else ["cdp-http"]
-    assert held == expected
+    assert held == ["cdp-http", "cdp-http"]
 
 
 # ---- /cdp join --------------------------------------------------------------------------------------
