@@ -103,17 +103,13 @@ class People:
         """fr / en from the person's Slack locale; the default when Slack does not say. `strict` (the
         outbox worker) lets a rate limit or an outage raise, so the message waits for the right words."""
         if strict:
-            with self._lock:
-                cached = self._cache.get(user_id)
-            if cached is None or self._monotonic() - cached[1] > PROFILE_TTL:
+            person = self._known(user_id, PROFILE_TTL)
+            if person is None:
                 try:
-                    person: Person | None = self.fetch(client, user_id)
+                    person = self.fetch(client, user_id)
                 except SlackApiError as exc:
                     if str(exc.response.get("error")) not in UNKNOWN_PERSON:
                         raise
-                    person = None
-            else:
-                person = cached[0]
         else:
             person = self.get(client, user_id)
         return (person.language if person else None) or self.default_language
@@ -143,31 +139,31 @@ class People:
         (deactivated, a bot, unknown to Slack), None (never asked, or asked too long ago). Scheduled
         jobs decide with this; the outbox worker asks Slack at send time (see bot.outbox)."""
         with self._lock:
-            cached = self._cache.get(user_id)
             gone = self._gone.get(user_id)
         if gone is not None and self._monotonic() - gone <= max_age:
             return False
-        if cached is None or self._monotonic() - cached[1] > max_age:
-            return None
-        return cached[0].is_human
+        person = self._known(user_id, max_age)
+        return None if person is None else person.is_human
 
     def known_language(self, user_id: str) -> str | None:
         """The language `language` would answer without a Slack call (the profile is fresh), else None:
         the HTTP server answers a command itself only then (handlers/direct.py)."""
-        with self._lock:
-            cached = self._cache.get(user_id)
-        if cached is None or self._monotonic() - cached[1] > PROFILE_TTL:
-            return None
-        return cached[0].language or self.default_language
+        person = self._known(user_id, PROFILE_TTL)
+        return None if person is None else person.language or self.default_language
 
     def known_timezone(self, user_id: str, *, max_age: float = KNOWN_TTL) -> str | None:
         """The person's time zone if this process already knows it (no Slack call): pairing chooses a
         partner in the newcomer's zone, and waits for the newcomer's working hours, with it."""
+        person = self._known(user_id, max_age)
+        return None if person is None else person.timezone
+
+    def _known(self, user_id: str, max_age: float) -> Person | None:
+        """The person as this process last heard of them from Slack, if not longer than `max_age` ago."""
         with self._lock:
             cached = self._cache.get(user_id)
         if cached is None or self._monotonic() - cached[1] > max_age:
             return None
-        return cached[0].timezone
+        return cached[0]
 
     def to_ask(self, user_ids: Iterable[str], *, max_age: float = KNOWN_TTL) -> list[str]:
         """Of these people, those this process neither knows nor asked the outbox to look up within
