@@ -48,10 +48,6 @@ def field_errors(errors: dict[str, str], lang: str) -> dict[str, Any]:
     return {"response_action": "errors", "errors": {block: t(key, lang) for block, key in errors.items()}}
 
 
-def channels_text(community: Any, lang: str) -> str:
-    return views.channels_sentence([c.channel_id for c in community.channels], lang)
-
-
 def open_view(
     client: WebClient, trigger_id: str, view: dict[str, Any], lang: str, user_id: str
 ) -> str | None:

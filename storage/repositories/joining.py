@@ -14,10 +14,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy.engine import Dialect
+
 from storage.async_driver import AsyncDriverConnection
+from storage.types import UTCDateTime
+
+_UTC = UTCDateTime()  # how every time column is written and read (naive UTC in the database)
 
 # The community a slug names (the directory's order when several keys match, as by_slugs), with its
 # channels in the order they were bound, the person's membership, the key of the forgotten-people hash,
@@ -149,7 +154,7 @@ async def read(
         welcome_enabled=bool(welcome_enabled),
         channels=[(str(channel), bool(archived)) for channel, archived in channels],
         membership_id=membership_id,
-        left_at=left_at.replace(tzinfo=UTC) if left_at is not None else None,  # stored as naive UTC
+        left_at=_UTC.process_result_value(left_at, connection.dialect),  # stored as naive UTC
         joined_via=joined_via,
         key=key,
         home_opened=list(home),
@@ -185,25 +190,19 @@ async def write(
             "user_id": user_id,
             "membership_id": membership_id,
             "welcome": welcome,
-            "now": _naive(now),
-            "sent_at": _naive(sent_at),
-            "deliveries": json.dumps(
-                [
-                    {
-                        **row,
-                        "not_before": _naive(row["not_before"]).isoformat()
-                        if row.get("not_before")
-                        else None,
-                    }
-                    for row in deliveries
-                ]
-            ),
+            "now": _UTC.process_bind_param(now, connection.dialect),
+            "sent_at": _UTC.process_bind_param(sent_at, connection.dialect),
+            "deliveries": _as_json(deliveries, connection.dialect),
         },
     )
     assert row is not None  # the statement always returns its one row
     return JoinWritten(claimed=bool(row[0]), outcome=row[1], deliveries=int(row[2]))
 
 
-def _naive(moment: datetime) -> datetime:
-    """As storage.types.UTCDateTime stores it: naive UTC."""
-    return moment.astimezone(UTC).replace(tzinfo=None)
+def _as_json(deliveries: list[dict[str, Any]], dialect: Dialect) -> str:
+    """The outbox rows as the statement's JSON parameter (`not_before` as stored: naive UTC)."""
+    rows = []
+    for row in deliveries:
+        not_before = _UTC.process_bind_param(row.get("not_before"), dialect)
+        rows.append({**row, "not_before": None if not_before is None else not_before.isoformat()})
+    return json.dumps(rows)

@@ -197,11 +197,9 @@ def places(connection: Connection, *, team_id: str, user_id: str, today: date) -
     before its history starts (`today` is UTC's: the service keeps the days each community needs)."""
     statement = _places(connection.dialect.name)
     rows = connection.execute(statement, {"team_id": team_id, "user_id": user_id, "today": today}).all()
-    several = _with_sub_issues(rows)
-    channels: dict[int, list[ChannelRef]] = defaultdict(list)
-    if several:  # sub-issues: their channels, in the order they were bound
-        for community_id, channel_id in connection.execute(_CHANNELS, {"community_ids": several}):
-            channels[community_id].append(ChannelRef(channel_id))
+    several = _with_sub_issues(rows)  # sub-issues: their channels, in the order they were bound
+    pairs = connection.execute(_CHANNELS, {"community_ids": several}).all() if several else []
+    channels = _by_community(pairs)
     return [_place(row, channels) for row in rows]
 
 
@@ -216,15 +214,21 @@ async def places_on_loop(
     )
     rows = [compiled.row(values) for values in found]
     several = _with_sub_issues(rows)
-    channels: dict[int, list[ChannelRef]] = defaultdict(list)
-    if several:
-        for community_id, channel_id in await connection.all(_PG_CHANNELS, {"community_ids": several}):
-            channels[community_id].append(ChannelRef(channel_id))
+    pairs = await connection.all(_PG_CHANNELS, {"community_ids": several}) if several else []
+    channels = _by_community(pairs)
     return [_place(row, channels) for row in rows]
 
 
 def _with_sub_issues(rows: Sequence[Any]) -> list[int]:
     return [row.id for row in rows if row.channels > 1]
+
+
+def _by_community(pairs: Sequence[Any]) -> dict[int, list[ChannelRef]]:
+    """(community_id, channel_id) rows as each community's channels, in their order."""
+    channels: dict[int, list[ChannelRef]] = defaultdict(list)
+    for community_id, channel_id in pairs:
+        channels[community_id].append(ChannelRef(channel_id))
+    return channels
 
 
 _PG_CHANNELS = (
