@@ -592,6 +592,8 @@ def test_kill_9_between_the_commit_and_the_send_delivers_everything_once(
             30,
             "a delivery claimed by the worker",
         )
+        # Its log up to the kill: a chart worker it was spawning may print its own EOFError after it.
+        before_the_kill = first.output()
         first.kill()
         time.sleep(emulator.latency + 0.5)  # the calls in flight when it died reach Slack, refused
         rows = outbox_rows(db)
@@ -617,7 +619,7 @@ def test_kill_9_between_the_commit_and_the_send_delivers_everything_once(
         to_david = [m["text"] for m in emulator.messages_to(DAVID)]  # his welcome, the request: any order
         assert any("Bienvenue dans la communauté de pratique Safe streets" in text for text in to_david)
         assert any("<@UCHLOE> demande à rejoindre *Trust circle*" in text for text in to_david)
-        assert "Traceback" not in first.output() + second.output()
+        assert "Traceback" not in before_the_kill + second.output()
     finally:
         db.dispose()
 
