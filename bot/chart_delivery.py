@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.connection
+import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -51,6 +53,22 @@ _pool: ProcessPoolExecutor | None = None
 _pool_guard = threading.Lock()
 
 
+def _leave_with_the_app() -> None:
+    """In the drawing process, at its start: end it as soon as the app's process is gone. The pool's
+    queue never reports a parent killed with SIGKILL (or by the OOM killer) to its worker, which then
+    waits for charts for ever, holding its memory and the app's log file; multiprocessing gives each
+    child a sentinel that becomes ready when its parent ends."""
+    parent = multiprocessing.parent_process()
+    if parent is None:  # not started by multiprocessing: nothing to follow
+        return
+
+    def wait_for_the_app() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(0)  # no clean-up to run: the process only ever draws
+
+    threading.Thread(target=wait_for_the_app, name="leave-with-the-app", daemon=True).start()
+
+
 def draw(data: Any, lang: str) -> bytes:
     """`charts.render(data, lang)`, in the drawing process."""
     global _pool
@@ -60,6 +78,7 @@ def draw(data: Any, lang: str) -> bytes:
                 max_workers=1,
                 mp_context=multiprocessing.get_context("spawn"),  # never fork a process that has threads
                 max_tasks_per_child=DRAWS_PER_PROCESS,
+                initializer=_leave_with_the_app,
             )
         pool = _pool
     try:
