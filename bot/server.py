@@ -45,10 +45,12 @@ from handlers import direct
 from handlers.activity import (
     COUNT_ON_LOOP,
     MessageToCount,
+    NothingToCount,
     answered_without_io,
     count_in_thread,
     count_on_loop,
     counts_on_loop,
+    ignore,
     is_message_event,
     message_to_count,
 )
@@ -338,8 +340,11 @@ def asgi_app(runtime: Runtime) -> Starlette:
     async def answer(request: Request, body: bytes, payload: dict[str, Any], started: float) -> Response:
         if is_message_event(payload):
             message = message_to_count(runtime.deps, payload)
-            if message is not None:
+            if isinstance(message, MessageToCount):
                 return await count_directly(runtime, payload, message, request, started)
+            if isinstance(message, NothingToCount):
+                ignore(message)
+                return answered_message(payload, request, 200, started)
         elif (command := command_to_answer(runtime.deps, payload)) is not None:
             answered = await answer_directly(runtime, command, started)
             if answered is not None:
@@ -478,6 +483,11 @@ async def count_directly(
     except Exception as error:
         log.error("unexpected error", exc_info=error, extra={"fields": {"kind": "event_callback"}})
         status = 500
+    return answered_message(payload, request, status, started)
+
+
+def answered_message(payload: dict[str, Any], request: Request, status: int, started: float) -> Response:
+    """A message event answered without Bolt's dispatch, logged and measured as CdpApp.dispatch does."""
     subtype = payload["event"].get("subtype")
     fields: dict[str, Any] = {
         "kind": "event_callback",

@@ -80,15 +80,24 @@ class MessageToCount:
     message_ts: str | None  # Slack's own string (first posts: what reactions.add needs)
 
 
+def _contribution_at(event: dict[str, Any], bot_user_id: str | None) -> tuple[str, float] | None:
+    """(channel, ts in seconds) of a human's contribution; None for anything else."""
+    channel_id, ts = str(event.get("channel") or ""), _ts(event.get("ts"))
+    if not channel_id or ts is None or not is_contribution(event, bot_user_id):
+        return None
+    return channel_id, ts
+
+
 def _to_count(
     deps: Deps, body: dict[str, Any], event: dict[str, Any], bot_user_id: str | None
 ) -> MessageToCount | None:
     """The count a message event owes; None for anything but a human's contribution in a channel a
     community counts (most messages: a channel no community counts, known without a session). The text
     is never read beyond this check, never stored."""
-    channel_id, ts = str(event.get("channel") or ""), _ts(event.get("ts"))
-    if not channel_id or ts is None or not is_contribution(event, bot_user_id):
+    where = _contribution_at(event, bot_user_id)
+    if where is None:
         return None
+    channel_id, ts = where
     team_id = str(body.get("team_id") or "")
     if circle_service.surely_uncounted(deps.db.engine, team_id=team_id, channel_id=channel_id):
         return None
@@ -136,17 +145,40 @@ def count_in_thread(deps: Deps, message: MessageToCount) -> None:
     metrics.observe_event(outcome.result)
 
 
-def message_to_count(deps: Deps, payload: dict[str, Any]) -> MessageToCount | None:
-    """The count a plain human message in a counted channel owes, read straight from the (signed,
-    parsed) payload, so the HTTP server can count it without Bolt's dispatch (bot/server.py): None
-    whenever Bolt must see it (any other event, a payload the gate refuses, a message that is not a
-    contribution or in a channel no community counts, several workspaces). What Bolt would do for such
-    a message is exactly `message_callback`: no other listener or middleware acts on it (the gate
-    validates it, as here; self-events are not contributions; AttachContext reads no language for an
-    event), and a single workspace's authorization is the token checked at start."""
+@dataclass(frozen=True)
+class NothingToCount:
+    """A human's message in a channel no community counts (the binding cache, still fresh, knows it):
+    all `message_callback` would do for it is to measure it as ignored."""
+
+
+NOTHING_TO_COUNT = NothingToCount()
+
+
+def message_to_count(deps: Deps, payload: dict[str, Any]) -> MessageToCount | NothingToCount | None:
+    """The count a plain human message owes, read straight from the (signed, parsed) payload, so the HTTP
+    server can answer it without Bolt's dispatch (bot/server.py): its count in a counted channel, or
+    NOTHING_TO_COUNT in a channel no community counts; None whenever Bolt must see it (any other event,
+    a payload the gate refuses, a message that is not a human's contribution, several workspaces). What
+    Bolt would do for such a message is exactly `message_callback`: no other listener or middleware acts
+    on it (the gate validates it, as here; IgnoringSelfEvents drops only the app's own, which are not
+    contributions; AttachContext reads no language for an event), and a single workspace's authorization
+    is the token checked at start."""
     if deps.settings.slack_bot_token is None or check(payload) is not None:
         return None
-    return _to_count(deps, payload, payload["event"], deps.bot_user_id)
+    event = payload["event"]
+    message = _to_count(deps, payload, event, deps.bot_user_id)
+    if message is not None:
+        return message
+    if _contribution_at(event, deps.bot_user_id) is None:
+        return None  # a bot's message, an edit, a system message: Bolt's middleware may act on it
+    if {"user", "user_id"} & payload.keys():
+        return None  # Bolt's self-event check would read that user rather than the event's
+    return NOTHING_TO_COUNT  # a contribution _to_count left out: its channel is surely uncounted
+
+
+def ignore(_message: NothingToCount) -> None:
+    """What `message_callback` does for a message in a channel no community counts."""
+    metrics.observe_event(circle_service.Counted.IGNORED)
 
 
 async def count_on_loop(deps: Deps, messages: list[MessageToCount], in_thread: InThread) -> None:

@@ -112,6 +112,45 @@ def test_a_message_in_an_unbound_channel_costs_no_sql(harness: Harness) -> None:
     assert contributions(harness.db, BRUNO) == 0
 
 
+def test_a_message_in_an_unbound_channel_is_answered_without_bolt_and_measured_as_through_it(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A human's message in a channel no community counts, once the cache knows it, is answered by the
+    server itself: Bolt's dispatch would only have measured it as ignored. It is logged and measured as
+    through Bolt; a bot's message and the app's own still go through Bolt, whose middleware drops the
+    app's own before any listener."""
+    circles_e2e.make_community(harness)
+    cache_of(harness.db).ttl = 3600
+    seen_by_bolt: list[str] = []
+
+    def watch(body: dict[str, Any], next: Any) -> None:  # the real app's last middleware: it only watches
+        seen_by_bolt.append(str(body.get("event_id")))
+        next()
+
+    harness.runtime.app.middleware(watch)
+    ignored_before = metric_value(harness, "cdp_events_total", result="ignored")
+    caplog.set_level(logging.INFO, logger=REQUEST_LOGGER)
+    general = {**circles_e2e.message(harness, BRUNO), "channel": "CGENERAL"}
+    for event_id, body in [
+        ("EvUnknownYet", general),  # the cache does not know CGENERAL yet: looked up, nothing counted
+        ("EvKnownNow", {**general, "user": CHLOE}),  # known: answered without Bolt
+        ("EvOtherBot", {**general, "subtype": "bot_message", "bot_id": "BOTHER", "user": "UOTHERBOT"}),
+        ("EvOwn", {**general, "user": harness.emulator.bot_user_id, "bot_id": "BCDP"}),
+    ]:
+        assert harness.slack.event(body, event_id=event_id).status == 200
+    assert seen_by_bolt == ["EvOtherBot"]  # the app's own is dropped before middleware of ours runs
+    # Measured as Bolt's message_callback does: ignored, but for the app's own, which it never sees.
+    assert metric_value(harness, "cdp_events_total", result="ignored") == ignored_before + 3
+    lines = [getattr(r, "fields", {}) for r in caplog.records if r.name == REQUEST_LOGGER]
+    assert [(f["kind"], f["type"], f["status"], f["outcome"]) for f in lines] == [
+        ("event_callback", "message", 200, "ok"),
+        ("event_callback", "message", 200, "ok"),
+        ("event_callback", "message/bot_message", 200, "ok"),
+        ("event_callback", "message", 200, "ok"),
+    ]
+    assert contributions(harness.db, BRUNO) == contributions(harness.db, CHLOE) == 0
+
+
 def test_a_counted_message_of_a_member_is_one_statement_on_postgresql(harness: Harness) -> None:
     circles_e2e.make_community(harness)
     cache_of(harness.db).ttl = 3600
