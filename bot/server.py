@@ -50,9 +50,10 @@ from handlers.activity import (
     count_in_thread,
     count_on_loop,
     counts_on_loop,
-    ignore,
+    ignored,
     is_message_event,
     message_to_count,
+    reaction_to_ignore,
 )
 from handlers.direct import DirectCommand, command_to_answer
 from handlers.errors import unexpected_error_answer
@@ -343,8 +344,11 @@ def asgi_app(runtime: Runtime) -> Starlette:
             if isinstance(message, MessageToCount):
                 return await count_directly(runtime, payload, message, request, started)
             if isinstance(message, NothingToCount):
-                ignore(message)
-                return answered_message(payload, request, 200, started)
+                ignored()
+                return answered_event(payload, request, 200, started)
+        elif reaction_to_ignore(runtime.deps, payload):
+            ignored()
+            return answered_event(payload, request, 200, started)
         elif (command := command_to_answer(runtime.deps, payload)) is not None:
             answered = await answer_directly(runtime, command, started)
             if answered is not None:
@@ -483,17 +487,12 @@ async def count_directly(
     except Exception as error:
         log.error("unexpected error", exc_info=error, extra={"fields": {"kind": "event_callback"}})
         status = 500
-    return answered_message(payload, request, status, started)
+    return answered_event(payload, request, status, started)
 
 
-def answered_message(payload: dict[str, Any], request: Request, status: int, started: float) -> Response:
-    """A message event answered without Bolt's dispatch, logged and measured as CdpApp.dispatch does."""
-    subtype = payload["event"].get("subtype")
-    fields: dict[str, Any] = {
-        "kind": "event_callback",
-        "team": payload.get("team_id"),
-        "type": f"message/{subtype}" if subtype else "message",
-    }
+def answered_event(payload: dict[str, Any], request: Request, status: int, started: float) -> Response:
+    """An event answered without Bolt's dispatch, logged and measured as CdpApp.dispatch does."""
+    fields = describe_payload(payload)
     if request.headers.get("x-slack-retry-num"):
         fields["retry"] = request.headers["x-slack-retry-num"]
     record_request(fields, status, time.perf_counter() - started)

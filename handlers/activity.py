@@ -176,8 +176,28 @@ def message_to_count(deps: Deps, payload: dict[str, Any]) -> MessageToCount | No
     return NOTHING_TO_COUNT  # a contribution _to_count left out: its channel is surely uncounted
 
 
-def ignore(_message: NothingToCount) -> None:
-    """What `message_callback` does for a message in a channel no community counts."""
+def reaction_to_ignore(deps: Deps, payload: dict[str, Any]) -> bool:
+    """True for a person's reaction in a channel the binding cache, still fresh, knows no community
+    counts: all Bolt's dispatch would do for it is `reaction_callback` measuring it as ignored, so the HTTP
+    server answers it itself (bot/server.py). False whenever Bolt must see it: the app's own reaction
+    (Bolt's IgnoringSelfEvents drops it before any listener), a payload the gate refuses, a channel that
+    may be counted, several workspaces."""
+    event = payload.get("event")
+    if (
+        deps.settings.slack_bot_token is None
+        or not isinstance(event, dict)
+        or event.get("type") != "reaction_added"
+        or {"user", "user_id"} & payload.keys()  # Bolt's self-event check would read that user
+    ):
+        return False
+    user = event.get("user")
+    if not isinstance(user, str) or not user or user == deps.bot_user_id:
+        return False
+    return answered_without_io(deps, payload) and check(payload) is None
+
+
+def ignored() -> None:
+    """What `message_callback` and `reaction_callback` do for an event in a channel no community counts."""
     metrics.observe_event(circle_service.Counted.IGNORED)
 
 

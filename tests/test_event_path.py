@@ -151,6 +151,47 @@ def test_a_message_in_an_unbound_channel_is_answered_without_bolt_and_measured_a
     assert contributions(harness.db, BRUNO) == contributions(harness.db, CHLOE) == 0
 
 
+def test_a_reaction_in_an_unbound_channel_is_answered_without_bolt_and_measured_as_through_it(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The same for a reaction: in a channel the cache knows no community counts, the server answers it
+    itself (measured as ignored, logged); the app's own reaction and one in a counted channel still go
+    through Bolt, which drops the first and counts the second."""
+    circles_e2e.make_community(harness)
+    cache_of(harness.db).ttl = 3600
+    send(harness, CHLOE)  # Chloe joins via the channel: her reaction there counts
+    seen_by_bolt: list[str] = []
+
+    def watch(body: dict[str, Any], next: Any) -> None:  # the real app's last middleware: it only watches
+        seen_by_bolt.append(str(body.get("event_id")))
+        next()
+
+    harness.runtime.app.middleware(watch)
+    ignored_before = metric_value(harness, "cdp_events_total", result="ignored")
+    caplog.set_level(logging.INFO, logger=REQUEST_LOGGER)
+
+    def reaction(user: str, channel: str) -> dict[str, Any]:
+        item = {"type": "message", "channel": channel, "ts": circles_e2e.now_ts(harness)}
+        return {"type": "reaction_added", "user": user, "reaction": "tada", "item": item}
+
+    for event_id, body in [
+        ("EvUnknownYet", reaction(BRUNO, "CGENERAL")),  # the cache does not know CGENERAL yet: Bolt
+        ("EvKnownNow", reaction(CHLOE, "CGENERAL")),  # known: answered without Bolt
+        ("EvOwn", reaction(harness.emulator.bot_user_id, "CGENERAL")),  # dropped by Bolt's middleware
+        ("EvCounted", reaction(CHLOE, CHANNEL)),  # a counted channel: Bolt's listener counts it
+    ]:
+        assert harness.slack.event(body, event_id=event_id).status == 200
+    assert seen_by_bolt == ["EvUnknownYet", "EvCounted"]
+    assert metric_value(harness, "cdp_events_total", result="ignored") == ignored_before + 2
+    lines = [getattr(r, "fields", {}) for r in caplog.records if r.name == REQUEST_LOGGER]
+    assert [(f["kind"], f["type"], f["status"], f["outcome"]) for f in lines] == [
+        ("event_callback", "reaction_added", 200, "ok")
+    ] * 4
+    with harness.db.session() as session:
+        reactions = session.scalars(select(ActivityDay.reactions).where(ActivityDay.user_id == CHLOE)).all()
+    assert reactions == [1]  # the counted channel's only
+
+
 def test_a_counted_message_of_a_member_is_one_statement_on_postgresql(harness: Harness) -> None:
     circles_e2e.make_community(harness)
     cache_of(harness.db).ttl = 3600
