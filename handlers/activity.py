@@ -80,27 +80,27 @@ class MessageToCount:
     message_ts: str | None  # Slack's own string (first posts: what reactions.add needs)
 
 
-def _contribution_at(event: dict[str, Any], bot_user_id: str | None) -> tuple[str, float] | None:
-    """(channel, ts in seconds) of a human's contribution; None for anything else."""
-    channel_id, ts = str(event.get("channel") or ""), _ts(event.get("ts"))
-    if not channel_id or ts is None or not is_contribution(event, bot_user_id):
-        return None
-    return channel_id, ts
+@dataclass(frozen=True)
+class NothingToCount:
+    """A human's message in a channel no community counts (the binding cache, still fresh, knows it):
+    all `message_callback` does for it is to measure it as ignored."""
+
+
+NOTHING_TO_COUNT = NothingToCount()
 
 
 def _to_count(
     deps: Deps, body: dict[str, Any], event: dict[str, Any], bot_user_id: str | None
-) -> MessageToCount | None:
-    """The count a message event owes; None for anything but a human's contribution in a channel a
-    community counts (most messages: a channel no community counts, known without a session). The text
-    is never read beyond this check, never stored."""
-    where = _contribution_at(event, bot_user_id)
-    if where is None:
+) -> MessageToCount | NothingToCount | None:
+    """The count a message event owes; NOTHING_TO_COUNT for a human's contribution in a channel no
+    community counts (most messages, known without a session); None for anything that is not a human's
+    contribution. The text is never read beyond this check, never stored."""
+    channel_id, ts = str(event.get("channel") or ""), _ts(event.get("ts"))
+    if not channel_id or ts is None or not is_contribution(event, bot_user_id):
         return None
-    channel_id, ts = where
     team_id = str(body.get("team_id") or "")
     if circle_service.surely_uncounted(deps.db.engine, team_id=team_id, channel_id=channel_id):
-        return None
+        return NOTHING_TO_COUNT
     return MessageToCount(
         team_id=team_id,
         event_id=body.get("event_id"),
@@ -116,8 +116,8 @@ def message_callback(body: dict[str, Any], event: dict[str, Any], context: BoltC
     """Count who posted where and when."""
     deps = deps_of(context)
     message = _to_count(deps, body, event, context.bot_user_id)
-    if message is None:
-        metrics.observe_event(circle_service.Counted.IGNORED)
+    if not isinstance(message, MessageToCount):
+        ignored()
         return
     later = context.get(COUNT_ON_LOOP)
     if isinstance(later, list):
@@ -145,15 +145,6 @@ def count_in_thread(deps: Deps, message: MessageToCount) -> None:
     metrics.observe_event(outcome.result)
 
 
-@dataclass(frozen=True)
-class NothingToCount:
-    """A human's message in a channel no community counts (the binding cache, still fresh, knows it):
-    all `message_callback` would do for it is to measure it as ignored."""
-
-
-NOTHING_TO_COUNT = NothingToCount()
-
-
 def message_to_count(deps: Deps, payload: dict[str, Any]) -> MessageToCount | NothingToCount | None:
     """The count a plain human message owes, read straight from the (signed, parsed) payload, so the HTTP
     server can answer it without Bolt's dispatch (bot/server.py): its count in a counted channel, or
@@ -165,15 +156,10 @@ def message_to_count(deps: Deps, payload: dict[str, Any]) -> MessageToCount | No
     is the token checked at start."""
     if deps.settings.slack_bot_token is None or check(payload) is not None:
         return None
-    event = payload["event"]
-    message = _to_count(deps, payload, event, deps.bot_user_id)
-    if message is not None:
-        return message
-    if _contribution_at(event, deps.bot_user_id) is None:
-        return None  # a bot's message, an edit, a system message: Bolt's middleware may act on it
-    if {"user", "user_id"} & payload.keys():
+    message = _to_count(deps, payload, payload["event"], deps.bot_user_id)
+    if isinstance(message, NothingToCount) and {"user", "user_id"} & payload.keys():
         return None  # Bolt's self-event check would read that user rather than the event's
-    return NOTHING_TO_COUNT  # a contribution _to_count left out: its channel is surely uncounted
+    return message  # None for a bot's message, an edit, a system message: Bolt's middleware may act on it
 
 
 def reaction_to_ignore(deps: Deps, payload: dict[str, Any]) -> bool:
@@ -197,7 +183,7 @@ def reaction_to_ignore(deps: Deps, payload: dict[str, Any]) -> bool:
 
 
 def ignored() -> None:
-    """What `message_callback` and `reaction_callback` do for an event in a channel no community counts."""
+    """What `message_callback` and `reaction_callback` do for an event they do not count."""
     metrics.observe_event(circle_service.Counted.IGNORED)
 
 
@@ -214,11 +200,11 @@ def reaction_callback(body: dict[str, Any], event: dict[str, Any], context: Bolt
     channel_id, ts = str(item.get("channel") or ""), _ts(event.get("event_ts") or item.get("ts"))
     user_id = str(event.get("user") or "")
     if not channel_id or not user_id or ts is None or user_id == context.bot_user_id:
-        metrics.observe_event(circle_service.Counted.IGNORED)
+        ignored()
         return
     team_id = str(body.get("team_id") or "")
     if circle_service.surely_uncounted(deps.db.engine, team_id=team_id, channel_id=channel_id):
-        metrics.observe_event(circle_service.Counted.IGNORED)
+        ignored()
         return
     result = circle_service.record_reaction(
         deps.db,
