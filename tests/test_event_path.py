@@ -64,6 +64,24 @@ def statements(harness: Harness) -> Iterator[list[str]]:
         harness.slack.answer_only = False
 
 
+def events_bolt_sees(harness: Harness) -> list[str]:
+    """The event ids of the requests Bolt's dispatch reaches from now on (a middleware of the real app,
+    last in its chain, that only watches): those the server answers itself never appear."""
+    seen: list[str] = []
+
+    def watch(body: dict[str, Any], next: Any) -> None:
+        seen.append(str(body.get("event_id")))
+        next()
+
+    harness.runtime.app.middleware(watch)
+    return seen
+
+
+def request_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    """The fields of each request's log line (one per request, whichever path answered it)."""
+    return [getattr(r, "fields", {}) for r in caplog.records if r.name == REQUEST_LOGGER]
+
+
 def cache_of(db: Database) -> bindings.BindingCache:
     with db.session() as session:
         return bindings.cache_for(session)
@@ -121,13 +139,7 @@ def test_a_message_in_an_unbound_channel_is_answered_without_bolt_and_measured_a
     app's own before any listener."""
     circles_e2e.make_community(harness)
     cache_of(harness.db).ttl = 3600
-    seen_by_bolt: list[str] = []
-
-    def watch(body: dict[str, Any], next: Any) -> None:  # the real app's last middleware: it only watches
-        seen_by_bolt.append(str(body.get("event_id")))
-        next()
-
-    harness.runtime.app.middleware(watch)
+    seen_by_bolt = events_bolt_sees(harness)
     ignored_before = metric_value(harness, "cdp_events_total", result="ignored")
     caplog.set_level(logging.INFO, logger=REQUEST_LOGGER)
     general = {**circles_e2e.message(harness, BRUNO), "channel": "CGENERAL"}
@@ -141,7 +153,7 @@ def test_a_message_in_an_unbound_channel_is_answered_without_bolt_and_measured_a
     assert seen_by_bolt == ["EvOtherBot"]  # the app's own is dropped before middleware of ours runs
     # Measured as Bolt's message_callback does: ignored, but for the app's own, which it never sees.
     assert metric_value(harness, "cdp_events_total", result="ignored") == ignored_before + 3
-    lines = [getattr(r, "fields", {}) for r in caplog.records if r.name == REQUEST_LOGGER]
+    lines = request_lines(caplog)
     assert [(f["kind"], f["type"], f["status"], f["outcome"]) for f in lines] == [
         ("event_callback", "message", 200, "ok"),
         ("event_callback", "message", 200, "ok"),
@@ -160,13 +172,7 @@ def test_a_reaction_in_an_unbound_channel_is_answered_without_bolt_and_measured_
     circles_e2e.make_community(harness)
     cache_of(harness.db).ttl = 3600
     send(harness, CHLOE)  # Chloe joins via the channel: her reaction there counts
-    seen_by_bolt: list[str] = []
-
-    def watch(body: dict[str, Any], next: Any) -> None:  # the real app's last middleware: it only watches
-        seen_by_bolt.append(str(body.get("event_id")))
-        next()
-
-    harness.runtime.app.middleware(watch)
+    seen_by_bolt = events_bolt_sees(harness)
     ignored_before = metric_value(harness, "cdp_events_total", result="ignored")
     caplog.set_level(logging.INFO, logger=REQUEST_LOGGER)
 
@@ -183,7 +189,7 @@ def test_a_reaction_in_an_unbound_channel_is_answered_without_bolt_and_measured_
         assert harness.slack.event(body, event_id=event_id).status == 200
     assert seen_by_bolt == ["EvUnknownYet", "EvCounted"]
     assert metric_value(harness, "cdp_events_total", result="ignored") == ignored_before + 2
-    lines = [getattr(r, "fields", {}) for r in caplog.records if r.name == REQUEST_LOGGER]
+    lines = request_lines(caplog)
     assert [(f["kind"], f["type"], f["status"], f["outcome"]) for f in lines] == [
         ("event_callback", "reaction_added", 200, "ok")
     ] * 4
@@ -220,7 +226,7 @@ def test_a_counted_message_is_logged_measured_and_counted_once_when_slack_retrie
     again = harness.slack.event(body, event_id="EvRetried1", retry_num=1)
     assert (first.status, again.status) == (200, 200)
     assert contributions(harness.db, BRUNO) == 2  # the join's message and this one, not its retry
-    lines = [getattr(r, "fields", {}) for r in caplog.records if r.name == REQUEST_LOGGER]
+    lines = request_lines(caplog)
     assert [(f["kind"], f["type"], f["status"], f["outcome"]) for f in lines] == [
         ("event_callback", "message", 200, "ok")
     ] * 2
