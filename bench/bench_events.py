@@ -3,14 +3,20 @@
 Two servers, each in its own process, started the way production starts them:
   - the floor: a no-op Bolt app (`App(process_before_response=True, token_verification_enabled=False)`,
     an empty `@app.event("message")` listener) served by Bolt's Starlette adapter on uvicorn;
-  - ours: `cdp-bot run` (HTTP mode, migrations, scheduler, outbox worker) against the Slack emulator.
+  - ours: `cdp-bot run` (HTTP mode, migrations, scheduler, outbox worker) against the Slack emulator;
+  - for insight, the same no-op app whose listener commits one durable one-row INSERT (one round trip, on
+    its own connection) before its 200: the least any app that commits an event before answering it can
+    do on this machine, served the standard way. Bolt's Starlette adapter runs a listener on the event
+    loop, so with 16 senders its commits go one at a time (no shared flush): that figure is a floor only
+    sequentially.
 Signed message events with distinct event ids are sent sequentially and by 16 concurrent senders
 (threads, one keep-alive connection each), in interleaved rounds so the machine's noise hits every
 kind alike:
   - noop:      a message to the no-op app (the floor);
   - counted:   a message in a community's channel (50 posters, so counters see inserts and updates);
   - retried:   the same events again, with Slack's retry headers (the claim refuses them);
-  - unbound:   a message in a channel no community is bound to (the binding cache answers).
+  - unbound:   a message in a channel no community is bound to (the binding cache answers);
+  - committing: a message to the committing no-op app (the floor with one durable commit).
 It prints events/s per kind and its ratio to the floor of the same round (median over the rounds), and,
 for insight, the disk's share: the time of one durable commit (a one-row INSERT, committed with the
 database's full durability, whatever --durability says) on the same database, measured in every round.
@@ -42,7 +48,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -60,7 +66,7 @@ POSTERS = 50
 
 
 # ---- the floor: a no-op Bolt app, served the standard way --------------------------------------
-def serve_noop(port: int, api_url: str, token: str) -> None:
+def serve_noop(port: int, api_url: str, token: str, commit_url: str | None = None) -> None:
     import uvicorn
     from slack_bolt import App
     from slack_bolt.adapter.starlette import SlackRequestHandler
@@ -78,9 +84,18 @@ def serve_noop(port: int, api_url: str, token: str) -> None:
         signing_secret=SECRET,
     )
 
-    @app.event("message")
-    def nothing() -> None:
-        pass
+    if commit_url is None:
+
+        @app.event("message")
+        def nothing() -> None:
+            pass
+
+    else:
+        commit = durable_insert(commit_url)
+
+        @app.event("message")
+        def one_commit() -> None:
+            commit()
 
     handler = SlackRequestHandler(app)
 
@@ -97,6 +112,40 @@ def serve_noop(port: int, api_url: str, token: str) -> None:
 
 
 # ---- databases ---------------------------------------------------------------------------------
+COMMITTING_TABLE = "bench_committing"
+
+
+def durable_insert(url: str) -> Callable[[], None]:
+    """One durable one-row INSERT into COMMITTING_TABLE, in autocommit: a single round trip that commits
+    (PostgreSQL synchronous_commit=on; SQLite WAL with synchronous=FULL, as storage.db sets them)."""
+    from storage.db import Database
+
+    raw = Database(url, durability="full").engine.raw_connection()
+    connection: Any = raw.driver_connection
+    if url.startswith("sqlite"):
+        connection.isolation_level = None  # sqlite3: each statement its own transaction
+    else:
+        connection.autocommit = True
+    insert = f"INSERT INTO {COMMITTING_TABLE} (v) VALUES (1)"
+
+    def commit() -> None:
+        connection.execute(insert)
+
+    return commit
+
+
+def create_committing_table(url: str) -> None:
+    from sqlalchemy import text
+
+    from storage.db import Database
+
+    db = Database(url)
+    key = "INTEGER PRIMARY KEY" if url.startswith("sqlite") else "BIGSERIAL PRIMARY KEY"
+    with db.engine.begin() as connection:
+        connection.execute(text(f"CREATE TABLE {COMMITTING_TABLE} (id {key}, v INTEGER)"))
+    db.dispose()
+
+
 def seed(url: str) -> None:
     """Migrate and create one community bound to CBOUND (CFREE stays unbound)."""
     from bot.services import communities as community_service
@@ -262,7 +311,8 @@ def measure(args: argparse.Namespace) -> None:
         emulator.add_channel("CBOUND", "bound", members=["UMOD"])
         emulator.add_channel("CFREE", "free", members=["UMOD"])
         seed(url)
-        ours_port, noop_port = free_port(), free_port()
+        create_committing_table(url)
+        ours_port, noop_port, committing_port = free_port(), free_port(), free_port()
         env = {
             **os.environ,
             "SLACK_BOT_TOKEN": emulator.token,
@@ -281,18 +331,34 @@ def measure(args: argparse.Namespace) -> None:
             env={**os.environ, "NOOP_TOKEN": emulator.token},
             cwd=ROOT,
         )
+        committing = subprocess.Popen(
+            [
+                *(sys.executable, __file__, "--serve-noop", str(committing_port)),
+                *("--api-url", emulator.api_url, "--commit-url", url),
+            ],
+            env={**os.environ, "NOOP_TOKEN": emulator.token},
+            cwd=ROOT,
+        )
+        processes = (ours, noop, committing)
         try:
             wait_healthy(ours_port, ours)
             wait_healthy(noop_port, noop)
+            wait_healthy(committing_port, committing)
             with DurableCommit(url) as durable:
                 results, cpu = run_rounds(
-                    args, Server(ours_port, ours.pid), Server(noop_port, noop.pid), durable
+                    args,
+                    Servers(
+                        Server(ours_port, ours.pid),
+                        Server(noop_port, noop.pid),
+                        Server(committing_port, committing.pid),
+                    ),
+                    durable,
                 )
             floor = durable.seconds
         finally:
-            for process in (ours, noop):
+            for process in processes:
                 process.terminate()
-            for process in (ours, noop):
+            for process in processes:
                 process.wait(timeout=30)
     report(args, results, cpu, floor)
 
@@ -301,6 +367,13 @@ def measure(args: argparse.Namespace) -> None:
 class Server:
     port: int
     pid: int
+
+
+@dataclass(frozen=True)
+class Servers:
+    ours: Server
+    noop: Server
+    committing: Server
 
 
 class DurableCommit:
@@ -346,23 +419,23 @@ class DurableCommit:
 Results = dict[tuple[str, int], list[float]]
 
 
-def run_rounds(
-    args: argparse.Namespace, ours: Server, noop: Server, durable: DurableCommit
-) -> tuple[Results, Results]:
-    """Each round sends every kind in small batches taken in turn (noop, counted, retried, unbound, noop,
-    ...), so a burst of noise from the machine's other work falls on all kinds alike; the time of each
-    kind is summed over its batches. A warm-up round (pools, prepared statements, members) is not kept.
-    Returns events/s and the server's CPU microseconds per event, per (kind, senders), one per round."""
+def run_rounds(args: argparse.Namespace, servers: Servers, durable: DurableCommit) -> tuple[Results, Results]:
+    """Each round sends every kind in small batches taken in turn (noop, counted, retried, unbound,
+    committing, noop, ...), so a burst of noise from the machine's other work falls on all kinds alike;
+    the time of each kind is summed over its batches. A warm-up round (pools, prepared statements,
+    members) is not kept. Returns events/s and the server's CPU microseconds per event, per (kind,
+    senders), one per round."""
     results: Results = {}
     cpu: Results = {}
     for senders in (1, args.senders):
-        pool = Pool([ours.port, noop.port], senders)
+        ours, noop = servers.ours, servers.noop
+        pool = Pool([ours.port, noop.port, servers.committing.port], senders)
         batch = max(25, senders * 4)
         try:
             for round_ in range(args.rounds + 1):
                 n = args.events if round_ else batch * 2
                 tag = f"r{round_}s{senders}"
-                spent = {"noop": 0.0, "counted": 0.0, "retried": 0.0, "unbound": 0.0}
+                spent = {"noop": 0.0, "counted": 0.0, "retried": 0.0, "unbound": 0.0, "committing": 0.0}
                 used = dict.fromkeys(spent, 0.0)
 
                 def for_kind(
@@ -385,6 +458,8 @@ def run_rounds(
                     for_kind("counted", pool.elapsed(ours, counted))
                     for_kind("retried", pool.elapsed(ours, [(body, True) for body, _ in counted]))
                     for_kind("unbound", pool.elapsed(ours, unbound))
+                    committing = [(event_body(f"Ev{tag}C{i}", "CFREE", "U0001"), False) for i in ids]
+                    for_kind("committing", pool.elapsed(servers.committing, committing))
                 if not round_:
                     continue  # the warm-up
                 durable.measure()
@@ -422,14 +497,21 @@ def report(args: argparse.Namespace, results: Results, cpu: Results, floor: list
             f"{senders:2d} sender(s): no-op Bolt app {statistics.median(floors):7.1f} events/s   "
             f"cpu {statistics.median(cpu[('noop', senders)]):5.0f} us/event"
         )
-        for kind in ("counted", "retried", "unbound"):
+        for kind in ("counted", "retried", "unbound", "committing"):
             values = results[(kind, senders)]
             ratios = [value / floor for value, floor in zip(values, floors, strict=True)]
             print(
-                f"    {kind:8s} {statistics.median(values):7.1f} events/s   ratio to no-op "
+                f"    {kind:10s} {statistics.median(values):7.1f} events/s   ratio to no-op "
                 f"{statistics.median(ratios):5.2f}  (rounds: {', '.join(f'{r:.2f}' for r in ratios)})   "
                 f"cpu {statistics.median(cpu[(kind, senders)]):5.0f} us/event"
             )
+        counted, committing = results[("counted", senders)], results[("committing", senders)]
+        ratios = [value / floor for value, floor in zip(counted, committing, strict=True)]
+        print(
+            f"    counted to committing {statistics.median(ratios):5.2f}  "
+            f"(rounds: {', '.join(f'{r:.2f}' for r in ratios)})"
+            + ("   (committing: one commit at a time on the adapter's event loop)" if senders > 1 else "")
+        )
 
 
 # ---- --profile: SQL per event, and where the unbound path spends its time ------------------------
@@ -540,9 +622,10 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="SQL statements per event and a cProfile")
     parser.add_argument("--serve-noop", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--api-url", help=argparse.SUPPRESS)
+    parser.add_argument("--commit-url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_noop:
-        serve_noop(args.serve_noop, args.api_url, os.environ["NOOP_TOKEN"])
+        serve_noop(args.serve_noop, args.api_url, os.environ["NOOP_TOKEN"], args.commit_url)
     elif args.profile:
         profile(args)
     else:

@@ -47,7 +47,6 @@ from handlers.activity import (
     MessageToCount,
     NothingToCount,
     answered_without_io,
-    count_in_thread,
     count_on_loop,
     counts_on_loop,
     ignored,
@@ -474,16 +473,14 @@ async def count_directly(
 ) -> Response:
     """A human message in a counted channel, counted without Bolt's dispatch, which would only run
     `message_callback` for it (handlers.activity.message_to_count says when); half the CPU of such an
-    event was Bolt's request, middleware and listener matching. On PostgreSQL the count is awaited on the
-    event loop; on SQLite it runs in a worker thread, as the listener would. Logged and
-    measured as CdpApp.dispatch does, answered once the count is committed; a failed count answers
-    500, so Slack retries it, and the retry is counted once."""
+    event was Bolt's request, middleware and listener matching. The count is made from the event loop
+    (bot.services.circles.record_contribution_on_loop: on PostgreSQL awaited there; on SQLite run there
+    when the write lock is free at once, else in a worker thread). Logged and measured as
+    CdpApp.dispatch does, answered once the count is committed; a failed count answers 500, so Slack
+    retries it, and the retry is counted once."""
     status = 200
     try:
-        if runtime.deps.db.awaits_statements:
-            await count_on_loop(runtime.deps, [message], run_in_threadpool)
-        else:
-            await run_in_threadpool(count_in_thread, runtime.deps, message)
+        await count_on_loop(runtime.deps, [message], run_in_threadpool)
     except Exception as error:
         log.error("unexpected error", exc_info=error, extra={"fields": {"kind": "event_callback"}})
         status = 500

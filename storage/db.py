@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -185,6 +186,24 @@ class DriverConnection:
             observe(sql, self.dbapi)
 
 
+class WriteLockBusy(Exception):
+    """SQLite's write lock, or this process's turn, is held by another unit of work (on_driver_at_once)."""
+
+
+def _begin_at_once(connection: DriverConnection) -> None:
+    """BEGIN IMMEDIATE without SQLite's busy wait: WriteLockBusy when another connection holds the lock."""
+    dbapi = connection.dbapi
+    dbapi.execute("PRAGMA busy_timeout=0")
+    try:
+        connection.run("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as error:
+        if error.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+            raise
+        raise WriteLockBusy from error
+    finally:
+        dbapi.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+
+
 def _dead(dbapi: Any) -> bool:
     """The connection died under the statement (server restarted, proxy closed it): psycopg then marks it
     closed. The statement wrote nothing; the work may run again on a new connection."""
@@ -339,12 +358,32 @@ class Database:
             )
         return await self._async_drivers.run(work)
 
-    def _sqlite_unit(self, work: Callable[[DriverConnection], T]) -> T:
+    def on_driver_at_once(self, work: Callable[[DriverConnection], T]) -> T:
+        """SQLite only: `on_driver`, when nothing makes it wait: this process's turn and the database's
+        write lock both free at once. Raises WriteLockBusy, having done nothing, when either is held
+        (another unit of work of this process, `cdp-bot recompute`): the caller then waits in a worker
+        thread (`on_driver`).
+
+        For the HTTP server's event loop: a local write whose only wait is the disk flush runs there, as
+        Bolt's adapter runs a listener, without the hop to a worker thread and back, which cost as much
+        as the count itself; and the loop never waits for another writer."""
+        assert self._turn_lock is not None, "SQLite only"
+        if not self._turn_lock.acquire(blocking=False):
+            raise WriteLockBusy
+        try:
+            return self._sqlite_unit(work, at_once=True)
+        finally:
+            self._turn_lock.release()
+
+    def _sqlite_unit(self, work: Callable[[DriverConnection], T], *, at_once: bool = False) -> T:
         pooled = self.engine.raw_connection()
         try:
             dbapi: Any = pooled.driver_connection
             connection = DriverConnection(dbapi, self.engine.dialect, self.statement_observers)
-            connection.run("BEGIN IMMEDIATE")  # the write lock first: see `_sqlite_begin`
+            if at_once:
+                _begin_at_once(connection)
+            else:
+                connection.run("BEGIN IMMEDIATE")  # the write lock first: see `_sqlite_begin`
             try:
                 result = work(connection)
                 connection.run("COMMIT")

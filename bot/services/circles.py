@@ -28,7 +28,7 @@ from bot.services import communities as community_service
 from bot.services import first_posts, home_refresh, outbox
 from storage import bindings
 from storage.bindings import Binding
-from storage.db import Database, retrying_on_disconnect
+from storage.db import Database, WriteLockBusy, retrying_on_disconnect
 from storage.models import CircleChange, Community, Membership
 from storage.repositories import activity as activity_repo
 from storage.repositories import circles as circles_repo
@@ -498,14 +498,17 @@ async def record_contribution_on_loop(
     now: datetime,
     message_ts: str | None = None,
 ) -> CountOutcome:
-    """`record_contribution`, awaited on the HTTP server's event loop (PostgreSQL: `db.awaits_statements`).
+    """`record_contribution`, from the HTTP server's event loop.
 
     The usual message (a member's, in a channel the binding cache knows) is its one statement, awaited on
-    the loop (Database.on_async_driver): no hop to a worker thread and back. Everything else runs as
+    the loop on PostgreSQL (Database.on_async_driver), and on SQLite its one local transaction run there
+    when the write lock is free at once (`_count_on_loop`): no hop to a worker thread and back. Everything
+    else runs as
     `record_contribution` in a worker thread (`in_thread`): a binding to read, a poster who is not a
     member yet (their hash needs a read), a stale binding (the statement wrote nothing in these cases);
     and what follows a count when the figures call for it (a first post, a reply to one, a promotion),
-    as it does there. Nothing here touches the database without awaiting: the loop never blocks.
+    as it does there. The loop never waits for the database server nor for another writer: on SQLite it
+    waits only for its own commit's disk flush.
     """
     cache = bindings.cache_of_engine(db.engine)
     known, binding = cache.known(team_id=team_id, channel_id=channel_id)
@@ -526,7 +529,7 @@ async def record_contribution_on_loop(
             reaction=False,
             user_hash=None,
         )
-        figures = await db.on_async_driver(functools.partial(counting_repo.count_async, what=what))
+        figures = await _count_on_loop(db, in_thread, what)
         if not figures.bound:
             cache.forget(team_id=team_id, channel_id=channel_id)
         elif not figures.needs_hash:
@@ -563,6 +566,20 @@ async def record_contribution_on_loop(
         )
     )
     return outcome
+
+
+async def _count_on_loop(db: Database, in_thread: InThread, what: counting_repo.Counting) -> CountFigures:
+    """The counting statement, from the event loop. PostgreSQL: awaited there. SQLite: run there when the
+    write lock is free at once (a local write, the disk flush its only wait: Database.on_driver_at_once);
+    in a worker thread when another writer holds it, so the loop never waits for one."""
+    if db.awaits_statements:
+        return await db.on_async_driver(functools.partial(counting_repo.count_async, what=what))
+    count = functools.partial(counting_repo.count, what=what)
+    try:
+        return db.on_driver_at_once(count)
+    except WriteLockBusy:
+        figures: CountFigures = await in_thread(functools.partial(db.on_driver, count))
+        return figures
 
 
 def _promotion_due(
