@@ -292,6 +292,78 @@ def test_a_counted_message_on_postgresql_is_one_round_trip_with_no_transaction_a
     assert contributions(harness.db, BRUNO) == 2
 
 
+@contextmanager
+def counting_threads(harness: Harness) -> Iterator[list[str]]:
+    """The names of the threads that sent the event path's statements (those on the driver, which the
+    counting statement takes) during the block; the outbox worker's are left out."""
+    threads: list[str] = []
+
+    def observe(_statement: str, _dbapi: Any) -> None:
+        name = threading.current_thread().name
+        if not name.startswith("cdp-outbox"):
+            threads.append(name)
+
+    harness.db.statement_observers.append(observe)
+    try:
+        yield threads
+    finally:
+        harness.db.statement_observers.remove(observe)
+
+
+def test_a_counted_message_of_a_member_is_counted_on_the_event_loop_without_a_worker_thread(
+    harness: Harness,
+) -> None:
+    """The hop to a worker thread and back cost as much CPU as the count itself: on PostgreSQL the
+    statement is awaited on the server's event loop, and on SQLite its local transaction runs there when
+    the write lock is free (the test harness serves the app from the thread `cdp-http`)."""
+    circles_e2e.make_community(harness)
+    cache_of(harness.db).ttl = 3600
+    send(harness, BRUNO)  # joins via the channel
+    with counting_threads(harness) as threads:
+        send(harness, BRUNO)
+    assert threads and set(threads) == {"cdp-http"}, threads
+    assert contributions(harness.db, BRUNO) == 2
+
+
+def test_on_sqlite_a_count_waits_for_another_writer_in_a_worker_thread_and_the_server_keeps_answering(
+    harness: Harness,
+) -> None:
+    """Another process holding SQLite's write lock (`cdp-bot recompute`, a second instance) must not stall
+    the event loop: the count waits for it in a worker thread while the server answers other requests, and
+    is counted once when the lock is released."""
+    if harness.db.backend != "sqlite":
+        pytest.skip("SQLite only: its write lock is the database file's")
+    import sqlite3
+
+    circles_e2e.make_community(harness)
+    cache_of(harness.db).ttl = 3600
+    send(harness, BRUNO)  # joins via the channel
+    send(harness, CHLOE, channel="CGENERAL")  # the cache now knows CGENERAL is bound to nothing
+    other_process = sqlite3.connect(str(harness.db.engine.url.database), isolation_level=None)
+    other_process.execute("BEGIN IMMEDIATE")  # holds the write lock
+    answered: list[int] = []
+    body = {**circles_e2e.message(harness, BRUNO), "channel": CHANNEL}
+    harness.slack.answer_only = True  # the test's own wait for the outbox would wait for the lock too
+    with counting_threads(harness) as threads:
+        counted = threading.Thread(
+            target=lambda: answered.append(harness.slack.event(body, event_id="EvWaitsForLock").status)
+        )
+        counted.start()
+        try:
+            # Answered while the count still waits: the loop is free.
+            send(harness, CHLOE, channel="CGENERAL")
+            assert counted.is_alive() and answered == []
+            waiting = "SELECT sum(contributions) FROM activity_days WHERE user_id = ?"
+            assert other_process.execute(waiting, (BRUNO,)).fetchone() == (1,)  # not counted yet
+        finally:
+            other_process.execute("COMMIT")
+            other_process.close()
+        counted.join(timeout=30)
+    assert answered == [200]
+    assert contributions(harness.db, BRUNO) == 2
+    assert threads and "cdp-http" not in threads, threads  # the count ran in a worker thread
+
+
 def test_a_channel_bound_by_another_instance_counts_once_its_version_is_seen(harness: Harness) -> None:
     community_id = circles_e2e.make_community(harness)
     cache = cache_of(harness.db)
