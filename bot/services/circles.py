@@ -502,7 +502,7 @@ async def record_contribution_on_loop(
 
     The usual message (a member's, in a channel the binding cache knows) is its one statement, awaited on
     the loop on PostgreSQL (Database.on_async_driver), and on SQLite its one local transaction run there
-    when the write lock is free at once (`_count_on_loop`): no hop to a worker thread and back. Everything
+    when the write lock is free at once (`_count_from_loop`): no hop to a worker thread and back. Everything
     else runs as
     `record_contribution` in a worker thread (`in_thread`): a binding to read, a poster who is not a
     member yet (their hash needs a read), a stale binding (the statement wrote nothing in these cases);
@@ -529,7 +529,7 @@ async def record_contribution_on_loop(
             reaction=False,
             user_hash=None,
         )
-        figures = await _count_on_loop(db, in_thread, what)
+        figures = await _count_from_loop(db, in_thread, what)
         if not figures.bound:
             cache.forget(team_id=team_id, channel_id=channel_id)
         elif not figures.needs_hash:
@@ -568,7 +568,7 @@ async def record_contribution_on_loop(
     return outcome
 
 
-async def _count_on_loop(db: Database, in_thread: InThread, what: counting_repo.Counting) -> CountFigures:
+async def _count_from_loop(db: Database, in_thread: InThread, what: counting_repo.Counting) -> CountFigures:
     """The counting statement, from the event loop. PostgreSQL: awaited there. SQLite: run there when the
     write lock is free at once (a local write, the disk flush its only wait: Database.on_driver_at_once);
     in a worker thread when another writer holds it, so the loop never waits for one."""
