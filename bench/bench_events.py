@@ -122,9 +122,7 @@ def durable_insert(url: str) -> Callable[[], None]:
 
     raw = Database(url, durability="full").engine.raw_connection()
     connection: Any = raw.driver_connection
-    if url.startswith("sqlite"):
-        connection.isolation_level = None  # sqlite3: each statement its own transaction
-    else:
+    if not url.startswith("sqlite"):  # storage.db's SQLite connections are in autocommit already
         connection.autocommit = True
     insert = f"INSERT INTO {COMMITTING_TABLE} (v) VALUES (1)"
 
@@ -359,7 +357,11 @@ def measure(args: argparse.Namespace) -> None:
             for process in processes:
                 process.terminate()
             for process in processes:
-                process.wait(timeout=30)
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
     report(args, results, cpu, floor)
 
 
@@ -499,14 +501,14 @@ def report(args: argparse.Namespace, results: Results, cpu: Results, floor: list
         )
         for kind in ("counted", "retried", "unbound", "committing"):
             values = results[(kind, senders)]
-            ratios = [value / floor for value, floor in zip(values, floors, strict=True)]
+            ratios = [value / base for value, base in zip(values, floors, strict=True)]
             print(
                 f"    {kind:10s} {statistics.median(values):7.1f} events/s   ratio to no-op "
                 f"{statistics.median(ratios):5.2f}  (rounds: {', '.join(f'{r:.2f}' for r in ratios)})   "
                 f"cpu {statistics.median(cpu[(kind, senders)]):5.0f} us/event"
             )
         counted, committing = results[("counted", senders)], results[("committing", senders)]
-        ratios = [value / floor for value, floor in zip(counted, committing, strict=True)]
+        ratios = [value / base for value, base in zip(counted, committing, strict=True)]
         print(
             f"    counted to committing {statistics.median(ratios):5.2f}  "
             f"(rounds: {', '.join(f'{r:.2f}' for r in ratios)})"

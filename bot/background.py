@@ -78,6 +78,12 @@ class Answering:
                     self._ended = time.monotonic()
                     self._idle.notify_all()
 
+    @property
+    def in_progress(self) -> int:
+        """How many requests are being answered at this moment."""
+        with self._idle:
+            return self._count
+
     def wait_until_idle(self, timeout: float, quiet: float = 0.0) -> bool:
         """True when no request is being answered and none ended in the last `quiet` seconds (the next
         one of a burst is likely on its way), within `timeout` seconds."""

@@ -140,7 +140,8 @@ def counts_on_loop(deps: Deps, payload: dict[str, Any]) -> bool:
 
 
 def count_in_thread(deps: Deps, message: MessageToCount) -> None:
-    """Count one message in the calling (worker) thread: SQLite's way, and Socket Mode's."""
+    """Count one message in the calling (worker) thread: Bolt's dispatch on SQLite (several workspaces, a
+    payload the server leaves to Bolt) and Socket Mode's."""
     outcome = circle_service.record_contribution(deps.db, **vars(message))
     metrics.observe_event(outcome.result)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import urllib.request
 import uuid
 from collections import defaultdict
@@ -292,6 +293,14 @@ def test_a_counted_message_on_postgresql_is_one_round_trip_with_no_transaction_a
     assert contributions(harness.db, BRUNO) == 2
 
 
+def in_flight(harness: Harness, requests: int, timeout: float = 10.0) -> None:
+    """Wait until the server is answering this many requests."""
+    deadline = time.monotonic() + timeout
+    while harness.runtime.deps.answering.in_progress != requests:
+        assert time.monotonic() < deadline, f"the server is not answering {requests} request(s)"
+        time.sleep(0.005)
+
+
 @contextmanager
 def counting_threads(harness: Harness) -> Iterator[list[str]]:
     """The names of the threads that sent the event path's statements (those on the driver, which the
@@ -319,10 +328,17 @@ def test_a_counted_message_of_a_member_is_counted_on_the_event_loop_without_a_wo
     circles_e2e.make_community(harness)
     cache_of(harness.db).ttl = 3600
     send(harness, BRUNO)  # joins via the channel
-    with counting_threads(harness) as threads:
-        send(harness, BRUNO)
-    assert threads and set(threads) == {"cdp-http"}, threads
-    assert contributions(harness.db, BRUNO) == 2
+    seen: list[list[str]] = []
+    # On SQLite the outbox worker or the scheduler may hold the write lock at that instant (the count then
+    # rightly waits in a worker thread): a few messages, one is enough.
+    for _ in range(5):
+        with counting_threads(harness) as threads:
+            send(harness, BRUNO)
+        seen.append(threads)
+        if threads and set(threads) == {"cdp-http"}:
+            break
+    assert set(seen[-1]) == {"cdp-http"}, seen
+    assert contributions(harness.db, BRUNO) == 1 + len(seen)
 
 
 def test_on_sqlite_a_count_waits_for_another_writer_in_a_worker_thread_and_the_server_keeps_answering(
@@ -350,6 +366,7 @@ def test_on_sqlite_a_count_waits_for_another_writer_in_a_worker_thread_and_the_s
         )
         counted.start()
         try:
+            in_flight(harness, 1)  # the counted message is with the server, its count waiting
             # Answered while the count still waits: the loop is free.
             send(harness, CHLOE, channel="CGENERAL")
             assert counted.is_alive() and answered == []

@@ -502,13 +502,12 @@ async def record_contribution_on_loop(
 
     The usual message (a member's, in a channel the binding cache knows) is its one statement, awaited on
     the loop on PostgreSQL (Database.on_async_driver), and on SQLite its one local transaction run there
-    when the write lock is free at once (`_count_from_loop`): no hop to a worker thread and back. Everything
-    else runs as
-    `record_contribution` in a worker thread (`in_thread`): a binding to read, a poster who is not a
-    member yet (their hash needs a read), a stale binding (the statement wrote nothing in these cases);
-    and what follows a count when the figures call for it (a first post, a reply to one, a promotion),
-    as it does there. The loop never waits for the database server nor for another writer: on SQLite it
-    waits only for its own commit's disk flush.
+    when the write lock is free at once (`_count_from_loop`): no hop to a worker thread and back.
+    Everything else runs as `record_contribution` in a worker thread (`in_thread`): a binding to read, a
+    poster who is not a member yet (their hash needs a read), a stale binding (the statement wrote
+    nothing in these cases); and what follows a count when the figures call for it (a first post, a reply
+    to one, a promotion), as it does there. The loop never waits for the database server nor for another
+    writer: on SQLite it waits only for its own commit (Database.on_driver_at_once says how long).
     """
     cache = bindings.cache_of_engine(db.engine)
     known, binding = cache.known(team_id=team_id, channel_id=channel_id)
