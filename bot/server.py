@@ -46,13 +46,15 @@ from handlers.activity import (
     COUNT_ON_LOOP,
     MessageToCount,
     NothingToCount,
+    ReactionToCount,
     answered_without_io,
     count_on_loop,
+    count_reaction_on_loop,
     counts_on_loop,
     ignored,
     is_message_event,
     message_to_count,
-    reaction_to_ignore,
+    reaction_to_count,
 )
 from handlers.direct import DirectCommand, command_to_answer
 from handlers.errors import unexpected_error_answer
@@ -345,7 +347,9 @@ def asgi_app(runtime: Runtime) -> Starlette:
             if isinstance(message, NothingToCount):
                 ignored()
                 return answered_event(payload, request, 200, started)
-        elif reaction_to_ignore(runtime.deps, payload):
+        elif (reaction := reaction_to_count(runtime.deps, payload)) is not None:
+            if isinstance(reaction, ReactionToCount):
+                return await count_directly(runtime, payload, reaction, request, started)
             ignored()
             return answered_event(payload, request, 200, started)
         elif (command := command_to_answer(runtime.deps, payload)) is not None:
@@ -469,18 +473,27 @@ async def count_message(runtime: Runtime, bolt_request: BoltRequest, started: fl
 
 
 async def count_directly(
-    runtime: Runtime, payload: dict[str, Any], message: MessageToCount, request: Request, started: float
+    runtime: Runtime,
+    payload: dict[str, Any],
+    count: MessageToCount | ReactionToCount,
+    request: Request,
+    started: float,
 ) -> Response:
-    """A human message in a counted channel, counted without Bolt's dispatch, which would only run
-    `message_callback` for it (handlers.activity.message_to_count says when); half the CPU of such an
-    event was Bolt's request, middleware and listener matching. The count is made from the event loop
-    (bot.services.circles.record_contribution_on_loop: on PostgreSQL awaited there; on SQLite run there
+    """A human message or a person's reaction in a channel that may be counted, counted without Bolt's
+    dispatch, which would only run `message_callback` or `reaction_callback` for it
+    (handlers.activity.message_to_count and reaction_to_count say when); half the CPU of such an event
+    was Bolt's request, middleware and listener matching. The count is made from the event loop
+    (bot.services.circles.record_contribution_on_loop, record_reaction_on_loop: on PostgreSQL awaited
+    there; on SQLite run there
     when the write lock is free at once, else in a worker thread). Logged and measured as
     CdpApp.dispatch does, answered once the count is committed; a failed count answers 500, so Slack
     retries it, and the retry is counted once."""
     status = 200
     try:
-        await count_on_loop(runtime.deps, [message], run_in_threadpool)
+        if isinstance(count, MessageToCount):
+            await count_on_loop(runtime.deps, [count], run_in_threadpool)
+        else:
+            await count_reaction_on_loop(runtime.deps, count, run_in_threadpool)
     except Exception as error:
         log.error("unexpected error", exc_info=error, extra={"fields": {"kind": "event_callback"}})
         status = 500

@@ -163,12 +163,22 @@ def message_to_count(deps: Deps, payload: dict[str, Any]) -> MessageToCount | No
     return message  # None for a bot's message, an edit, a system message: Bolt's middleware may act on it
 
 
-def reaction_to_ignore(deps: Deps, payload: dict[str, Any]) -> bool:
-    """True for a person's reaction in a channel the binding cache, still fresh, knows no community
-    counts: all Bolt's dispatch would do for it is `reaction_callback` measuring it as ignored, so the HTTP
-    server answers it itself (bot/server.py). False whenever Bolt must see it: the app's own reaction
-    (Bolt's IgnoringSelfEvents drops it before any listener), a payload the gate refuses, a channel that
-    may be counted, several workspaces."""
+@dataclass(frozen=True)
+class ReactionToCount:
+    team_id: str
+    event_id: str | None
+    channel_id: str
+    user_id: str
+    ts: float
+    now: datetime
+
+
+def reaction_to_count(deps: Deps, payload: dict[str, Any]) -> ReactionToCount | NothingToCount | None:
+    """What `reaction_callback` would do for a person's reaction, read straight from the (signed, parsed)
+    payload, so the HTTP server can answer it without Bolt's dispatch (bot/server.py): its count, or
+    NOTHING_TO_COUNT in a channel the binding cache, still fresh, knows no community counts. None whenever
+    Bolt must see it: the app's own reaction (Bolt's IgnoringSelfEvents drops it before any listener), a
+    payload the gate refuses, a reaction without its channel or time, several workspaces."""
     event = payload.get("event")
     if (
         deps.settings.slack_bot_token is None
@@ -176,11 +186,25 @@ def reaction_to_ignore(deps: Deps, payload: dict[str, Any]) -> bool:
         or event.get("type") != "reaction_added"
         or {"user", "user_id"} & payload.keys()  # Bolt's self-event check would read that user
     ):
-        return False
+        return None
     user = event.get("user")
-    if not isinstance(user, str) or not user or user == deps.bot_user_id:
-        return False
-    return answered_without_io(deps, payload) and check(payload) is None
+    if not isinstance(user, str) or not user or user == deps.bot_user_id or check(payload) is not None:
+        return None
+    item = event.get("item") or {}
+    channel_id, ts = str(item.get("channel") or ""), _ts(event.get("event_ts") or item.get("ts"))
+    if not channel_id or ts is None:
+        return None
+    team_id = str(payload.get("team_id") or "")
+    if circle_service.surely_uncounted(deps.db.engine, team_id=team_id, channel_id=channel_id):
+        return NOTHING_TO_COUNT
+    return ReactionToCount(
+        team_id=team_id,
+        event_id=payload.get("event_id"),
+        channel_id=channel_id,
+        user_id=user,
+        ts=ts,
+        now=deps.clock.now(),
+    )
 
 
 def ignored() -> None:
@@ -193,6 +217,12 @@ async def count_on_loop(deps: Deps, messages: list[MessageToCount], in_thread: I
     for message in messages:
         outcome = await circle_service.record_contribution_on_loop(deps.db, in_thread, **vars(message))
         metrics.observe_event(outcome.result)
+
+
+async def count_reaction_on_loop(deps: Deps, reaction: ReactionToCount, in_thread: InThread) -> None:
+    """Count a reaction `reaction_to_count` found, on the event loop."""
+    result = await circle_service.record_reaction_on_loop(deps.db, in_thread, **vars(reaction))
+    metrics.observe_event(result)
 
 
 def reaction_callback(body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:

@@ -694,6 +694,59 @@ def record_reaction(
     )[0]
 
 
+async def record_reaction_on_loop(
+    db: Database,
+    in_thread: InThread,
+    *,
+    team_id: str,
+    event_id: str | None,
+    channel_id: str,
+    user_id: str,
+    ts: float,
+    now: datetime,
+) -> Counted:
+    """`record_reaction`, from the HTTP server's event loop, as `record_contribution_on_loop` counts a
+    message: a reaction in a channel the binding cache knows is its one statement there; a binding to
+    read, or a stale one (the statement wrote nothing), runs as `record_reaction` in a worker thread."""
+    cache = bindings.cache_of_engine(db.engine)
+    known, binding = cache.known(team_id=team_id, channel_id=channel_id)
+    if known and binding is None:
+        return Counted.IGNORED
+    if binding is not None:
+        days = _countable_day(binding, ts=ts, now=now)
+        if days is None:
+            return Counted.IGNORED
+        what = _counting(
+            binding,
+            days,
+            team_id=team_id,
+            event_id=event_id,
+            channel_id=channel_id,
+            user_id=user_id,
+            now=now,
+            reaction=True,
+            user_hash=None,
+        )
+        figures = await _count_from_loop(db, in_thread, what)
+        if not figures.bound:
+            cache.forget(team_id=team_id, channel_id=channel_id)
+        elif not figures.needs_hash:  # never for a reaction, which makes no one a member
+            return _verdict(figures)
+    result: Counted = await in_thread(
+        functools.partial(
+            record_reaction,
+            db,
+            team_id=team_id,
+            event_id=event_id,
+            channel_id=channel_id,
+            user_id=user_id,
+            ts=ts,
+            now=now,
+        )
+    )
+    return result
+
+
 # ---- the daily pass --------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Change:
