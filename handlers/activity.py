@@ -182,6 +182,7 @@ def reaction_to_count(deps: Deps, payload: dict[str, Any]) -> ReactionToCount | 
     event = payload.get("event")
     if (
         deps.settings.slack_bot_token is None
+        or payload.get("type") != "event_callback"
         or not isinstance(event, dict)
         or event.get("type") != "reaction_added"
         or {"user", "user_id"} & payload.keys()  # Bolt's self-event check would read that user
