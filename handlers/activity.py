@@ -191,18 +191,28 @@ def reaction_to_count(deps: Deps, payload: dict[str, Any]) -> ReactionToCount | 
     user = event.get("user")
     if not isinstance(user, str) or not user or user == deps.bot_user_id or check(payload) is not None:
         return None
+    return _reaction_to_count(deps, payload, event, deps.bot_user_id)
+
+
+def _reaction_to_count(
+    deps: Deps, body: dict[str, Any], event: dict[str, Any], bot_user_id: str | None
+) -> ReactionToCount | NothingToCount | None:
+    """The count a reaction event owes (as `_to_count` for a message); NOTHING_TO_COUNT in a channel no
+    community counts (known without a session); None for one that lacks its channel, time or person, or
+    is the app's own."""
     item = event.get("item") or {}
     channel_id, ts = str(item.get("channel") or ""), _ts(event.get("event_ts") or item.get("ts"))
-    if not channel_id or ts is None:
+    user_id = str(event.get("user") or "")
+    if not channel_id or not user_id or ts is None or user_id == bot_user_id:
         return None
-    team_id = str(payload.get("team_id") or "")
+    team_id = str(body.get("team_id") or "")
     if circle_service.surely_uncounted(deps.db.engine, team_id=team_id, channel_id=channel_id):
         return NOTHING_TO_COUNT
     return ReactionToCount(
         team_id=team_id,
-        event_id=payload.get("event_id"),
+        event_id=body.get("event_id"),
         channel_id=channel_id,
-        user_id=user,
+        user_id=user_id,
         ts=ts,
         now=deps.clock.now(),
     )
@@ -228,26 +238,11 @@ async def count_reaction_on_loop(deps: Deps, reaction: ReactionToCount, in_threa
 
 def reaction_callback(body: dict[str, Any], event: dict[str, Any], context: BoltContext) -> None:
     deps = deps_of(context)
-    item = event.get("item") or {}
-    channel_id, ts = str(item.get("channel") or ""), _ts(event.get("event_ts") or item.get("ts"))
-    user_id = str(event.get("user") or "")
-    if not channel_id or not user_id or ts is None or user_id == context.bot_user_id:
+    reaction = _reaction_to_count(deps, body, event, context.bot_user_id)
+    if not isinstance(reaction, ReactionToCount):
         ignored()
         return
-    team_id = str(body.get("team_id") or "")
-    if circle_service.surely_uncounted(deps.db.engine, team_id=team_id, channel_id=channel_id):
-        ignored()
-        return
-    result = circle_service.record_reaction(
-        deps.db,
-        team_id=team_id,
-        event_id=body.get("event_id"),
-        channel_id=channel_id,
-        user_id=user_id,
-        ts=ts,
-        now=deps.clock.now(),
-    )
-    metrics.observe_event(result)
+    metrics.observe_event(circle_service.record_reaction(deps.db, **vars(reaction)))
 
 
 # ---- /cdp me ---------------------------------------------------------------------------------

@@ -509,54 +509,47 @@ async def record_contribution_on_loop(
     to one, a promotion), as it does there. The loop never waits for the database server nor for another
     writer: on SQLite it waits only for its own commit (Database.on_driver_at_once says how long).
     """
-    cache = bindings.cache_of_engine(db.engine)
-    known, binding = cache.known(team_id=team_id, channel_id=channel_id)
-    if known and binding is None:
-        return CountOutcome(Counted.IGNORED)
-    if binding is not None:
-        days = _countable_day(binding, ts=ts, now=now)
-        if days is None:
-            return CountOutcome(Counted.IGNORED)
-        what = _counting(
-            binding,
-            days,
-            team_id=team_id,
-            event_id=event_id,
-            channel_id=channel_id,
-            user_id=user_id,
-            now=now,
-            reaction=False,
-            user_hash=None,
-        )
-        figures = await _count_from_loop(db, in_thread, what)
-        if not figures.bound:
-            cache.forget(team_id=team_id, channel_id=channel_id)
-        elif not figures.needs_hash:
-            result = _verdict(figures)
-            if not _follow_up_due(result, binding, figures, ts=ts, now=now, message_ts=message_ts):
-                return CountOutcome(result)
-            after: CountOutcome = await in_thread(
-                functools.partial(
-                    _after_count,
-                    db,
-                    result,
-                    binding,
-                    figures,
-                    team_id=team_id,
-                    channel_id=channel_id,
-                    user_id=user_id,
-                    ts=ts,
-                    now=now,
-                    message_ts=message_ts,
-                )
+    counted = await _count_on_loop(
+        db,
+        in_thread,
+        team_id=team_id,
+        event_id=event_id,
+        channel_id=channel_id,
+        user_id=user_id,
+        ts=ts,
+        now=now,
+        reaction=False,
+    )
+    if counted is None:
+        outcome: CountOutcome = await in_thread(
+            functools.partial(
+                record_contribution,
+                db,
+                team_id=team_id,
+                event_id=event_id,
+                channel_id=channel_id,
+                user_id=user_id,
+                ts=ts,
+                now=now,
+                message_ts=message_ts,
             )
-            return after
-    outcome: CountOutcome = await in_thread(
+        )
+        return outcome
+    result, binding, figures = counted
+    if (
+        binding is None
+        or figures is None
+        or not _follow_up_due(result, binding, figures, ts=ts, now=now, message_ts=message_ts)
+    ):
+        return CountOutcome(result)
+    after: CountOutcome = await in_thread(
         functools.partial(
-            record_contribution,
+            _after_count,
             db,
+            result,
+            binding,
+            figures,
             team_id=team_id,
-            event_id=event_id,
             channel_id=channel_id,
             user_id=user_id,
             ts=ts,
@@ -564,7 +557,51 @@ async def record_contribution_on_loop(
             message_ts=message_ts,
         )
     )
-    return outcome
+    return after
+
+
+async def _count_on_loop(
+    db: Database,
+    in_thread: InThread,
+    *,
+    team_id: str,
+    event_id: str | None,
+    channel_id: str,
+    user_id: str,
+    ts: float,
+    now: datetime,
+    reaction: bool,
+) -> tuple[Counted, Binding | None, CountFigures | None] | None:
+    """`_count`, from the event loop, for an event in a channel the binding cache knows: what `_count`
+    returns. None, with nothing written, when `_count` must run in a worker thread instead: a binding to
+    read, a poster who is not a member yet (their hash needs a read), a stale binding."""
+    cache = bindings.cache_of_engine(db.engine)
+    known, binding = cache.known(team_id=team_id, channel_id=channel_id)
+    if known and binding is None:
+        return Counted.IGNORED, None, None
+    if binding is None:
+        return None
+    days = _countable_day(binding, ts=ts, now=now)
+    if days is None:
+        return Counted.IGNORED, None, None
+    what = _counting(
+        binding,
+        days,
+        team_id=team_id,
+        event_id=event_id,
+        channel_id=channel_id,
+        user_id=user_id,
+        now=now,
+        reaction=reaction,
+        user_hash=None,
+    )
+    figures = await _count_from_loop(db, in_thread, what)
+    if not figures.bound:
+        cache.forget(team_id=team_id, channel_id=channel_id)
+        return None
+    if figures.needs_hash:  # never for a reaction, which makes no one a member
+        return None
+    return _verdict(figures), binding, figures
 
 
 async def _count_from_loop(db: Database, in_thread: InThread, what: counting_repo.Counting) -> CountFigures:
@@ -706,32 +743,22 @@ async def record_reaction_on_loop(
     now: datetime,
 ) -> Counted:
     """`record_reaction`, from the HTTP server's event loop, as `record_contribution_on_loop` counts a
-    message: a reaction in a channel the binding cache knows is its one statement there; a binding to
-    read, or a stale one (the statement wrote nothing), runs as `record_reaction` in a worker thread."""
-    cache = bindings.cache_of_engine(db.engine)
-    known, binding = cache.known(team_id=team_id, channel_id=channel_id)
-    if known and binding is None:
-        return Counted.IGNORED
-    if binding is not None:
-        days = _countable_day(binding, ts=ts, now=now)
-        if days is None:
-            return Counted.IGNORED
-        what = _counting(
-            binding,
-            days,
-            team_id=team_id,
-            event_id=event_id,
-            channel_id=channel_id,
-            user_id=user_id,
-            now=now,
-            reaction=True,
-            user_hash=None,
-        )
-        figures = await _count_from_loop(db, in_thread, what)
-        if not figures.bound:
-            cache.forget(team_id=team_id, channel_id=channel_id)
-        elif not figures.needs_hash:  # never for a reaction, which makes no one a member
-            return _verdict(figures)
+    message (`_count_on_loop`): a reaction in a channel the binding cache knows is its one statement
+    there; a binding to read, or a stale one (nothing was written), runs as `record_reaction` in a worker
+    thread."""
+    counted = await _count_on_loop(
+        db,
+        in_thread,
+        team_id=team_id,
+        event_id=event_id,
+        channel_id=channel_id,
+        user_id=user_id,
+        ts=ts,
+        now=now,
+        reaction=True,
+    )
+    if counted is not None:
+        return counted[0]
     result: Counted = await in_thread(
         functools.partial(
             record_reaction,
