@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 import time
+from asyncio import Future
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TypeVar
@@ -13,6 +15,7 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Dialect, Engine, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import PoolProxiedConnection
 
 from storage import schedule
 from storage.async_driver import AsyncDriverConnection, AsyncDrivers, StatementObserver, positional
@@ -186,15 +189,18 @@ class DriverConnection:
             observe(sql, self.dbapi)
 
 
+# A unit of work `Database.on_driver_together` was asked for, and the future its caller awaits.
+_Together = tuple[Callable[["DriverConnection"], Any], Future[Any]]
+
+
 class WriteLockBusy(Exception):
-    """SQLite's write lock, or this process's turn, is held by another unit of work (on_driver_at_once)."""
+    """SQLite's write lock is held by another connection (`on_driver_together`): nothing was done."""
 
 
 def _begin_at_once(connection: DriverConnection) -> None:
-    """BEGIN IMMEDIATE without SQLite's busy wait: WriteLockBusy when another connection holds the lock."""
-    dbapi = connection.dbapi
+    """BEGIN IMMEDIATE without SQLite's busy wait (the connection's busy_timeout is 0: see
+    `Database._at_once_connection`): WriteLockBusy when another connection holds the write lock."""
     try:
-        dbapi.execute("PRAGMA busy_timeout=0")
         connection.run("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as error:
         # The extended codes too: SQLITE_BUSY_SNAPSHOT (another process committed meanwhile) and
@@ -202,8 +208,6 @@ def _begin_at_once(connection: DriverConnection) -> None:
         if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
             raise
         raise WriteLockBusy from error
-    finally:
-        dbapi.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
 
 
 def _dead(dbapi: Any) -> bool:
@@ -254,6 +258,13 @@ class Database:
         # Told of every statement run on a DriverConnection (tests and benchmarks count them).
         self.statement_observers: list[StatementObserver] = []
         self._async_drivers: AsyncDrivers | None = None
+        # SQLite: the connection `on_driver_together` uses, its own (see `_at_once_connection`).
+        self._at_once: tuple[PoolProxiedConnection, DriverConnection] | None = None
+        # SQLite: per event loop, the units of work `on_driver_together` gathers for its next turn, and
+        # the loops among them waiting for this process's turn.
+        self._together: dict[asyncio.AbstractEventLoop, list[_Together]] = {}
+        self._loops_waiting: set[asyncio.AbstractEventLoop] = set()
+        self._loops_waiting_lock = threading.Lock()
 
     @contextmanager
     def _turn(self) -> Iterator[None]:
@@ -265,7 +276,7 @@ class Database:
         processes (`cdp-bot recompute`) still meet busy_timeout. Re-entrant, and bounded: a session opened
         inside another on the same thread, or a holder stuck past SQLite's own busy_timeout, falls back
         to SQLite's locking rather than waiting here for ever. The event loop never waits here: it takes
-        its turn only when it is free (`on_driver_at_once`).
+        its turn when it is free, or is told when it is (`on_driver_together`).
         """
         if self._turn_lock is None:
             yield
@@ -276,6 +287,7 @@ class Database:
         finally:
             if acquired:
                 self._turn_lock.release()
+                self._wake_loops_waiting()
 
     def turn(self) -> AbstractContextManager[None]:
         """`_turn` for work done on a raw connection of the pool (storage/claims.py)."""
@@ -361,46 +373,124 @@ class Database:
             )
         return await self._async_drivers.run(work)
 
-    def on_driver_at_once(self, work: Callable[[DriverConnection], T]) -> T:
-        """SQLite only: `on_driver`, when nothing makes it wait: this process's turn and the database's
-        write lock both free at once. Raises WriteLockBusy, having done nothing, when either is held
-        (another unit of work of this process, `cdp-bot recompute`): the caller then waits in a worker
-        thread (`on_driver`).
+    async def on_driver_together(self, work: Callable[[DriverConnection], T]) -> T:
+        """SQLite only: `on_driver`, from the HTTP server's event loop, without a worker thread, together
+        with every other unit of work asked for in the same turn of the loop: all of them in one
+        BEGIN IMMEDIATE ... COMMIT on a connection of the loop's own (`_at_once_connection`), so one disk
+        flush for all (a group commit; PostgreSQL groups the flushes of concurrent commits itself). Each
+        gets its own result. Events sent at once (Slack sends a busy workspace's concurrently) are read in
+        the same turn of the loop and share a flush; one sent alone waits one turn of the loop more.
 
-        For the HTTP server's event loop: a local write whose only wait is its commit's disk flush runs
-        there, as Bolt's adapter runs a listener, without the hop to a worker thread and back, which cost
-        as much as the count itself; and the loop never waits for another writer. The loop does wait for
-        that flush (~0.4 ms on this machine's disk, more on a slower one), and now and then for the WAL
-        checkpoint SQLite runs inside the commit that crosses its 1,000 pages (milliseconds: the pages
-        written back and the database file synced): every other request waits meanwhile, as it would
-        behind a listener Bolt's adapter runs."""
+        The hop to a worker thread and back cost as much CPU as a count. The loop never waits for another
+        writer:
+        - another unit of work of this process holding the turn (a worker thread's): these wait for it
+          without blocking the loop, joined by the ones asked for meanwhile, until its end wakes the loop
+          (`_turn`). Sending them to worker threads instead made the next ones find a worker thread's turn
+          in their way in turn: with 16 senders, half the counts went through threads;
+        - another process holding the database's write lock (`cdp-bot recompute`, another instance):
+          WriteLockBusy, having done nothing; the caller then waits in a worker thread (`on_driver`).
+        The loop does wait for the commit's disk flush (~0.2-0.4 ms on this machine's disk, more on a slower
+        one), and now and then for the WAL checkpoint SQLite runs inside the commit that crosses its 1,000
+        pages (milliseconds: the pages written back and the database file synced): every other request
+        waits meanwhile, as it would behind a listener Bolt's adapter runs.
+
+        When one of them raises, the shared unit is rolled back and each runs again on its own, so one
+        failure fails no other."""
         assert self._turn_lock is not None, "SQLite only"
-        if not self._turn_lock.acquire(blocking=False):
-            raise WriteLockBusy
+        loop = asyncio.get_running_loop()
+        future: Future[T] = loop.create_future()
+        waiting = self._together.get(loop)
+        if waiting is None:
+            waiting = self._together[loop] = []
+            loop.call_soon(self._run_together, loop)
+        waiting.append((work, future))
+        return await future
+
+    def _run_together(self, loop: asyncio.AbstractEventLoop) -> None:
+        assert self._turn_lock is not None
+        with self._loops_waiting_lock:
+            if not self._turn_lock.acquire(blocking=False):
+                self._loops_waiting.add(loop)  # `_turn` calls again when the turn ends
+                return
         try:
-            return self._sqlite_unit(work, at_once=True)
+            waiting = [(work, future) for work, future in self._together.pop(loop, ()) if not future.done()]
+            if waiting:  # else every request that asked was cancelled meanwhile (its client left)
+                self._run_now(waiting)
         finally:
             self._turn_lock.release()
+            self._wake_loops_waiting()
+
+    def _run_now(self, waiting: list[tuple[Callable[[DriverConnection], Any], Future[Any]]]) -> None:
+        """The units `on_driver_together` gathered, in one SQLite transaction: this process's turn held."""
+        try:
+            results = self._sqlite_unit(
+                lambda connection: [work(connection) for work, _ in waiting], at_once=True
+            )
+        except WriteLockBusy:
+            for _work, future in waiting:
+                future.set_exception(WriteLockBusy())
+            return
+        except Exception:  # rolled back: each on its own, so only the one that fails fails
+            for work, future in waiting:
+                try:
+                    future.set_result(self._sqlite_unit(work, at_once=True))
+                except Exception as error:
+                    future.set_exception(error)
+            return
+        for (_work, future), result in zip(waiting, results, strict=True):
+            future.set_result(result)
+
+    def _wake_loops_waiting(self) -> None:
+        """This process's turn has ended: the event loops whose `on_driver_together` waits for it try
+        again."""
+        with self._loops_waiting_lock:
+            loops, self._loops_waiting = self._loops_waiting, set()
+        for loop in loops:
+            try:
+                loop.call_soon_threadsafe(self._run_together, loop)
+            except RuntimeError:  # that loop is closed: its server stopped, its requests with it
+                self._together.pop(loop, None)
+
+    def _at_once_connection(self) -> DriverConnection:
+        """SQLite: the connection `on_driver_together` uses, out of the pool and kept: busy_timeout 0, so
+        BEGIN IMMEDIATE fails at once rather than wait for another process's write, without setting the
+        timeout and back on every unit (a pooled connection's other users expect it); and no checkout and
+        checkin (the pool's reset, a rollback) on the event loop. Used only in this process's turn."""
+        if self._at_once is None:
+            pooled = self.engine.raw_connection()
+            dbapi: Any = pooled.driver_connection
+            pooled.detach()  # ours until `dispose` closes it
+            dbapi.execute("PRAGMA busy_timeout=0")
+            self._at_once = (pooled, DriverConnection(dbapi, self.engine.dialect, self.statement_observers))
+        return self._at_once[1]
 
     def _sqlite_unit(self, work: Callable[[DriverConnection], T], *, at_once: bool = False) -> T:
+        if at_once:
+            return self._sqlite_transaction(self._at_once_connection(), work, at_once=True)
         pooled = self.engine.raw_connection()
         try:
             dbapi: Any = pooled.driver_connection
             connection = DriverConnection(dbapi, self.engine.dialect, self.statement_observers)
-            if at_once:
-                _begin_at_once(connection)
-            else:
-                connection.run("BEGIN IMMEDIATE")  # the write lock first: see `_sqlite_begin`
-            try:
-                result = work(connection)
-                connection.run("COMMIT")
-            except BaseException:
-                if dbapi.in_transaction:
-                    dbapi.rollback()
-                raise
-            return result
+            return self._sqlite_transaction(connection, work, at_once=False)
         finally:
             pooled.close()
+
+    @staticmethod
+    def _sqlite_transaction(
+        connection: DriverConnection, work: Callable[[DriverConnection], T], *, at_once: bool
+    ) -> T:
+        if at_once:
+            _begin_at_once(connection)
+        else:
+            connection.run("BEGIN IMMEDIATE")  # the write lock first: see `_sqlite_begin`
+        try:
+            result = work(connection)
+            connection.run("COMMIT")
+        except BaseException:
+            if connection.dbapi.in_transaction:
+                connection.dbapi.rollback()
+            raise
+        return result
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
@@ -454,4 +544,7 @@ class Database:
     def dispose(self) -> None:
         if self._async_drivers is not None:
             self._async_drivers.close()
+        if self._at_once is not None:
+            self._at_once[0].close()
+            self._at_once = None
         self.engine.dispose()

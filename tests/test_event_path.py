@@ -330,30 +330,72 @@ def test_a_counted_message_of_a_member_is_counted_on_the_event_loop_without_a_wo
     harness: Harness,
 ) -> None:
     """The hop to a worker thread and back cost as much CPU as the count itself: on PostgreSQL the
-    statement is awaited on the server's event loop, and on SQLite its local transaction runs there when
-    the write lock is free (the test harness serves the app from the thread `cdp-http`)."""
+    statement is awaited on the server's event loop, and on SQLite its local transaction runs there, after
+    any other unit of work of the app's that has the turn (the test harness serves the app from the thread
+    `cdp-http`)."""
     circles_e2e.make_community(harness)
     cache_of(harness.db).ttl = 3600
     send(harness, BRUNO)  # joins via the channel
-    seen: list[list[str]] = []
-    # On SQLite the outbox worker or the scheduler may hold the write lock at that instant (the count then
-    # rightly waits in a worker thread): a few messages, one is enough.
-    for _ in range(5):
-        with counting_threads(harness) as threads:
-            send(harness, BRUNO)
-        seen.append(threads)
-        if threads and set(threads) == {"cdp-http"}:
-            break
-    assert set(seen[-1]) == {"cdp-http"}, seen
-    assert contributions(harness.db, BRUNO) == 1 + len(seen)
+    with counting_threads(harness) as threads:
+        send(harness, BRUNO)
+    assert threads and set(threads) == {"cdp-http"}, threads
+    assert contributions(harness.db, BRUNO) == 2
 
 
-def test_on_sqlite_a_count_waits_for_another_writer_in_a_worker_thread_and_the_server_keeps_answering(
+def test_on_sqlite_counts_sent_at_once_wait_for_the_apps_turn_on_the_event_loop_and_share_one_commit(
+    harness: Harness,
+) -> None:
+    """While another unit of work of the app has SQLite's turn (the outbox, the scheduler), the counts of
+    messages sent meanwhile wait for it without blocking the event loop, and then run together on the loop:
+    one transaction, one disk flush, each counted once and answered 200."""
+    if harness.db.backend != "sqlite":
+        pytest.skip("SQLite only: PostgreSQL groups the flushes of concurrent commits itself")
+    circles_e2e.make_community(harness)
+    cache_of(harness.db).ttl = 3600
+    send(harness, BRUNO)  # joins via the channel
+    send(harness, CHLOE)
+    send(harness, CHLOE, channel="CGENERAL")  # the cache now knows CGENERAL is bound to nothing
+    harness.slack.answer_only = True  # the test's own wait for the outbox would wait for the turn too
+    posters = [BRUNO, CHLOE, BRUNO, CHLOE, BRUNO, BRUNO]
+    answered: list[int] = []
+    committed: list[str] = []
+
+    def observe(statement: str, _dbapi: Any) -> None:
+        if statement == "COMMIT" and threading.current_thread().name == "cdp-http":
+            committed.append(statement)
+
+    def post(index: int) -> None:
+        body = {**circles_e2e.message(harness, posters[index]), "channel": CHANNEL}
+        answered.append(harness.slack.event(body, event_id=f"EvTogether{index}").status)
+
+    with counting_threads(harness) as threads:
+        harness.db.statement_observers.append(observe)
+        senders = [threading.Thread(target=post, args=(index,)) for index in range(len(posters))]
+        try:
+            with harness.db.turn():  # as a worker thread of the app holds it
+                for sender in senders:
+                    sender.start()
+                in_flight(harness, len(posters))  # all with the server, their counts waiting
+                send(harness, CHLOE, channel="CGENERAL")  # answered meanwhile: the loop is free
+                assert answered == []
+                assert (contributions(harness.db, BRUNO), contributions(harness.db, CHLOE)) == (1, 1)
+        finally:
+            for sender in senders:
+                sender.join(timeout=30)
+            harness.db.statement_observers.remove(observe)
+    assert answered == [200] * len(posters)
+    assert (contributions(harness.db, BRUNO), contributions(harness.db, CHLOE)) == (5, 3)
+    assert set(threads) == {"cdp-http"}, threads  # no worker thread
+    assert committed == ["COMMIT"], committed  # one transaction for the six
+
+
+def test_on_sqlite_a_count_waits_for_another_process_writing_and_the_server_keeps_answering(
     harness: Harness,
 ) -> None:
     """Another process holding SQLite's write lock (`cdp-bot recompute`, a second instance) must not stall
-    the event loop: the count waits for it in a worker thread while the server answers other requests, and
-    is counted once when the lock is released."""
+    the event loop: the count waits for it (in a worker thread, or on the loop for the app's turn when a
+    worker thread of the app's waits for the lock with it) while the server answers other requests, and is
+    counted once when the lock is released."""
     if harness.db.backend != "sqlite":
         pytest.skip("SQLite only: its write lock is the database file's")
     import sqlite3
@@ -367,25 +409,23 @@ def test_on_sqlite_a_count_waits_for_another_writer_in_a_worker_thread_and_the_s
     answered: list[int] = []
     body = {**circles_e2e.message(harness, BRUNO), "channel": CHANNEL}
     harness.slack.answer_only = True  # the test's own wait for the outbox would wait for the lock too
-    with counting_threads(harness) as threads:
-        counted = threading.Thread(
-            target=lambda: answered.append(harness.slack.event(body, event_id="EvWaitsForLock").status)
-        )
-        counted.start()
-        try:
-            in_flight(harness, 1)  # the counted message is with the server, its count waiting
-            # Answered while the count still waits: the loop is free.
-            send(harness, CHLOE, channel="CGENERAL")
-            assert counted.is_alive() and answered == []
-            waiting = "SELECT sum(contributions) FROM activity_days WHERE user_id = ?"
-            assert other_process.execute(waiting, (BRUNO,)).fetchone() == (1,)  # not counted yet
-        finally:
-            other_process.execute("COMMIT")
-            other_process.close()
-        counted.join(timeout=30)
+    counted = threading.Thread(
+        target=lambda: answered.append(harness.slack.event(body, event_id="EvWaitsForLock").status)
+    )
+    counted.start()
+    try:
+        in_flight(harness, 1)  # the counted message is with the server, its count waiting
+        # Answered while the count still waits: the loop is free.
+        send(harness, CHLOE, channel="CGENERAL")
+        assert counted.is_alive() and answered == []
+        waiting = "SELECT sum(contributions) FROM activity_days WHERE user_id = ?"
+        assert other_process.execute(waiting, (BRUNO,)).fetchone() == (1,)  # not counted yet
+    finally:
+        other_process.execute("COMMIT")
+        other_process.close()
+    counted.join(timeout=30)
     assert answered == [200]
     assert contributions(harness.db, BRUNO) == 2
-    assert threads and "cdp-http" not in threads, threads  # the count ran in a worker thread
 
 
 def test_a_channel_bound_by_another_instance_counts_once_its_version_is_seen(harness: Harness) -> None:

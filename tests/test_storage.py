@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -11,7 +14,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from storage.db import Database
+from storage.db import Database, DriverConnection
 from storage.migrate import alembic_config, current_revision
 from storage.models import Base, Community, Membership
 from storage.repositories import activity as activity_repo
@@ -151,3 +154,44 @@ def test_times_come_back_aware_utc(db: Database) -> None:
     with db.session() as session:
         loaded = community_repo.get(session, team_id="T1", community_id=community_id)
         assert loaded is not None and loaded.created_at == NOW and loaded.created_at.tzinfo is not None
+
+
+def test_on_sqlite_units_asked_for_together_commit_once_and_one_that_fails_fails_alone(db: Database) -> None:
+    """SQLite's group commit (Database.on_driver_together): the units of work asked for in one turn of the
+    event loop share one transaction, so one disk flush; one that raises is rolled back, and the others are
+    run again on their own and committed."""
+    if db.backend != "sqlite":
+        pytest.skip("SQLite only: PostgreSQL groups the flushes of concurrent commits itself")
+    commits: list[str] = []
+
+    def observe(statement: str, _dbapi: Any) -> None:
+        if statement == "COMMIT":
+            commits.append(statement)
+
+    def claim(event_id: str, *, fail: bool = False) -> Callable[[DriverConnection], str]:
+        def work(connection: DriverConnection) -> str:
+            connection.run(
+                "INSERT INTO processed_events (event_id, team_id, received_at)"
+                " VALUES (:event_id, 'T1', '2026-03-02 09:00:00')",
+                {"event_id": event_id},
+            )
+            if fail:
+                raise ValueError("refused")
+            return event_id
+
+        return work
+
+    async def together(*works: Callable[[DriverConnection], str]) -> list[str | BaseException]:
+        return await asyncio.gather(*(db.on_driver_together(work) for work in works), return_exceptions=True)
+
+    db.statement_observers.append(observe)
+    assert asyncio.run(together(claim("E1"), claim("E2"))) == ["E1", "E2"]
+    assert commits == ["COMMIT"]  # one transaction for both
+    commits.clear()
+    first, failed, last = asyncio.run(together(claim("E3"), claim("E4", fail=True), claim("E5")))
+    assert (first, last) == ("E3", "E5")
+    assert isinstance(failed, ValueError)
+    assert commits == ["COMMIT", "COMMIT"]  # the shared one rolled back, then E3 and E5 each on their own
+    with db.engine.connect() as connection:
+        stored = set(connection.scalars(text("SELECT event_id FROM processed_events")))
+    assert stored == {"E1", "E2", "E3", "E5"}

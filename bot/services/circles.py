@@ -501,13 +501,14 @@ async def record_contribution_on_loop(
     """`record_contribution`, from the HTTP server's event loop.
 
     The usual message (a member's, in a channel the binding cache knows) is its one statement, awaited on
-    the loop on PostgreSQL (Database.on_async_driver), and on SQLite its one local transaction run there
-    when the write lock is free at once (`_count_from_loop`): no hop to a worker thread and back.
+    the loop on PostgreSQL (Database.on_async_driver), and on SQLite its local transaction run there,
+    shared with the other counts of the same turn of the loop (`_count_from_loop`): no hop to a worker
+    thread and back.
     Everything else runs as `record_contribution` in a worker thread (`in_thread`): a binding to read, a
     poster who is not a member yet (their hash needs a read), a stale binding (the statement wrote
     nothing in these cases); and what follows a count when the figures call for it (a first post, a reply
     to one, a promotion), as it does there. The loop never waits for the database server nor for another
-    writer: on SQLite it waits only for its own commit (Database.on_driver_at_once says how long).
+    writer: on SQLite it waits only for its own commit (Database.on_driver_together says how long).
     """
     counted = await _count_on_loop(
         db,
@@ -605,14 +606,15 @@ async def _count_on_loop(
 
 
 async def _count_from_loop(db: Database, in_thread: InThread, what: counting_repo.Counting) -> CountFigures:
-    """The counting statement, from the event loop. PostgreSQL: awaited there. SQLite: run there when the
-    write lock is free at once (a local write, the disk flush its only wait: Database.on_driver_at_once);
-    in a worker thread when another writer holds it, so the loop never waits for one."""
+    """The counting statement, from the event loop. PostgreSQL: awaited there. SQLite: run there, together
+    with the other counts of the same turn of the loop (one transaction, one disk flush), after the app's
+    other unit of work holding the turn if any (Database.on_driver_together); in a worker thread when
+    another process holds the write lock, so the loop never waits for one."""
     if db.awaits_statements:
         return await db.on_async_driver(functools.partial(counting_repo.count_async, what=what))
     count = functools.partial(counting_repo.count, what=what)
     try:
-        return db.on_driver_at_once(count)
+        return await db.on_driver_together(count)
     except WriteLockBusy:
         figures: CountFigures = await in_thread(functools.partial(db.on_driver, count))
         return figures

@@ -244,7 +244,7 @@ def _pg_figures(row: tuple[Any, ...] | None) -> CountFigures:
 
 def count(connection: DriverConnection, what: Counting) -> CountFigures:
     """Count one event (see Counting). On SQLite, the caller's unit of work (storage.db.Database.on_driver
-    or on_driver_at_once) holds the write lock: the steps are serializable."""
+    or on_driver_together) holds the write lock: the steps are serializable."""
     params = _params(what, connection.dialect)
     if connection.backend == "postgresql":
         return _pg_figures(connection.first(_pg_sql(connection.dialect), params))
