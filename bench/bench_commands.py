@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import insert, text  # noqa: E402
 
 from bench.databases import analyzed, fresh_database  # noqa: E402
+from bench.timing import client_gc_held  # noqa: E402
 from bot.services import communities as community_service  # noqa: E402
 from bot.services.communities import ChannelChoice, CommunityDraft  # noqa: E402
 from bot.testing.slack_emulator import SignedSender, SlackEmulator  # noqa: E402
@@ -260,7 +261,8 @@ def start_servers(
 
 
 def batch(pool: ThreadPoolExecutor, calls: list[Callable[[], float]]) -> list[float]:
-    return list(pool.map(lambda call: call(), calls))
+    with client_gc_held():
+        return list(pool.map(lambda call: call(), calls))
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -59,6 +59,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.databases import fresh_database  # noqa: E402
+from bench.timing import client_gc_held  # noqa: E402
 
 SECRET = "bench-secret"
 TEAM = "T0BENCH"
@@ -283,11 +284,12 @@ class Pool:
             for body, retry in chunks[index]:
                 clients[index].send(body, retry)
 
-        cpu = cpu_seconds(server.pid)
-        started = time.perf_counter()
-        for future in [self.executor.submit(work, i) for i in range(self.senders)]:
-            future.result()
-        return time.perf_counter() - started, cpu_seconds(server.pid) - cpu
+        with client_gc_held():
+            cpu = cpu_seconds(server.pid)
+            started = time.perf_counter()
+            for future in [self.executor.submit(work, i) for i in range(self.senders)]:
+                future.result()
+            return time.perf_counter() - started, cpu_seconds(server.pid) - cpu
 
     def close(self) -> None:
         self.executor.shutdown()
