@@ -367,11 +367,23 @@ class Database:
 
     async def on_async_driver(self, work: Callable[[AsyncDriverConnection], Awaitable[T]]) -> T:
         """PostgreSQL only: like `on_driver`, awaited on the running event loop (storage/async_driver.py)."""
+        return await self._async().run(work)
+
+    async def first_together(
+        self, sql: str, params: dict[str, Any], lock_order: tuple[str, ...]
+    ) -> tuple[Any, ...] | None:
+        """PostgreSQL only: one statement that is atomic and safe on its own (like `on_async_driver`'s),
+        awaited on the running event loop, its first row; sent in one round trip and one transaction with
+        the others asked for while statements are on their way (a group commit: AsyncDrivers.first_together
+        says when, and what `lock_order` is for)."""
+        return await self._async().first_together(sql, params, lock_order)
+
+    def _async(self) -> AsyncDrivers:
         if self._async_drivers is None:
             self._async_drivers = AsyncDrivers(
                 self.engine, fast=self.durability == "fast", observers=self.statement_observers
             )
-        return await self._async_drivers.run(work)
+        return self._async_drivers
 
     async def on_driver_together(self, work: Callable[[DriverConnection], T]) -> T:
         """SQLite only: `on_driver`, from the HTTP server's event loop, without a worker thread, together

@@ -389,6 +389,60 @@ def test_on_sqlite_counts_sent_at_once_wait_for_the_apps_turn_on_the_event_loop_
     assert committed == ["COMMIT"], committed  # one transaction for the six
 
 
+def test_on_postgresql_counts_sent_while_one_waits_are_each_counted_once_and_answered(
+    harness: Harness,
+) -> None:
+    """While a count is on its way to PostgreSQL (here, waiting for a lock), the counts of messages sent
+    meanwhile go together in one transaction (Database.first_together): each is counted once, a retry
+    among them once in all, and all are answered 200 once the first is done."""
+    if harness.db.backend != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite's are tested above")
+    circles_e2e.make_community(harness)
+    cache_of(harness.db).ttl = 3600
+    send(harness, BRUNO)  # joins via the channel
+    send(harness, CHLOE)
+    harness.slack.answer_only = True
+    blocker = harness.db.engine.connect()  # holds EvFirst's claim, uncommitted: that count waits for it
+    blocker.execute(
+        text(
+            "INSERT INTO processed_events (event_id, team_id, received_at) VALUES ('EvFirst', :team, now())"
+        ),
+        {"team": harness.emulator.team_id},
+    )
+    answered: list[int] = []
+
+    def post(poster: str, event_id: str) -> None:
+        body = {**circles_e2e.message(harness, poster), "channel": CHANNEL}
+        answered.append(harness.slack.event(body, event_id=event_id).status)
+
+    first = threading.Thread(target=post, args=(BRUNO, "EvFirst"))
+    meanwhile = [
+        threading.Thread(target=post, args=(poster, event_id))
+        for poster, event_id in [
+            (BRUNO, "EvA"),
+            (CHLOE, "EvB"),
+            (BRUNO, "EvC"),
+            (CHLOE, "EvD"),
+            (CHLOE, "EvD"),  # Slack's retry, sent with it
+        ]
+    ]
+    try:
+        first.start()
+        in_flight(harness, 1)
+        time.sleep(0.2)  # its statement on its way, waiting for the lock
+        for sender in meanwhile:
+            sender.start()
+        for sender in meanwhile:
+            sender.join(timeout=30)
+        assert answered.count(200) == len(meanwhile)  # not held up by the first
+    finally:
+        blocker.rollback()
+        blocker.close()
+        first.join(timeout=30)
+    assert answered == [200] * (len(meanwhile) + 1)
+    assert (contributions(harness.db, BRUNO), contributions(harness.db, CHLOE)) == (4, 3)
+
+
 def test_on_sqlite_a_count_waits_for_another_process_writing_and_the_server_keeps_answering(
     harness: Harness,
 ) -> None:

@@ -606,12 +606,13 @@ async def _count_on_loop(
 
 
 async def _count_from_loop(db: Database, in_thread: InThread, what: counting_repo.Counting) -> CountFigures:
-    """The counting statement, from the event loop. PostgreSQL: awaited there. SQLite: run there, together
+    """The counting statement, from the event loop. PostgreSQL: awaited there, together with the others
+    asked for while one is on its way (Database.first_together: one round trip). SQLite: run there, together
     with the other counts of the same turn of the loop (one transaction, one disk flush), after the app's
     other unit of work holding the turn if any (Database.on_driver_together); in a worker thread when
     another process holds the write lock, so the loop never waits for one."""
     if db.awaits_statements:
-        return await db.on_async_driver(functools.partial(counting_repo.count_async, what=what))
+        return await counting_repo.count_async(db, what)
     count = functools.partial(counting_repo.count, what=what)
     try:
         return await db.on_driver_together(count)

@@ -22,9 +22,8 @@ from typing import Any
 from sqlalchemy import Date, Integer, String, TextClause, bindparam, text
 from sqlalchemy.engine import Dialect
 
-from storage.async_driver import AsyncDriverConnection
 from storage.bindings import Binding
-from storage.db import DriverConnection
+from storage.db import Database, DriverConnection
 from storage.types import UTCDateTime
 
 
@@ -251,10 +250,13 @@ def count(connection: DriverConnection, what: Counting) -> CountFigures:
     return _count_simply(connection, params)
 
 
-async def count_async(connection: AsyncDriverConnection, what: Counting) -> CountFigures:
-    """PostgreSQL's one statement, awaited on the event loop (storage.db.Database.on_async_driver)."""
-    params = _params(what, connection.dialect)
-    return _pg_figures(await connection.first(_pg_sql(connection.dialect), params))
+async def count_async(db: Database, what: Counting) -> CountFigures:
+    """PostgreSQL's one statement, awaited on the event loop, in one round trip and one transaction with
+    the other events' counts sent meanwhile (storage.db.Database.first_together): one day's counter row
+    of one member each, which they lock in this order."""
+    dialect = db.engine.dialect
+    lock_order = (what.team_id, str(what.binding.community_id), what.channel_id, what.user_id, str(what.day))
+    return _pg_figures(await db.first_together(_pg_sql(dialect), _params(what, dialect), lock_order))
 
 
 def _count_simply(connection: DriverConnection, params: dict[str, object]) -> CountFigures:
