@@ -484,8 +484,8 @@ async def count_directly(
     (handlers.activity.message_to_count and reaction_to_count say when); half the CPU of such an event
     was Bolt's request, middleware and listener matching. The count is made from the event loop
     (bot.services.circles.record_contribution_on_loop, record_reaction_on_loop: on PostgreSQL awaited
-    there; on SQLite run there
-    when the write lock is free at once, else in a worker thread). Logged and measured as
+    there, on SQLite run there, together with the counts of other events sent at once; in a worker thread
+    when another process holds SQLite's write lock). Logged and measured as
     CdpApp.dispatch does, answered once the count is committed; a failed count answers 500, so Slack
     retries it, and the retry is counted once."""
     status = 200

@@ -21,6 +21,9 @@ from storage import schedule
 from storage.async_driver import AsyncDriverConnection, AsyncDrivers, StatementObserver, positional
 
 SQLITE_BUSY_TIMEOUT_S = 10
+# SQLite: how long the event loop's counts wait for this process's turn before they go to worker threads
+# (Database.on_driver_together).
+TURN_WAIT_S = 1.0
 # COMMIT_DURABILITY: "full" waits for each commit to reach the disk (the default: nothing acknowledged is
 # ever lost); "fast" lets the database flush a fraction of a second later (PostgreSQL synchronous_commit=off,
 # SQLite synchronous=NORMAL in WAL mode). Both survive a crash of the app; "fast" can lose the last
@@ -193,6 +196,12 @@ class DriverConnection:
 _Together = tuple[Callable[["DriverConnection"], Any], Future[Any]]
 
 
+def _fail_all(waiting: list[_Together], error: Exception) -> None:
+    for _work, future in waiting:
+        if not future.done():
+            future.set_exception(error)
+
+
 class WriteLockBusy(Exception):
     """SQLite's write lock is held by another connection (`on_driver_together`): nothing was done."""
 
@@ -265,6 +274,7 @@ class Database:
         self._together: dict[asyncio.AbstractEventLoop, list[_Together]] = {}
         self._loops_waiting: set[asyncio.AbstractEventLoop] = set()
         self._loops_waiting_lock = threading.Lock()
+        self._deadlines: dict[asyncio.AbstractEventLoop, list[_Together]] = {}  # see `_stop_waiting`
 
     @contextmanager
     def _turn(self) -> Iterator[None]:
@@ -276,7 +286,7 @@ class Database:
         processes (`cdp-bot recompute`) still meet busy_timeout. Re-entrant, and bounded: a session opened
         inside another on the same thread, or a holder stuck past SQLite's own busy_timeout, falls back
         to SQLite's locking rather than waiting here for ever. The event loop never waits here: it takes
-        its turn when it is free, or is told when it is (`on_driver_together`).
+        its turn when it is free, or is told when it is, for at most TURN_WAIT_S (`on_driver_together`).
         """
         if self._turn_lock is None:
             yield
@@ -399,6 +409,9 @@ class Database:
           without blocking the loop, joined by the ones asked for meanwhile, until its end wakes the loop
           (`_turn`). Sending them to worker threads instead made the next ones find a worker thread's turn
           in their way in turn: with 16 senders, half the counts went through threads;
+          Worker threads waiting for the turn are woken by its release itself and often take it first:
+          after TURN_WAIT_S these give up waiting on the loop (WriteLockBusy, as below), so a steady run of
+          worker threads cannot keep them waiting past Slack's 3 s;
         - another process holding the database's write lock (`cdp-bot recompute`, another instance):
           WriteLockBusy, having done nothing; the caller then waits in a worker thread (`on_driver`).
         The loop does wait for the commit's disk flush (~0.2-0.4 ms on this machine's disk, more on a slower
@@ -423,8 +436,13 @@ class Database:
         with self._loops_waiting_lock:
             if not self._turn_lock.acquire(blocking=False):
                 self._loops_waiting.add(loop)  # `_turn` calls again when the turn ends
+                waiting = self._together.get(loop)
+                if waiting is not None and self._deadlines.get(loop) is not waiting:
+                    self._deadlines[loop] = waiting
+                    loop.call_later(TURN_WAIT_S, self._stop_waiting, loop, waiting)
                 return
         try:
+            self._deadlines.pop(loop, None)
             waiting = [(work, future) for work, future in self._together.pop(loop, ()) if not future.done()]
             if waiting:  # else every request that asked was cancelled meanwhile (its client left)
                 self._run_now(waiting)
@@ -432,23 +450,36 @@ class Database:
             self._turn_lock.release()
             self._wake_loops_waiting()
 
-    def _run_now(self, waiting: list[tuple[Callable[[DriverConnection], Any], Future[Any]]]) -> None:
+    def _stop_waiting(self, loop: asyncio.AbstractEventLoop, waiting: list[_Together]) -> None:
+        """TURN_WAIT_S after these began to wait for this process's turn: still waiting, they go to worker
+        threads (WriteLockBusy)."""
+        if self._together.get(loop) is not waiting:
+            return  # they have run
+        del self._together[loop]
+        self._deadlines.pop(loop, None)
+        _fail_all(waiting, WriteLockBusy())
+
+    def _run_now(self, waiting: list[_Together]) -> None:
         """The units `on_driver_together` gathered, in one SQLite transaction: this process's turn held."""
         try:
             results = self._sqlite_unit(
                 lambda connection: [work(connection) for work, _ in waiting], at_once=True
             )
         except WriteLockBusy:
-            for _work, future in waiting:
-                future.set_exception(WriteLockBusy())
+            _fail_all(waiting, WriteLockBusy())
             return
         except Exception:  # rolled back: each on its own, so only the one that fails fails
             for work, future in waiting:
                 try:
-                    future.set_result(self._sqlite_unit(work, at_once=True))
+                    result = self._sqlite_unit(work, at_once=True)
                 except Exception as error:
                     future.set_exception(error)
+                else:
+                    future.set_result(result)
             return
+        except BaseException:  # interrupted: no one is left waiting for ever
+            _fail_all(waiting, RuntimeError("interrupted"))
+            raise
         for (_work, future), result in zip(waiting, results, strict=True):
             future.set_result(result)
 
@@ -547,7 +578,9 @@ class Database:
 
     def ping(self) -> bool:
         try:
-            with self.engine.connect() as connection:
+            # In this process's turn on SQLite, as every other unit of work (its BEGIN IMMEDIATE takes the
+            # write lock: outside the turn, a count of the event loop's would find it busy).
+            with self._turn(), self.engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
             return True
         except Exception:
@@ -556,7 +589,8 @@ class Database:
     def dispose(self) -> None:
         if self._async_drivers is not None:
             self._async_drivers.close()
-        if self._at_once is not None:
-            self._at_once[0].close()
-            self._at_once = None
+        with self._turn():  # not under a unit of work of the event loop's
+            if self._at_once is not None:
+                self._at_once[0].close()
+                self._at_once = None
         self.engine.dispose()

@@ -31,6 +31,7 @@ from bot.services import communities as svc
 from bot.services.circles import Counted
 from bot.services.communities import ChannelChoice
 from storage import bindings
+from storage import db as storage_db
 from storage.db import Database
 from storage.models import ActivityDay, CircleChange, Community, CommunityChannel, Membership
 from storage.repositories import counting
@@ -387,6 +388,36 @@ def test_on_sqlite_counts_sent_at_once_wait_for_the_apps_turn_on_the_event_loop_
     assert (contributions(harness.db, BRUNO), contributions(harness.db, CHLOE)) == (5, 3)
     assert set(threads) == {"cdp-http"}, threads  # no worker thread
     assert committed == ["COMMIT"], committed  # one transaction for the six
+
+
+def test_on_sqlite_counts_waiting_too_long_for_the_apps_turn_go_to_a_worker_thread(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A count does not wait on the event loop for the app's turn for ever (worker threads, woken by its
+    release, may keep taking it first): after TURN_WAIT_S it waits in a worker thread instead, and is
+    counted once and answered 200 when the turn is free."""
+    if harness.db.backend != "sqlite":
+        pytest.skip("SQLite only: its turn is this process's")
+    monkeypatch.setattr(storage_db, "TURN_WAIT_S", 0.2)
+    circles_e2e.make_community(harness)
+    cache_of(harness.db).ttl = 3600
+    send(harness, BRUNO)  # joins via the channel
+    harness.slack.answer_only = True  # the test's own wait for the outbox would wait for the turn too
+    answered: list[int] = []
+    body = {**circles_e2e.message(harness, BRUNO), "channel": CHANNEL}
+    sender = threading.Thread(
+        target=lambda: answered.append(harness.slack.event(body, event_id="EvWaitsLong").status)
+    )
+    with counting_threads(harness) as threads:
+        with harness.db.turn():  # as worker threads of the app would keep holding it
+            sender.start()
+            in_flight(harness, 1)
+            time.sleep(0.5)  # past TURN_WAIT_S: the count now waits in a worker thread
+            assert answered == []
+        sender.join(timeout=30)
+    assert answered == [200]
+    assert contributions(harness.db, BRUNO) == 2
+    assert threads and "cdp-http" not in threads, threads
 
 
 def test_on_postgresql_counts_sent_while_one_waits_are_each_counted_once_and_answered(

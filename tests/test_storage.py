@@ -201,26 +201,31 @@ def test_on_postgresql_statements_asked_for_while_one_is_on_its_way_go_in_one_tr
     db: Database,
 ) -> None:
     """PostgreSQL's group commit (Database.first_together): while a statement is on its way, the ones asked
-    for during the same turn of the event loop go together, in one round trip and one transaction; one
-    that fails is rolled back with them, and the others are sent again on their own and committed."""
+    for during the same turn of the event loop go together, in one round trip and one transaction, in their
+    lock order, two with the same lock order in transactions one after the other (so two batches never
+    deadlock); one that fails is rolled back with its transaction, and the others are sent again on their
+    own and committed."""
     if db.backend != "postgresql":
         pytest.skip("PostgreSQL only: SQLite groups its own (Database.on_driver_together)")
     claim = (
         "INSERT INTO processed_events (event_id, team_id, received_at) "
-        "VALUES (%(event_id)s, %(team_id)s, now()) RETURNING event_id, txid_current()"
+        "VALUES (%(event_id)s, %(team_id)s, now()) RETURNING event_id, txid_current(), nextval('sent')"
     )
+    with db.engine.begin() as connection:
+        connection.execute(text("CREATE SEQUENCE sent"))
     blocker = db.engine.connect()  # holds E0's claim, uncommitted: the first statement waits for it
     blocker.execute(
         text("INSERT INTO processed_events (event_id, team_id, received_at) VALUES ('E0', 'T1', now())")
     )
 
-    def first(event_id: str, team_id: str | None = "T1") -> Any:
-        return db.first_together(claim, {"event_id": event_id, "team_id": team_id}, (event_id,))
+    def first(event_id: str, team_id: str | None = "T1", order: str | None = None) -> Any:
+        params = {"event_id": event_id, "team_id": team_id}
+        return db.first_together(claim, params, (order or event_id,))
 
     async def scenario() -> tuple[Any, list[Any], list[Any]]:
         on_its_way = asyncio.ensure_future(first("E0"))
         await asyncio.sleep(0.2)  # sent, and waiting for the blocker
-        together = await asyncio.gather(first("E3"), first("E1"), first("E2"))
+        together = await asyncio.gather(first("E3"), first("E1"), first("E2"), first("E1b", order="E1"))
         one_fails = await asyncio.gather(
             first("E4"), first("E5", team_id=None), first("E6"), return_exceptions=True
         )
@@ -231,13 +236,14 @@ def test_on_postgresql_statements_asked_for_while_one_is_on_its_way_go_in_one_tr
         waited, together, one_fails = asyncio.run(scenario())
     finally:
         blocker.close()
-    assert waited[0] == "E0"
-    assert [row[0] for row in together] == ["E3", "E1", "E2"]
-    assert len({row[1] for row in together}) == 1  # one transaction for the three
-    assert waited[1] != together[0][1]
+    e3, e1, e2, e1b = together
+    assert [e3[0], e1[0], e2[0], e1b[0]] == ["E3", "E1", "E2", "E1b"]  # each caller its own row
+    assert e1[1] == e2[1] == e3[1]  # one transaction for three
+    assert e1b[1] != e1[1] and waited[1] != e1[1]  # E1b locks what E1 locks: a transaction after it
+    assert e1[2] < e2[2] < e3[2] < e1b[2]  # sent in lock order
     assert one_fails[0][0] == "E4" and one_fails[2][0] == "E6"
     assert isinstance(one_fails[1], Exception)  # team_id NOT NULL: its own failure, and only its own
     assert one_fails[0][1] != one_fails[2][1]  # sent again, each on its own
     with db.engine.connect() as connection:
         stored = set(connection.scalars(text("SELECT event_id FROM processed_events")))
-    assert stored == {"E0", "E1", "E2", "E3", "E4", "E6"}
+    assert stored == {"E0", "E1", "E1b", "E2", "E3", "E4", "E6"}

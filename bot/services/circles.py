@@ -501,9 +501,8 @@ async def record_contribution_on_loop(
     """`record_contribution`, from the HTTP server's event loop.
 
     The usual message (a member's, in a channel the binding cache knows) is its one statement, awaited on
-    the loop on PostgreSQL (Database.on_async_driver), and on SQLite its local transaction run there,
-    shared with the other counts of the same turn of the loop (`_count_from_loop`): no hop to a worker
-    thread and back.
+    the loop on PostgreSQL, and on SQLite its local transaction run there, each shared with the counts of
+    other events sent at once (`_count_from_loop`): no hop to a worker thread and back.
     Everything else runs as `record_contribution` in a worker thread (`in_thread`): a binding to read, a
     poster who is not a member yet (their hash needs a read), a stale binding (the statement wrote
     nothing in these cases); and what follows a count when the figures call for it (a first post, a reply
