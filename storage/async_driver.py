@@ -141,7 +141,7 @@ class AsyncDrivers:
         # `first_together`, per event loop: the batch gathering during this turn of the loop, and how many
         # batches are on their way.
         self._gathering: dict[asyncio.AbstractEventLoop, list[_Together]] = {}
-        self._sending: collections.Counter[asyncio.AbstractEventLoop] = collections.Counter()
+        self._sending: dict[asyncio.AbstractEventLoop, int] = {}
 
     async def run(self, work: Callable[[AsyncDriverConnection], Awaitable[T]]) -> T:
         loop = asyncio.get_running_loop()
@@ -192,8 +192,13 @@ class AsyncDrivers:
             future: asyncio.Future[tuple[Any, ...] | None] = loop.create_future()
             gathering.append((lock_order, (sql, params), future))
             return await future
-        batch: list[_Together] = [(lock_order, (sql, params), None)]
-        if self._sending[loop]:  # company is likely: the others of this turn of the loop join
+        sending = self._sending.get(loop, 0)
+        self._sending[loop] = sending + 1
+        try:
+            if not sending:  # alone: at once
+                return await self.run(functools.partial(_first, statement=(sql, params)))
+            # Company is likely: the others of this turn of the loop join.
+            batch: list[_Together] = [(lock_order, (sql, params), None)]
             self._gathering[loop] = batch
             try:
                 await asyncio.sleep(0)
@@ -202,12 +207,12 @@ class AsyncDrivers:
                 raise
             finally:
                 del self._gathering[loop]
-        self._sending[loop] += 1
-        try:
             return await self._send_together(batch)
         finally:
-            self._sending[loop] -= 1
-            if not self._sending[loop]:
+            left = self._sending[loop] - 1
+            if left:
+                self._sending[loop] = left
+            else:
                 del self._sending[loop]
 
     async def _send_together(self, batch: list[_Together]) -> tuple[Any, ...] | None:
@@ -239,14 +244,11 @@ class AsyncDrivers:
     async def _results(self, statements: list[Statement]) -> list[tuple[Any, ...] | Exception | None]:
         """Each statement's first row, or what it raised on its own: one transaction, or one each."""
 
-        async def first(connection: AsyncDriverConnection, statement: Statement) -> tuple[Any, ...] | None:
-            return await connection.first(*statement)
-
         async def firsts(connection: AsyncDriverConnection) -> list[tuple[Any, ...] | None]:
             return await connection.firsts(statements)
 
         if len(statements) == 1:
-            return [await self.run(functools.partial(first, statement=statements[0]))]
+            return [await self.run(functools.partial(_first, statement=statements[0]))]
         try:
             return list(await self.run(firsts))
         except Exception:  # rolled back, all of them: each is sent again on its own
@@ -254,7 +256,7 @@ class AsyncDrivers:
         results: list[tuple[Any, ...] | Exception | None] = []
         for statement in statements:
             try:
-                results.append(await self.run(functools.partial(first, statement=statement)))
+                results.append(await self.run(functools.partial(_first, statement=statement)))
             except Exception as alone:
                 results.append(alone)
         return results
@@ -275,6 +277,10 @@ class AsyncDrivers:
         idle, self._idle = self._idle, []
         for dbapi, _opened_at in idle:
             _finish(dbapi)
+
+
+async def _first(connection: AsyncDriverConnection, statement: Statement) -> tuple[Any, ...] | None:
+    return await connection.first(*statement)
 
 
 def _one_lock_order_each(batch: list[_Together]) -> list[list[_Together]]:
