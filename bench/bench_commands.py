@@ -4,7 +4,7 @@ Two servers, each in its own process, get the same signed slash commands over HT
   - the floor: a Bolt app whose only listener acks `/cdp`, served the standard way (Bolt's Starlette
     adapter on uvicorn), so the ratio includes our own server stack;
   - our app, started the way production starts it (`python -m bot run`, HTTP mode, uvicorn), against
-    the Slack emulator (in this process) and a real database.
+    the Slack emulator (its Web API in a child process: bench/emulated.py) and a real database.
 Each is measured at 1 and 20 concurrent requests, in a community of 10 and of 10,000 members (members
 inserted by one INSERT ... SELECT) in a workspace of 500 other communities, rounds interleaved so
 the machine's noise hits every kind alike:
@@ -44,10 +44,11 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import insert, text  # noqa: E402
 
 from bench.databases import analyzed, fresh_database  # noqa: E402
+from bench.emulated import SplitEmulator, split_emulator  # noqa: E402
 from bench.timing import client_gc_held  # noqa: E402
 from bot.services import communities as community_service  # noqa: E402
 from bot.services.communities import ChannelChoice, CommunityDraft  # noqa: E402
-from bot.testing.slack_emulator import SignedSender, SlackEmulator  # noqa: E402
+from bot.testing.slack_emulator import SignedSender  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 from storage.models import ActivityDay, Community, Membership  # noqa: E402
@@ -120,7 +121,7 @@ def draft(name: str) -> CommunityDraft:
     )
 
 
-def seed(db: Database, emulator: SlackEmulator, size: int) -> None:
+def seed(db: Database, emulator: SplitEmulator, size: int) -> None:
     """A community of `size` members: the moderator by the service, the others by one INSERT ... SELECT
     (copying the moderator's row), plus the /cdp me users with 60 days of activity."""
     name = f"Bench {size}"
@@ -222,7 +223,7 @@ class Load:
 
 
 def start_servers(
-    emulator: SlackEmulator, url: str, durability: str, processes: list[subprocess.Popen[bytes]]
+    emulator: SplitEmulator, url: str, durability: str, processes: list[subprocess.Popen[bytes]]
 ) -> tuple[str, str]:
     """The no-op Bolt app and `cdp-bot run` on free ports, each in its own process (appended to
     `processes`, no-op first), both answering: their base URLs."""
@@ -297,7 +298,7 @@ def main() -> None:
     processes: list[subprocess.Popen[bytes]] = []
     with (
         tempfile.TemporaryDirectory() as folder,
-        SlackEmulator() as emulator,
+        split_emulator() as emulator,
         fresh_database(args.database, Path(folder), "lookups") as url,
     ):
         emulator.add_user("UMOD", "moderator")
@@ -312,8 +313,8 @@ def main() -> None:
             db.dispose()
 
             noop_url, app_url = start_servers(emulator, url, args.durability, processes)
-            noop = Load(SignedSender(noop_url, SECRET, emulator))
-            ours = Load(SignedSender(app_url, SECRET, emulator))
+            noop = Load(SignedSender(noop_url, SECRET, emulator.local))
+            ours = Load(SignedSender(app_url, SECRET, emulator.local))
             results = run(emulator, noop, ours, sizes, levels, args.rounds)
         finally:
             for process in processes:
@@ -339,7 +340,7 @@ def main() -> None:
 
 
 def run(
-    emulator: SlackEmulator,
+    emulator: SplitEmulator,
     noop: Load,
     ours: Load,
     sizes: list[int],
