@@ -88,14 +88,18 @@ async def answer(deps: Deps, command: DirectCommand) -> dict[str, Any] | None:
     now, claim = deps.clock.now(), command.claim
     if command.subcommand == JOIN:
         return await _join(deps, command, now)
-    if not await replays.first_use_on_loop(deps.db, team_id=claim.team_id, key=claim.key, now=now):
+    if command.subcommand == HELP:
+        if not await replays.first_use_on_loop(deps.db, team_id=claim.team_id, key=claim.key, now=now):
+            log_replay(command.payload)
+            return command_replay_refused(command.lang)
+        return help_message(SUBCOMMANDS, command.lang)
+    # `/cdp me`: the claim and the read in one round trip.
+    standings = await circle_service.claimed_standings_on_loop(
+        deps.db, claim=(claim.team_id, claim.key), team_id=command.team_id, user_id=command.user_id, now=now
+    )
+    if standings is None:
         log_replay(command.payload)
         return command_replay_refused(command.lang)
-    if command.subcommand == HELP:
-        return help_message(SUBCOMMANDS, command.lang)
-    standings = await circle_service.standings_on_loop(
-        deps.db, team_id=command.team_id, user_id=command.user_id, now=now
-    )
     return me_answer(standings, command.lang, deps.settings.retention_policy)
 
 

@@ -81,11 +81,15 @@ class AsyncDriverConnection:
         return rows[0] if rows else None
 
     async def firsts(self, statements: list[Statement]) -> list[tuple[Any, ...] | None]:
+        """`alls`, each statement's first row."""
+        return [rows[0] if rows else None for rows in await self.alls(statements)]
+
+    async def alls(self, statements: list[Statement]) -> list[list[tuple[Any, ...]]]:
         """Run these statements in one round trip and ONE transaction (psycopg's pipeline mode: one Sync
         for all, so on an autocommit connection PostgreSQL commits them together, or none); each one's
-        first row, in their order."""
+        rows, in their order."""
         cursors: list[psycopg.AsyncRawCursor[Any]] = []
-        rows: list[tuple[Any, ...] | None] = []
+        results: list[list[tuple[Any, ...]]] = []
         try:
             async with self.dbapi.pipeline():
                 for sql, params in statements:
@@ -94,15 +98,14 @@ class AsyncDriverConnection:
                     cursors.append(cursor)
                     await cursor.execute(query, values, prepare=True)
             for cursor in cursors:  # committed: the rows are here
-                row = await cursor.fetchone()
-                rows.append(None if row is None else tuple(row))
+                results.append([tuple(row) for row in await cursor.fetchall()])
         finally:
             for cursor in cursors:
                 await cursor.close()
         for sql, _params in statements:
             for observe in self._observers:
                 observe(sql, self.dbapi)
-        return rows
+        return results
 
     async def all(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         """Run one statement that returns rows (a prepared statement on this connection); all its rows."""

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.engine import Dialect
 
-from storage.async_driver import AsyncDriverConnection
+from storage.async_driver import AsyncDriverConnection, Statement
 from storage.db import Database
 from storage.models import ProcessedEvent
 
@@ -78,9 +78,17 @@ async def claim_lightly_on_loop(
 ) -> bool:
     """`claim_lightly` on the HTTP server's event loop (PostgreSQL, storage.db.Database.on_async_driver):
     the same statement, committed on its own without waiting for the disk; True when it inserted the key."""
-    event_id, team, received_at = claim_values(connection.dialect, team_id=team_id, event_id=key, now=now)
-    params = {"event_id": event_id, "team_id": team, "received_at": received_at}
-    return await connection.first(_POSTGRESQL_NAMED, params) is not None
+    return (
+        await connection.first(*claim_statement(connection.dialect, team_id=team_id, key=key, now=now))
+        is not None
+    )
+
+
+def claim_statement(dialect: Dialect, *, team_id: str, key: str, now: datetime) -> Statement:
+    """PostgreSQL: `claim_lightly_on_loop`'s statement, for a caller that sends it with others (one round
+    trip): a row back when it inserted the key."""
+    event_id, team, received_at = claim_values(dialect, team_id=team_id, event_id=key, now=now)
+    return _POSTGRESQL_NAMED, {"event_id": event_id, "team_id": team, "received_at": received_at}
 
 
 def claim_values(dialect: Dialect, *, team_id: str, event_id: str, now: datetime) -> tuple[Any, ...]:

@@ -26,7 +26,8 @@ from bot.domain.circles import ActivityDay, CircleDecision, CircleRule, ParamVal
 from bot.domain.first_posts import may_be_first
 from bot.services import communities as community_service
 from bot.services import first_posts, home_refresh, outbox
-from storage import bindings
+from storage import bindings, claims
+from storage.async_driver import AsyncDriverConnection
 from storage.bindings import Binding
 from storage.db import Database, WriteLockBusy, retrying_on_disconnect
 from storage.models import CircleChange, Community, Membership
@@ -1014,14 +1015,28 @@ def standings(connection: Connection, *, team_id: str, user_id: str, now: dateti
     return standings_of(places, now)
 
 
-async def standings_on_loop(db: Database, *, team_id: str, user_id: str, now: datetime) -> list[Standing]:
-    """`standings` awaited on the HTTP server's event loop (PostgreSQL: `db.awaits_statements`)."""
-    places = await db.on_async_driver(
-        functools.partial(
-            standings_repo.places_on_loop, team_id=team_id, user_id=user_id, today=now.astimezone(UTC).date()
+async def claimed_standings_on_loop(
+    db: Database, *, claim: tuple[str, str], team_id: str, user_id: str, now: datetime
+) -> list[Standing] | None:
+    """`/cdp me` on the HTTP server's event loop (PostgreSQL): the replay guard's claim (its team and key)
+    and the read of the person's standings in one round trip and one transaction, instead of one after the
+    other; None when the key was claimed already (a replay: what was read is dropped, nothing written)."""
+
+    async def claim_and_read(connection: AsyncDriverConnection) -> list[standings_repo.Place] | None:
+        claimed, found = await connection.alls(
+            [
+                claims.claim_statement(connection.dialect, team_id=claim[0], key=claim[1], now=now),
+                standings_repo.places_statement(
+                    connection.dialect, team_id=team_id, user_id=user_id, today=now.astimezone(UTC).date()
+                ),
+            ]
         )
-    )
-    return standings_of(places, now)
+        if not claimed:
+            return None
+        return await standings_repo.places_found(connection, found)
+
+    places = await db.on_async_driver(claim_and_read)
+    return None if places is None else standings_of(places, now)
 
 
 def standings_of(places: Sequence[standings_repo.Place], now: datetime) -> list[Standing]:

@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Dialect
 
 from bot.domain.circles import RULE_BOUNDS
-from storage.async_driver import AsyncDriverConnection
+from storage.async_driver import AsyncDriverConnection, Statement
 from storage.models import ActivityDay, CircleChange, Community, CommunityChannel, Membership
 
 _M: Table = Membership.__table__  # type: ignore[assignment]
@@ -203,15 +203,18 @@ def places(connection: Connection, *, team_id: str, user_id: str, today: date) -
     return [_place(row, channels) for row in rows]
 
 
-async def places_on_loop(
-    connection: AsyncDriverConnection, *, team_id: str, user_id: str, today: date
-) -> list[Place]:
-    """`places` on the HTTP server's event loop (PostgreSQL, storage.db.Database.on_async_driver): the
-    same statement, its rows read as SQLAlchemy would read them (its result processors: aware UTC times)."""
+def places_statement(dialect: Dialect, *, team_id: str, user_id: str, today: date) -> Statement:
+    """PostgreSQL, on the HTTP server's event loop: `places`' statement, compiled once for psycopg, for a
+    caller that sends it with others (one round trip); its rows make places through `places_found`, read
+    as SQLAlchemy would read them (its result processors: aware UTC times)."""
+    compiled = _compiled_places(dialect)
+    return compiled.sql, {**compiled.constants, "team_id": team_id, "user_id": user_id, "today": today}
+
+
+async def places_found(connection: AsyncDriverConnection, found: list[tuple[Any, ...]]) -> list[Place]:
+    """The places in the rows of `places_statement` (and, for communities of several channels, a second
+    statement for their channels)."""
     compiled = _compiled_places(connection.dialect)
-    found = await connection.all(
-        compiled.sql, {**compiled.constants, "team_id": team_id, "user_id": user_id, "today": today}
-    )
     rows = [compiled.row(values) for values in found]
     several = _with_sub_issues(rows)
     pairs = await connection.all(_PG_CHANNELS, {"community_ids": several}) if several else []
