@@ -226,8 +226,8 @@ class AsyncDrivers:
         try:
             for transaction in transactions:
                 results += await self._results([statement for _order, statement, _future in transaction])
-        except BaseException as error:  # failed alone, or cancelled: no one is left waiting for ever
-            _fail(batch, error if isinstance(error, Exception) else RuntimeError("cancelled"))
+        except BaseException:  # cancelled (the server stops): no one is left waiting for ever
+            _fail(batch, RuntimeError("cancelled"))
             raise
         mine: tuple[Any, ...] | Exception | None = None
         in_order = [entry for transaction in transactions for entry in transaction]
@@ -251,7 +251,10 @@ class AsyncDrivers:
             return await connection.firsts(statements)
 
         if len(statements) == 1:
-            return [await self.run(functools.partial(_first, statement=statements[0]))]
+            try:
+                return [await self.run(functools.partial(_first, statement=statements[0]))]
+            except Exception as alone:  # its own failure, not the batch's: the others' stand
+                return [alone]
         try:
             return list(await self.run(firsts))
         except Exception:  # rolled back, all of them: each is sent again on its own

@@ -407,11 +407,11 @@ class Database:
         writer:
         - another unit of work of this process holding the turn (a worker thread's): these wait for it
           without blocking the loop, joined by the ones asked for meanwhile, until its end wakes the loop
-          (`_turn`). Sending them to worker threads instead made the next ones find a worker thread's turn
-          in their way in turn: with 16 senders, half the counts went through threads;
-          Worker threads waiting for the turn are woken by its release itself and often take it first:
-          after TURN_WAIT_S these give up waiting on the loop (WriteLockBusy, as below), so a steady run of
-          worker threads cannot keep them waiting past Slack's 3 s;
+          (`_turn`); sending them to worker threads instead made the next ones find a worker thread's turn
+          in their way in turn (with 16 senders, half the counts went through threads). Worker threads
+          waiting for the turn are woken by its release itself and often take it first: after TURN_WAIT_S
+          these stop waiting on the loop and go to worker threads (WriteLockBusy, as below), so a steady
+          run of worker threads cannot keep them past Slack's 3 s;
         - another process holding the database's write lock (`cdp-bot recompute`, another instance):
           WriteLockBusy, having done nothing; the caller then waits in a worker thread (`on_driver`).
         The loop does wait for the commit's disk flush (~0.2-0.4 ms on this machine's disk, more on a slower

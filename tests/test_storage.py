@@ -229,6 +229,10 @@ def test_on_postgresql_statements_asked_for_while_one_is_on_its_way_go_in_one_tr
         one_fails = await asyncio.gather(
             first("E4"), first("E5", team_id=None), first("E6"), return_exceptions=True
         )
+        # E8 locks what E7 locks: a transaction of its own, after E7's, whose failure is its own.
+        one_fails += await asyncio.gather(
+            first("E7"), first("E8", team_id=None, order="E7"), return_exceptions=True
+        )
         blocker.rollback()
         return await on_its_way, list(together), list(one_fails)
 
@@ -244,6 +248,7 @@ def test_on_postgresql_statements_asked_for_while_one_is_on_its_way_go_in_one_tr
     assert one_fails[0][0] == "E4" and one_fails[2][0] == "E6"
     assert isinstance(one_fails[1], Exception)  # team_id NOT NULL: its own failure, and only its own
     assert one_fails[0][1] != one_fails[2][1]  # sent again, each on its own
+    assert one_fails[3][0] == "E7" and isinstance(one_fails[4], Exception)
     with db.engine.connect() as connection:
         stored = set(connection.scalars(text("SELECT event_id FROM processed_events")))
-    assert stored == {"E0", "E1", "E1b", "E2", "E3", "E4", "E6"}
+    assert stored == {"E0", "E1", "E1b", "E2", "E3", "E4", "E6", "E7"}
