@@ -270,12 +270,9 @@ def _count(
             binding = _look_up(db, cache, team_id=team_id, channel_id=channel_id)
         if binding is None:
             return Counted.IGNORED, None, None
-        days = _countable_day(binding, ts=ts, now=now)
-        if days is None:
-            return Counted.IGNORED, None, None
         what = _counting(
             binding,
-            days,
+            ts=ts,
             team_id=team_id,
             event_id=event_id,
             channel_id=channel_id,
@@ -284,6 +281,8 @@ def _count(
             reaction=reaction,
             user_hash=user_hash,
         )
+        if what is None:
+            return Counted.IGNORED, None, None
         figures = db.on_driver(functools.partial(counting_repo.count, what=what))
         if not figures.bound:
             cache.forget(team_id=team_id, channel_id=channel_id)
@@ -300,8 +299,8 @@ def _count(
 
 def _counting(
     binding: Binding,
-    days: tuple[date, date],
     *,
+    ts: float,
     team_id: str,
     event_id: str | None,
     channel_id: str,
@@ -309,7 +308,12 @@ def _counting(
     now: datetime,
     reaction: bool,
     user_hash: str | None,
-) -> counting_repo.Counting:
+) -> counting_repo.Counting | None:
+    """What to count for the event at `ts` in the binding's channel; None when it is not counted live
+    (`_countable_day`): the sync and the event loop's count both start here."""
+    days = _countable_day(binding, ts=ts, now=now)
+    if days is None:
+        return None
     day, today = days
     return counting_repo.Counting(
         binding=binding,
@@ -582,12 +586,9 @@ async def _count_on_loop(
         return Counted.IGNORED, None, None
     if binding is None:
         return None
-    days = _countable_day(binding, ts=ts, now=now)
-    if days is None:
-        return Counted.IGNORED, None, None
     what = _counting(
         binding,
-        days,
+        ts=ts,
         team_id=team_id,
         event_id=event_id,
         channel_id=channel_id,
@@ -596,6 +597,8 @@ async def _count_on_loop(
         reaction=reaction,
         user_hash=None,
     )
+    if what is None:
+        return Counted.IGNORED, None, None
     figures = await _count_from_loop(db, in_thread, what)
     if not figures.bound:
         cache.forget(team_id=team_id, channel_id=channel_id)
