@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -195,6 +196,43 @@ def test_on_sqlite_units_asked_for_together_commit_once_and_one_that_fails_fails
     with db.engine.connect() as connection:
         stored = set(connection.scalars(text("SELECT event_id FROM processed_events")))
     assert stored == {"E1", "E2", "E3", "E5"}
+
+
+def test_on_postgresql_a_statement_on_the_event_loop_keeps_psycopgs_types_and_errors(db: Database) -> None:
+    """The event loop's statements go through psycopg's libpq layer, not its cursors (storage.async_driver
+    _Lean): the values and rows are what psycopg makes of them, one parameter None one time and a value
+    the next, a statement without rows gives none, and a failing statement raises psycopg's own error
+    and leaves its connection usable for the next."""
+    if db.backend != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite runs its statements on its driver (Database.on_driver)")
+    echo = (
+        "SELECT CAST(%(text)s AS VARCHAR), CAST(%(number)s AS INTEGER), CAST(%(flag)s AS BOOLEAN), "
+        "CAST(%(day)s AS DATE), CAST(%(moment)s AS TIMESTAMP WITHOUT TIME ZONE), %(text)s IS NULL"
+    )
+    claim = (
+        "INSERT INTO processed_events (event_id, team_id, received_at) "
+        "VALUES (%(event_id)s, %(team_id)s, now())"
+    )
+    moment = datetime(2026, 3, 2, 9, 30, 15, 250)
+    given = {"text": "l'été", "number": 42, "flag": True, "day": date(2026, 3, 2), "moment": moment}
+    nothing = dict.fromkeys(given)
+
+    async def scenario(connection: Any) -> tuple[Any, ...]:
+        first = await connection.first(echo, nothing)
+        second = await connection.first(echo, given)
+        written = await connection.all(claim, {"event_id": "E1", "team_id": "T1"})
+        with pytest.raises(psycopg.errors.NotNullViolation, match="team_id"):
+            await connection.all(claim, {"event_id": "E2", "team_id": None})
+        after = await connection.first(echo, given)
+        return first, second, written, after
+
+    first, second, written, after = asyncio.run(db.on_async_driver(scenario))
+    assert first == (None, None, None, None, None, True)
+    assert second == after == ("l'été", 42, True, date(2026, 3, 2), moment, False)
+    assert written == []
+    with db.engine.connect() as connection:
+        stored = set(connection.scalars(text("SELECT event_id FROM processed_events")))
+    assert stored == {"E1"}
 
 
 def test_on_postgresql_statements_asked_for_while_one_is_on_its_way_go_in_one_transaction(
