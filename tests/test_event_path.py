@@ -776,15 +776,18 @@ def test_the_counting_statement_reads_activity_through_an_index(db: Database) ->
         "reactions": 0,
         "create": True,
     }
-    statement = counting.pg_statement("EXPLAIN ")
+    # Both statements: the one for a caller with the poster's hash, and the event loop's (without).
+    statements = [counting.pg_statement("EXPLAIN ", with_hash=with_hash) for with_hash in (True, False)]
     with db.session() as session:
-        plan = "\n".join(row[0] for row in session.execute(statement, params))
-        assert "activity_days" in plan, plan
-        assert "Seq Scan on activity_days" not in plan, plan
+        for statement in statements:
+            plan = "\n".join(row[0] for row in session.execute(statement, params))
+            assert "activity_days" in plan, plan
+            assert "Seq Scan on activity_days" not in plan, plan
         # The same with sequential scans made unattractive: without a usable index one would still show.
         session.execute(text("SET LOCAL enable_seqscan = off"))
-        plan = "\n".join(row[0] for row in session.execute(statement, params))
-        assert "Seq Scan on activity_days" not in plan, plan
+        for statement in statements:
+            plan = "\n".join(row[0] for row in session.execute(statement, params))
+            assert "Seq Scan on activity_days" not in plan, plan
         # ...as one does once the indexes are gone (rolled back below): the check above can fail. (The
         # counting statement cannot be planned without its ON CONFLICT index: its aggregate alone.)
         session.execute(text("DROP INDEX ix_activity_days_member"))

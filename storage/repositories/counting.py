@@ -53,7 +53,7 @@ class CountFigures:
 # Each CTE reads the snapshot the statement started with; `bump` returns the counted row as written
 # (after waiting for a concurrent writer of the same row), so two messages of one member in one
 # channel and day both see each other. The aggregate uses ix_activity_days_member.
-_PG_COUNT = """
+_BINDING_AND_MEMBER = """
 WITH binding AS (
     SELECT c.id AS community_id, cc.awaiting_reply_since, cc.awaiting_reply_from
     FROM community_channels cc JOIN communities c ON c.id = cc.community_id
@@ -66,7 +66,45 @@ member AS (
     SELECT m.id, m.circle, m.role, m.left_at FROM memberships m
     WHERE m.team_id = :team_id AND m.community_id = :community_id AND m.user_id = :user_id
       AND EXISTS (SELECT 1 FROM binding)
+),"""
+
+# `counted`, the member to count (none: nothing is counted), comes before this.
+_BUMP_AND_FIGURES = """
+bump AS (
+    INSERT INTO activity_days (team_id, community_id, channel_id, user_id, day, contributions, reactions)
+    SELECT :team_id, :community_id, :channel_id, :user_id, :day, :contributions, :reactions FROM counted
+    ON CONFLICT (team_id, community_id, channel_id, user_id, day) DO UPDATE SET
+        contributions = activity_days.contributions + EXCLUDED.contributions,
+        reactions = activity_days.reactions + EXCLUDED.reactions
+    RETURNING contributions
 ),
+others AS (
+    SELECT COALESCE(SUM(a.contributions), 0) AS contributions,
+           COUNT(DISTINCT a.day) FILTER (WHERE a.contributions > 0 AND a.day <> :day) AS days,
+           COALESCE(SUM(a.contributions) FILTER (WHERE a.day = :day), 0) AS on_day
+    FROM activity_days a
+    WHERE a.team_id = :team_id AND a.community_id = :community_id AND a.user_id = :user_id
+      AND a.day >= :window_start AND a.day <= :today
+      AND NOT (a.channel_id = :channel_id AND a.day = :day)
+      AND EXISTS (SELECT 1 FROM counted WHERE circle = 'outer')
+)
+SELECT EXISTS (SELECT 1 FROM binding) AS bound,
+       {needs_hash} AS needs_hash,
+       (CAST(:event_id AS text) IS NULL OR EXISTS (SELECT 1 FROM claim)) AS claimed,
+       counted.id, counted.circle, counted.role,
+       (SELECT contributions FROM bump) AS day_contributions,
+       others.contributions, others.days, others.on_day,
+       EXISTS (SELECT 1 FROM binding WHERE awaiting_reply_since IS NOT NULL
+               AND (awaiting_reply_from IS NULL OR awaiting_reply_from <> :user_id)) AS awaiting_reply
+FROM (SELECT 1) AS one
+LEFT JOIN counted ON true
+LEFT JOIN others ON true
+"""
+
+# With the poster's hash (`user_hash`): someone who is not a member yet becomes one, unless forgotten.
+_PG_COUNT = (
+    _BINDING_AND_MEMBER
+    + """
 go AS (
     SELECT community_id FROM binding
     WHERE EXISTS (SELECT 1 FROM member) OR NOT :create OR CAST(:user_hash AS text) IS NOT NULL
@@ -96,37 +134,31 @@ counted AS (
     SELECT id, circle, role FROM member WHERE left_at IS NULL AND EXISTS (SELECT 1 FROM proceed)
     UNION ALL
     SELECT id, circle, role FROM joined WHERE left_at IS NULL
-),
-bump AS (
-    INSERT INTO activity_days (team_id, community_id, channel_id, user_id, day, contributions, reactions)
-    SELECT :team_id, :community_id, :channel_id, :user_id, :day, :contributions, :reactions FROM counted
-    ON CONFLICT (team_id, community_id, channel_id, user_id, day) DO UPDATE SET
-        contributions = activity_days.contributions + EXCLUDED.contributions,
-        reactions = activity_days.reactions + EXCLUDED.reactions
-    RETURNING contributions
-),
-others AS (
-    SELECT COALESCE(SUM(a.contributions), 0) AS contributions,
-           COUNT(DISTINCT a.day) FILTER (WHERE a.contributions > 0 AND a.day <> :day) AS days,
-           COALESCE(SUM(a.contributions) FILTER (WHERE a.day = :day), 0) AS on_day
-    FROM activity_days a
-    WHERE a.team_id = :team_id AND a.community_id = :community_id AND a.user_id = :user_id
-      AND a.day >= :window_start AND a.day <= :today
-      AND NOT (a.channel_id = :channel_id AND a.day = :day)
-      AND EXISTS (SELECT 1 FROM counted WHERE circle = 'outer')
+),"""
+    + _BUMP_AND_FIGURES.format(needs_hash="NOT EXISTS (SELECT 1 FROM go)")
 )
-SELECT EXISTS (SELECT 1 FROM binding) AS bound,
-       NOT EXISTS (SELECT 1 FROM go) AS needs_hash,
-       (CAST(:event_id AS text) IS NULL OR EXISTS (SELECT 1 FROM claim)) AS claimed,
-       counted.id, counted.circle, counted.role,
-       (SELECT contributions FROM bump) AS day_contributions,
-       others.contributions, others.days, others.on_day,
-       EXISTS (SELECT 1 FROM binding WHERE awaiting_reply_since IS NOT NULL
-               AND (awaiting_reply_from IS NULL OR awaiting_reply_from <> :user_id)) AS awaiting_reply
-FROM (SELECT 1) AS one
-LEFT JOIN counted ON true
-LEFT JOIN others ON true
-"""
+
+# Without it (the event loop's count, and every first attempt): no one can become a member, so the steps
+# that would make one (and look for their hash among the forgotten) are left out: fewer plan nodes for
+# PostgreSQL to start and run on every message. Someone who is not a member is then counted only in a
+# reaction (`create` false: the event is claimed, nothing counted); otherwise nothing is written and the
+# caller asks again with the hash (`needs_hash`), as the statement above does without a hash.
+_PG_COUNT_MEMBER = (
+    _BINDING_AND_MEMBER
+    + """
+claim AS (
+    INSERT INTO processed_events (event_id, team_id, received_at)
+    SELECT :event_id, :team_id, :now FROM binding
+    WHERE CAST(:event_id AS text) IS NOT NULL AND (EXISTS (SELECT 1 FROM member) OR NOT :create)
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING event_id
+),
+counted AS (
+    SELECT id, circle, role FROM member
+    WHERE left_at IS NULL AND (CAST(:event_id AS text) IS NULL OR EXISTS (SELECT 1 FROM claim))
+),"""
+    + _BUMP_AND_FIGURES.format(needs_hash=":create AND NOT EXISTS (SELECT 1 FROM member)")
+)
 
 _PARAM_TYPES: dict[str, Any] = {
     "team_id": String(),
@@ -143,21 +175,23 @@ _PARAM_TYPES: dict[str, Any] = {
 }
 
 
-def pg_statement(prefix: str = "") -> TextClause:
-    """The PostgreSQL counting statement (`prefix="EXPLAIN "`: its plan, for the index test)."""
-    return text(prefix + _PG_COUNT).bindparams(
-        *(bindparam(name, type_=kind) for name, kind in _PARAM_TYPES.items())
+def pg_statement(prefix: str = "", *, with_hash: bool = True) -> TextClause:
+    """The PostgreSQL counting statement (`prefix="EXPLAIN "`: its plan, for the index test); without
+    `with_hash`, the one for a caller that has not read the poster's hash."""
+    sql = _PG_COUNT if with_hash else _PG_COUNT_MEMBER
+    return text(prefix + sql).bindparams(
+        *(bindparam(name, type_=kind) for name, kind in _PARAM_TYPES.items() if f":{name}" in sql)
     )
 
 
-_PG_STATEMENT = pg_statement()
+_PG_STATEMENTS = {with_hash: pg_statement(with_hash=with_hash) for with_hash in (True, False)}
 
 
 @functools.lru_cache(maxsize=8)
-def _pg_sql(dialect: Dialect) -> str:
+def _pg_sql(dialect: Dialect, with_hash: bool) -> str:
     """The statement as SQLAlchemy compiles it for psycopg (`%(name)s::VARCHAR`...), compiled once: it is
     sent on the driver connection (storage.db.DriverConnection), a prepared statement on each connection."""
-    return _PG_STATEMENT.compile(dialect=dialect).string
+    return _PG_STATEMENTS[with_hash].compile(dialect=dialect).string
 
 
 @functools.lru_cache(maxsize=8)
@@ -246,7 +280,8 @@ def count(connection: DriverConnection, what: Counting) -> CountFigures:
     or on_driver_together) holds the write lock: the steps are serializable."""
     params = _params(what, connection.dialect)
     if connection.backend == "postgresql":
-        return _pg_figures(connection.first(_pg_sql(connection.dialect), params))
+        sql = _pg_sql(connection.dialect, what.user_hash is not None)
+        return _pg_figures(connection.first(sql, params))
     return _count_simply(connection, params)
 
 
@@ -256,7 +291,8 @@ async def count_async(db: Database, what: Counting) -> CountFigures:
     of one member each, which they lock in this order."""
     dialect = db.engine.dialect
     lock_order = (what.team_id, str(what.binding.community_id), what.channel_id, what.user_id, str(what.day))
-    return _pg_figures(await db.first_together(_pg_sql(dialect), _params(what, dialect), lock_order))
+    sql = _pg_sql(dialect, what.user_hash is not None)
+    return _pg_figures(await db.first_together(sql, _params(what, dialect), lock_order))
 
 
 def _count_simply(connection: DriverConnection, params: dict[str, object]) -> CountFigures:
