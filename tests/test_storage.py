@@ -199,10 +199,11 @@ def test_on_sqlite_units_asked_for_together_commit_once_and_one_that_fails_fails
 
 
 def test_on_postgresql_a_statement_on_the_event_loop_keeps_psycopgs_types_and_errors(db: Database) -> None:
-    """The event loop's statements go through psycopg's libpq layer, not its cursors (storage.async_driver
-    _Lean): the values and rows are what psycopg makes of them, one parameter None one time and a value
-    the next, a statement without rows gives none, and a failing statement raises psycopg's own error
-    and leaves its connection usable for the next."""
+    """The event loop's statements, one at a time (psycopg's libpq layer, not its cursors: storage.
+    async_driver _Lean) or together in one round trip (psycopg's pipeline): the values and rows are what
+    psycopg makes of them, one parameter None one time and a value the next, a statement without rows
+    gives none, and a failing statement raises psycopg's own error, takes the others of its transaction
+    with it, and leaves its connection usable for the next."""
     if db.backend != "postgresql":
         pytest.skip("PostgreSQL only: SQLite runs its statements on its driver (Database.on_driver)")
     echo = (
@@ -217,6 +218,8 @@ def test_on_postgresql_a_statement_on_the_event_loop_keeps_psycopgs_types_and_er
     given = {"text": "l'été", "number": 42, "flag": True, "day": date(2026, 3, 2), "moment": moment}
     nothing = dict.fromkeys(given)
 
+    count = "SELECT count(*) FROM processed_events WHERE team_id = %(team_id)s"
+
     async def scenario(connection: Any) -> tuple[Any, ...]:
         first = await connection.first(echo, nothing)
         second = await connection.first(echo, given)
@@ -224,15 +227,34 @@ def test_on_postgresql_a_statement_on_the_event_loop_keeps_psycopgs_types_and_er
         with pytest.raises(psycopg.errors.NotNullViolation, match="team_id"):
             await connection.all(claim, {"event_id": "E2", "team_id": None})
         after = await connection.first(echo, given)
-        return first, second, written, after
+        # Together (one transaction): a failure rolls back the statements before it and skips those after
+        # it, and the connection goes on. Each is new to the connection: the first's preparation stands,
+        # the last's was skipped.
+        with pytest.raises(psycopg.errors.NotNullViolation, match="team_id"):
+            await connection.alls(
+                [
+                    (claim + " RETURNING event_id", {"event_id": "E3", "team_id": "T1"}),
+                    (claim, {"event_id": "E4", "team_id": None}),
+                    (count, {"team_id": "T1"}),
+                ]
+            )
+        together = await connection.alls(
+            [
+                (count, {"team_id": "T1"}),
+                (claim + " RETURNING event_id", {"event_id": "E5", "team_id": "T1"}),
+                (echo, given),
+            ]
+        )
+        return first, second, written, after, together
 
-    first, second, written, after = asyncio.run(db.on_async_driver(scenario))
+    first, second, written, after, together = asyncio.run(db.on_async_driver(scenario))
     assert first == (None, None, None, None, None, True)
     assert second == after == ("l'été", 42, True, date(2026, 3, 2), moment, False)
     assert written == []
+    assert together == [[(1,)], [("E5",)], [("l'été", 42, True, date(2026, 3, 2), moment, False)]]
     with db.engine.connect() as connection:
         stored = set(connection.scalars(text("SELECT event_id FROM processed_events")))
-    assert stored == {"E1"}
+    assert stored == {"E1", "E5"}
 
 
 def test_on_postgresql_statements_asked_for_while_one_is_on_its_way_go_in_one_transaction(
