@@ -17,7 +17,6 @@ import collections
 import functools
 import re
 import time
-import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -69,15 +68,20 @@ def positional(sql: str, params: dict[str, Any]) -> tuple[str, list[Any]]:
 class AsyncDriverConnection:
     """A psycopg AsyncConnection, for statements compiled by SQLAlchemy (like storage.db.DriverConnection)."""
 
-    __slots__ = ("_observers", "backend", "dbapi", "dialect")
+    __slots__ = ("_lean", "_observers", "backend", "dbapi", "dialect")
 
     def __init__(
-        self, dbapi: psycopg.AsyncConnection[Any], dialect: Dialect, observers: list[StatementObserver]
+        self,
+        dbapi: psycopg.AsyncConnection[Any],
+        dialect: Dialect,
+        observers: list[StatementObserver],
+        lean: _Lean | None = None,
     ) -> None:
         self.dbapi = dbapi
         self.dialect = dialect
         self.backend = dialect.name
         self._observers = observers
+        self._lean = lean or _Lean(dbapi)
 
     async def first(self, sql: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
         """Run one statement that returns rows (a prepared statement on this connection); its first row."""
@@ -114,7 +118,7 @@ class AsyncDriverConnection:
     async def all(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         """Run one statement that returns rows (a prepared statement on this connection); all its rows."""
         query, values = positional(sql, params)
-        rows = await _Lean.of(self.dbapi).rows(query, values)
+        rows = await self._lean.rows(query, values)
         for observe in self._observers:
             observe(sql, self.dbapi)
         return rows
@@ -140,25 +144,29 @@ class _Lean:
         # (statement, parameter types) -> its prepared name on this connection
         self._prepared: dict[tuple[str, tuple[int, ...]], bytes] = {}
 
-    @classmethod
-    def of(cls, dbapi: psycopg.AsyncConnection[Any]) -> _Lean:
-        lean = _LEANS.get(dbapi)
-        if lean is None:
-            lean = _LEANS[dbapi] = cls(dbapi)
-        return lean
-
     async def rows(self, query: str, values: list[Any]) -> list[tuple[Any, ...]]:
+        """The statement's rows (none for a statement without rows)."""
+        try:
+            return await self._rows(query, values)
+        except psycopg.errors.InvalidSqlStatementName:
+            # Our prepared statements are gone (a DEALLOCATE ALL, which psycopg itself sends after some
+            # commands): prepared again, once. Nothing ran: the statement failed before it started.
+            self._prepared.clear()
+            return await self._rows(query, values)
+
+    async def _rows(self, query: str, values: list[Any]) -> list[tuple[Any, ...]]:
         tx = self._tx
         params = tx.dump_sequence(values, [PyFormat.TEXT] * len(values))
-        key = (query, tuple(tx.types or ()))
+        types, formats = tx.types, tx.formats  # this statement's, before another uses the Transformer
+        key = (query, tuple(types or ()))
         name = self._prepared.get(key)
         pgconn = self._dbapi.pgconn
         if name is None:
             name = f"cdp_{len(self._prepared)}".encode()
-            pgconn.send_prepare(name, query.encode(), param_types=tx.types)
+            pgconn.send_prepare(name, query.encode(self._dbapi.info.encoding), param_types=types)
             self._result(await _results(pgconn))
             self._prepared[key] = name
-        pgconn.send_query_prepared(name, params, param_formats=tx.formats)
+        pgconn.send_query_prepared(name, params, param_formats=formats)
         result = self._result(await _results(pgconn))
         if result.status != pq.ExecStatus.TUPLES_OK:  # a statement without rows
             return []
@@ -176,7 +184,6 @@ class _Lean:
         return results[0]
 
 
-_LEANS: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], _Lean] = weakref.WeakKeyDictionary()
 _SUCCEEDED = (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK)
 
 
@@ -198,32 +205,35 @@ async def _results(pgconn: pq.abc.PGconn) -> list[pq.abc.PGresult]:
 
 
 async def _ready(loop: asyncio.AbstractEventLoop, pgconn: pq.abc.PGconn, *, write: bool) -> None:
-    """Wait until the connection's socket can be written (`write`) or has been read from."""
+    """Wait until the connection's socket has been read from or, with `write`, can be written: what
+    arrives while a statement is still being sent is read too, as libpq asks (the server may answer
+    before it has read all of a long statement)."""
     future: asyncio.Future[None] = loop.create_future()
     fileno = pgconn.socket
 
-    def ready() -> None:
+    def readable() -> None:
         if future.done():
             return
         try:
-            if not write:
-                pgconn.consume_input()
+            pgconn.consume_input()
         except Exception as error:  # the connection died: the caller sees psycopg's OperationalError
             future.set_exception(error)
             return
         future.set_result(None)
 
+    def writable() -> None:
+        if not future.done():
+            future.set_result(None)
+
+    loop.add_reader(fileno, readable)
     if write:
-        loop.add_writer(fileno, ready)
-    else:
-        loop.add_reader(fileno, ready)
+        loop.add_writer(fileno, writable)
     try:
         await future
     finally:
+        loop.remove_reader(fileno)
         if write:
             loop.remove_writer(fileno)
-        else:
-            loop.remove_reader(fileno)
 
 
 # A statement compiled by SQLAlchemy for psycopg, and its parameters.
@@ -244,7 +254,8 @@ class AsyncDrivers:
         self._fast = fast
         self._observers = observers
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._idle: list[tuple[psycopg.AsyncConnection[Any], float]] = []
+        # Each with when it was opened, and what runs its lone statements (and keeps their preparations).
+        self._idle: list[tuple[psycopg.AsyncConnection[Any], float, _Lean]] = []
         self._slots: asyncio.Semaphore | None = None
         # `first_together`, per event loop: the batch gathering during this turn of the loop, and how many
         # batches are on their way.
@@ -260,20 +271,23 @@ class AsyncDrivers:
         assert self._slots is not None
         async with self._slots:
             for attempt in (1, 2):
-                dbapi, opened_at = await self._take()
+                taken = await self._take()
+                dbapi = taken[0]
                 try:
-                    result = await work(AsyncDriverConnection(dbapi, self._dialect, self._observers))
+                    result = await work(
+                        AsyncDriverConnection(dbapi, self._dialect, self._observers, taken[2])
+                    )
                 except BaseException:
                     dead = dbapi.closed
                     if not dead and dbapi.info.transaction_status == TransactionStatus.IDLE:
-                        self._idle.append((dbapi, opened_at))  # the statement failed; the connection is fine
+                        self._idle.append(taken)  # the statement failed; the connection is fine
                     else:
                         _finish(dbapi)  # dead, or left mid-statement (a cancelled request)
                     if attempt == 2 or not dead:
                         raise
                     self.close()  # the idle ones most likely died with it (a server restart)
                     continue
-                self._idle.append((dbapi, opened_at))
+                self._idle.append(taken)
                 return result
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -372,21 +386,21 @@ class AsyncDrivers:
                 results.append(alone)
         return results
 
-    async def _take(self) -> tuple[psycopg.AsyncConnection[Any], float]:
+    async def _take(self) -> tuple[psycopg.AsyncConnection[Any], float, _Lean]:
         while self._idle:
-            dbapi, opened_at = self._idle.pop()
-            if not dbapi.closed and time.monotonic() - opened_at < RECYCLE_S:
-                return dbapi, opened_at
-            _finish(dbapi)
+            taken = self._idle.pop()
+            if not taken[0].closed and time.monotonic() - taken[1] < RECYCLE_S:
+                return taken
+            _finish(taken[0])
         dbapi = await psycopg.AsyncConnection.connect(**self._params, autocommit=True)
         if self._fast:  # COMMIT_DURABILITY=fast, as storage.db does for the engine's connections
             await dbapi.execute("SET SESSION synchronous_commit TO off")
-        return dbapi, time.monotonic()
+        return dbapi, time.monotonic(), _Lean(dbapi)
 
     def close(self) -> None:
         """Close the idle connections (at once, without the event loop: libpq closes the socket)."""
         idle, self._idle = self._idle, []
-        for dbapi, _opened_at in idle:
+        for dbapi, _opened_at, _lean in idle:
             _finish(dbapi)
 
 

@@ -651,7 +651,7 @@ def test_a_connection_of_the_event_loop_killed_between_two_messages_still_counts
     assert len(seen) == 1, seen  # the event loop's connection, not a session's
     backends = [
         connection.info.backend_pid
-        for connection, _opened in harness.db._async_drivers._idle  # type: ignore[union-attr]
+        for connection, _opened, _lean in harness.db._async_drivers._idle  # type: ignore[union-attr]
     ]
     assert backends
     killer = Database(harness.db.url)

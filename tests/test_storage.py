@@ -202,8 +202,9 @@ def test_on_postgresql_a_statement_on_the_event_loop_keeps_psycopgs_types_and_er
     """The event loop's statements, one at a time (psycopg's libpq layer, not its cursors: storage.
     async_driver _Lean) or together in one round trip (psycopg's pipeline): the values and rows are what
     psycopg makes of them, one parameter None one time and a value the next, a statement without rows
-    gives none, and a failing statement raises psycopg's own error, takes the others of its transaction
-    with it, and leaves its connection usable for the next."""
+    gives none, a statement prepared for small ints runs again with a large one, one whose preparation
+    was dropped is prepared again, and a failing statement raises psycopg's own error, takes the others
+    of its transaction with it, and leaves its connection usable for the next."""
     if db.backend != "postgresql":
         pytest.skip("PostgreSQL only: SQLite runs its statements on its driver (Database.on_driver)")
     echo = (
@@ -227,6 +228,13 @@ def test_on_postgresql_a_statement_on_the_event_loop_keeps_psycopgs_types_and_er
         with pytest.raises(psycopg.errors.NotNullViolation, match="team_id"):
             await connection.all(claim, {"event_id": "E2", "team_id": None})
         after = await connection.first(echo, given)
+        # psycopg sends a small int as int2 and a large one as int8: each its own preparation.
+        sized = "SELECT CAST(%(number)s AS BIGINT)"
+        large = [await connection.first(sized, {"number": n}) for n in (42, 2**40)]
+        # Preparations dropped behind our back (psycopg sends DEALLOCATE ALL after some commands): the
+        # statement is prepared again.
+        await connection.dbapi.execute("DEALLOCATE ALL")
+        again = await connection.first(echo, given)
         # Together (one transaction): a failure rolls back the statements before it and skips those after
         # it, and the connection goes on. Each is new to the connection: the first's preparation stands,
         # the last's was skipped.
@@ -245,11 +253,12 @@ def test_on_postgresql_a_statement_on_the_event_loop_keeps_psycopgs_types_and_er
                 (echo, given),
             ]
         )
-        return first, second, written, after, together
+        return first, second, written, after, large, again, together
 
-    first, second, written, after, together = asyncio.run(db.on_async_driver(scenario))
+    first, second, written, after, large, again, together = asyncio.run(db.on_async_driver(scenario))
     assert first == (None, None, None, None, None, True)
-    assert second == after == ("l'été", 42, True, date(2026, 3, 2), moment, False)
+    assert second == after == again == ("l'été", 42, True, date(2026, 3, 2), moment, False)
+    assert large == [(42,), (2**40,)]
     assert written == []
     assert together == [[(1,)], [("E5",)], [("l'été", 42, True, date(2026, 3, 2), moment, False)]]
     with db.engine.connect() as connection:
