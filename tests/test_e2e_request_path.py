@@ -399,11 +399,22 @@ def test_twenty_people_at_once_against_a_slow_rate_limiting_slack(harness: Harne
         print(f"  {kind}: {' '.join(f'{x:.2f}' for x in sorted(mine))}")
     slowest = f"slowest answer {max(times):.2f} s (p50 {p50:.2f}, p99 {p99:.2f})"
     assert max(times) < SLACK_LIMIT, f"{WALL_CLOCK}: {slowest}"
+    in_english = {
+        HELP_FR: HELP_EN,
+        "est une communauté protégée": "is a protected community",
+        "Bienvenue dans *Safe streets*": "Welcome to *Safe streets*!",
+    }
     for (kind, words, _), (_, result) in zip(sends, answers, strict=True):
         if kind == "checklist":
             assert result.status == 200 and result.text == ""  # the modal closes
-        else:
-            assert all(w in answer_text(result) for w in words), answer_text(result)
+            continue
+        text = answer_text(result)
+        if not all(w in text for w in words) and all(in_english.get(w, "\0") in text for w in words):
+            # A French speaker answered in English: the request path waits for Slack's users.info at most
+            # SLACK_REQUEST_TIMEOUT (1.5 s), then answers in the default language, by design. On a loaded
+            # machine the emulator, at 0.8 s a call, can take longer (seen once in CI).
+            raise AssertionError(f"{WALL_CLOCK}: users.info came too late for the language: {text}")
+        assert all(w in text for w in words), text
     assert all(r.completed_at is not None for r in reviews(harness.db))
     with harness.db.session() as session:
         assert len(session.scalars(select(JoinRequest)).all()) == 5
