@@ -15,7 +15,6 @@ its ratio to the no-op of the same round (median over the rounds). No pass/fail:
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -29,13 +28,14 @@ sys.path.insert(0, str(ROOT))
 
 from bench.bench_events import (  # noqa: E402
     POSTERS,
-    SECRET,
     Pool,
     Server,
     create_committing_table,
     event_body,
     free_port,
     seed,
+    start_floor,
+    start_ours,
     wait_healthy,
 )
 from bench.databases import fresh_database  # noqa: E402
@@ -55,29 +55,6 @@ def worktree_of(revision: str) -> Iterator[Path]:
             subprocess.run([*git, "remove", "--force", str(path)], check=False)
 
 
-def start(
-    name: str, code: Path | None, port: int, url: str, api_url: str, token: str
-) -> subprocess.Popen[bytes]:
-    """`cdp-bot run` from `code` (a checkout), or for `noop`/`committing` the floors of bench_events.py."""
-    if code is None:
-        command = [sys.executable, str(ROOT / "bench" / "bench_events.py"), "--serve-noop", str(port)]
-        command += ["--api-url", api_url] + (["--commit-url", url] if name == "committing" else [])
-        return subprocess.Popen(command, cwd=ROOT, env={**os.environ, "NOOP_TOKEN": token})
-    env = {
-        **os.environ,
-        "SLACK_BOT_TOKEN": token,
-        "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_API_URL": api_url,
-        "DATABASE_URL": url,
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "LOG_LEVEL": "WARNING",
-        "PYTHONPATH": str(code),  # its own bot/, handlers/ and storage/, not the installed tree's
-    }
-    env.pop("SLACK_APP_TOKEN", None)
-    return subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=code, env=env)
-
-
 def measure(args: argparse.Namespace, base: Path) -> dict[str, list[float]]:
     """Microseconds per event of each server, per round."""
     from bot.testing.slack_emulator import SlackEmulator
@@ -94,7 +71,13 @@ def measure(args: argparse.Namespace, base: Path) -> dict[str, list[float]]:
         codes: dict[str, Path | None] = {"before": base, "after": ROOT, "noop": None, "committing": None}
         ports = {name: free_port() for name in codes}
         processes = {
-            name: start(name, code, ports[name], url, emulator.api_url, emulator.token)
+            name: (
+                start_floor(
+                    ports[name], emulator.api_url, emulator.token, url if name == "committing" else None
+                )
+                if code is None
+                else start_ours(ports[name], url, emulator.api_url, emulator.token, code=code)
+            )
             for name, code in codes.items()
         }
         try:

@@ -298,6 +298,37 @@ class Pool:
                 client.connection.close()
 
 
+# ---- the servers ---------------------------------------------------------------------------------
+def start_ours(
+    port: int, url: str, api_url: str, token: str, *, durability: str = "full", code: Path = ROOT
+) -> subprocess.Popen[bytes]:
+    """`cdp-bot run` (HTTP mode) from the checkout `code` (another revision's, for bench/ab_events.py)."""
+    env = {
+        **os.environ,
+        "SLACK_BOT_TOKEN": token,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": api_url,
+        "DATABASE_URL": url,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "LOG_LEVEL": "WARNING",
+        "COMMIT_DURABILITY": durability,
+        "PYTHONPATH": str(code),  # its own bot/, handlers/ and storage/, whatever the venv installed
+    }
+    env.pop("SLACK_APP_TOKEN", None)
+    return subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=code, env=env)
+
+
+def start_floor(
+    port: int, api_url: str, token: str, commit_url: str | None = None
+) -> subprocess.Popen[bytes]:
+    """The no-op Bolt app; with `commit_url`, the committing no-op."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--serve-noop", str(port), "--api-url", api_url]
+    if commit_url is not None:
+        command += ["--commit-url", commit_url]
+    return subprocess.Popen(command, env={**os.environ, "NOOP_TOKEN": token}, cwd=ROOT)
+
+
 # ---- the run -------------------------------------------------------------------------------------
 def measure(args: argparse.Namespace) -> None:
     from bot.testing.slack_emulator import SlackEmulator
@@ -313,32 +344,9 @@ def measure(args: argparse.Namespace) -> None:
         seed(url)
         create_committing_table(url)
         ours_port, noop_port, committing_port = free_port(), free_port(), free_port()
-        env = {
-            **os.environ,
-            "SLACK_BOT_TOKEN": emulator.token,
-            "SLACK_SIGNING_SECRET": SECRET,
-            "SLACK_API_URL": emulator.api_url,
-            "DATABASE_URL": url,
-            "HOST": "127.0.0.1",
-            "PORT": str(ours_port),
-            "LOG_LEVEL": "WARNING",
-            "COMMIT_DURABILITY": args.durability,
-        }
-        env.pop("SLACK_APP_TOKEN", None)
-        ours = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env)
-        noop = subprocess.Popen(
-            [sys.executable, __file__, "--serve-noop", str(noop_port), "--api-url", emulator.api_url],
-            env={**os.environ, "NOOP_TOKEN": emulator.token},
-            cwd=ROOT,
-        )
-        committing = subprocess.Popen(
-            [
-                *(sys.executable, __file__, "--serve-noop", str(committing_port)),
-                *("--api-url", emulator.api_url, "--commit-url", url),
-            ],
-            env={**os.environ, "NOOP_TOKEN": emulator.token},
-            cwd=ROOT,
-        )
+        ours = start_ours(ours_port, url, emulator.api_url, emulator.token, durability=args.durability)
+        noop = start_floor(noop_port, emulator.api_url, emulator.token)
+        committing = start_floor(committing_port, emulator.api_url, emulator.token, commit_url=url)
         processes = (ours, noop, committing)
         try:
             wait_healthy(ours_port, ours)

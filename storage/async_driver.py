@@ -75,13 +75,13 @@ class AsyncDriverConnection:
         dbapi: psycopg.AsyncConnection[Any],
         dialect: Dialect,
         observers: list[StatementObserver],
-        lean: _Lean | None = None,
+        lean: _Lean,  # the connection's own (AsyncDrivers keeps it beside the connection)
     ) -> None:
         self.dbapi = dbapi
         self.dialect = dialect
         self.backend = dialect.name
         self._observers = observers
-        self._lean = lean or _Lean(dbapi)
+        self._lean = lean
 
     async def first(self, sql: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
         """Run one statement that returns rows (a prepared statement on this connection); its first row."""
@@ -272,11 +272,9 @@ class AsyncDrivers:
         async with self._slots:
             for attempt in (1, 2):
                 taken = await self._take()
-                dbapi = taken[0]
+                dbapi, _opened_at, lean = taken
                 try:
-                    result = await work(
-                        AsyncDriverConnection(dbapi, self._dialect, self._observers, taken[2])
-                    )
+                    result = await work(AsyncDriverConnection(dbapi, self._dialect, self._observers, lean))
                 except BaseException:
                     dead = dbapi.closed
                     if not dead and dbapi.info.transaction_status == TransactionStatus.IDLE:
