@@ -88,11 +88,40 @@ class Instance:
         return 0.0
 
     def ready(self) -> bool:
+        """Ready, and listening itself: the port was free when chosen, but another test's server, started
+        meanwhile by another worker, may have taken it. Seen once in CI: this process was still starting,
+        the other one answered /readyz, then stopped, and the test failed later with "connection
+        refused". Now it waits for its own process, which says why it could not listen if it cannot."""
+        if not listens(self.process.pid, int(self.url.rsplit(":", 1)[1])):
+            return False
         try:
             with urllib.request.urlopen(self.url + "/readyz", timeout=2) as response:
                 return bool(json.loads(response.read())["ok"])
         except OSError:
             return False
+
+
+def listens(pid: int, port: int) -> bool:
+    """Whether process `pid` holds a socket listening on 127.0.0.1:`port` (Linux: /proc/net/tcp's LISTEN
+    rows, state 0A, and the process's file descriptors)."""
+    wanted = f"0100007F:{port:04X}"
+    with open("/proc/net/tcp") as table:
+        inodes = {
+            f"socket:[{fields[9]}]"
+            for fields in (line.split() for line in table.readlines()[1:])
+            if fields[1] == wanted and fields[3] == "0A"
+        }
+    try:
+        descriptors = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for descriptor in descriptors:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{descriptor}") in inodes:
+                return True
+        except OSError:
+            continue  # closed meanwhile
+    return False
 
 
 @contextmanager
