@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from psycopg.pq import TransactionStatus
 from sqlalchemy import Table
 from sqlalchemy.engine import Dialect
 
@@ -104,7 +105,12 @@ def _claim_postgresql(connection: Any, params: tuple[Any, ...]) -> bool:
     try:
         return connection.execute(_POSTGRESQL, params).fetchone() is not None
     finally:
-        connection.autocommit = False
+        # Only an idle connection can leave autocommit (psycopg refuses otherwise). One that is not idle
+        # here died mid-statement (a server restart): the pool discards it for the error being raised,
+        # which must not be replaced by psycopg's refusal (seen once in CI: "can't change 'autocommit'
+        # now: connection in transaction status ACTIVE" instead of the server's termination).
+        if connection.info.transaction_status == TransactionStatus.IDLE:
+            connection.autocommit = False
 
 
 def _claim_sqlite(connection: Any, params: tuple[Any, ...], *, light: bool) -> bool:
