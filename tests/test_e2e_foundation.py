@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -112,6 +113,26 @@ def test_healthz(harness: Harness) -> None:
     with urllib.request.urlopen(harness.url + "/healthz", timeout=5) as response:
         assert response.status == 200
         assert json.loads(response.read()) == {"ok": True, "database": "up"}
+
+
+def test_only_a_post_to_the_request_url_reaches_slacks_handler(harness: Harness) -> None:
+    """POSTs to /slack/events skip Starlette's router (bot/server.py); every other request still goes
+    through it and gets its usual answer."""
+
+    def status(path: str, method: str) -> int:
+        request = urllib.request.Request(harness.url + path, data=b"" if method == "POST" else None)
+        request.method = method
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as error:
+            return int(error.code)
+
+    assert status("/slack/events", "GET") == 405
+    assert status("/slack/events", "PUT") == 405
+    assert status("/slack/elsewhere", "POST") == 404
+    assert status("/slack/events", "POST") == 401  # unsigned: refused by our handler, not Starlette
+    assert status("/healthz", "GET") == 200
 
 
 def test_one_structured_log_line_per_request(harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
