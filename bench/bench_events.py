@@ -9,6 +9,8 @@ Two servers, each in its own process, started the way production starts them:
     do on this machine, served the standard way. Bolt's Starlette adapter runs a listener on the event
     loop, so with 16 senders its commits go one at a time (no shared flush): that figure is a floor only
     sequentially.
+uvicorn serves all three on uvloop and httptools (dependencies of our app, which uvicorn picks when they
+are installed): the floors run on the same server stack as ours.
 Signed message events with distinct event ids are sent sequentially and by 16 concurrent senders
 (threads, one keep-alive connection each), in interleaved rounds so the machine's noise hits every
 kind alike:
