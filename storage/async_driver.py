@@ -387,9 +387,10 @@ class AsyncDrivers:
     async def _take(self) -> tuple[psycopg.AsyncConnection[Any], float, _Lean]:
         while self._idle:
             taken = self._idle.pop()
-            if not taken[0].closed and time.monotonic() - taken[1] < RECYCLE_S:
+            dbapi, opened_at, _lean = taken
+            if not dbapi.closed and time.monotonic() - opened_at < RECYCLE_S:
                 return taken
-            _finish(taken[0])
+            _finish(dbapi)
         dbapi = await psycopg.AsyncConnection.connect(**self._params, autocommit=True)
         if self._fast:  # COMMIT_DURABILITY=fast, as storage.db does for the engine's connections
             await dbapi.execute("SET SESSION synchronous_commit TO off")
