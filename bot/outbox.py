@@ -289,7 +289,7 @@ class OutboxWorker:
         too). A delivery already due is waiting for its recipient's previous message: the end of any
         send wakes the dispatcher, so it need not poll for it."""
         try:
-            with self.db.session() as session:
+            with self.db.statement_session() as session:  # one read: no BEGIN, no COMMIT
                 soonest = repo.next_due_at(session)
         except Exception:
             return self.poll_seconds
@@ -308,7 +308,10 @@ class OutboxWorker:
         with self._lock:
             busy = set(self._targets)
         try:
-            with self.db.session() as session:
+            # One statement, atomic on its own (the row is taken, or not): committed as it returns, one
+            # round trip instead of three (BEGIN, it, COMMIT) on PostgreSQL. What the worker does between
+            # answers must cost them little (bot.background.Answering).
+            with self.db.statement_session() as session:
                 row = repo.claim_next(session, now=service.transport_now(), lease=self.lease, busy=busy)
         except Exception:
             self._slots.release()
@@ -323,7 +326,7 @@ class OutboxWorker:
         return row
 
     def _put_back(self, row: Delivery, seconds: float, error: str) -> None:
-        with self.db.session() as session:
+        with self.db.statement_session() as session:  # one statement (see _claim)
             repo.retry_at(
                 session,
                 message_id=row.id,
@@ -387,9 +390,13 @@ class OutboxWorker:
                 "outbox: later", extra={"fields": {**fields, "error": outcome.error, "in_s": outcome.seconds}}
             )
             return
-        with self.db.session() as session:
-            group = _fallback_group(row)
-            if group is not None and outcome.status in (repo.SKIPPED, repo.FAILED):
+        group = _fallback_group(row)
+        refused = outcome.status in (repo.SKIPPED, repo.FAILED)
+        # Most deliveries: one statement (see _claim). A refused copy of a scheduled message (a fallback
+        # group) needs a transaction: its group's lock, the outcome and maybe the fallback's rows.
+        unit = self.db.session if group is not None and refused else self.db.statement_session
+        with unit() as session:
+            if group is not None and refused:
                 # The refused copies of one scheduled message are recorded one after the other (their
                 # rows locked in id order on PostgreSQL): of two copies refused at the same moment, the
                 # second to record sees the first, so when none reached anyone one of them falls back.
@@ -405,7 +412,7 @@ class OutboxWorker:
                 channel=outcome.channel,
                 ts=outcome.ts,
             )
-            if outcome.status in (repo.SKIPPED, repo.FAILED):
+            if group is not None and refused:
                 self._fall_back(session, row)
         metrics.observe_delivery(delivered_what(row), outcome.status)
         if outcome.status == repo.FAILED:
@@ -641,7 +648,7 @@ def _send_welcome(worker: OutboxWorker, row: Delivery) -> Outcome:
     from bot.views.welcome import welcome_message
 
     payload = row.payload
-    with worker.db.session() as session:
+    with worker.db.statement_session() as session:  # reads only: no BEGIN, no COMMIT
         said = welcome.content(session, team_id=row.team_id, community_id=int(payload["community_id"]))
     if said is None or not said.still_due:
         return Outcome(repo.SKIPPED, "welcome_off")  # dissolved or switched off since they joined

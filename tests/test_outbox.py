@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from bot.background import Answering
 from bot.outbox import RateLimiter
@@ -370,6 +370,30 @@ def test_two_instances_share_the_outbox_and_send_each_message_once(
         texts = delivered_texts(harness, person)
         assert sorted(texts) == sorted(f"{person} {n}" for n in range(10))  # each once
     assert len(harness.emulator.successful_calls_to("chat.postMessage")) == 40
+
+
+def test_a_delivery_sends_its_statements_without_a_transaction_around_them(harness: Harness) -> None:
+    """PostgreSQL: what the worker writes and reads for a delivery (its claim, its outcome, the next due
+    time) is one statement each, atomic on its own, sent in autocommit: one round trip each, no BEGIN
+    and COMMIT around it (they would double the database's share of a delivery, CPU taken from the
+    answers). SQLite keeps its transactions (no round trips there)."""
+    if harness.db.backend != "postgresql":
+        pytest.skip("PostgreSQL: round trips to its server")
+    seen: list[tuple[str, bool]] = []  # (statement, in autocommit), sent from the worker's threads
+
+    def note(_conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            seen.append((statement.split()[0], bool(cursor.connection.autocommit)))
+
+    event.listen(harness.db.engine, "before_cursor_execute", note)
+    try:
+        write(harness, (ALICE, "one"), (BRUNO, "two"))
+        harness.drain()
+    finally:
+        event.remove(harness.db.engine, "before_cursor_execute", note)
+    assert delivered_texts(harness, ALICE) == ["one"] and delivered_texts(harness, BRUNO) == ["two"]
+    assert sum(1 for statement, _ in seen if statement == "UPDATE") >= 4  # two claims, two outcomes
+    assert [statement for statement, autocommit in seen if not autocommit] == []
 
 
 def test_the_worker_lets_the_answers_in_flight_go_first() -> None:
