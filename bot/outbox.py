@@ -390,13 +390,13 @@ class OutboxWorker:
                 "outbox: later", extra={"fields": {**fields, "error": outcome.error, "in_s": outcome.seconds}}
             )
             return
-        group = _fallback_group(row)
-        refused = outcome.status in (repo.SKIPPED, repo.FAILED)
         # Most deliveries: one statement (see _claim). A refused copy of a scheduled message (a fallback
         # group) needs a transaction: its group's lock, the outcome and maybe the fallback's rows.
-        unit = self.db.session if group is not None and refused else self.db.statement_session
+        refused = outcome.status in (repo.SKIPPED, repo.FAILED)
+        group = _fallback_group(row) if refused else None
+        unit = self.db.session if group is not None else self.db.statement_session
         with unit() as session:
-            if group is not None and refused:
+            if group is not None:
                 # The refused copies of one scheduled message are recorded one after the other (their
                 # rows locked in id order on PostgreSQL): of two copies refused at the same moment, the
                 # second to record sees the first, so when none reached anyone one of them falls back.
@@ -412,21 +412,19 @@ class OutboxWorker:
                 channel=outcome.channel,
                 ts=outcome.ts,
             )
-            if group is not None and refused:
-                self._fall_back(session, row)
+            if group is not None:
+                self._fall_back(session, row, group)
         metrics.observe_delivery(delivered_what(row), outcome.status)
         if outcome.status == repo.FAILED:
             log.error("outbox: gave up", extra={"fields": {**fields, "error": outcome.error}})
         elif outcome.status == repo.SKIPPED:
             log.warning("outbox: recipient refused", extra={"fields": {**fields, "error": outcome.error}})
 
-    def _fall_back(self, session: Session, row: Delivery) -> None:
+    def _fall_back(self, session: Session, row: Delivery, group: str) -> None:
         """When no copy of a scheduled message could reach anyone (every moderator deactivated, a bot,
-        refused), it goes to its fallback recipients (the creator) instead, once (dedupe keys)."""
-        fallback = row.payload.get("fallback")
-        if not isinstance(fallback, dict) or not fallback.get("to") or not fallback.get("group"):
-            return
-        group = str(fallback["group"])
+        refused), it goes to its fallback recipients (the creator) instead, once (dedupe keys). `group`:
+        the row's fallback group (`_fallback_group`, which also checked it names recipients)."""
+        fallback = row.payload["fallback"]
         if repo.group_alive(session, group=group):
             return
         service.messages(
