@@ -433,6 +433,12 @@ class DurableCommit:
 Results = dict[tuple[str, int], list[float]]
 
 
+def passes(args: argparse.Namespace) -> list[int]:
+    """The sender counts measured: one at a time, then `--senders` at once; once with `--senders 1` (a
+    second pass would reuse the first's event ids: its counted events would be duplicates)."""
+    return list(dict.fromkeys((1, args.senders)))
+
+
 def run_rounds(args: argparse.Namespace, servers: Servers, durable: DurableCommit) -> tuple[Results, Results]:
     """Each round sends every kind in small batches taken in turn (noop, counted, retried, unbound,
     committing, noop, ...), so a burst of noise from the machine's other work falls on all kinds alike;
@@ -441,7 +447,7 @@ def run_rounds(args: argparse.Namespace, servers: Servers, durable: DurableCommi
     senders), one per round."""
     results: Results = {}
     cpu: Results = {}
-    for senders in dict.fromkeys((1, args.senders)):  # `--senders 1`: one pass (its event ids are its own)
+    for senders in passes(args):
         ours, noop = servers.ours, servers.noop
         pool = Pool([ours.port, noop.port, servers.committing.port], senders)
         batch = max(25, senders * 4)
@@ -505,7 +511,7 @@ def report(args: argparse.Namespace, results: Results, cpu: Results, floor: list
         "commits/s, one at a time"
     )
     print("(cpu: the server process's CPU time per event, all its threads, median over the rounds)")
-    for senders in dict.fromkeys((1, args.senders)):  # `--senders 1`: one pass (its event ids are its own)
+    for senders in passes(args):
         floors = results[("noop", senders)]
         print(
             f"{senders:2d} sender(s): no-op Bolt app {statistics.median(floors):7.1f} events/s   "
