@@ -33,6 +33,7 @@ from bench.bench_events import (  # noqa: E402
     create_committing_table,
     event_body,
     free_port,
+    outbox_settled,
     seed,
     start_floor,
     start_ours,
@@ -92,6 +93,7 @@ def measure(args: argparse.Namespace, base: Path) -> dict[str, list[float]]:
                         for i in range(300)
                     ]
                     pool.elapsed(server, warm)
+                outbox_settled(url)  # the posters' first posts, sent before the rounds (bench_events.py)
                 per_event: dict[str, list[float]] = {name: [] for name in codes}
                 for round_ in range(args.rounds):
                     names = list(codes) if round_ % 2 == 0 else list(reversed(codes))
