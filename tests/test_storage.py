@@ -253,9 +253,20 @@ def test_on_postgresql_a_statement_on_the_event_loop_keeps_psycopgs_types_and_er
                 (echo, given),
             ]
         )
-        return first, second, written, after, large, again, together
+        # Together too, after the preparations were dropped: prepared again, the same statement twice in
+        # one round trip prepared once.
+        await connection.dbapi.execute("DEALLOCATE ALL")
+        twice = await connection.alls(
+            [(count, {"team_id": "T1"}), (echo, nothing), (count, {"team_id": "T2"})]
+        )
+        prepared = await connection.dbapi.execute("SELECT count(*) FROM pg_prepared_statements")
+        return first, second, written, after, large, again, together, (twice, await prepared.fetchone())
 
-    first, second, written, after, large, again, together = asyncio.run(db.on_async_driver(scenario))
+    first, second, written, after, large, again, together, (twice, prepared) = asyncio.run(
+        db.on_async_driver(scenario)
+    )
+    assert twice == [[(2,)], [(None, None, None, None, None, True)], [(0,)]]
+    assert prepared == (2,)  # count and echo, each once
     assert first == (None, None, None, None, None, True)
     assert second == after == again == ("l'été", 42, True, date(2026, 3, 2), moment, False)
     assert large == [(42,), (2**40,)]
