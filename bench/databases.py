@@ -35,7 +35,7 @@ def fresh_database(kind: str, folder: Path, name: str) -> Iterator[str]:
     schema = f"cdp_bench_{name}_{os.getpid()}"
     _replace_schema(schema, create=True)
     try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+        yield f"{PG_URL}{'&' if '?' in PG_URL else '?'}options=-csearch_path%3D{schema}"
     finally:
         _replace_schema(schema, create=False)
 
