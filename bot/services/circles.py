@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from bot.domain import cadence
 from bot.domain import circles as rule_domain
-from bot.domain.circles import ActivityDay, CircleDecision, CircleRule, ParamValue, Reason, WindowSummary
+from bot.domain.circles import CircleDecision, CircleRule, ParamValue, Reason, WindowSummary
 from bot.domain.first_posts import may_be_first
 from bot.services import communities as community_service
 from bot.services import first_posts, home_refresh, outbox
@@ -85,10 +85,6 @@ def local_day_of(community: Community | CommunityFacts, ts: float) -> date:
     return datetime.fromtimestamp(ts, UTC).astimezone(cadence.zone(community.timezone)).date()
 
 
-def _to_domain(rows: Iterable[Any]) -> list[ActivityDay]:
-    return [ActivityDay(day=r.day, contributions=r.contributions, reactions=r.reactions) for r in rows]
-
-
 def _decide(
     community: Community | CommunityFacts,
     membership: Membership | MemberFacts,
@@ -100,7 +96,7 @@ def _decide(
     those rows cannot see: someone who contributed since joining, longer ago, is no lurking newcomer."""
     joined_on = local_day_of(community, membership.joined_at.timestamp())
     decision = rule_domain.decide(
-        _to_domain(rows),
+        rows,  # stored rows as they are read (bot.domain.circles.DayCounts)
         rule_of(community),
         today=today,
         current="inner" if membership.circle == "inner" else "outer",
@@ -162,7 +158,7 @@ def _per_channel(
         (
             binding.channel_id,
             rule_domain.decide(
-                _to_domain(by_channel.get(binding.channel_id, [])),
+                by_channel.get(binding.channel_id, []),
                 rule,
                 today=today,
                 current="outer",
