@@ -18,7 +18,7 @@ import contextlib
 import functools
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -126,13 +126,20 @@ class _Lean:
     errors raised as its exceptions, the protocol read by libpq. Prepared statements are named `cdp_N`
     (psycopg's own are `_pg3_N`) and kept per connection, as psycopg keeps its own."""
 
-    __slots__ = ("_dbapi", "_prepared", "_tx")
+    __slots__ = ("_dbapi", "_named", "_prepared", "_tx")
 
     def __init__(self, dbapi: psycopg.AsyncConnection[Any]) -> None:
         self._dbapi = dbapi
         self._tx = Transformer(dbapi)
         # (statement, parameter types) -> its prepared name on this connection
         self._prepared: dict[tuple[str, tuple[int, ...]], bytes] = {}
+        # Names are never given twice: a pipeline that failed may have left a preparation behind that
+        # `_prepared` forgot (they outlive transactions), which a reused name would collide with.
+        self._named = 0
+
+    def _new_name(self) -> bytes:
+        self._named += 1
+        return f"cdp_{self._named}".encode()
 
     async def rows(self, query: str, values: list[Any]) -> list[tuple[Any, ...]]:
         """The statement's rows (none for a statement without rows)."""
@@ -173,7 +180,7 @@ class _Lean:
             name = self._prepared.get(key) or naming.get(key)
             prepare = None
             if name is None:
-                name = naming[key] = f"cdp_{len(self._prepared) + len(naming)}".encode()
+                name = naming[key] = self._new_name()
                 prepare = (query.encode(encoding), types)
             sends.append(_Send(key, name, params, formats, prepare))
         pgconn.enter_pipeline_mode()
@@ -183,7 +190,7 @@ class _Lean:
                     pgconn.send_prepare(send.name, send.prepare[0], param_types=send.prepare[1])
                 pgconn.send_query_prepared(send.name, send.params, param_formats=send.formats)
             pgconn.pipeline_sync()
-            answers = iter(await _pipeline_results(pgconn))
+            answers = await _pipeline_results(pgconn)
         finally:
             # Left in pipeline mode only mid-read (a cancelled request): the connection is then busy, and
             # AsyncDrivers.run closes it instead of taking it back.
@@ -192,16 +199,20 @@ class _Lean:
         return self._pipeline_rows(sends, answers)
 
     def _pipeline_rows(
-        self, sends: list[_Send], answers: Iterator[pq.abc.PGresult]
+        self, sends: list[_Send], answers: list[pq.abc.PGresult]
     ) -> list[list[tuple[Any, ...]]]:
         """Each statement's rows from the pipeline's results (a preparation's, then its statement's); the
         first failure raised. A preparation PostgreSQL made stands (they outlive transactions), one it
         skipped does not."""
+        if len(answers) != sum(2 if send.prepare is not None else 1 for send in sends):
+            statuses = [pq.ExecStatus(answer.status).name for answer in answers]
+            raise psycopg.InterfaceError(f"unexpected results: {statuses}")
         tx = self._tx
         rows: list[list[tuple[Any, ...]]] = []
         failure: pq.abc.PGresult | None = None
+        taken = iter(answers)
         for send in sends:
-            results = [next(answers), next(answers)] if send.prepare is not None else [next(answers)]
+            results = [next(taken), next(taken)] if send.prepare is not None else [next(taken)]
             if send.prepare is not None and results[0].status == pq.ExecStatus.COMMAND_OK:
                 self._prepared[send.key] = send.name
             for result in results:
@@ -225,7 +236,7 @@ class _Lean:
         name = self._prepared.get(key)
         pgconn = self._dbapi.pgconn
         if name is None:
-            name = f"cdp_{len(self._prepared)}".encode()
+            name = self._new_name()
             pgconn.send_prepare(name, query.encode(self._dbapi.info.encoding), param_types=types)
             self._result(await _results(pgconn))
             self._prepared[key] = name

@@ -260,13 +260,24 @@ def test_on_postgresql_a_statement_on_the_event_loop_keeps_psycopgs_types_and_er
             [(count, {"team_id": "T1"}), (echo, nothing), (count, {"team_id": "T2"})]
         )
         prepared = await connection.dbapi.execute("SELECT count(*) FROM pg_prepared_statements")
-        return first, second, written, after, large, again, together, (twice, await prepared.fetchone())
+        twice_prepared = await prepared.fetchone()
+        # A statement new to the connection before one whose preparation was dropped: the first is
+        # prepared, the second fails, both are prepared again and run; the preparation the failed round
+        # trip left behind never collides with a later one's.
+        await connection.dbapi.execute("DEALLOCATE ALL")
+        plus = "SELECT CAST(%(number)s AS INTEGER) + {}"
+        mixed = await connection.alls([(plus.format(1), {"number": 1}), (count, {"team_id": "T1"})])
+        later = [await connection.first(plus.format(n), {"number": 1}) for n in range(2, 8)]
+        mixed += await connection.alls([(plus.format(n), {"number": 1}) for n in range(8, 12)])
+        return first, second, written, after, large, again, together, (twice, twice_prepared, mixed, later)
 
-    first, second, written, after, large, again, together, (twice, prepared) = asyncio.run(
+    first, second, written, after, large, again, together, (twice, prepared, mixed, later) = asyncio.run(
         db.on_async_driver(scenario)
     )
     assert twice == [[(2,)], [(None, None, None, None, None, True)], [(0,)]]
     assert prepared == (2,)  # count and echo, each once
+    assert mixed == [[(2,)], [(2,)], [(9,)], [(10,)], [(11,)], [(12,)]]
+    assert later == [(n + 1,) for n in range(2, 8)]
     assert first == (None, None, None, None, None, True)
     assert second == after == again == ("l'été", 42, True, date(2026, 3, 2), moment, False)
     assert large == [(42,), (2**40,)]
