@@ -199,12 +199,13 @@ def test_on_sqlite_units_asked_for_together_commit_once_and_one_that_fails_fails
 
 
 def test_on_postgresql_a_statement_on_the_event_loop_keeps_psycopgs_types_and_errors(db: Database) -> None:
-    """The event loop's statements, one at a time (psycopg's libpq layer, not its cursors: storage.
-    async_driver _Lean) or together in one round trip (psycopg's pipeline): the values and rows are what
-    psycopg makes of them, one parameter None one time and a value the next, a statement without rows
-    gives none, a statement prepared for small ints runs again with a large one, one whose preparation
-    was dropped is prepared again, and a failing statement raises psycopg's own error, takes the others
-    of its transaction with it, and leaves its connection usable for the next."""
+    """The event loop's statements, one at a time or together in one round trip (psycopg's libpq layer,
+    not its cursors: storage.async_driver _Lean, libpq's pipeline mode for those together): the values
+    and rows are what psycopg makes of them, one parameter None one time and a value the next, a
+    statement without rows gives none, a statement prepared for small ints runs again with a large one,
+    one whose preparation was dropped is prepared again (alone or together, and what a failed round trip
+    left prepared never collides with a later preparation), and a failing statement raises psycopg's own
+    error, takes the others of its transaction with it, and leaves its connection usable for the next."""
     if db.backend != "postgresql":
         pytest.skip("PostgreSQL only: SQLite runs its statements on its driver (Database.on_driver)")
     echo = (
