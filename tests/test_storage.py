@@ -289,6 +289,40 @@ def test_on_postgresql_a_statement_on_the_event_loop_keeps_psycopgs_types_and_er
     assert stored == {"E1", "E5"}
 
 
+def test_on_postgresql_statements_together_on_a_connection_the_server_closed_run_on_a_new_one(
+    db: Database,
+) -> None:
+    """A pooled connection the server ended (a restart, a proxy) is found by the pipeline sent on it, which
+    then wrote nothing: the statements run once more on a new connection, and are written once."""
+    if db.backend != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite has no server to lose")
+    claim = (
+        "INSERT INTO processed_events (event_id, team_id, received_at) "
+        "VALUES (%(event_id)s, %(team_id)s, now()) RETURNING event_id"
+    )
+    backend = "SELECT pg_backend_pid()"
+
+    async def first_backend(connection: Any) -> Any:
+        return await connection.first(backend, {})
+
+    async def together(connection: Any) -> Any:
+        return await connection.alls([(claim, {"event_id": "E1", "team_id": "T1"}), (backend, {})])
+
+    async def scenario() -> tuple[int, Any]:
+        # One event loop throughout: the pool keeps its connections for the loop that opened them.
+        ended = (await db.on_async_driver(first_backend))[0]
+        with db.engine.begin() as connection:  # another backend ends the pooled one
+            connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": ended})
+        await asyncio.sleep(0.1)
+        return ended, await db.on_async_driver(together)
+
+    ended, rows = asyncio.run(scenario())
+    assert rows[0] == [("E1",)]
+    assert rows[1][0][0] != ended  # a new connection answered
+    with db.engine.connect() as connection:
+        assert connection.scalar(text("SELECT count(*) FROM processed_events")) == 1
+
+
 def test_on_postgresql_statements_asked_for_while_one_is_on_its_way_go_in_one_transaction(
     db: Database,
 ) -> None:
