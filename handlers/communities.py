@@ -107,11 +107,15 @@ def create_submission(
         ack(**field_errors(parsed.errors, lang))
         return
     with deps.db.session() as session:
-        errors = service.draft_problems(session, team_id=team_id, draft=draft)
+        # The channel first, the name last: each read sees what was committed before it (PostgreSQL's read
+        # committed), so a submission of the same form whose creation lands between them, and is seen
+        # by the channel's read, is seen by the name's too: the person is told the name is taken.
+        errors: dict[str, str] = {}
         if parsed.channel_id:
             problem = service.channel_problem(session, team_id=team_id, channel_id=parsed.channel_id)
             if problem:
                 errors["channel"] = problem
+        errors.update(service.draft_problems(session, team_id=team_id, draft=draft))
     if errors:
         ack(**field_errors(errors, lang))
         return

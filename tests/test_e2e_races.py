@@ -22,8 +22,11 @@ from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import event, select
 
+from bot.services import communities as community_service
+from bot.services.communities import ChannelChoice, CommunityDraft
 from bot.testing.slack_emulator import HttpResult
 from storage.models import Base
 from tests import test_e2e_circles as circles_e2e
@@ -485,3 +488,54 @@ def test_one_creation_form_submitted_five_times_at_once_creates_once(harness: Ha
         count_in(texts_to(harness, "CSTREETS"), "Welcome to the community of practice *Safe streets*!") == 1
     )
     assert count_in(texts_to(harness, ALICE), "*Safe streets* is created in <#CSTREETS>.") == 1
+
+
+def test_a_creation_committed_between_the_forms_two_checks_is_refused_by_its_name(harness: Harness) -> None:
+    """The form checks the channel, then the name, each read seeing what was committed before it
+    (PostgreSQL's read committed). A submission of the same form whose creation commits right after the
+    first read is seen by the second: the person is told the name is taken (found by the five-at-once
+    race above, which refused one with the channel alone)."""
+    if harness.db.backend != "postgresql":
+        pytest.skip(
+            "PostgreSQL only: on SQLite the form's checks hold the write lock, nothing commits between"
+        )
+    add_channel(harness, "CSTREETS", "safe-streets", members=[ALICE])
+    view = open_form(harness, "create", ALICE)
+    values = {**initial_values(view), "name": "Safe streets", "domain": "Streets", "channel": "CSTREETS"}
+    checks = ("FROM community_channels", "communities.slug =")
+    committed: list[str] = []
+
+    def create_meanwhile(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if committed or not any(check in statement for check in checks):
+            return
+        committed.append(statement)  # the first of the two checks has read: the other creation commits
+        with harness.db.session() as other:
+            community_service.create(
+                other,
+                team_id=harness.emulator.team_id,
+                creator=BRUNO,
+                draft=CommunityDraft(
+                    name="Safe streets",
+                    domain="",
+                    objectives=(),
+                    objectives_other="",
+                    key_people=(),
+                    moderators=(BRUNO,),
+                    visibility="open",
+                    language="en",
+                    timezone="UTC",
+                    cadence_weeks=4,
+                ),
+                channel=ChannelChoice("CSTREETS", "safe-streets", False),
+                now=harness.clock.now(),
+            )
+
+    event.listen(harness.db.engine, "after_cursor_execute", create_meanwhile)
+    try:
+        answer = harness.slack.view_submission(view, ALICE, values)
+    finally:
+        event.remove(harness.db.engine, "after_cursor_execute", create_meanwhile)
+    assert committed
+    body = answer.json()
+    assert body["response_action"] == "errors", body
+    assert body["errors"]["name"] == "A community with this name already exists in this workspace.", body
