@@ -26,12 +26,12 @@ import pytest
 from sqlalchemy import event, select
 
 from bot.services import communities as community_service
-from bot.services.communities import ChannelChoice, CommunityDraft
+from bot.services.communities import ChannelChoice
 from bot.testing.slack_emulator import HttpResult
 from storage.models import Base
 from tests import test_e2e_circles as circles_e2e
 from tests import test_e2e_reviews as reviews_e2e
-from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, Harness
+from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, Harness, community_draft
 from tests.test_e2e_communities import (
     active_members,
     add_channel,
@@ -514,18 +514,7 @@ def test_a_creation_committed_between_the_forms_two_checks_is_refused_by_its_nam
                 other,
                 team_id=harness.emulator.team_id,
                 creator=BRUNO,
-                draft=CommunityDraft(
-                    name="Safe streets",
-                    domain="",
-                    objectives=(),
-                    objectives_other="",
-                    key_people=(),
-                    moderators=(BRUNO,),
-                    visibility="open",
-                    language="en",
-                    timezone="UTC",
-                    cadence_weeks=4,
-                ),
+                draft=community_draft("Safe streets", moderators=(BRUNO,)),
                 channel=ChannelChoice("CSTREETS", "safe-streets", False),
                 now=harness.clock.now(),
             )
