@@ -2,8 +2,8 @@
 there instead of sent from a worker thread (storage/db.py `Database.on_async_driver`).
 
 The hop to a worker thread and back, around a statement that takes ~0.2 ms, cost more CPU than the
-statement itself; psycopg's AsyncConnection waits for the answer on the event loop (a lone statement
-through its libpq layer, `_Lean`; several at once through its pipeline). These connections
+statement itself; psycopg's AsyncConnection waits for the answer on the event loop (through its libpq
+layer, `_Lean`: a lone statement, or several at once in libpq's pipeline mode). These connections
 are the app's own few (at most ASYNC_POOL_SIZE, opened when first needed, per event loop), in autocommit:
 only for statements that are atomic and safe on their own, like `Database.on_driver`. A connection that
 died (a server restart, a proxy closing it) is found by its first statement, which then wrote nothing:
@@ -115,8 +115,9 @@ class AsyncDriverConnection:
 
 
 class _Lean:
-    """One statement at a time on a psycopg AsyncConnection, through psycopg's libpq layer (`psycopg.pq`)
-    and its adapters (`Transformer`), awaited with one reader callback on the event loop.
+    """Statements on a psycopg AsyncConnection, one at a time (`rows`) or several in one round trip
+    (`pipeline`), through psycopg's libpq layer (`psycopg.pq`) and its adapters (`Transformer`), awaited
+    with one reader callback on the event loop.
 
     Why not a cursor: for the counting statement, psycopg's cursor and its generic wait (`wait_async`: a
     generator, a timer and a future per wait) cost 80-107 us of CPU per statement on this machine, this
