@@ -84,13 +84,31 @@ DELIVERIES = Counter(
 )
 
 
+# Each series's child, looked up once: `labels()` validates the values and takes the metric's lock every
+# time (3.2 us against 0.8 us for the child's own `inc`, timeit, 2026-12-01), and these run for every
+# request. The label values are the closed sets said above, so the caches stay small.
+@functools.cache
+def _requests(kind: str, outcome: str) -> Counter:
+    return REQUESTS.labels(kind=kind, outcome=outcome)
+
+
+@functools.cache
+def _request_seconds(kind: str) -> Histogram:
+    return REQUEST_SECONDS.labels(kind=kind)
+
+
+@functools.cache
+def _events(result: str) -> Counter:
+    return EVENTS.labels(result=result)
+
+
 def observe_request(kind: str, outcome: str, seconds: float) -> None:
-    REQUESTS.labels(kind=kind, outcome=outcome).inc()
-    REQUEST_SECONDS.labels(kind=kind).observe(seconds)
+    _requests(kind, outcome).inc()
+    _request_seconds(kind).observe(seconds)
 
 
 def observe_event(result: str) -> None:
-    EVENTS.labels(result=result).inc()
+    _events(result).inc()
 
 
 def observe_slack_call(method: str, error: str = "") -> None:
