@@ -292,8 +292,9 @@ SLACK_HEADERS = {
 
 def slack_headers(scope: Scope) -> dict[str, str]:
     """The headers `slack_events` reads, by our names: the first of each, as Starlette's `Headers.get`
-    answers. Read in one pass over the request's, without a Starlette Request: with `read_body`, ~20-30 us
-    less per request on this machine, ~6% of a counted message's time (bench/ab_events.py, 2026-12-01)."""
+    answers. Read in one pass over the request's, without a Starlette Request: with `read_body` (and the
+    metric children bot/metrics.py looks up once), a counted message took 3-9% less time in side-by-side
+    runs against the previous commit (bench/ab_events.py, 2026-12-01)."""
     found: dict[str, str] = {}
     for name, value in scope["headers"]:
         ours = SLACK_HEADERS.get(name)
