@@ -257,6 +257,38 @@ def test_the_largest_message_slack_sends_is_still_counted(harness: Harness) -> N
         assert s.scalar(select(func.sum(ActivityDay.contributions))) == 1
 
 
+def test_a_signed_message_sent_in_chunks_is_counted_once(harness: Harness) -> None:
+    """The body comes in several pieces (chunked, no Content-Length): read whole, its signature checked on
+    all of it, the message counted; the same bytes again, as Slack's retry, are not counted twice."""
+    make_community(harness)
+    body = json.dumps(harness.slack.event_body(message(harness, ALICE), event_id="EvChunked")).encode()
+    timestamp = int(time.time())
+    pieces = [body[:7], body[7 : len(body) // 2], body[len(body) // 2 :]]
+
+    def send_chunked(retry: bool) -> int:
+        conn = connection(harness, timeout=10)
+        try:
+            conn.putrequest("POST", "/slack/events")
+            conn.putheader("Content-Type", "application/json")
+            conn.putheader("Transfer-Encoding", "chunked")
+            conn.putheader("X-Slack-Request-Timestamp", str(timestamp))
+            conn.putheader("X-Slack-Signature", harness.slack.sign(body.decode(), timestamp))
+            if retry:
+                conn.putheader("X-Slack-Retry-Num", "1")
+            conn.endheaders()
+            for piece in pieces:
+                conn.send(b"%x\r\n%s\r\n" % (len(piece), piece))
+            conn.send(b"0\r\n\r\n")
+            return conn.getresponse().status
+        finally:
+            conn.close()
+
+    assert send_chunked(retry=False) == 200
+    assert send_chunked(retry=True) == 200
+    with harness.db.session() as s:
+        assert s.scalar(select(func.sum(ActivityDay.contributions))) == 1
+
+
 # ---- 2. one source of bounds for the circle rule -------------------------------------------------------
 def test_the_settings_form_refuses_a_grace_period_of_zero(harness: Harness) -> None:
     create_community(harness, ALICE, "Safe streets")
