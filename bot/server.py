@@ -321,7 +321,7 @@ async def read_body(receive: Receive, declared: str, limit: int) -> bytes:
             raise BodyTooLarge
         chunks.append(chunk)
         if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            return b"".join(chunks)  # one chunk (the usual body) comes back as it is, not copied
 
 
 def plausible_headers(timestamp: str, signature: str) -> bool:
@@ -370,12 +370,18 @@ def asgi_app(runtime: Runtime) -> ASGIApp:
         # An answer in progress, whichever path gives it: the outbox worker lets it go first
         # (bot.background.Answering; CdpApp.dispatch holds it too, for Socket Mode).
         with runtime.deps.answering.request():
-            return await answer(Request(scope, receive), headers, body, payload, started)
+            return await answer(scope, receive, headers, body, payload, started)
 
     async def answer(
-        request: Request, headers: dict[str, str], body: bytes, payload: dict[str, Any], started: float
+        scope: Scope,
+        receive: Receive,
+        headers: dict[str, str],
+        body: bytes,
+        payload: dict[str, Any],
+        started: float,
     ) -> Response:
-        """`request`: only for Bolt (its body already read: `body`); `headers`: what slack_headers read."""
+        """`headers`: what slack_headers read; `scope` and `receive` become a Starlette Request only for
+        Bolt (its body already read: `body`)."""
         retry = headers.get("retry")
         if is_message_event(payload):
             message = message_to_count(runtime.deps, payload)
@@ -394,7 +400,7 @@ def asgi_app(runtime: Runtime) -> ASGIApp:
             if answered is not None:
                 return answered
         try:
-            bolt_request = to_bolt_request(request, body)
+            bolt_request = to_bolt_request(Request(scope, receive), body)
         except (AttributeError, TypeError, KeyError, IndexError, ValueError):
             # Bolt could not even find the user or team in it (`"user": 7`): the payload gate answers.
             bolt_response = await run_in_threadpool(
