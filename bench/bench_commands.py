@@ -11,9 +11,14 @@ the machine's noise hits every kind alike:
   - join: an open community the user is not in; every request is a fresh person (whose language
     our app already learnt from an untimed `/cdp help`, as for anyone who used the app before);
   - me: a member of the community with 60 days of activity;
-  - help: the static answer (our stack's floor).
-Prints p50/p99 per kind and their ratios to the no-op's, per (size, concurrency). No pass/fail: these
-shared machines are noisy; compare ratios between commits.
+  - help: the static answer (our stack's floor);
+  - committing, for insight: the no-op app whose listener first commits one durable one-row INSERT (one
+    round trip, on its own connection), sent the same joins: the least any command that writes before it
+    answers costs here (join writes the membership, me and help their replay guard's claim). Bolt's
+    Starlette adapter runs the listener on the event loop, so at 20 concurrent its commits go one at a
+    time: a floor one at a time only.
+Prints p50/p99 per kind and their ratios to the no-op's and to the committing floor's, per (size,
+concurrency). No pass/fail: these shared machines are noisy; compare ratios between commits.
 
     .venv/bin/python bench/bench_commands.py [--database sqlite|postgresql] [--durability full|fast]
         [--rounds 3]
@@ -43,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import insert, text  # noqa: E402
 
+from bench.bench_events import create_committing_table  # noqa: E402
 from bench.databases import analyzed, fresh_database  # noqa: E402
 from bench.emulated import SplitEmulator, split_emulator  # noqa: E402
 from bench.timing import client_gc_held  # noqa: E402
@@ -71,9 +77,21 @@ from starlette.routing import Route
 app = App(signing_secret=sys.argv[2], client=WebClient(token=sys.argv[3], base_url=sys.argv[4]),
           token_verification_enabled=False, process_before_response=True)
 
-@app.command("/cdp")
-def noop(ack):
-    ack()
+if len(sys.argv) > 5:  # the committing floor: one durable one-row INSERT, then the ack
+    from bench.bench_events import durable_insert
+
+    commit = durable_insert(sys.argv[5])
+
+    @app.command("/cdp")
+    def one_commit(ack):
+        commit()
+        ack()
+
+else:
+
+    @app.command("/cdp")
+    def noop(ack):
+        ack()
 
 handler = SlackRequestHandler(app)
 
@@ -261,6 +279,19 @@ def start_servers(
     return noop_url, app_url
 
 
+def start_committing(emulator: SplitEmulator, url: str, processes: list[subprocess.Popen[bytes]]) -> str:
+    """The committing floor (for insight): the no-op app whose listener commits one durable one-row INSERT
+    (autocommit, one round trip: bench_events.durable_insert) before it acks, on the benchmark's database:
+    the least a command that writes before it answers can cost here. Its base URL."""
+    create_committing_table(url)
+    port = free_port()
+    command = [sys.executable, "-c", NOOP_APP, str(port), SECRET, emulator.token, emulator.api_url, url]
+    processes.append(subprocess.Popen(command, cwd=ROOT))
+    base = f"http://127.0.0.1:{port}"
+    wait_until_up(base + "/slack/events", processes[-1])
+    return base
+
+
 def batch(pool: ThreadPoolExecutor, calls: list[Callable[[], float]]) -> list[float]:
     with client_gc_held():
         return list(pool.map(lambda call: call(), calls))
@@ -313,9 +344,11 @@ def main() -> None:
             db.dispose()
 
             noop_url, app_url = start_servers(emulator, url, args.durability, processes)
+            committing_url = start_committing(emulator, url, processes)
             noop = Load(SignedSender(noop_url, SECRET, emulator.local))
             ours = Load(SignedSender(app_url, SECRET, emulator.local))
-            results = run(emulator, noop, ours, sizes, levels, args.rounds)
+            committing = Load(SignedSender(committing_url, SECRET, emulator.local))
+            results = run(emulator, noop, ours, committing, sizes, levels, args.rounds)
         finally:
             for process in processes:
                 process.terminate()
@@ -331,11 +364,14 @@ def main() -> None:
         floor = by_kind["noop"]
         f50, f99 = statistics.median(floor), percentile(floor, 0.99)
         print(f"-- community of {size} members, {level} concurrent ({len(floor)} requests per kind)")
+        committed = by_kind["committing"]
+        c50, c99 = statistics.median(committed), percentile(committed, 0.99)
         for kind, values in by_kind.items():
             p50, p99 = statistics.median(values), percentile(values, 0.99)
             print(
-                f"{kind:5s} p50 {p50 * 1000:7.2f}  p99 {p99 * 1000:7.2f}"
+                f"{kind:10s} p50 {p50 * 1000:7.2f}  p99 {p99 * 1000:7.2f}"
                 f"   ratio p50 {p50 / f50:5.2f}  p99 {p99 / f99:5.2f}"
+                f"   to committing p50 {p50 / c50:5.2f}  p99 {p99 / c99:5.2f}"
             )
 
 
@@ -343,6 +379,7 @@ def run(
     emulator: SplitEmulator,
     noop: Load,
     ours: Load,
+    committing: Load,
     sizes: list[int],
     levels: list[tuple[int, int]],
     rounds: int,
@@ -355,6 +392,7 @@ def run(
         # statement on its fifth use; one such request in the timed ones would be the p99.
         batch(pool, [partial(ours.command, "help", "UMOD") for _ in range(20)])
         batch(pool, [partial(noop.command, "help", "UMOD") for _ in range(20)])
+        batch(pool, [partial(committing.command, "help", "UMOD") for _ in range(20)])
         for size in sizes:
             warm = [f"UW{next(fresh):06d}" for _ in range(40)]
             for user in warm:
@@ -377,6 +415,7 @@ def run(
                         "help": [partial(ours.command, "help", u) for u in me],
                         "join": [partial(ours.command, join, u) for u in joiners],
                         "me": [partial(ours.command, "me", u) for u in me],
+                        "committing": [partial(committing.command, join, u) for u in joiners],
                     }
                     with ThreadPoolExecutor(max_workers=level) as senders:
                         for kind, calls in plans.items():
