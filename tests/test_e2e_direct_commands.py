@@ -272,6 +272,17 @@ def test_a_join_answered_directly_does_and_says_what_bolt_s_does(harness: Harnes
     assert {(CHANNEL, YVES), (SUB_ISSUE, YVES)} <= invited and ("COLD", YVES) not in invited
 
 
+def test_a_join_by_the_channel_name_made_from_the_name_is_answered_directly_too(harness: Harness) -> None:
+    # `#cdp-urbanism` gives two keys, the slug `cdp-urbanism` and the `urbanism` it was made from: the
+    # direct path looks both up (on PostgreSQL, by the slugs' unique index in one read).
+    a_community_to_join(harness)
+    through_bolt = join_through_bolt(harness, XAVIER, "join #cdp-urbanism")
+    direct = join_directly(harness, YVES, "join #cdp-urbanism")
+    assert direct["text"].startswith("Bienvenue dans *Urbanism*")
+    assert as_anyone(direct, YVES) == as_anyone(through_bolt, XAVIER)
+    assert membership_of(harness, YVES) == membership_of(harness, XAVIER)
+
+
 def test_leaving_rejoining_and_being_forgotten_go_the_same_on_either_path(harness: Harness) -> None:
     a_community_to_join(harness)
     join_through_bolt(harness, XAVIER)
