@@ -23,10 +23,12 @@ from bot.people import People
 from bot.services import circles as circle_service
 from bot.services import communities as svc
 from bot.services.communities import ChannelChoice, CommunityDraft, NameCache
+from storage.async_driver import numbered
 from storage.db import Database
-from storage.models import CircleChange, Membership
+from storage.models import CircleChange, Community, Membership
 from storage.repositories import activity as activity_repo
 from storage.repositories import communities as community_repo
+from storage.repositories import joining as joining_repo
 from storage.repositories import memberships as membership_repo
 from storage.types import UTCDateTime
 from tests.conftest import ALICE, BRUNO, CHLOE, Harness, community_draft
@@ -479,3 +481,41 @@ def test_hot_queries_use_an_index(db: Database, name: str) -> None:
         for statement, parameters in seen:
             plan = _plan(s, statement, parameters)
             assert not _full_scans(plan, backend), f"{name}: {statement}\n{plan}"
+
+
+def test_the_direct_join_s_prepared_read_finds_the_community_by_its_index(db: Database) -> None:
+    # The HTTP server prepares its statements once per connection (storage/async_driver.py): after five
+    # runs PostgreSQL keeps a generic plan, made without the values. For `slug = ANY(array)` that plan
+    # guessed ten rows and read a directory of 500 communities whole; by two slug parameters it finds
+    # the one by its unique index, whatever the directory's size.
+    if db.backend != "postgresql":
+        pytest.skip("PostgreSQL only: its generic plans")
+    with db.session() as s:
+        svc.create(
+            s, team_id=TEAM, creator=ALICE, draft=draft("Urbanism"),
+            channel=ChannelChoice("CURB", "urbanism", False), now=_now(),
+        )  # fmt: skip
+        copied = [c.name for c in Community.__table__.columns if c.name not in ("id", "name", "slug")]
+        s.execute(  # a directory of 500 more, copies of the first under other names
+            text(
+                f"INSERT INTO communities (name, slug, {', '.join(copied)}) "
+                "SELECT 'Other ' || n, 'other-' || n, "
+                f"{', '.join('c.' + name for name in copied)} FROM communities c, generate_series(1, 500) AS n"
+            )
+        )
+    sql, names = numbered(joining_repo._READ)
+    values = {"team_id": TEAM, "user_id": CHLOE, "slug": "cdp-urbanism", "other_slug": "urbanism"}
+    values["key_name"] = "forgotten"
+    with db.engine.connect() as connection:
+        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        connection.exec_driver_sql("ANALYZE communities")
+        connection.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+        connection.exec_driver_sql(f"PREPARE join_read AS {sql}")
+        literals = ", ".join("'" + values[name] + "'" for name in names)
+        plan = "\n".join(
+            row[0] for row in connection.exec_driver_sql(f"EXPLAIN EXECUTE join_read({literals})")
+        )
+        found = connection.exec_driver_sql(f"EXECUTE join_read({literals})").all()
+        connection.exec_driver_sql("DEALLOCATE join_read")
+    assert "uq_communities_team_slug" in plan and "Seq Scan on communities" not in plan, plan
+    assert [row[1] for row in found] == ["Urbanism"]  # by the second key: the channel name's
