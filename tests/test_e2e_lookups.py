@@ -30,6 +30,7 @@ from storage.repositories import activity as activity_repo
 from storage.repositories import communities as community_repo
 from storage.repositories import joining as joining_repo
 from storage.repositories import memberships as membership_repo
+from storage.repositories import standings as standings_repo
 from storage.types import UTCDateTime
 from tests.conftest import ALICE, BRUNO, CHLOE, Harness, community_draft
 from tests.test_e2e_communities import create_community, open_form, say, submit
@@ -483,39 +484,96 @@ def test_hot_queries_use_an_index(db: Database, name: str) -> None:
             assert not _full_scans(plan, backend), f"{name}: {statement}\n{plan}"
 
 
-def test_the_direct_join_s_prepared_read_finds_the_community_by_its_index(db: Database) -> None:
-    # The HTTP server prepares its statements once per connection (storage/async_driver.py): after five
-    # runs PostgreSQL keeps a generic plan, made without the values. For `slug = ANY(array)` that plan
-    # guessed ten rows and read a directory of 500 communities whole; by two slug parameters it finds
-    # the one by its unique index, whatever the directory's size.
-    if db.backend != "postgresql":
-        pytest.skip("PostgreSQL only: its generic plans")
+# ---- the HTTP server's prepared statements, under PostgreSQL's generic plans ------------------------
+# The HTTP server prepares its statements once per connection (storage/async_driver.py): after five runs
+# PostgreSQL keeps a generic plan, made without the values, whose guesses can differ from the plans of
+# the EXPLAIN tests above (made with the values).
+
+
+def a_directory_of_501(db: Database) -> None:
+    """Urbanism (bound to CURB, 2,000 members), then 500 more communities (copies under other names),
+    their statistics gathered; then Chloé joins the last one."""
     with db.session() as s:
         svc.create(
             s, team_id=TEAM, creator=ALICE, draft=draft("Urbanism"),
             channel=ChannelChoice("CURB", "urbanism", False), now=_now(),
         )  # fmt: skip
         copied = [c.name for c in Community.__table__.columns if c.name not in ("id", "name", "slug")]
-        s.execute(  # a directory of 500 more, copies of the first under other names
+        s.execute(
             text(
                 f"INSERT INTO communities (name, slug, {', '.join(copied)}) "
                 "SELECT 'Other ' || n, 'other-' || n, "
                 f"{', '.join('c.' + name for name in copied)} FROM communities c, generate_series(1, 500) AS n"
             )
         )
-    sql, names = numbered(joining_repo._READ)
-    values = {"team_id": TEAM, "user_id": CHLOE, "slug": "cdp-urbanism", "other_slug": "urbanism"}
-    values["key_name"] = "forgotten"
+        first = s.scalars(select(Community).order_by(Community.id).limit(1)).one()
+        add_members(s, first.id, 2000, prefix="UDIR")
+    with db.engine.connect() as connection:  # PostgreSQL's statistics, as autovacuum gathers them
+        connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
+    with db.session() as s:  # since then, Chloé joined the newest community
+        last = s.scalars(select(Community).order_by(Community.id.desc()).limit(1)).one()
+        svc.new_member(s, community=last, user_id=CHLOE, now=_now(), via="command")
+
+
+def generic_plan(db: Database, sql: str, values: dict[str, Any]) -> tuple[list[dict[str, Any]], list[Any]]:
+    """The nodes of the generic plan of `sql` (compiled for psycopg) prepared as the server prepares it,
+    and its rows, for these values."""
+    query, names = numbered(sql)
+    literals = ", ".join(
+        str(value) if isinstance(value, int) else "'" + str(value) + "'"
+        for value in (values[name] for name in names)
+    )
     with db.engine.connect() as connection:
         connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-        connection.exec_driver_sql("ANALYZE communities")
         connection.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
-        connection.exec_driver_sql(f"PREPARE join_read AS {sql}")
-        literals = ", ".join("'" + values[name] + "'" for name in names)
-        plan = "\n".join(
-            row[0] for row in connection.exec_driver_sql(f"EXPLAIN EXECUTE join_read({literals})")
-        )
-        found = connection.exec_driver_sql(f"EXECUTE join_read({literals})").all()
-        connection.exec_driver_sql("DEALLOCATE join_read")
-    assert "uq_communities_team_slug" in plan and "Seq Scan on communities" not in plan, plan
-    assert [row[1] for row in found] == ["Urbanism"]  # by the second key: the channel name's
+        connection.exec_driver_sql(f"PREPARE hot AS {query}")
+        try:
+            plan = connection.exec_driver_sql(f"EXPLAIN (FORMAT JSON) EXECUTE hot({literals})").scalar_one()
+            rows = list(connection.exec_driver_sql(f"EXECUTE hot({literals})").all())
+        finally:
+            connection.exec_driver_sql("DEALLOCATE hot")
+            connection.exec_driver_sql("RESET plan_cache_mode")
+    return list(_pg_nodes(plan[0]["Plan"])), rows
+
+
+def reads_of_communities(nodes: list[dict[str, Any]]) -> list[str]:
+    """How the plan reads communities: each node that does, by the index it uses and whether it looks
+    rows up by a key or walks them all (a sequential scan, or an index without an Index Cond)."""
+    reads = []
+    for node in nodes:
+        kind = node["Node Type"]
+        if kind == "Bitmap Index Scan" and node["Index Name"].startswith(
+            ("pk_communities", "uq_communities")
+        ):
+            reads.append(f"{node['Index Name']} by key")  # a bitmap index scan always has its Index Cond
+        elif node.get("Relation Name") == "communities" and kind != "Bitmap Heap Scan":
+            by_key = kind != "Seq Scan" and "Index Cond" in node
+            reads.append(f"{node.get('Index Name', kind)} {'by key' if by_key else 'all'}")
+    return reads
+
+
+def test_the_direct_join_s_prepared_read_finds_the_community_by_its_index(db: Database) -> None:
+    # By `slug = ANY(array)` the generic plan guessed ten rows and read the directory whole; by two slug
+    # parameters it finds the one by its unique index, whatever the directory's size.
+    if db.backend != "postgresql":
+        pytest.skip("PostgreSQL only: its generic plans")
+    a_directory_of_501(db)
+    values = {"team_id": TEAM, "user_id": CHLOE, "slug": "cdp-urbanism", "other_slug": "urbanism"}
+    nodes, rows = generic_plan(db, joining_repo._READ, {**values, "key_name": "forgotten"})
+    assert reads_of_communities(nodes) == ["uq_communities_team_slug by key"], nodes
+    assert [row[1] for row in rows] == ["Urbanism"]  # by the second key: the channel name's
+
+
+def test_me_s_prepared_read_looks_each_community_up_by_its_key(db: Database) -> None:
+    # As a plain join, the generic plan merged Chloé's memberships with the primary key of communities,
+    # which the statistics said would stop at the first: for a member of a community created since
+    # they were gathered, it read all 501.
+    if db.backend != "postgresql":
+        pytest.skip("PostgreSQL only: its generic plans")
+    a_directory_of_501(db)
+    sql, values = standings_repo.places_statement(
+        db.engine.dialect, team_id=TEAM, user_id=CHLOE, today=_now().date()
+    )
+    nodes, rows = generic_plan(db, sql, values)
+    assert reads_of_communities(nodes) == ["pk_communities by key"], nodes
+    assert [row[2] for row in rows] == ["Other 500"]
