@@ -28,7 +28,7 @@ _UTC = UTCDateTime()  # how every time column is written and read (naive UTC in 
 # channels in the order they were bound, the person's membership, the key of the forgotten-people hash,
 # and who of the person and the community's moderators opened their App Home (home.opened_concerned).
 # The slugs are two parameters, not an array: prepared once, the statement runs a generic plan, which
-# for `slug = ANY(array)` guesses ten rows and read a directory of 500 communities whole instead of
+# for `slug = ANY(array)` guessed ten rows and read a directory of 500 communities whole instead of
 # finding the one by its unique index (EXPLAIN of the prepared statement, 2026-12-01).
 _READ = """
 SELECT c.id, c.name, c.status, c.visibility, c.welcome_enabled,

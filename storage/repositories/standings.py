@@ -215,7 +215,8 @@ def _places(dialect: str) -> Select[Any]:
         _LATEST.changed_at,
         member_rows.c.window if lateral else _window(dialect, community).label("window"),
     ).select_from(_M)
-    # One row each whatever they have (aggregates without GROUP BY).
+    # PostgreSQL: each membership's community by its key, and the figures of its rows (one row whatever
+    # they have: aggregates without GROUP BY).
     if lateral:
         statement = statement.join(community, true()).join(member_rows, true())
     else:
