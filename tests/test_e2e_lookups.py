@@ -15,9 +15,11 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
+from psycopg import sql as psycopg_sql
 from sqlalchemy import bindparam, event, select, text
 from sqlalchemy.orm import Session
 
+from bench.bench_commands import add_other_communities
 from bot.domain.circles import CircleDecision
 from bot.people import People
 from bot.services import circles as circle_service
@@ -498,16 +500,9 @@ def a_directory_of_501(db: Database) -> None:
             s, team_id=TEAM, creator=ALICE, draft=draft("Urbanism"),
             channel=ChannelChoice("CURB", "urbanism", False), now=_now(),
         )  # fmt: skip
-        copied = [c.name for c in Community.__table__.columns if c.name not in ("id", "name", "slug")]
-        s.execute(
-            text(
-                f"INSERT INTO communities (name, slug, {', '.join(copied)}) "
-                "SELECT 'Other ' || n, 'other-' || n, "
-                f"{', '.join('c.' + name for name in copied)} FROM communities c, generate_series(1, 500) AS n"
-            )
-        )
         first = s.scalars(select(Community).order_by(Community.id).limit(1)).one()
         add_members(s, first.id, 2000, prefix="UDIR")
+    add_other_communities(db, 500)
     with db.engine.connect() as connection:  # PostgreSQL's statistics, as autovacuum gathers them
         connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
     with db.session() as s:  # since then, Chloé joined the newest community
@@ -519,12 +514,10 @@ def generic_plan(db: Database, sql: str, values: dict[str, Any]) -> tuple[list[d
     """The nodes of the generic plan of `sql` (compiled for psycopg) prepared as the server prepares it,
     and its rows, for these values."""
     query, names = numbered(sql)
-    literals = ", ".join(
-        str(value) if isinstance(value, int) else "'" + str(value) + "'"
-        for value in (values[name] for name in names)
-    )
     with db.engine.connect() as connection:
         connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        driver = connection.connection.driver_connection
+        literals = ", ".join(psycopg_sql.Literal(values[name]).as_string(driver) for name in names)
         connection.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
         connection.exec_driver_sql(f"PREPARE hot AS {query}")
         try:

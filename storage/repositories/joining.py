@@ -135,8 +135,16 @@ async def read(
     was made from)."""
     if not 1 <= len(slugs) <= 2:
         raise ValueError(f"one or two slugs, not {len(slugs)}")
-    params = {"team_id": team_id, "user_id": user_id, "key_name": key_name}
-    row = await connection.first(_READ, {**params, "slug": slugs[0], "other_slug": slugs[-1]})
+    row = await connection.first(
+        _READ,
+        {
+            "team_id": team_id,
+            "user_id": user_id,
+            "slug": slugs[0],
+            "other_slug": slugs[-1],
+            "key_name": key_name,
+        },
+    )
     if row is None:
         return None
     (

@@ -189,13 +189,21 @@ def _community_of_membership() -> Any:
 def _places(dialect: str) -> Select[Any]:
     """Built once per dialect: every /cdp me runs it, and SQLAlchemy caches its compiled form. SQLite has no
     LATERAL: a plain join and a correlated subquery per figure of the person's rows there."""
-    lateral = dialect == "postgresql"
-    community = _community_of_membership() if lateral else _C
-    member_rows = _member_rows(community)
-    stored_rows = select(func.count()).where(_of_member(_A)).scalar_subquery().label("stored_rows")
-    last_contribution = (
-        select(_last_contribution()).where(_of_member(_A)).scalar_subquery().label("last_contribution")
-    )
+    if dialect == "postgresql":
+        community = _community_of_membership()
+        member_rows = _member_rows(community)
+        stored_rows, last_contribution, window = (
+            member_rows.c.stored_rows,
+            member_rows.c.last_contribution,
+            member_rows.c.window,
+        )
+    else:
+        community = _C
+        stored_rows = select(func.count()).where(_of_member(_A)).scalar_subquery().label("stored_rows")
+        last_contribution = (
+            select(_last_contribution()).where(_of_member(_A)).scalar_subquery().label("last_contribution")
+        )
+        window = _window(dialect, community).label("window")
     statement = select(
         *(community.c[column.name] for column in _COMMUNITY_FACTS),
         select(func.count()).where(_CH.c.community_id == community.c.id).scalar_subquery().label("channels"),
@@ -206,18 +214,18 @@ def _places(dialect: str) -> Select[Any]:
         _M.c.circle_since,
         _M.c.joined_at,
         _M.c.joined_via,
-        member_rows.c.stored_rows if lateral else stored_rows,
-        member_rows.c.last_contribution if lateral else last_contribution,
+        stored_rows,
+        last_contribution,
         _LATEST.from_circle,
         _LATEST.to_circle,
         _LATEST.reason_key,
         _LATEST.reason_params,
         _LATEST.changed_at,
-        member_rows.c.window if lateral else _window(dialect, community).label("window"),
+        window,
     ).select_from(_M)
-    # PostgreSQL: each membership's community by its key, and the figures of its rows (one row whatever
-    # they have: aggregates without GROUP BY).
-    if lateral:
+    if dialect == "postgresql":
+        # Each membership's community by its key, and the figures of its rows (one row whatever they
+        # have: aggregates without GROUP BY).
         statement = statement.join(community, true()).join(member_rows, true())
     else:
         statement = statement.join(_C, _C.c.id == _M.c.community_id)
