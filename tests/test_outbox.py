@@ -7,6 +7,7 @@ emulator and read what Slack received, and when.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 import time
@@ -156,6 +157,55 @@ def test_a_busy_recipient_waits_for_its_previous_message(db: Database) -> None:
     with db.session() as session:
         row = repo.claim_next(session, now=now(), lease=LEASE, busy={ALICE})
         assert row is not None and row.id == second
+
+
+def test_on_the_driver_claims_outcomes_and_due_times_are_the_session_s(db: Database) -> None:
+    """PostgreSQL: the worker's claim, outcome and next due time go on the driver (bot.outbox
+    OutboxWorker._statement): the same rows as through a Session, busy recipients and leases included."""
+    if db.backend != "postgresql":
+        pytest.skip("PostgreSQL: the worker's statements go on the driver there only")
+    first = add(db, target=ALICE, not_before=now() - timedelta(seconds=3))
+    second = add(db, target=BRUNO, not_before=now() - timedelta(seconds=2))
+    third = add(db, target=CHLOE, not_before=now() - timedelta(seconds=1))
+
+    def claim(busy: set[str]) -> repo.Delivery | None:
+        return db.on_driver(functools.partial(repo.claim_next_on, now=now(), lease=LEASE, busy=busy))
+
+    with db.session() as session:
+        written = {m.id: m for m in session.scalars(select(OutboxMessage))}
+        assert repo.next_due_at(session) == written[first].not_before
+    assert db.on_driver(repo.next_due_at_on) == written[first].not_before  # aware UTC, as the Session's
+    taken = claim({ALICE, BRUNO})
+    assert taken is not None and taken.id == third and taken.attempts == 1
+    assert (taken.target, taken.payload, taken.created_at) == (
+        CHLOE,
+        {"render": "plain", "args": {"text": "hi"}},
+        written[third].created_at,
+    )
+    assert [getattr(claim(set()), "id", None) for _ in range(3)] == [first, second, None]  # leased now
+    sent_at = now()
+    db.on_driver(
+        functools.partial(
+            repo.finish_on, message_id=third, status=repo.SENT, now=sent_at, channel="D1", ts="1.1"
+        )
+    )
+    db.on_driver(
+        functools.partial(repo.finish_on, message_id=first, status=repo.SKIPPED, now=now(), error="gone")
+    )
+    with db.session() as session:
+        done = {m.id: m for m in session.scalars(select(OutboxMessage))}
+        assert repo.next_due_at(session) == written[second].not_before
+    assert (done[third].status, done[third].sent_at, done[third].result_channel, done[third].result_ts) == (
+        repo.SENT,
+        sent_at,
+        "D1",
+        "1.1",
+    )
+    assert (done[first].status, done[first].sent_at, done[first].error) == (repo.SKIPPED, None, "gone")
+    assert done[third].claimed_until is None and done[second].claimed_until is not None
+    assert db.on_driver(repo.next_due_at_on) == written[second].not_before
+    db.on_driver(functools.partial(repo.finish_on, message_id=second, status=repo.SENT, now=now()))
+    assert db.on_driver(repo.next_due_at_on) is None
 
 
 def test_two_workers_claim_different_rows_without_waiting(db: Database) -> None:
@@ -374,26 +424,35 @@ def test_two_instances_share_the_outbox_and_send_each_message_once(
 
 def test_a_delivery_sends_its_statements_without_a_transaction_around_them(harness: Harness) -> None:
     """PostgreSQL: what the worker writes and reads for a delivery (its claim, its outcome, the next due
-    time) is one statement each, atomic on its own, sent in autocommit: one round trip each, no BEGIN
-    and COMMIT around it (they would double the database's share of a delivery, CPU taken from the
-    answers). SQLite keeps its transactions (no round trips there)."""
+    time) is one statement each, atomic on its own, sent in autocommit on a connection's driver: one
+    round trip each, no BEGIN and COMMIT around it (they would double the database's share of a
+    delivery), and no Session either (it tripled the CPU of a claim and an outcome, taken from the
+    answers: storage.repositories.outbox._on_driver). SQLite keeps its transactions (no round trips)."""
     if harness.db.backend != "postgresql":
         pytest.skip("PostgreSQL: round trips to its server")
-    seen: list[tuple[str, bool]] = []  # (statement, in autocommit), sent from the worker's threads
+    through_sqlalchemy: list[str] = []  # statements the worker's threads sent through the engine
+    on_driver: list[tuple[str, bool]] = []  # (statement, in autocommit), the same on the driver
 
-    def note(_conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         if threading.current_thread() is not threading.main_thread():
-            seen.append((statement.split()[0], bool(cursor.connection.autocommit)))
+            through_sqlalchemy.append(statement.split()[0])
+
+    def observe(statement: str, dbapi: Any) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            on_driver.append((statement.split()[0], bool(dbapi.autocommit)))
 
     event.listen(harness.db.engine, "before_cursor_execute", note)
+    harness.db.statement_observers.append(observe)
     try:
         write(harness, (ALICE, "one"), (BRUNO, "two"))
         harness.drain()
     finally:
         event.remove(harness.db.engine, "before_cursor_execute", note)
+        harness.db.statement_observers.remove(observe)
     assert delivered_texts(harness, ALICE) == ["one"] and delivered_texts(harness, BRUNO) == ["two"]
-    assert sum(1 for statement, _ in seen if statement == "UPDATE") >= 4  # two claims, two outcomes
-    assert [statement for statement, autocommit in seen if not autocommit] == []
+    assert sum(1 for statement, _ in on_driver if statement == "UPDATE") >= 4  # two claims, two outcomes
+    assert [statement for statement, autocommit in on_driver if not autocommit] == []
+    assert "UPDATE" not in through_sqlalchemy
 
 
 def test_the_worker_lets_the_answers_in_flight_go_first() -> None:

@@ -6,15 +6,20 @@ given by the caller.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, or_, select, text, update
+from sqlalchemy import BindParameter, Update, bindparam, delete, func, or_, select, text, update
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import ClauseElement
 
+from storage.db import DriverConnection
 from storage.models import OutboxMessage
 from storage.repositories.upsert import prepared_insert_ignoring_conflicts
 from storage.types import UTCDateTime
@@ -152,34 +157,99 @@ def claim_next(
     PostgreSQL: SKIP LOCKED lets concurrent workers each take a different row without waiting;
     SQLite serialises writers (BEGIN IMMEDIATE), so the compare-and-set below is enough there.
     """
-    # One statement (it was three: the candidate, the claim, the row read back), built once. The outer
-    # condition re-checks the row once locked, as the compare-and-set did.
-    row = session.execute(_CLAIM, {"now": now, "until": now + lease, "busy": list(busy)}).first()
+    # One statement (it was three: the candidate, the claim, the row read back). The outer condition
+    # re-checks the row once locked, as the compare-and-set did.
+    targets = sorted(busy)
+    row = session.execute(_claim(len(targets)), _claim_values(now, lease, targets)).first()
     return None if row is None else Delivery(*row)
 
 
+def claim_next_on(
+    connection: DriverConnection, *, now: datetime, lease: timedelta, busy: Collection[str] = ()
+) -> Delivery | None:
+    """`claim_next` on a pooled connection's driver, in autocommit (PostgreSQL: Database.on_driver): the
+    same statement without a Session around it (see `_on_driver`)."""
+    targets = sorted(busy)
+    dialect = connection.dialect
+    values = _claim_values(_stored(now, dialect), lease, targets)
+    row = connection.first(*_on_driver(_claim(len(targets)), dialect, values))
+    if row is None:
+        return None
+    delivery = Delivery(*row)
+    return dataclasses.replace(delivery, created_at=_read(delivery.created_at, dialect))
+
+
 _TABLE: Any = OutboxMessage.__table__
-_NOW = bindparam("now", type_=UTCDateTime())
+_UTC = UTCDateTime()
+_NOW = bindparam("now", type_=_UTC)
 _DUE = (
     (_TABLE.c.status == PENDING)
     & (_TABLE.c.not_before <= _NOW)
     & or_(_TABLE.c.claimed_until.is_(None), _TABLE.c.claimed_until < _NOW)
 )
-_CLAIM = (
-    update(_TABLE)
-    .where(
-        _TABLE.c.id
-        == select(_TABLE.c.id)
-        .where(_DUE, _TABLE.c.target.not_in(bindparam("busy", expanding=True)))
-        .order_by(_TABLE.c.not_before, _TABLE.c.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery(),
-        _DUE,
+
+
+@functools.lru_cache(maxsize=16)  # one per number of busy targets: at most the worker's senders
+def _claim(busy_count: int) -> Update:
+    """The claim of the oldest due delivery to none of the targets `busy_0`, `busy_1`...: a bound
+    parameter each (an expanding one is rendered only once its values are known: not for the driver)."""
+    busy: list[BindParameter[Any]] = [bindparam(f"busy_{index}") for index in range(busy_count)]
+    return (
+        update(_TABLE)
+        .where(
+            _TABLE.c.id
+            == select(_TABLE.c.id)
+            .where(_DUE, *([_TABLE.c.target.not_in(busy)] if busy else []))
+            .order_by(_TABLE.c.not_before, _TABLE.c.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery(),
+            _DUE,
+        )
+        .values(claimed_until=bindparam("until", type_=_UTC), attempts=_TABLE.c.attempts + 1)
+        .returning(*(_TABLE.c[field.name] for field in fields(Delivery)))
     )
-    .values(claimed_until=bindparam("until", type_=UTCDateTime()), attempts=_TABLE.c.attempts + 1)
-    .returning(*(_TABLE.c[field.name] for field in fields(Delivery)))
-)
+
+
+def _claim_values(now: datetime, lease: timedelta, targets: list[str]) -> dict[str, Any]:
+    return {"now": now, "until": now + lease, **{f"busy_{i}": target for i, target in enumerate(targets)}}
+
+
+def _stored(moment: datetime, dialect: Dialect) -> datetime:
+    """A time as the database stores it (naive UTC), for a statement sent on the driver."""
+    stored = _UTC.process_bind_param(moment, dialect)
+    assert stored is not None
+    return stored
+
+
+def _read(stored: datetime, dialect: Dialect) -> datetime:
+    """A time read on the driver as SQLAlchemy's result gives it: aware UTC."""
+    moment = _UTC.process_result_value(stored, dialect)
+    assert moment is not None
+    return moment
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled(statement: ClauseElement, dialect: Dialect) -> tuple[str, dict[str, Any]]:
+    """`statement` compiled for `dialect`, once: its text, and each parameter with the value the statement
+    binds itself (a constant, like the 'pending' of `status = 'pending'`; None for the caller's)."""
+    compiled = statement.compile(dialect=dialect)
+    return compiled.string, dict(compiled.params)
+
+
+def _on_driver(
+    statement: ClauseElement, dialect: Dialect, values: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """What DriverConnection runs for `statement` with the caller's `values` (times already as stored).
+
+    The worker claims a delivery, records its outcome and looks for the next due time around every
+    send, on the same GIL as the answers. Through a Session, a claim and an outcome cost 842-912 us of
+    CPU; on the driver, 303-321 us (PostgreSQL, 400 of each a round, 3 rounds, 2026-12-01)."""
+    sql, constants = _compiled(statement, dialect)
+    unknown = values.keys() - constants.keys()
+    if unknown:  # a typo would otherwise bind nothing, and the statement write NULL
+        raise KeyError(f"not parameters of the statement: {sorted(unknown)}")
+    return sql, {**constants, **values}
 
 
 # Built once, on the table (no ORM bulk-update machinery): recorded after every delivery.
@@ -188,7 +258,7 @@ _FINISH = (
     .where(_TABLE.c.id == bindparam("message_id"))
     .values(
         status=bindparam("new_status"),
-        sent_at=bindparam("sent", type_=UTCDateTime()),
+        sent_at=bindparam("sent", type_=_UTC),
         error=bindparam("failure"),
         result_channel=bindparam("landed_in"),
         result_ts=bindparam("landed_at"),
@@ -207,17 +277,35 @@ def finish(
     channel: str | None = None,
     ts: str | None = None,
 ) -> None:
-    session.execute(
-        _FINISH,
-        {
-            "message_id": message_id,
-            "new_status": status,
-            "sent": now if status == SENT else None,
-            "failure": error,
-            "landed_in": channel,
-            "landed_at": ts,
-        },
-    )
+    session.execute(_FINISH, _finish_values(message_id, status, now, error, channel, ts))
+
+
+def finish_on(
+    connection: DriverConnection,
+    *,
+    message_id: int,
+    status: str,
+    now: datetime,
+    error: str | None = None,
+    channel: str | None = None,
+    ts: str | None = None,
+) -> None:
+    """`finish` on a pooled connection's driver, in autocommit (as `claim_next_on`)."""
+    values = _finish_values(message_id, status, _stored(now, connection.dialect), error, channel, ts)
+    connection.run(*_on_driver(_FINISH, connection.dialect, values))
+
+
+def _finish_values(
+    message_id: int, status: str, now: datetime | None, error: str | None, channel: str | None, ts: str | None
+) -> dict[str, Any]:
+    return {
+        "message_id": message_id,
+        "new_status": status,
+        "sent": now if status == SENT else None,
+        "failure": error,
+        "landed_in": channel,
+        "landed_at": ts,
+    }
 
 
 def retry_at(session: Session, *, message_id: int, when: datetime, error: str) -> None:
@@ -269,10 +357,17 @@ def cancel_pending(session: Session, *, ref: str, now: datetime) -> int:
 
 def next_due_at(session: Session) -> datetime | None:
     """When the soonest pending delivery may go (the worker sleeps until then, or until woken)."""
-    value: datetime | None = session.scalar(
-        select(func.min(OutboxMessage.not_before)).where(OutboxMessage.status == PENDING)
-    )
+    value: datetime | None = session.scalar(_NEXT_DUE)
     return value
+
+
+def next_due_at_on(connection: DriverConnection) -> datetime | None:
+    """`next_due_at` on a pooled connection's driver (as `claim_next_on`)."""
+    row = connection.first(*_on_driver(_NEXT_DUE, connection.dialect, {}))
+    return None if row is None or row[0] is None else _read(row[0], connection.dialect)
+
+
+_NEXT_DUE = select(func.min(_TABLE.c.not_before)).where(_TABLE.c.status == PENDING)
 
 
 def pending_count(session: Session, *, due_by: datetime | None = None) -> int:
