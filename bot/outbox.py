@@ -664,8 +664,11 @@ def _send_welcome(worker: OutboxWorker, row: Delivery) -> Outcome:
     from bot.views.welcome import welcome_message
 
     payload = row.payload
-    with worker.db.statement_session() as session:  # reads only: no BEGIN, no COMMIT
-        said = welcome.content(session, team_id=row.team_id, community_id=int(payload["community_id"]))
+    team_id, community_id = row.team_id, int(payload["community_id"])
+    said = worker._statement(
+        functools.partial(welcome.content_on, team_id=team_id, community_id=community_id),
+        functools.partial(welcome.content, team_id=team_id, community_id=community_id),
+    )
     if said is None or not said.still_due:
         return Outcome(repo.SKIPPED, "welcome_off")  # dissolved or switched off since they joined
     worker._turn(row.team_id, "users.info")

@@ -9,12 +9,15 @@ community, nor when the moderators switched it off.
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, update
 
-from storage.models import Community, Membership, OutboxMessage
+from bot.services import welcome
+from storage.models import Community, CommunityChannel, Membership, OutboxMessage
 from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, Harness
 from tests.test_e2e_communities import (
     DOMAIN,
@@ -394,3 +397,34 @@ def test_not_now_in_a_dissolved_or_unknown_community_says_so_and_changes_nothing
     assert welcomes(harness, "UERIKA") == []
     with harness.db.session() as session:
         assert session.scalars(select(Membership).where(Membership.user_id == "UERIKA")).first() is None
+
+
+def test_on_postgresql_the_outbox_reads_a_welcome_as_a_session_does(harness: Harness) -> None:
+    """The outbox worker reads a welcome in one statement on the driver on PostgreSQL
+    (bot.services.welcome.content_on): the same facts, open channels and moderators, in the same order."""
+    if harness.db.backend != "postgresql":
+        pytest.skip("PostgreSQL: the worker reads on the driver there only")
+    community = streets(harness)
+    with harness.db.session() as session:
+        session.execute(update(Community).values(welcome_text="Our own words."))
+        session.execute(
+            update(CommunityChannel).where(CommunityChannel.channel_id == "CSCHOOLS").values(is_archived=True)
+        )
+        session.execute(
+            update(Membership)
+            .where(Membership.community_id == community.id, Membership.user_id == ALICE)
+            .values(left_at=harness.clock.now())
+        )
+    team = harness.emulator.team_id
+    with harness.db.session() as session:
+        expected = welcome.content(session, team_id=team, community_id=community.id)
+    assert expected is not None
+    assert (expected.channels, expected.moderators, expected.text) == (
+        ("CSTREETS",),
+        (BRUNO,),
+        "Our own words.",
+    )
+    read = functools.partial(welcome.content_on, team_id=team, community_id=community.id)
+    assert harness.db.on_driver(read) == expected
+    gone = functools.partial(welcome.content_on, team_id=team, community_id=community.id + 1000)
+    assert harness.db.on_driver(gone) is None
