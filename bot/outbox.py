@@ -42,7 +42,7 @@ from bot.i18n import t
 from bot.people import People, is_user_id
 from bot.services import outbox as service
 from bot.views.messages import render
-from storage.db import Database, DriverConnection
+from storage.db import Database, OneStatement
 from storage.repositories import outbox as repo
 from storage.repositories.outbox import Delivery
 
@@ -291,7 +291,7 @@ class OutboxWorker:
         too). A delivery already due is waiting for its recipient's previous message: the end of any
         send wakes the dispatcher, so it need not poll for it."""
         try:
-            soonest = self._statement(repo.next_due_at_on, repo.next_due_at)
+            soonest = self._statement(repo.next_due_at)
         except Exception:
             return self.poll_seconds
         if soonest is None:
@@ -312,10 +312,7 @@ class OutboxWorker:
             # One statement, atomic on its own (the row is taken, or not). What the worker does between
             # answers must cost them little (bot.background.Answering).
             now = service.transport_now()
-            row = self._statement(
-                functools.partial(repo.claim_next_on, now=now, lease=self.lease, busy=busy),
-                functools.partial(repo.claim_next, now=now, lease=self.lease, busy=busy),
-            )
+            row = self._statement(functools.partial(repo.claim_next, now=now, lease=self.lease, busy=busy))
         except Exception:
             self._slots.release()
             raise
@@ -328,15 +325,15 @@ class OutboxWorker:
                 self._targets.add(row.target)
         return row
 
-    def _statement(self, on_driver: Callable[[DriverConnection], T], in_session: Callable[[Session], T]) -> T:
+    def _statement(self, work: Callable[[OneStatement], T]) -> T:
         """One statement that is atomic on its own, committed as it returns: on PostgreSQL sent on a pooled
         connection's driver in autocommit (Database.on_driver: one round trip, no BEGIN nor COMMIT, and
         about a third of a Session's CPU: storage.repositories.outbox._on_driver); elsewhere in a
         statement session."""
         if self.db.backend == "postgresql":
-            return self.db.on_driver(on_driver)
+            return self.db.on_driver(work)
         with self.db.statement_session() as session:
-            return in_session(session)
+            return work(session)
 
     def _put_back(self, row: Delivery, seconds: float, error: str) -> None:
         with self.db.statement_session() as session:  # one statement (see _claim)
@@ -407,21 +404,17 @@ class OutboxWorker:
         # group) needs a transaction: its group's lock, the outcome and maybe the fallback's rows.
         refused = outcome.status in (repo.SKIPPED, repo.FAILED)
         group = _fallback_group(row) if refused else None
-        now = service.transport_now()
-
-        def recorded(finish: Callable[..., None]) -> Callable[[Any], None]:
-            return functools.partial(
-                finish,
-                message_id=row.id,
-                status=outcome.status,
-                now=now,
-                error=outcome.error,
-                channel=outcome.channel,
-                ts=outcome.ts,
-            )
-
+        recorded = functools.partial(
+            repo.finish,
+            message_id=row.id,
+            status=outcome.status,
+            now=service.transport_now(),
+            error=outcome.error,
+            channel=outcome.channel,
+            ts=outcome.ts,
+        )
         if group is None:
-            self._statement(recorded(repo.finish_on), recorded(repo.finish))
+            self._statement(recorded)
         else:
             with self.db.session() as session:
                 # The refused copies of one scheduled message are recorded one after the other (their
@@ -430,7 +423,7 @@ class OutboxWorker:
                 # A copy that was delivered needs no lock: until recorded it is still pending, which
                 # `group_alive` counts as reaching someone, so no refusal falls back meanwhile.
                 repo.lock_group(session, group=group)
-                recorded(repo.finish)(session)
+                recorded(session)
                 self._fall_back(session, row, group)
         metrics.observe_delivery(delivered_what(row), outcome.status)
         if outcome.status == repo.FAILED:
@@ -664,10 +657,8 @@ def _send_welcome(worker: OutboxWorker, row: Delivery) -> Outcome:
     from bot.views.welcome import welcome_message
 
     payload = row.payload
-    team_id, community_id = row.team_id, int(payload["community_id"])
     said = worker._statement(
-        functools.partial(welcome.content_on, team_id=team_id, community_id=community_id),
-        functools.partial(welcome.content, team_id=team_id, community_id=community_id),
+        functools.partial(welcome.content, team_id=row.team_id, community_id=int(payload["community_id"]))
     )
     if said is None or not said.still_due:
         return Outcome(repo.SKIPPED, "welcome_off")  # dissolved or switched off since they joined

@@ -192,6 +192,10 @@ class DriverConnection:
             observe(sql, self.dbapi)
 
 
+# What runs a statement that is atomic on its own: a Session (`Database.statement_session`) or a pooled
+# connection's driver in autocommit (`Database.on_driver`), for repositories that take either.
+OneStatement = Session | DriverConnection
+
 # A unit of work `Database.on_driver_together` was asked for, and the future its caller awaits.
 _Together = tuple[Callable[["DriverConnection"], Any], Future[Any]]
 

@@ -401,7 +401,7 @@ def test_not_now_in_a_dissolved_or_unknown_community_says_so_and_changes_nothing
 
 def test_on_postgresql_the_outbox_reads_a_welcome_as_a_session_does(harness: Harness) -> None:
     """The outbox worker reads a welcome in one statement on the driver on PostgreSQL
-    (bot.services.welcome.content_on): the same facts, open channels and moderators, in the same order."""
+    (bot.services.welcome.content): the same facts, open channels and moderators, in the same order."""
     if harness.db.backend != "postgresql":
         pytest.skip("PostgreSQL: the worker reads on the driver there only")
     community = streets(harness)
@@ -424,7 +424,7 @@ def test_on_postgresql_the_outbox_reads_a_welcome_as_a_session_does(harness: Har
         (BRUNO,),
         "Our own words.",
     )
-    read = functools.partial(welcome.content_on, team_id=team, community_id=community.id)
+    read = functools.partial(welcome.content, team_id=team, community_id=community.id)
     assert harness.db.on_driver(read) == expected
-    gone = functools.partial(welcome.content_on, team_id=team, community_id=community.id + 1000)
+    gone = functools.partial(welcome.content, team_id=team, community_id=community.id + 1000)
     assert harness.db.on_driver(gone) is None

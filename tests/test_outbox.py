@@ -169,12 +169,12 @@ def test_on_the_driver_claims_outcomes_and_due_times_are_the_session_s(db: Datab
     third = add(db, target=CHLOE, not_before=now() - timedelta(seconds=1))
 
     def claim(busy: set[str]) -> repo.Delivery | None:
-        return db.on_driver(functools.partial(repo.claim_next_on, now=now(), lease=LEASE, busy=busy))
+        return db.on_driver(functools.partial(repo.claim_next, now=now(), lease=LEASE, busy=busy))
 
     with db.session() as session:
         written = {m.id: m for m in session.scalars(select(OutboxMessage))}
         assert repo.next_due_at(session) == written[first].not_before
-    assert db.on_driver(repo.next_due_at_on) == written[first].not_before  # aware UTC, as the Session's
+    assert db.on_driver(repo.next_due_at) == written[first].not_before  # aware UTC, as the Session's
     taken = claim({ALICE, BRUNO})
     assert taken is not None and taken.id == third and taken.attempts == 1
     assert (taken.target, taken.payload, taken.created_at) == (
@@ -186,11 +186,11 @@ def test_on_the_driver_claims_outcomes_and_due_times_are_the_session_s(db: Datab
     sent_at = now()
     db.on_driver(
         functools.partial(
-            repo.finish_on, message_id=third, status=repo.SENT, now=sent_at, channel="D1", ts="1.1"
+            repo.finish, message_id=third, status=repo.SENT, now=sent_at, channel="D1", ts="1.1"
         )
     )
     db.on_driver(
-        functools.partial(repo.finish_on, message_id=first, status=repo.SKIPPED, now=now(), error="gone")
+        functools.partial(repo.finish, message_id=first, status=repo.SKIPPED, now=now(), error="gone")
     )
     with db.session() as session:
         done = {m.id: m for m in session.scalars(select(OutboxMessage))}
@@ -203,9 +203,9 @@ def test_on_the_driver_claims_outcomes_and_due_times_are_the_session_s(db: Datab
     )
     assert (done[first].status, done[first].sent_at, done[first].error) == (repo.SKIPPED, None, "gone")
     assert done[third].claimed_until is None and done[second].claimed_until is not None
-    assert db.on_driver(repo.next_due_at_on) == written[second].not_before
-    db.on_driver(functools.partial(repo.finish_on, message_id=second, status=repo.SENT, now=now()))
-    assert db.on_driver(repo.next_due_at_on) is None
+    assert db.on_driver(repo.next_due_at) == written[second].not_before
+    db.on_driver(functools.partial(repo.finish, message_id=second, status=repo.SENT, now=now()))
+    assert db.on_driver(repo.next_due_at) is None
 
 
 def test_two_workers_claim_different_rows_without_waiting(db: Database) -> None:

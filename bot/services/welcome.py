@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.orm import Session
 
 from bot.domain import welcome as rules
 from bot.domain.welcome import Before
 from bot.services import outbox
-from storage.db import DriverConnection
+from storage.db import OneStatement
 from storage.models import Community, Membership
 from storage.repositories import communities as community_repo
 from storage.repositories import welcome as repo
@@ -87,17 +86,10 @@ class Content:
     still_due: bool  # the community is active and its welcome switched on
 
 
-def content(session: Session, *, team_id: str, community_id: int) -> Content | None:
-    """The welcome of `community_id` as it should read now; None when the community is gone."""
-    return _content(repo.source(session, team_id=team_id, community_id=community_id))
-
-
-def content_on(connection: DriverConnection, *, team_id: str, community_id: int) -> Content | None:
-    """`content` in one statement on a pooled connection's driver (PostgreSQL: the outbox worker)."""
-    return _content(repo.source_on(connection, team_id=team_id, community_id=community_id))
-
-
-def _content(found: tuple[Any, list[str], list[str]] | None) -> Content | None:
+def content(unit: OneStatement, *, team_id: str, community_id: int) -> Content | None:
+    """The welcome of `community_id` as it should read now; None when the community is gone. `unit`: a
+    Session, or on PostgreSQL a pooled connection's driver (the outbox worker: one statement)."""
+    found = repo.source(unit, team_id=team_id, community_id=community_id)
     if found is None:
         return None
     community, channels, moderators = found

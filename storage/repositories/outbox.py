@@ -6,7 +6,6 @@ given by the caller.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 from collections.abc import Collection, Sequence
@@ -14,12 +13,11 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BindParameter, Update, bindparam, delete, func, or_, select, text, update
+from sqlalchemy import BindParameter, Select, Update, bindparam, delete, func, or_, select, text, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.expression import ClauseElement
 
-from storage.db import DriverConnection
+from storage.db import OneStatement
 from storage.models import OutboxMessage
 from storage.repositories.upsert import prepared_insert_ignoring_conflicts
 from storage.types import UTCDateTime
@@ -149,7 +147,7 @@ class Delivery:
 
 
 def claim_next(
-    session: Session, *, now: datetime, lease: timedelta, busy: Collection[str] = ()
+    unit: OneStatement, *, now: datetime, lease: timedelta, busy: Collection[str] = ()
 ) -> Delivery | None:
     """Take the oldest due delivery for `lease`: no other worker (thread or instance) sends it meanwhile.
     Deliveries to a `busy` target (one is being sent to it now) wait, so one place gets them in order.
@@ -160,26 +158,13 @@ def claim_next(
     # One statement (it was three: the candidate, the claim, the row read back). The outer condition
     # re-checks the row once locked, as the compare-and-set did.
     targets = sorted(busy)
-    row = session.execute(_claim(len(targets)), _claim_values(now, lease, targets)).first()
+    row = _first(unit, _claim(len(targets)), _claim_values(now, lease, targets))
     return None if row is None else Delivery(*row)
 
 
-def claim_next_on(
-    connection: DriverConnection, *, now: datetime, lease: timedelta, busy: Collection[str] = ()
-) -> Delivery | None:
-    """`claim_next` on a pooled connection's driver, in autocommit (PostgreSQL: Database.on_driver): the
-    same statement without a Session around it (see `_on_driver`)."""
-    targets = sorted(busy)
-    dialect = connection.dialect
-    values = _claim_values(_stored(now, dialect), lease, targets)
-    row = connection.first(*_on_driver(_claim(len(targets)), dialect, values))
-    if row is None:
-        return None
-    delivery = Delivery(*row)
-    return dataclasses.replace(delivery, created_at=_read(delivery.created_at, dialect))
-
-
 _TABLE: Any = OutboxMessage.__table__
+# The worker's statements (`_first`): each runs through a Session or is compiled for the driver.
+_Statement = Update | Select[Any]
 _UTC = UTCDateTime()
 _NOW = bindparam("now", type_=_UTC)
 _DUE = (
@@ -215,32 +200,37 @@ def _claim_values(now: datetime, lease: timedelta, targets: list[str]) -> dict[s
     return {"now": now, "until": now + lease, **{f"busy_{i}": target for i, target in enumerate(targets)}}
 
 
-def _stored(moment: datetime, dialect: Dialect) -> datetime:
-    """A time as the database stores it (naive UTC), for a statement sent on the driver."""
-    stored = _UTC.process_bind_param(moment, dialect)
-    assert stored is not None
-    return stored
+def _first(unit: OneStatement, statement: _Statement, values: dict[str, Any]) -> tuple[Any, ...] | None:
+    """The first row of one statement, through a Session or on a pooled connection's driver in
+    autocommit (PostgreSQL: bot.outbox.OutboxWorker._statement), with the same values and the same rows:
+    every time of the outbox is a UTCDateTime (naive UTC in the database, aware UTC here)."""
+    if isinstance(unit, Session):
+        row = unit.execute(statement, values).first()
+        return None if row is None else tuple(row)
+    found = unit.first(*_on_driver(statement, unit.dialect, values))
+    if found is None:
+        return None
+    return tuple(_UTC.process_result_value(v, unit.dialect) if isinstance(v, datetime) else v for v in found)
 
 
-def _read(stored: datetime, dialect: Dialect) -> datetime:
-    """A time read on the driver as SQLAlchemy's result gives it: aware UTC."""
-    moment = _UTC.process_result_value(stored, dialect)
-    assert moment is not None
-    return moment
+def _run(unit: OneStatement, statement: _Statement, values: dict[str, Any]) -> None:
+    """`_first` for a statement without rows."""
+    if isinstance(unit, Session):
+        unit.execute(statement, values)
+    else:
+        unit.run(*_on_driver(statement, unit.dialect, values))
 
 
 @functools.lru_cache(maxsize=32)
-def _compiled(statement: ClauseElement, dialect: Dialect) -> tuple[str, dict[str, Any]]:
+def _compiled(statement: _Statement, dialect: Dialect) -> tuple[str, dict[str, Any]]:
     """`statement` compiled for `dialect`, once: its text, and each parameter with the value the statement
     binds itself (a constant, like the 'pending' of `status = 'pending'`; None for the caller's)."""
     compiled = statement.compile(dialect=dialect)
     return compiled.string, dict(compiled.params)
 
 
-def _on_driver(
-    statement: ClauseElement, dialect: Dialect, values: dict[str, Any]
-) -> tuple[str, dict[str, Any]]:
-    """What DriverConnection runs for `statement` with the caller's `values` (times already as stored).
+def _on_driver(statement: _Statement, dialect: Dialect, values: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """What DriverConnection runs for `statement` with the caller's `values`, its times as stored.
 
     The worker claims a delivery, records its outcome and looks for the next due time around every
     send, on the same GIL as the answers. Through a Session, a claim and an outcome cost 842-912 us of
@@ -249,7 +239,11 @@ def _on_driver(
     unknown = values.keys() - constants.keys()
     if unknown:  # a typo would otherwise bind nothing, and the statement write NULL
         raise KeyError(f"not parameters of the statement: {sorted(unknown)}")
-    return sql, {**constants, **values}
+    stored = {
+        name: _UTC.process_bind_param(value, dialect) if isinstance(value, datetime) else value
+        for name, value in values.items()
+    }
+    return sql, {**constants, **stored}
 
 
 # Built once, on the table (no ORM bulk-update machinery): recorded after every delivery.
@@ -268,7 +262,7 @@ _FINISH = (
 
 
 def finish(
-    session: Session,
+    unit: OneStatement,
     *,
     message_id: int,
     status: str,
@@ -277,28 +271,7 @@ def finish(
     channel: str | None = None,
     ts: str | None = None,
 ) -> None:
-    session.execute(_FINISH, _finish_values(message_id, status, now, error, channel, ts))
-
-
-def finish_on(
-    connection: DriverConnection,
-    *,
-    message_id: int,
-    status: str,
-    now: datetime,
-    error: str | None = None,
-    channel: str | None = None,
-    ts: str | None = None,
-) -> None:
-    """`finish` on a pooled connection's driver, in autocommit (as `claim_next_on`)."""
-    values = _finish_values(message_id, status, _stored(now, connection.dialect), error, channel, ts)
-    connection.run(*_on_driver(_FINISH, connection.dialect, values))
-
-
-def _finish_values(
-    message_id: int, status: str, now: datetime | None, error: str | None, channel: str | None, ts: str | None
-) -> dict[str, Any]:
-    return {
+    values = {
         "message_id": message_id,
         "new_status": status,
         "sent": now if status == SENT else None,
@@ -306,6 +279,7 @@ def _finish_values(
         "landed_in": channel,
         "landed_at": ts,
     }
+    _run(unit, _FINISH, values)
 
 
 def retry_at(session: Session, *, message_id: int, when: datetime, error: str) -> None:
@@ -355,16 +329,10 @@ def cancel_pending(session: Session, *, ref: str, now: datetime) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def next_due_at(session: Session) -> datetime | None:
+def next_due_at(unit: OneStatement) -> datetime | None:
     """When the soonest pending delivery may go (the worker sleeps until then, or until woken)."""
-    value: datetime | None = session.scalar(_NEXT_DUE)
-    return value
-
-
-def next_due_at_on(connection: DriverConnection) -> datetime | None:
-    """`next_due_at` on a pooled connection's driver (as `claim_next_on`)."""
-    row = connection.first(*_on_driver(_NEXT_DUE, connection.dialect, {}))
-    return None if row is None or row[0] is None else _read(row[0], connection.dialect)
+    row = _first(unit, _NEXT_DUE, {})
+    return None if row is None else row[0]
 
 
 _NEXT_DUE = select(func.min(_TABLE.c.not_before)).where(_TABLE.c.status == PENDING)

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
-from storage.db import DriverConnection
+from storage.db import DriverConnection, OneStatement
 from storage.models import Community, CommunityChannel, Membership
 from storage.repositories import memberships as membership_repo
 from storage.types import UTCDateTime
@@ -72,18 +72,21 @@ _CHANNELS = (
 )
 
 
-def source(session: Session, *, team_id: str, community_id: int) -> tuple[Any, list[str], list[str]] | None:
+def source(unit: OneStatement, *, team_id: str, community_id: int) -> tuple[Any, list[str], list[str]] | None:
     """(the community's columns a welcome reads, as a row, its open channels, its moderators); None when
-    the community is gone."""
+    the community is gone. On a pooled connection's driver (PostgreSQL, the outbox worker), one
+    statement; through a Session, three."""
+    if not isinstance(unit, Session):
+        return _source_on(unit, team_id=team_id, community_id=community_id)
     keys = {"team_id": team_id, "community_id": community_id}
-    community = session.execute(_SOURCE, keys).first()
+    community = unit.execute(_SOURCE, keys).first()
     if community is None:
         return None
-    channels = list(session.scalars(_CHANNELS, keys))
+    channels = list(unit.scalars(_CHANNELS, keys))
     return (
         community,
         channels,
-        membership_repo.moderators(session, team_id=team_id, community_id=community_id),
+        membership_repo.moderators(unit, team_id=team_id, community_id=community_id),
     )
 
 
@@ -108,12 +111,11 @@ WHERE c.team_id = %(team_id)s AND c.id = %(community_id)s
 _SourceRow = namedtuple("_SourceRow", [column.name for column in _SOURCE.selected_columns])  # type: ignore[misc]
 
 
-def source_on(
+def _source_on(
     connection: DriverConnection, *, team_id: str, community_id: int
 ) -> tuple[Any, list[str], list[str]] | None:
-    """`source` in one statement on a pooled connection's driver (PostgreSQL only)."""
     if connection.backend != "postgresql":
-        raise ValueError("source_on: PostgreSQL only (SQLite reads the welcome through `source`)")
+        raise ValueError("a welcome is read on the driver on PostgreSQL only (SQLite: through a Session)")
     row = connection.first(_SOURCE_PG, {"team_id": team_id, "community_id": community_id})
     if row is None:
         return None
