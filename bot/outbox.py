@@ -291,7 +291,7 @@ class OutboxWorker:
         too). A delivery already due is waiting for its recipient's previous message: the end of any
         send wakes the dispatcher, so it need not poll for it."""
         try:
-            soonest = self._statement(repo.next_due_at)
+            soonest = self.statement(repo.next_due_at)
         except Exception:
             return self.poll_seconds
         if soonest is None:
@@ -312,7 +312,7 @@ class OutboxWorker:
             # One statement, atomic on its own (the row is taken, or not). What the worker does between
             # answers must cost them little (bot.background.Answering).
             now = service.transport_now()
-            row = self._statement(functools.partial(repo.claim_next, now=now, lease=self.lease, busy=busy))
+            row = self.statement(functools.partial(repo.claim_next, now=now, lease=self.lease, busy=busy))
         except Exception:
             self._slots.release()
             raise
@@ -325,7 +325,7 @@ class OutboxWorker:
                 self._targets.add(row.target)
         return row
 
-    def _statement(self, work: Callable[[OneStatement], T]) -> T:
+    def statement(self, work: Callable[[OneStatement], T]) -> T:
         """One statement that is atomic on its own, committed as it returns: on PostgreSQL sent on a pooled
         connection's driver in autocommit (Database.on_driver: one round trip, no BEGIN nor COMMIT, and
         about a third of a Session's CPU: storage.repositories.outbox._on_driver); elsewhere in a
@@ -414,7 +414,7 @@ class OutboxWorker:
             ts=outcome.ts,
         )
         if group is None:
-            self._statement(recorded)
+            self.statement(recorded)
         else:
             with self.db.session() as session:
                 # The refused copies of one scheduled message are recorded one after the other (their
@@ -657,7 +657,7 @@ def _send_welcome(worker: OutboxWorker, row: Delivery) -> Outcome:
     from bot.views.welcome import welcome_message
 
     payload = row.payload
-    said = worker._statement(
+    said = worker.statement(
         functools.partial(welcome.content, team_id=row.team_id, community_id=int(payload["community_id"]))
     )
     if said is None or not said.still_due:

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 import threading
 import time
 from asyncio import Future
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import Select, create_engine, event, text
 from sqlalchemy.engine import Connection, Dialect, Engine, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.sql.dml import UpdateBase
 
 from storage import schedule
 from storage.async_driver import AsyncDriverConnection, AsyncDrivers, StatementObserver, positional
@@ -150,8 +153,9 @@ class DriverConnection:
 
     SQLAlchemy's Session, Connection and Result machinery around one statement cost ~300 us of Python per
     event (measured: 440 us of CPU for the counting statement through a Session, 110 us on the driver),
-    more than the statement's round trip. The few statements run here are compiled once by SQLAlchemy
-    (storage/repositories/counting.py) and bypass its events: `Database.statement_observers` sees them.
+    more than the statement's round trip. The few statements run here (the counting statement, the
+    outbox worker's claim, outcome and reads) are compiled once by SQLAlchemy (storage/repositories/
+    counting.py, `for_driver`) and bypass its events: `Database.statement_observers` sees them.
     """
 
     __slots__ = ("_observers", "backend", "dbapi", "dialect")
@@ -196,6 +200,66 @@ class DriverConnection:
 # connection's driver in autocommit (`Database.on_driver`), for repositories that take either.
 OneStatement = Session | DriverConnection
 
+
+@dataclass(frozen=True)
+class DriverStatement:
+    """A SQLAlchemy Core statement compiled once for DriverConnection on PostgreSQL (`for_driver`), with
+    what SQLAlchemy's execution would otherwise do around it: the values the statement binds itself
+    (a constant such as `status = 'pending'`), the parameters the caller must give, each typed
+    parameter's bind processor (a UTCDateTime: naive UTC) and each result column's processor."""
+
+    sql: str
+    constants: dict[str, Any]
+    required: frozenset[str]
+    binds: dict[str, Callable[[Any], Any]]
+    results: tuple[Callable[[Any], Any] | None, ...]
+
+    def params(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The parameters to run it with: `values` processed as SQLAlchemy would, with the constants. A
+        missing or unknown name is an error, as it is through a Session (never a silent NULL)."""
+        missing = self.required - values.keys()
+        unknown = values.keys() - self.required - self.constants.keys()
+        if missing or unknown:
+            raise KeyError(f"parameters missing: {sorted(missing)}, unknown: {sorted(unknown)}")
+        processed = dict(self.constants)
+        for name, value in values.items():
+            process = self.binds.get(name)
+            processed[name] = value if process is None or value is None else process(value)
+        return processed
+
+    def row(self, values: tuple[Any, ...]) -> tuple[Any, ...]:
+        """A row as SQLAlchemy's result gives it (a UTCDateTime: aware UTC)."""
+        return tuple(
+            value if process is None or value is None else process(value)
+            for value, process in zip(values, self.results, strict=True)
+        )
+
+
+@functools.lru_cache(maxsize=64)
+def for_driver(statement: Select[Any] | UpdateBase, dialect: Dialect) -> DriverStatement:
+    """`statement` (a SELECT, or a DML statement with RETURNING or none) compiled once for DriverConnection.
+    PostgreSQL only: SQLite's compiled statements use `?`, and its DriverConnection takes `:name`."""
+    if dialect.name != "postgresql":
+        raise ValueError(f"statements are compiled for the driver on PostgreSQL only, not {dialect.name}")
+    compiled = statement.compile(dialect=dialect)
+    named = compiled.bind_names.items()
+    binds: dict[str, Callable[[Any], Any]] = {}
+    for bind, name in named:
+        process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            binds[name] = process
+    return DriverStatement(
+        sql=compiled.string,
+        constants={name: bind.effective_value for bind, name in named if not bind.required},
+        required=frozenset(name for bind, name in named if bind.required),
+        binds=binds,
+        results=tuple(
+            column.type.dialect_impl(dialect).result_processor(dialect, None)
+            for column in statement.exported_columns
+        ),
+    )
+
+
 # A unit of work `Database.on_driver_together` was asked for, and the future its caller awaits.
 _Together = tuple[Callable[["DriverConnection"], Any], Future[Any]]
 
@@ -225,7 +289,9 @@ def _begin_at_once(connection: DriverConnection) -> None:
 
 def _dead(dbapi: Any) -> bool:
     """The connection died under the statement (server restarted, proxy closed it): psycopg then marks it
-    closed. The statement wrote nothing; the work may run again on a new connection."""
+    closed. Most often the statement never reached the server; in autocommit it may also have committed
+    just before its answer was lost. The work runs again on a new connection, so it must be safe to run
+    twice (`Database.on_driver`)."""
     return bool(getattr(dbapi, "closed", False))
 
 
@@ -347,9 +413,11 @@ class Database:
         PostgreSQL: in autocommit, each statement its own transaction (no BEGIN, no COMMIT: psycopg's
         autocommit is a client-side flag, set and reset here without a round trip); only for work whose
         every statement is atomic and safe on its own, like `statement_session`. A connection found dead
-        by the first statement is replaced and `work` run once more: safe, as the failed statement wrote
-        nothing. SQLite: inside BEGIN IMMEDIATE ... COMMIT, in this process's turn (see `_turn`),
-        rolled back on any error.
+        by the first statement is replaced and `work` run once more, so `work` must be safe to run twice
+        (the statement may have committed before its answer was lost): the counting statement's event
+        claim refuses a second count; a second outbox claim takes another row, and the first stays leased
+        until its lease ends, then goes. SQLite: inside BEGIN IMMEDIATE ... COMMIT, in this process's
+        turn (see `_turn`), rolled back on any error.
         """
         if self._turn_lock is not None:
             with self._turn():

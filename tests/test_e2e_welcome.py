@@ -10,7 +10,7 @@ community, nor when the moderators switched it off.
 from __future__ import annotations
 
 import functools
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -404,24 +404,37 @@ def test_on_postgresql_the_outbox_reads_a_welcome_as_a_session_does(harness: Har
     (bot.services.welcome.content): the same facts, open channels and moderators, in the same order."""
     if harness.db.backend != "postgresql":
         pytest.skip("PostgreSQL: the worker reads on the driver there only")
-    community = streets(harness)
+    community = streets(harness)  # #safe-streets then #school-routes; Alice and Bruno moderate
+    team, at = harness.emulator.team_id, harness.clock.now()
     with harness.db.session() as session:
         session.execute(update(Community).values(welcome_text="Our own words."))
-        session.execute(
-            update(CommunityChannel).where(CommunityChannel.channel_id == "CSCHOOLS").values(is_archived=True)
+        session.add(  # bound last and archived since: not shown
+            CommunityChannel(
+                team_id=team, community_id=community.id, channel_id="CPARKS", is_archived=True, bound_at=at
+            )
         )
-        session.execute(
-            update(Membership)
-            .where(Membership.community_id == community.id, Membership.user_id == ALICE)
-            .values(left_at=harness.clock.now())
-        )
-    team = harness.emulator.team_id
+
+        def member(user: str, role: str, joined: datetime, left: datetime | None = None) -> Membership:
+            return Membership(
+                team_id=team,
+                community_id=community.id,
+                user_id=user,
+                role=role,
+                circle="outer",
+                circle_since=joined,
+                joined_at=joined,
+                left_at=left,
+            )
+
+        session.add(member(DAVID, "core", at - timedelta(days=400)))  # moderates since before the others
+        session.add(member(CHLOE, "member", at - timedelta(days=500)))  # a member: not a moderator
+        session.add(member("UERIN", "core", at - timedelta(days=600), left=at))  # left: no longer
     with harness.db.session() as session:
         expected = welcome.content(session, team_id=team, community_id=community.id)
     assert expected is not None
     assert (expected.channels, expected.moderators, expected.text) == (
-        ("CSTREETS",),
-        (BRUNO,),
+        ("CSTREETS", "CSCHOOLS"),
+        (DAVID, ALICE, BRUNO),
         "Our own words.",
     )
     read = functools.partial(welcome.content, team_id=team, community_id=community.id)

@@ -11,18 +11,19 @@ import functools
 import itertools
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import event, select, update
+from sqlalchemy.dialects import sqlite
 
 from bot.background import Answering
 from bot.outbox import RateLimiter
 from bot.server import Runtime
 from bot.services import outbox
-from storage.db import Database
+from storage.db import Database, for_driver
 from storage.models import OutboxMessage
 from storage.repositories import outbox as repo
 from tests.conftest import ALICE, BRUNO, CHLOE, DAVID, Harness, app_settings
@@ -161,21 +162,35 @@ def test_a_busy_recipient_waits_for_its_previous_message(db: Database) -> None:
 
 def test_on_the_driver_claims_outcomes_and_due_times_are_the_session_s(db: Database) -> None:
     """PostgreSQL: the worker's claim, outcome and next due time go on the driver (bot.outbox
-    OutboxWorker._statement): the same rows as through a Session, busy recipients and leases included."""
+    OutboxWorker.statement): the same rows as through a Session, busy recipients and leases included,
+    and the same times whatever the connection's time zone (stored as naive UTC, read as aware UTC)."""
     if db.backend != "postgresql":
         pytest.skip("PostgreSQL: the worker's statements go on the driver there only")
     first = add(db, target=ALICE, not_before=now() - timedelta(seconds=3))
     second = add(db, target=BRUNO, not_before=now() - timedelta(seconds=2))
     third = add(db, target=CHLOE, not_before=now() - timedelta(seconds=1))
 
-    def claim(busy: set[str]) -> repo.Delivery | None:
-        return db.on_driver(functools.partial(repo.claim_next, now=now(), lease=LEASE, busy=busy))
+    def on_driver(work: Callable[[Any], Any]) -> Any:
+        """`work` on the driver, its connection in another time zone than the server's UTC."""
+
+        def in_new_york(connection: Any) -> Any:
+            connection.dbapi.execute("SET TIME ZONE 'America/New_York'")
+            try:
+                return work(connection)
+            finally:
+                connection.dbapi.execute("RESET TIME ZONE")
+
+        return db.on_driver(in_new_york)
+
+    def claim(busy: set[str], at: datetime | None = None) -> repo.Delivery | None:
+        return on_driver(functools.partial(repo.claim_next, now=at or now(), lease=LEASE, busy=busy))
 
     with db.session() as session:
         written = {m.id: m for m in session.scalars(select(OutboxMessage))}
         assert repo.next_due_at(session) == written[first].not_before
-    assert db.on_driver(repo.next_due_at) == written[first].not_before  # aware UTC, as the Session's
-    taken = claim({ALICE, BRUNO})
+    assert on_driver(repo.next_due_at) == written[first].not_before  # aware UTC, as the Session's
+    claimed_at = now()
+    taken = claim({ALICE, BRUNO}, claimed_at)
     assert taken is not None and taken.id == third and taken.attempts == 1
     assert (taken.target, taken.payload, taken.created_at) == (
         CHLOE,
@@ -184,14 +199,12 @@ def test_on_the_driver_claims_outcomes_and_due_times_are_the_session_s(db: Datab
     )
     assert [getattr(claim(set()), "id", None) for _ in range(3)] == [first, second, None]  # leased now
     sent_at = now()
-    db.on_driver(
+    on_driver(
         functools.partial(
             repo.finish, message_id=third, status=repo.SENT, now=sent_at, channel="D1", ts="1.1"
         )
     )
-    db.on_driver(
-        functools.partial(repo.finish, message_id=first, status=repo.SKIPPED, now=now(), error="gone")
-    )
+    on_driver(functools.partial(repo.finish, message_id=first, status=repo.SKIPPED, now=now(), error="gone"))
     with db.session() as session:
         done = {m.id: m for m in session.scalars(select(OutboxMessage))}
         assert repo.next_due_at(session) == written[second].not_before
@@ -202,10 +215,30 @@ def test_on_the_driver_claims_outcomes_and_due_times_are_the_session_s(db: Datab
         "1.1",
     )
     assert (done[first].status, done[first].sent_at, done[first].error) == (repo.SKIPPED, None, "gone")
-    assert done[third].claimed_until is None and done[second].claimed_until is not None
-    assert db.on_driver(repo.next_due_at) == written[second].not_before
-    db.on_driver(functools.partial(repo.finish, message_id=second, status=repo.SENT, now=now()))
-    assert db.on_driver(repo.next_due_at) is None
+    assert done[third].claimed_until is None
+    assert done[second].claimed_until is not None
+    assert claimed_at + LEASE < done[second].claimed_until <= now() + LEASE  # its own claim's lease
+    assert on_driver(repo.next_due_at) == written[second].not_before
+    on_driver(functools.partial(repo.finish, message_id=second, status=repo.SENT, now=now()))
+    assert on_driver(repo.next_due_at) is None
+
+
+def test_a_statement_compiled_for_the_driver_refuses_a_missing_or_unknown_parameter(db: Database) -> None:
+    """Through a Session a missing value is an error; on the driver too (storage.db.DriverStatement),
+    never a silent NULL in the row."""
+    if db.backend != "postgresql":
+        pytest.skip("PostgreSQL: statements are compiled for the driver there only")
+    done = add(db)
+    outcome = {"message_id": done, "new_status": repo.SENT, "sent": now(), "failure": None, "landed_in": None}
+    compiled = for_driver(repo._FINISH, db.engine.dialect)
+    with pytest.raises(KeyError, match="missing: \\['landed_at'\\]"):
+        compiled.params(outcome)
+    with pytest.raises(KeyError, match="unknown: \\['landed'\\]"):
+        compiled.params({**outcome, "landed_at": None, "landed": "D1"})
+    with pytest.raises(ValueError, match="PostgreSQL only"):
+        for_driver(repo._FINISH, sqlite.dialect())
+    with db.session() as session:
+        assert session.get(OutboxMessage, done).status == repo.PENDING  # type: ignore[union-attr]
 
 
 def test_two_workers_claim_different_rows_without_waiting(db: Database) -> None:
@@ -452,7 +485,7 @@ def test_a_delivery_sends_its_statements_without_a_transaction_around_them(harne
     assert delivered_texts(harness, ALICE) == ["one"] and delivered_texts(harness, BRUNO) == ["two"]
     assert sum(1 for statement, _ in on_driver if statement == "UPDATE") >= 4  # two claims, two outcomes
     assert [statement for statement, autocommit in on_driver if not autocommit] == []
-    assert "UPDATE" not in through_sqlalchemy
+    assert through_sqlalchemy == []  # neither the claims, the outcomes, nor the next due times
 
 
 def test_the_worker_lets_the_answers_in_flight_go_first() -> None:

@@ -58,7 +58,7 @@ def active_for_user(session: Session, *, team_id: str, user_id: str) -> Sequence
 
 # Built once, with bound parameters (every join, welcome and review reads it). On the ORM entity, not
 # the table: the session flushes pending memberships before it runs, so a moderator just added counts.
-_MODERATORS = (
+MODERATORS = (
     select(Membership.user_id)
     .where(
         Membership.team_id == bindparam("team_id"),
@@ -73,7 +73,7 @@ _MODERATORS = (
 def moderators(session: Session, *, team_id: str, community_id: int) -> list[str]:
     """The core group as the database says now (the role is compared in SQL, not on objects the session
     may have loaded before another transaction changed them)."""
-    return list(session.scalars(_MODERATORS, {"team_id": team_id, "community_id": community_id}))
+    return list(session.scalars(MODERATORS, {"team_id": team_id, "community_id": community_id}))
 
 
 def moderators_of(

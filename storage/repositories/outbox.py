@@ -14,10 +14,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import BindParameter, Select, Update, bindparam, delete, func, or_, select, text, update
-from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
-from storage.db import OneStatement
+from storage.db import OneStatement, for_driver
 from storage.models import OutboxMessage
 from storage.repositories.upsert import prepared_insert_ignoring_conflicts
 from storage.types import UTCDateTime
@@ -201,16 +200,18 @@ def _claim_values(now: datetime, lease: timedelta, targets: list[str]) -> dict[s
 
 
 def _first(unit: OneStatement, statement: _Statement, values: dict[str, Any]) -> tuple[Any, ...] | None:
-    """The first row of one statement, through a Session or on a pooled connection's driver in
-    autocommit (PostgreSQL: bot.outbox.OutboxWorker._statement), with the same values and the same rows:
-    every time of the outbox is a UTCDateTime (naive UTC in the database, aware UTC here)."""
+    """The first row of one statement, through a Session or on a pooled connection's driver in autocommit
+    (PostgreSQL: bot.outbox.OutboxWorker.statement), the same values in and the same rows out.
+
+    The worker claims a delivery, records its outcome and looks for the next due time around every
+    send, on the same GIL as the answers. Through a Session, a claim and an outcome cost 842-912 us of
+    CPU; on the driver, 303-321 us (PostgreSQL, 400 of each a round, 3 rounds, 2026-12-01)."""
     if isinstance(unit, Session):
         row = unit.execute(statement, values).first()
         return None if row is None else tuple(row)
-    found = unit.first(*_on_driver(statement, unit.dialect, values))
-    if found is None:
-        return None
-    return tuple(_UTC.process_result_value(v, unit.dialect) if isinstance(v, datetime) else v for v in found)
+    compiled = for_driver(statement, unit.dialect)
+    found = unit.first(compiled.sql, compiled.params(values))
+    return None if found is None else compiled.row(found)
 
 
 def _run(unit: OneStatement, statement: _Statement, values: dict[str, Any]) -> None:
@@ -218,32 +219,8 @@ def _run(unit: OneStatement, statement: _Statement, values: dict[str, Any]) -> N
     if isinstance(unit, Session):
         unit.execute(statement, values)
     else:
-        unit.run(*_on_driver(statement, unit.dialect, values))
-
-
-@functools.lru_cache(maxsize=32)
-def _compiled(statement: _Statement, dialect: Dialect) -> tuple[str, dict[str, Any]]:
-    """`statement` compiled for `dialect`, once: its text, and each parameter with the value the statement
-    binds itself (a constant, like the 'pending' of `status = 'pending'`; None for the caller's)."""
-    compiled = statement.compile(dialect=dialect)
-    return compiled.string, dict(compiled.params)
-
-
-def _on_driver(statement: _Statement, dialect: Dialect, values: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """What DriverConnection runs for `statement` with the caller's `values`, its times as stored.
-
-    The worker claims a delivery, records its outcome and looks for the next due time around every
-    send, on the same GIL as the answers. Through a Session, a claim and an outcome cost 842-912 us of
-    CPU; on the driver, 303-321 us (PostgreSQL, 400 of each a round, 3 rounds, 2026-12-01)."""
-    sql, constants = _compiled(statement, dialect)
-    unknown = values.keys() - constants.keys()
-    if unknown:  # a typo would otherwise bind nothing, and the statement write NULL
-        raise KeyError(f"not parameters of the statement: {sorted(unknown)}")
-    stored = {
-        name: _UTC.process_bind_param(value, dialect) if isinstance(value, datetime) else value
-        for name, value in values.items()
-    }
-    return sql, {**constants, **stored}
+        compiled = for_driver(statement, unit.dialect)
+        unit.run(compiled.sql, compiled.params(values))
 
 
 # Built once, on the table (no ORM bulk-update machinery): recorded after every delivery.

@@ -6,10 +6,10 @@ from collections import namedtuple
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from storage.db import DriverConnection, OneStatement
+from storage.db import DriverConnection, OneStatement, for_driver
 from storage.models import Community, CommunityChannel, Membership
 from storage.repositories import memberships as membership_repo
 from storage.types import UTCDateTime
@@ -90,34 +90,26 @@ def source(unit: OneStatement, *, team_id: str, community_id: int) -> tuple[Any,
     )
 
 
-# `source` in one statement, for the outbox worker on PostgreSQL (Database.on_driver, autocommit): the
-# community's columns, its open channels and its moderators, read by the same indexes (the moderators by
-# ix_memberships_active). Through a Session, the three statements took more of the worker's CPU than the
-# welcome's own Slack calls.
-_SOURCE_PG = """
-SELECT c.id, c.name, c.domain, c.objectives, c.objectives_other, c.language, c.welcome_text,
-       c.inner_min_contributions, c.inner_min_days, c.circle_window_days, c.status, c.welcome_enabled,
-       ARRAY(SELECT ch.channel_id FROM community_channels ch
-             WHERE ch.team_id = %(team_id)s AND ch.community_id = c.id AND NOT ch.is_archived
-             ORDER BY ch.id) AS channels,
-       ARRAY(SELECT m.user_id FROM memberships m
-             WHERE m.team_id = %(team_id)s AND m.community_id = c.id AND m.left_at IS NULL
-               AND m.role = 'core'
-             ORDER BY m.joined_at, m.id) AS moderators
-FROM communities c
-WHERE c.team_id = %(team_id)s AND c.id = %(community_id)s
-"""
-# A row of `_SOURCE`, read by name as SQLAlchemy's rows are (bot.services.welcome.content).
-_SourceRow = namedtuple("_SourceRow", [column.name for column in _SOURCE.selected_columns])  # type: ignore[misc]
+# `source` in one statement, for the outbox worker on PostgreSQL (on the driver, in autocommit): the same
+# three statements, the channels and the moderators as arrays of the community's row. Through a Session
+# they took more of the worker's CPU than the welcome's own Slack calls.
+_SOURCE_AT_ONCE = _SOURCE.add_columns(
+    func.array(_CHANNELS.scalar_subquery()).label("channels"),
+    func.array(membership_repo.MODERATORS.scalar_subquery()).label("moderators"),
+)
 
 
 def _source_on(
     connection: DriverConnection, *, team_id: str, community_id: int
 ) -> tuple[Any, list[str], list[str]] | None:
-    if connection.backend != "postgresql":
-        raise ValueError("a welcome is read on the driver on PostgreSQL only (SQLite: through a Session)")
-    row = connection.first(_SOURCE_PG, {"team_id": team_id, "community_id": community_id})
-    if row is None:
+    compiled = for_driver(_SOURCE_AT_ONCE, connection.dialect)
+    keys = {"team_id": team_id, "community_id": community_id}
+    found = connection.first(compiled.sql, compiled.params(keys))
+    if found is None:
         return None
-    *columns, channels, moderators = row
-    return _SourceRow(*columns), list(channels), list(moderators)
+    values = compiled.row(found)
+    return _SourceRow(*values), list(values[-2]), list(values[-1])  # the last two: channels, moderators
+
+
+# A row of `_SOURCE_AT_ONCE`, read by name as SQLAlchemy's rows are (bot.services.welcome.content).
+_SourceRow: Any = namedtuple("_SourceRow", [c.name for c in _SOURCE_AT_ONCE.selected_columns])  # type: ignore[misc]
