@@ -328,7 +328,7 @@ class OutboxWorker:
     def statement(self, work: Callable[[OneStatement], T]) -> T:
         """One statement that is atomic on its own, committed as it returns: on PostgreSQL sent on a pooled
         connection's driver in autocommit (Database.on_driver: one round trip, no BEGIN nor COMMIT, and
-        about a third of a Session's CPU: storage.repositories.outbox._on_driver); elsewhere in a
+        about a third of a Session's CPU: storage.repositories.outbox._first); elsewhere in a
         statement session."""
         if self.db.backend == "postgresql":
             return self.db.on_driver(work)

@@ -460,7 +460,7 @@ def test_a_delivery_sends_its_statements_without_a_transaction_around_them(harne
     time) is one statement each, atomic on its own, sent in autocommit on a connection's driver: one
     round trip each, no BEGIN and COMMIT around it (they would double the database's share of a
     delivery), and no Session either (it tripled the CPU of a claim and an outcome, taken from the
-    answers: storage.repositories.outbox._on_driver). SQLite keeps its transactions (no round trips)."""
+    answers: storage.repositories.outbox._first). SQLite keeps its transactions (no round trips)."""
     if harness.db.backend != "postgresql":
         pytest.skip("PostgreSQL: round trips to its server")
     through_sqlalchemy: list[str] = []  # statements the worker's threads sent through the engine
