@@ -10,10 +10,9 @@ before), with the days of activity the rule needs as one JSON array.
 
 from __future__ import annotations
 
-import functools
 import json
 from collections import defaultdict, namedtuple
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
@@ -25,6 +24,7 @@ from sqlalchemy.engine import Dialect
 
 from bot.domain.circles import RULE_BOUNDS
 from storage.async_driver import AsyncDriverConnection, Statement
+from storage.db import for_driver
 from storage.models import ActivityDay, CircleChange, Community, CommunityChannel, Membership
 
 _M: Table = Membership.__table__  # type: ignore[assignment]
@@ -264,15 +264,16 @@ def places_statement(dialect: Dialect, *, team_id: str, user_id: str, today: dat
     """PostgreSQL, on the HTTP server's event loop: `places`' statement, compiled once for psycopg, for a
     caller that sends it with others (one round trip); its rows make places through `places_found`, read
     as SQLAlchemy would read them (its result processors: aware UTC times)."""
-    compiled = _compiled_places(dialect)
-    return compiled.sql, {**compiled.constants, "team_id": team_id, "user_id": user_id, "today": today}
+    compiled = for_driver(_places(dialect.name), dialect)
+    return compiled.sql, compiled.params({"team_id": team_id, "user_id": user_id, "today": today})
 
 
 async def places_found(connection: AsyncDriverConnection, found: list[tuple[Any, ...]]) -> list[Place]:
     """The places in the rows of `places_statement` (and, for communities of several channels, a second
     statement for their channels)."""
-    compiled = _compiled_places(connection.dialect)
-    rows = [compiled.row(values) for values in found]
+    dialect = connection.dialect
+    compiled, row_type = for_driver(_places(dialect.name), dialect), _place_row(dialect.name)
+    rows = [row_type(*compiled.row(values)) for values in found]
     several = _with_sub_issues(rows)
     pairs = await connection.all(_PG_CHANNELS, {"community_ids": several}) if several else []
     channels = _by_community(pairs)
@@ -296,37 +297,10 @@ _PG_CHANNELS = (
 )
 
 
-@dataclass(frozen=True)
-class _CompiledPlaces:
-    """`_places` compiled for psycopg once: its text, the values of the constants it binds (the rule's
-    lower bounds), and how to make a row of it as SQLAlchemy's result would (names, result processors)."""
-
-    sql: str
-    constants: dict[str, Any]
-    row_type: Any  # a namedtuple of the columns' names: `_place` reads rows by name
-    processors: tuple[Callable[[Any], Any] | None, ...]
-
-    def row(self, values: tuple[Any, ...]) -> Any:
-        processed = (
-            value if process is None or value is None else process(value)
-            for value, process in zip(values, self.processors, strict=True)
-        )
-        return self.row_type(*processed)
-
-
-@functools.lru_cache(maxsize=8)
-def _compiled_places(dialect: Dialect) -> _CompiledPlaces:
-    statement = _places(dialect.name)
-    compiled = statement.compile(dialect=dialect)
-    columns = list(statement.selected_columns)
-    return _CompiledPlaces(
-        sql=compiled.string,
-        constants={name: value for name, value in compiled.params.items() if value is not None},
-        row_type=namedtuple("PlaceRow", [column.name for column in columns]),
-        processors=tuple(
-            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
-        ),
-    )
+@cache
+def _place_row(dialect: str) -> Any:
+    """A namedtuple of `_places`' columns: `_place` reads rows by name, as SQLAlchemy's rows are read."""
+    return namedtuple("PlaceRow", [column.name for column in _places(dialect).selected_columns])
 
 
 def _place(row: Any, channels: dict[int, list[ChannelRef]]) -> Place:
