@@ -26,7 +26,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackTokenRotationError
@@ -42,12 +42,11 @@ from bot.i18n import t
 from bot.people import People, is_user_id
 from bot.services import outbox as service
 from bot.views.messages import render
-from storage.db import Database, OneStatement
+from storage.db import Database
 from storage.repositories import outbox as repo
 from storage.repositories.outbox import Delivery
 
 log = logging.getLogger("cdp_bot.outbox")
-T = TypeVar("T")
 
 # Refusals about one recipient or one place: retrying would not help, the others still get theirs.
 RECIPIENT_ERRORS = {
@@ -291,7 +290,7 @@ class OutboxWorker:
         too). A delivery already due is waiting for its recipient's previous message: the end of any
         send wakes the dispatcher, so it need not poll for it."""
         try:
-            soonest = self.statement(repo.next_due_at)
+            soonest = self.db.one_statement(repo.next_due_at)
         except Exception:
             return self.poll_seconds
         if soonest is None:
@@ -312,7 +311,8 @@ class OutboxWorker:
             # One statement, atomic on its own (the row is taken, or not). What the worker does between
             # answers must cost them little (bot.background.Answering).
             now = service.transport_now()
-            row = self.statement(functools.partial(repo.claim_next, now=now, lease=self.lease, busy=busy))
+            claim = functools.partial(repo.claim_next, now=now, lease=self.lease, busy=busy)
+            row = self.db.one_statement(claim)
         except Exception:
             self._slots.release()
             raise
@@ -324,16 +324,6 @@ class OutboxWorker:
             if row.target:
                 self._targets.add(row.target)
         return row
-
-    def statement(self, work: Callable[[OneStatement], T]) -> T:
-        """One statement that is atomic on its own, committed as it returns: on PostgreSQL sent on a pooled
-        connection's driver in autocommit (Database.on_driver: one round trip, no BEGIN nor COMMIT, and
-        about a third of a Session's CPU: storage.repositories.outbox._first); elsewhere in a
-        statement session."""
-        if self.db.backend == "postgresql":
-            return self.db.on_driver(work)
-        with self.db.statement_session() as session:
-            return work(session)
 
     def _put_back(self, row: Delivery, seconds: float, error: str) -> None:
         with self.db.statement_session() as session:  # one statement (see _claim)
@@ -414,7 +404,7 @@ class OutboxWorker:
             ts=outcome.ts,
         )
         if group is None:
-            self.statement(recorded)
+            self.db.one_statement(recorded)
         else:
             with self.db.session() as session:
                 # The refused copies of one scheduled message are recorded one after the other (their
@@ -657,7 +647,7 @@ def _send_welcome(worker: OutboxWorker, row: Delivery) -> Outcome:
     from bot.views.welcome import welcome_message
 
     payload = row.payload
-    said = worker.statement(
+    said = worker.db.one_statement(
         functools.partial(welcome.content, team_id=row.team_id, community_id=int(payload["community_id"]))
     )
     if said is None or not said.still_due:

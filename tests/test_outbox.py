@@ -162,7 +162,7 @@ def test_a_busy_recipient_waits_for_its_previous_message(db: Database) -> None:
 
 def test_on_the_driver_claims_outcomes_and_due_times_are_the_session_s(db: Database) -> None:
     """PostgreSQL: the worker's claim, outcome and next due time go on the driver (bot.outbox
-    OutboxWorker.statement): the same rows as through a Session, busy recipients and leases included,
+    Database.one_statement): the same rows as through a Session, busy recipients and leases included,
     and the same times whatever the connection's time zone (stored as naive UTC, read as aware UTC)."""
     if db.backend != "postgresql":
         pytest.skip("PostgreSQL: the worker's statements go on the driver there only")

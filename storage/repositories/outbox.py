@@ -201,7 +201,7 @@ def _claim_values(now: datetime, lease: timedelta, targets: list[str]) -> dict[s
 
 def _first(unit: OneStatement, statement: _Statement, values: dict[str, Any]) -> tuple[Any, ...] | None:
     """The first row of one statement, through a Session or on a pooled connection's driver in autocommit
-    (PostgreSQL: bot.outbox.OutboxWorker.statement), the same values in and the same rows out.
+    (PostgreSQL: Database.one_statement), the same values in and the same rows out.
 
     The worker claims a delivery, records its outcome and looks for the next due time around every
     send, on the same GIL as the answers. Through a Session, a claim and an outcome cost 842-912 us of
